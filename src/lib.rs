@@ -1,0 +1,8 @@
+//! Dispatch: a parameterized batch dispatch service.
+//!
+//! See ARCHITECTURE.md for the map. In short: `spec` turns job files into a `model::Job`;
+//! `api` (HTTP) and `cli` send commands to `state`, the single writer, which makes them
+//! durable in `store` before anyone is answered.
+
+pub mod model;
+pub mod spec;

@@ -1,0 +1,1 @@
+//! Job files (HCL, JSON) -> validated `model::Job`.

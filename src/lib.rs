@@ -4,5 +4,10 @@
 //! `api` (HTTP) and `cli` send commands to `state`, the single writer, which makes them
 //! durable in `store` before anyone is answered.
 
+pub mod api;
+pub mod cli;
 pub mod model;
+pub mod server;
 pub mod spec;
+pub mod state;
+pub mod store;

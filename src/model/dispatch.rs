@@ -65,7 +65,7 @@ impl DispatchStatus {
 #[derive(Debug, Clone)]
 pub struct Dispatch {
     /// `<parent>/dispatch-[<prefix>-]<unix>-<8 hex>`.
-    pub id: Box<str>,
+    pub id: Arc<str>,
     /// The parent's job as it was when dispatched (children are frozen copies, as in Nomad).
     pub job: Arc<Job>,
     /// Meta sent with the dispatch (merged over `job.meta` when read).

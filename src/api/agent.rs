@@ -1,0 +1,90 @@
+//! Agent and cluster status endpoints Nomad clients call before anything else.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::query::{json_reply, Query};
+use super::AppState;
+
+pub async fn leader(State(app): State<AppState>) -> Response {
+    json_reply(&app.advertise.to_string(), app.state.committed_index(), false)
+}
+
+pub async fn peers(State(app): State<AppState>) -> Response {
+    json_reply(&[app.advertise.to_string()], app.state.committed_index(), false)
+}
+
+pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let pretty = Query::parse(raw.as_deref()).flag("pretty").unwrap_or(false);
+    let body = json!({
+        "config": {
+            "Region": "global",
+            "Datacenter": "dc1",
+            "NodeName": app.node_name,
+            "Version": {"Version": env!("CARGO_PKG_VERSION"), "VersionMetadata": "dispatch"},
+            "UI": {"ShowCLIHints": false},
+        },
+        "member": {
+            "Name": format!("{}.global", app.node_name),
+            "Addr": app.advertise.ip().to_string(),
+            "Port": app.advertise.port(),
+            "Status": "alive",
+            "Tags": {"role": "nomad", "region": "global", "dc": "dc1", "build": env!("CARGO_PKG_VERSION")},
+        },
+        "stats": {
+            "dispatch": {"index": app.state.committed_index().to_string()},
+        },
+    });
+    json_reply(&body, app.state.committed_index(), pretty)
+}
+
+pub async fn health(State(app): State<AppState>) -> Response {
+    json_reply(
+        &json!({"server": {"ok": true, "message": "ok"}}),
+        app.state.committed_index(),
+        false,
+    )
+}
+
+/// `PUT /v1/search {"Prefix", "Context"}`: prefix search over jobs and evaluations.
+pub async fn search(State(app): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let req: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid search request: {e}")))?;
+    let prefix = super::jobs::field(&req, "Prefix")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    const LIMIT: usize = 20;
+    let state = app.state.read();
+    let jobs: Vec<String> = super::jobs::stubs_with_prefix(&state, &prefix, false)
+        .take(LIMIT + 1)
+        .map(|s| s.id)
+        .collect();
+    let evals: Vec<String> = state
+        .evals
+        .keys()
+        .map(|u| u.to_string())
+        .filter(|id| id.starts_with(&prefix) && !prefix.is_empty())
+        .take(LIMIT + 1)
+        .collect();
+    let truncated_jobs = jobs.len() > LIMIT;
+    let truncated_evals = evals.len() > LIMIT;
+    let body = json!({
+        "Matches": {
+            "jobs": jobs.into_iter().take(LIMIT).collect::<Vec<_>>(),
+            "evals": evals.into_iter().take(LIMIT).collect::<Vec<_>>(),
+            "allocs": [], "nodes": [], "deployments": [],
+        },
+        "Truncations": {"jobs": truncated_jobs, "evals": truncated_evals},
+    });
+    Ok(json_reply(&body, state.index, false))
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "Invalid URL {:?}: no such endpoint; see README.md for the API",
+        uri.path()
+    ))
+}

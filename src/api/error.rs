@@ -1,0 +1,68 @@
+//! The one place errors become HTTP status codes.
+//!
+//! Bodies are `text/plain` with the bare message, as Nomad sends them (clients show or match
+//! the text). Codes: 400 for anything the caller can fix (Nomad answers 500 for dispatch
+//! validation; we keep its texts and answer 400), 404 for unknown objects, 405 for a wrong
+//! method, 503 while shutting down, 500 only for our own faults.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Invalid method")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::State(e) => match e {
+                StateError::ParentNotFound | StateError::JobNotFound => StatusCode::NOT_FOUND,
+                StateError::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
+                StateError::MissingJobId
+                | StateError::NotParameterized(_)
+                | StateError::Stopped(_)
+                | StateError::PayloadRequired
+                | StateError::PayloadForbidden
+                | StateError::PayloadTooLarge(_)
+                | StateError::UnpermittedMeta(_)
+                | StateError::MissingMeta(_)
+                | StateError::Priority
+                | StateError::CannotUnparameterize
+                | StateError::CannotParameterize
+                | StateError::ChildIsReadOnly(_)
+                | StateError::Invalid(_) => StatusCode::BAD_REQUEST,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!("{self}");
+        }
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response()
+    }
+}

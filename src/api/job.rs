@@ -1,0 +1,332 @@
+//! `/v1/job/<id>[/<sub-resource>]`: read, register, stop, dispatch, summary, allocations,
+//! evaluations of one job. IDs contain `/`, so the sub-resource is found by suffix.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::Method;
+use axum::response::Response;
+use base64::Engine;
+use serde_json::Value;
+
+use super::blocking;
+use super::error::ApiError;
+use super::jobs::{field, register};
+use super::query::{json_reply, Query};
+use super::wire::{DeregisterResponse, DispatchResponse, Evaluation, JobSummary};
+use super::AppState;
+use crate::model::{Job, Meta};
+use crate::state::{Command, DispatchRequest, Reply, StateError};
+
+/// Sub-resources of a job, longest first so `/dispatch/payload` wins over `/dispatch`.
+const SUFFIXES: &[&str] = &[
+    "/dispatch/payload",
+    "/dispatch",
+    "/summary",
+    "/allocations",
+    "/evaluations",
+    "/evaluate",
+    "/deployments",
+    "/deployment",
+    "/versions",
+    "/plan",
+    "/periodic/force",
+    "/scale",
+    "/submission",
+];
+
+/// Split `<id><suffix>` into the job ID and the sub-resource (empty for the job itself).
+fn split_suffix(rest: &str) -> (&str, &str) {
+    for suffix in SUFFIXES {
+        if let Some(id) = rest.strip_suffix(suffix) {
+            if !id.is_empty() {
+                return (id, suffix);
+            }
+        }
+    }
+    (rest, "")
+}
+
+pub async fn route(
+    State(app): State<AppState>,
+    method: Method,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(raw.as_deref());
+    let (id, suffix) = split_suffix(&rest);
+    let writes = method == Method::PUT || method == Method::POST;
+    match (suffix, &method) {
+        ("", &Method::GET) => read_job(&app, &query, id).await,
+        ("", &Method::DELETE) => stop(&app, &query, id).await,
+        ("", _) if writes => register(&app, &query, &body, Some(id)).await,
+        ("/dispatch", _) if writes => dispatch(&app, &query, id, &body).await,
+        ("/dispatch/payload", _) if writes => dispatch_raw(&app, &query, id, body).await,
+        ("/summary", &Method::GET) => summary(&app, &query, id).await,
+        ("/allocations", &Method::GET) => allocations(&app, &query, id).await,
+        ("/evaluations", &Method::GET) => evaluations(&app, &query, id).await,
+        ("/deployment", &Method::GET) => Ok(json_reply(&Value::Null, app.state.committed_index(), false)),
+        ("/deployments", &Method::GET) => Ok(json_reply(&Vec::<Value>::new(), app.state.committed_index(), false)),
+        ("/versions", &Method::GET) => versions(&app, &query, id).await,
+        ("/evaluate" | "/plan" | "/periodic/force" | "/scale" | "/submission", _) => {
+            Err(ApiError::BadRequest(format!(
+                "{suffix} is not supported by Dispatch: parameterized jobs run only when dispatched"
+            )))
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// What a job ID names: a registered job, or a dispatched child (payload not yet loaded).
+enum Found {
+    Parent(Job),
+    Child(Job, u32),
+}
+
+async fn read_job(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
+    let (found, index) = blocking::read(&app.state, query, |state| {
+        if let Some(entry) = state.jobs.get(id) {
+            return Ok((Found::Parent((*entry.job).clone()), entry.job.modify_index));
+        }
+        if let Some(d) = state.dispatches.get(id) {
+            return Ok((Found::Child(d.to_child_job(None), d.payload_len), d.modify_index));
+        }
+        Err(ApiError::NotFound("job not found".into()))
+    })
+    .await?;
+    let job = match found {
+        Found::Parent(job) => job,
+        Found::Child(mut job, payload_len) => {
+            if payload_len > 0 {
+                let bytes = app
+                    .state
+                    .payload(id)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                job.payload = bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+            }
+            job
+        }
+    };
+    Ok(json_reply(&job, index, query.flag("pretty")?))
+}
+
+async fn versions(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
+    let (job, index) = blocking::read(&app.state, query, |state| {
+        if let Some(entry) = state.jobs.get(id) {
+            return Ok(((*entry.job).clone(), entry.job.modify_index));
+        }
+        if let Some(d) = state.dispatches.get(id) {
+            return Ok((d.to_child_job(None), d.modify_index));
+        }
+        Err(ApiError::NotFound("job not found".into()))
+    })
+    .await?;
+    let body = serde_json::json!({"Versions": [job], "Diffs": null});
+    Ok(json_reply(&body, index, query.flag("pretty")?))
+}
+
+async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
+    let (summary, index) = blocking::read(&app.state, query, |state| {
+        if let Some(entry) = state.jobs.get(id) {
+            return Ok((JobSummary::of_parent(entry), entry.summary_index));
+        }
+        if let Some(d) = state.dispatches.get(id) {
+            return Ok((JobSummary::of_child(d), d.modify_index));
+        }
+        Err(ApiError::NotFound("job not found".into()))
+    })
+    .await?;
+    Ok(json_reply(&summary, index, query.flag("pretty")?))
+}
+
+/// Nothing runs yet, so no job has allocations; unknown jobs answer `[]` as in Nomad.
+async fn allocations(app: &AppState, query: &Query, _id: &str) -> Result<Response, ApiError> {
+    let (allocs, index) = blocking::read(&app.state, query, |state| {
+        Ok((Vec::<Value>::new(), state.index))
+    })
+    .await?;
+    Ok(json_reply(&allocs, index, query.flag("pretty")?))
+}
+
+/// A parent has no evaluations (registering a parameterized job creates none); a child has
+/// the one created with its dispatch.
+async fn evaluations(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
+    let (evals, index) = blocking::read(&app.state, query, |state| {
+        Ok(match state.dispatches.get(id) {
+            Some(d) => (vec![Evaluation::of_dispatch(d)], d.modify_index),
+            None => (Vec::new(), state.index),
+        })
+    })
+    .await?;
+    Ok(json_reply(&evals, index, query.flag("pretty")?))
+}
+
+async fn stop(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
+    let purge = query.flag("purge")?;
+    let Reply::Stopped(reply) = app
+        .state
+        .apply(Command::StopJob {
+            id: id.to_string(),
+            purge,
+        })
+        .await?
+    else {
+        return Err(ApiError::Internal("stop answered with another reply".into()));
+    };
+    let body = DeregisterResponse {
+        eval_id: String::new(),
+        eval_create_index: 0,
+        job_modify_index: reply.job_modify_index,
+        index: reply.index,
+    };
+    Ok(json_reply(&body, reply.index, query.flag("pretty")?))
+}
+
+/// The idempotency token: the query parameter wins over the body's `IdempotencyToken`
+/// (Nomad's spelling) and `idempotency_token` (python-nomad's spelling).
+fn idempotency_token(query: &Query, body: Option<&Value>) -> Option<String> {
+    if let Some(t) = query.get("idempotency_token").filter(|t| !t.is_empty()) {
+        return Some(t.to_string());
+    }
+    let body = body?;
+    field(body, "IdempotencyToken")
+        .or_else(|| body.get("idempotency_token"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// Decode a dispatch body into a request, with a message naming the bad field.
+fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<DispatchRequest, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::BadRequest("Request body is empty".into()));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Failed to parse request body as JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "Dispatch request must be a JSON object like {\"Meta\": {...}, \"Payload\": \"<base64>\"}".into(),
+        ));
+    }
+    if let Some(job_id) = field(&value, "JobID").and_then(Value::as_str) {
+        if !job_id.is_empty() && job_id != id {
+            return Err(ApiError::BadRequest("Job ID does not match".into()));
+        }
+    }
+    let mut meta = Meta::new();
+    match field(&value, "Meta") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                let Value::String(s) = v else {
+                    return Err(ApiError::BadRequest(format!(
+                        "Meta[{k:?}] must be a string, got {v}; dispatch meta values are strings"
+                    )));
+                };
+                meta.insert(k.clone(), s.clone());
+            }
+        }
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "Meta must be an object of string values, got {other}"
+            )))
+        }
+    }
+    let payload = match field(&value, "Payload") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "Payload must be standard base64 with padding: {e}"
+                    ))
+                })?,
+        ),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "Payload must be a base64 string, got {other}"
+            )))
+        }
+    };
+    let id_prefix = match field(&value, "IdPrefixTemplate") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "IdPrefixTemplate must be a string, got {other}"
+            )))
+        }
+    };
+    let priority = match field(&value, "Priority") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v.as_i64().ok_or_else(|| {
+            ApiError::BadRequest(format!("Priority must be a whole number from 1 to 100, got {v}"))
+        })?,
+    };
+    Ok(DispatchRequest {
+        job_id: id.to_string(),
+        meta,
+        payload,
+        id_prefix,
+        priority,
+        idempotency_token: idempotency_token(query, Some(&value)),
+    })
+}
+
+async fn dispatch(app: &AppState, query: &Query, id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let request = decode_dispatch_body(id, query, body)?;
+    send_dispatch(app, query, request).await
+}
+
+/// `/dispatch/payload`: the raw body is the payload; only query parameters are read.
+async fn dispatch_raw(app: &AppState, query: &Query, id: &str, body: Bytes) -> Result<Response, ApiError> {
+    let request = DispatchRequest {
+        job_id: id.to_string(),
+        payload: Some(body.to_vec()),
+        idempotency_token: idempotency_token(query, None),
+        ..DispatchRequest::default()
+    };
+    send_dispatch(app, query, request).await
+}
+
+async fn send_dispatch(app: &AppState, query: &Query, request: DispatchRequest) -> Result<Response, ApiError> {
+    let reply = match app.state.apply(Command::Dispatch(request)).await {
+        Ok(Reply::Dispatched(reply)) => reply,
+        Ok(_) => return Err(ApiError::Internal("dispatch answered with another reply".into())),
+        Err(e @ StateError::ParentNotFound) => return Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let body = DispatchResponse {
+        dispatched_job_id: reply.dispatched_job_id,
+        eval_id: reply.eval_id.map(|u| u.to_string()).unwrap_or_default(),
+        eval_create_index: reply.eval_create_index,
+        job_create_index: reply.job_create_index,
+        index: reply.index,
+    };
+    Ok(json_reply(&body, reply.index, query.flag("pretty")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_suffix;
+
+    #[test]
+    fn sub_resources_are_found_by_suffix() {
+        assert_eq!(split_suffix("transcode"), ("transcode", ""));
+        assert_eq!(split_suffix("transcode/dispatch"), ("transcode", "/dispatch"));
+        assert_eq!(
+            split_suffix("transcode/dispatch-1-abcdef01/summary"),
+            ("transcode/dispatch-1-abcdef01", "/summary")
+        );
+        assert_eq!(
+            split_suffix("transcode/dispatch/payload"),
+            ("transcode", "/dispatch/payload")
+        );
+        assert_eq!(
+            split_suffix("transcode/dispatch-1-abcdef01"),
+            ("transcode/dispatch-1-abcdef01", "")
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! The Nomad-compatible HTTP API (`/v1/...`), served with axum.
+//!
+//! Handlers are thin: decode the request (case-insensitive keys where Nomad clients rely on
+//! it), send a `state::Command` or read a snapshot, encode Nomad's reply shape. Routes live
+//! in `router`; errors become status codes only in `error`.
+//!
+//! Child job IDs contain `/`, so everything under `/v1/job/` is one wildcard route that
+//! `job::route` splits by known suffix (`/dispatch`, `/summary`, ...), as Nomad does.
+
+mod agent;
+mod blocking;
+mod error;
+mod evaluations;
+mod job;
+mod jobs;
+mod query;
+mod wire;
+
+pub use error::ApiError;
+
+use std::net::SocketAddr;
+
+use axum::routing::{any, get};
+use axum::Router;
+
+use crate::state::StateHandle;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub state: StateHandle,
+    /// The address the API listens on (for `/v1/status/leader`, `/v1/agent/self`).
+    pub advertise: SocketAddr,
+    pub node_name: String,
+}
+
+/// All routes of the service.
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/v1/jobs", any(jobs::jobs))
+        .route("/v1/jobs/parse", any(jobs::parse))
+        .route("/v1/job/{*rest}", any(job::route))
+        .route("/v1/evaluations", get(evaluations::list))
+        .route("/v1/evaluation/{*rest}", get(evaluations::route))
+        .route("/v1/status/leader", get(agent::leader))
+        .route("/v1/status/peers", get(agent::peers))
+        .route("/v1/agent/self", get(agent::agent_self))
+        .route("/v1/agent/health", get(agent::health))
+        .route("/v1/search", any(agent::search))
+        .fallback(agent::not_found)
+        .with_state(app)
+}

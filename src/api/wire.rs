@@ -1,0 +1,293 @@
+//! Wire types of the Nomad-compatible API that are not the job itself (`model::Job` is
+//! already in Nomad's shape). Field names are Nomad's; clients dereference them, so none
+//! is ever omitted or null where Nomad sends a value.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::model::{Dispatch, DispatchStatus, Job};
+use crate::state::{ChildCounts, JobEntry};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobListStub {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "ParentID")]
+    pub parent_id: String,
+    pub name: String,
+    pub namespace: String,
+    pub datacenters: Vec<String>,
+    pub node_pool: String,
+    pub multiregion: Option<()>,
+    pub r#type: String,
+    pub priority: i64,
+    pub periodic: bool,
+    pub parameterized_job: bool,
+    pub stop: bool,
+    pub status: String,
+    pub status_description: String,
+    pub job_summary: JobSummary,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub job_modify_index: u64,
+    pub submit_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<IndexMap<String, String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobSummary {
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    pub namespace: String,
+    pub summary: BTreeMap<String, TaskGroupSummary>,
+    pub children: Children,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskGroupSummary {
+    pub queued: u64,
+    pub complete: u64,
+    pub failed: u64,
+    pub running: u64,
+    pub starting: u64,
+    pub lost: u64,
+    pub unknown: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Children {
+    pub pending: u64,
+    pub running: u64,
+    pub dead: u64,
+}
+
+impl From<ChildCounts> for Children {
+    fn from(c: ChildCounts) -> Self {
+        Children {
+            pending: c.pending,
+            running: c.running,
+            dead: c.dead(),
+        }
+    }
+}
+
+fn zero_groups(job: &Job) -> BTreeMap<String, TaskGroupSummary> {
+    job.task_groups
+        .iter()
+        .map(|g| (g.name.clone(), TaskGroupSummary::default()))
+        .collect()
+}
+
+impl JobSummary {
+    pub fn of_parent(entry: &JobEntry) -> JobSummary {
+        JobSummary {
+            job_id: entry.job.id.clone(),
+            namespace: entry.job.namespace.clone(),
+            summary: zero_groups(&entry.job),
+            children: entry.children.into(),
+            create_index: entry.job.create_index,
+            modify_index: entry.summary_index,
+        }
+    }
+
+    /// A child's summary: each group counts as queued, running, complete or failed
+    /// according to the dispatch's status (one instance per group count).
+    pub fn of_child(d: &Dispatch) -> JobSummary {
+        let mut summary = zero_groups(&d.job);
+        for g in &d.job.task_groups {
+            let n = g.count.unwrap_or(1).max(0) as u64;
+            if let Some(s) = summary.get_mut(&g.name) {
+                match d.status {
+                    DispatchStatus::Pending => s.queued = n,
+                    DispatchStatus::Running => s.running = n,
+                    DispatchStatus::Complete => s.complete = n,
+                    DispatchStatus::Failed => s.failed = n,
+                    DispatchStatus::Stopped => {}
+                }
+            }
+        }
+        JobSummary {
+            job_id: d.id.to_string(),
+            namespace: d.job.namespace.clone(),
+            summary,
+            children: Children::default(),
+            create_index: d.create_index,
+            modify_index: d.modify_index,
+        }
+    }
+}
+
+impl JobListStub {
+    pub fn of_parent(entry: &JobEntry, with_meta: bool) -> JobListStub {
+        let job = &entry.job;
+        JobListStub {
+            id: job.id.clone(),
+            parent_id: String::new(),
+            name: job.name.clone(),
+            namespace: job.namespace.clone(),
+            datacenters: job.datacenters.clone(),
+            node_pool: job.node_pool.clone(),
+            multiregion: None,
+            r#type: job.r#type.clone(),
+            priority: job.priority,
+            periodic: job.extra.get("Periodic").is_some_and(|p| !p.is_null()),
+            parameterized_job: job.is_parameterized(),
+            stop: job.stop,
+            status: job.status.clone(),
+            status_description: job.status_description.clone(),
+            job_summary: JobSummary::of_parent(entry),
+            create_index: job.create_index,
+            modify_index: job.modify_index,
+            job_modify_index: job.job_modify_index,
+            submit_time: job.submit_time,
+            meta: with_meta.then(|| job.meta.clone()),
+        }
+    }
+
+    pub fn of_child(d: &Dispatch, with_meta: bool) -> JobListStub {
+        let job = &d.job;
+        JobListStub {
+            id: d.id.to_string(),
+            parent_id: job.id.clone(),
+            name: d.id.to_string(),
+            namespace: job.namespace.clone(),
+            datacenters: job.datacenters.clone(),
+            node_pool: job.node_pool.clone(),
+            multiregion: None,
+            r#type: job.r#type.clone(),
+            priority: d.priority as i64,
+            periodic: false,
+            parameterized_job: false,
+            stop: d.status == DispatchStatus::Stopped,
+            status: d.status.nomad_job_status().into(),
+            status_description: String::new(),
+            job_summary: JobSummary::of_child(d),
+            create_index: d.create_index,
+            modify_index: d.modify_index,
+            job_modify_index: d.create_index,
+            submit_time: d.submit_time,
+            meta: with_meta.then(|| d.merged_meta()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub job_modify_index: u64,
+    pub warnings: String,
+    pub index: u64,
+    pub last_contact: u64,
+    pub known_leader: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DispatchResponse {
+    #[serde(rename = "DispatchedJobID")]
+    pub dispatched_job_id: String,
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub job_create_index: u64,
+    pub index: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeregisterResponse {
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub eval_create_index: u64,
+    pub job_modify_index: u64,
+    pub index: u64,
+}
+
+/// A Nomad evaluation, derived from the dispatch that created it. A dispatch's evaluation
+/// is `complete` once the dispatch is queued; while the dispatch waits for capacity its
+/// groups show in `QueuedAllocations` (Nomad's "blocked" evals are our pending queue).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Evaluation {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub namespace: String,
+    pub priority: i64,
+    pub r#type: String,
+    pub triggered_by: String,
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    pub job_modify_index: u64,
+    pub status: String,
+    pub status_description: String,
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    #[serde(rename = "DeploymentID")]
+    pub deployment_id: String,
+    pub wait: u64,
+    pub next_eval: String,
+    pub previous_eval: String,
+    pub blocked_eval: String,
+    #[serde(rename = "FailedTGAllocs")]
+    pub failed_tg_allocs: Option<()>,
+    pub queued_allocations: BTreeMap<String, u64>,
+    pub snapshot_index: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub create_time: i64,
+    pub modify_time: i64,
+}
+
+impl Evaluation {
+    pub fn of_dispatch(d: &Dispatch) -> Evaluation {
+        let queued = d
+            .job
+            .task_groups
+            .iter()
+            .map(|g| {
+                let n = if d.status == DispatchStatus::Pending {
+                    g.count.unwrap_or(1).max(0) as u64
+                } else {
+                    0
+                };
+                (g.name.clone(), n)
+            })
+            .collect();
+        Evaluation {
+            id: d.eval_id.to_string(),
+            namespace: d.job.namespace.clone(),
+            priority: d.priority as i64,
+            r#type: d.job.r#type.clone(),
+            triggered_by: "job-register".into(),
+            job_id: d.id.to_string(),
+            job_modify_index: d.create_index,
+            status: "complete".into(),
+            status_description: String::new(),
+            node_id: String::new(),
+            deployment_id: String::new(),
+            wait: 0,
+            next_eval: String::new(),
+            previous_eval: String::new(),
+            blocked_eval: String::new(),
+            failed_tg_allocs: None,
+            queued_allocations: queued,
+            snapshot_index: d.create_index,
+            create_index: d.create_index,
+            modify_index: d.modify_index,
+            create_time: d.submit_time,
+            modify_time: d.submit_time,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The HTTP client the CLI uses, and the reply shapes it reads.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::CliError;
+
+/// A connection to a Dispatch (or Nomad) server.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// A non-2xx answer: the status and the server's message.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub message: String,
+}
+
+impl From<ApiFailure> for CliError {
+    fn from(f: ApiFailure) -> Self {
+        CliError::new(f.message)
+    }
+}
+
+/// Percent-encode one path segment (job IDs contain `/`, which becomes `%2F`).
+pub fn escape_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    pub fn new(addr: &str) -> Result<Client, CliError> {
+        let base = if addr.contains("://") {
+            addr.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{}", addr.trim_end_matches('/'))
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| CliError::new(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client { http, base })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Result<T, ApiFailure>, CliError> {
+        let response = request.send().await.map_err(|e| {
+            CliError::new(format!(
+                "Error querying the server at {}: {e}; is `dispatch server` running? (set -address or DISPATCH_ADDR)",
+                self.base
+            ))
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CliError::new(format!("Error reading the server's answer: {e}")))?;
+        if !status.is_success() {
+            return Ok(Err(ApiFailure {
+                status: status.as_u16(),
+                message: String::from_utf8_lossy(&bytes).trim().to_string(),
+            }));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Ok)
+            .map_err(|e| CliError::new(format!("Unexpected answer from the server: {e}")))
+    }
+
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Result<T, ApiFailure>, CliError> {
+        let url = format!("{}{}", self.base, path);
+        self.send(self.http.get(url).query(query)).await
+    }
+
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Result<T, ApiFailure>, CliError> {
+        let url = format!("{}{}", self.base, path);
+        self.send(self.http.put(url).query(query).json(body)).await
+    }
+
+    pub async fn delete<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Result<T, ApiFailure>, CliError> {
+        let url = format!("{}{}", self.base, path);
+        self.send(self.http.delete(url).query(query)).await
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobStub {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "ParentID", default)]
+    pub parent_id: String,
+    #[serde(default)]
+    pub r#type: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub submit_time: i64,
+    #[serde(default)]
+    pub parameterized_job: bool,
+    #[serde(default)]
+    pub periodic: bool,
+}
+
+impl JobStub {
+    /// The type as `dispatch status` shows it: `batch/parameterized`, `batch/periodic`, `batch`.
+    pub fn display_type(&self) -> String {
+        if self.parameterized_job {
+            format!("{}/parameterized", self.r#type)
+        } else if self.periodic {
+            format!("{}/periodic", self.r#type)
+        } else {
+            self.r#type.clone()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Children {
+    pub pending: u64,
+    pub running: u64,
+    pub dead: u64,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct GroupSummary {
+    pub queued: u64,
+    pub complete: u64,
+    pub failed: u64,
+    pub running: u64,
+    pub starting: u64,
+    pub lost: u64,
+    pub unknown: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobSummary {
+    #[serde(default)]
+    pub summary: indexmap::IndexMap<String, GroupSummary>,
+    #[serde(default)]
+    pub children: Option<Children>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DispatchResponse {
+    #[serde(rename = "DispatchedJobID")]
+    pub dispatched_job_id: String,
+    #[serde(rename = "EvalID", default)]
+    pub eval_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]

@@ -1,0 +1,123 @@
+//! The `dispatch` command line: one file per command family, as Nomad's `command/`.
+//!
+//! Commands talk to the server over the HTTP API (`client`), except `server` (which runs it)
+//! and `job validate` (local). Errors print the server's message and exit 1; usage errors
+//! exit 1 with usage.
+
+mod args;
+mod client;
+mod format;
+mod job;
+mod server;
+mod status;
+
+use std::ffi::OsString;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use client::Client;
+
+/// Default API address (Nomad's port, so Nomad clients work unchanged).
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:4646";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dispatch",
+    version,
+    about = "Parameterized batch dispatch: register job templates, dispatch them with meta and payload",
+    after_help = "Flags take one dash or two: -meta k=v and --meta k=v are the same."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run the Dispatch server (API, state, runner)
+    Server(server::ServerArgs),
+    /// Register, dispatch, inspect and stop jobs
+    #[command(subcommand)]
+    Job(job::JobCommand),
+    /// List jobs, or show one job's status (same as `job status`)
+    Status(status::StatusArgs),
+}
+
+/// Address flags every client command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AddressArgs {
+    /// Address of the Dispatch server [env: DISPATCH_ADDR, then NOMAD_ADDR] [default: http://127.0.0.1:4646]
+    #[arg(long)]
+    pub address: Option<String>,
+}
+
+impl AddressArgs {
+    pub fn client(&self) -> Result<Client, CliError> {
+        let addr = self
+            .address
+            .clone()
+            .or_else(|| std::env::var("DISPATCH_ADDR").ok().filter(|s| !s.is_empty()))
+            .or_else(|| std::env::var("NOMAD_ADDR").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        Client::new(&addr)
+    }
+}
+
+/// A failed command: the message to print; the exit code is 1 unless said otherwise.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    pub message: String,
+    pub code: i32,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+/// Parse `argv` and run the command; returns the process exit code.
+pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
+    let argv: Vec<String> = argv
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let argv = args::normalize(argv, &Cli::command());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Commands::Server(a) => server::run(a).await,
+            Commands::Job(c) => job::run(c).await,
+            Commands::Status(a) => status::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            e.code
+        }
+    }
+}

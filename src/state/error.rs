@@ -1,0 +1,40 @@
+//! What can go wrong when a command is applied. Messages are Nomad's literal texts where
+//! Nomad has one (clients match on them); `api::error` maps each variant to an HTTP status.
+
+use crate::spec::SpecError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("missing parameterized job ID")]
+    MissingJobId,
+    #[error("parameterized job not found")]
+    ParentNotFound,
+    #[error("job not found")]
+    JobNotFound,
+    #[error("Specified job {0:?} is not a parameterized job")]
+    NotParameterized(String),
+    #[error("Specified job {0:?} is stopped")]
+    Stopped(String),
+    #[error("Payload is not provided but required by parameterized job")]
+    PayloadRequired,
+    #[error("Payload provided but forbidden by parameterized job")]
+    PayloadForbidden,
+    #[error("Payload exceeds maximum size; {0} > {max}", max = crate::model::job::MAX_PAYLOAD_BYTES)]
+    PayloadTooLarge(usize),
+    #[error("Dispatch request included unpermitted metadata keys: [{}]", .0.join(" "))]
+    UnpermittedMeta(Vec<String>),
+    #[error("Dispatch did not provide required meta keys: [{}]", .0.join(" "))]
+    MissingMeta(Vec<String>),
+    #[error("dispatch job priority must be between [1, {max}]", max = crate::model::job::MAX_PRIORITY)]
+    Priority,
+    #[error("cannot update parameterized job to being non-parameterized")]
+    CannotUnparameterize,
+    #[error("cannot update non-parameterized job to being parameterized")]
+    CannotParameterize,
+    #[error("dispatched job {0:?} cannot be edited; update the parent and dispatch again")]
+    ChildIsReadOnly(String),
+    #[error("{0}")]
+    Invalid(#[from] SpecError),
+    #[error("the state writer has stopped; the server is shutting down")]
+    WriterGone,
+}

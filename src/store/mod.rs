@@ -1,0 +1,77 @@
+//! Durable storage: the one place bytes reach the disk.
+//!
+//! The store knows rows, not rules: it persists what `state` decided and hands it all back at
+//! start-up. It is written by exactly one thread (the state writer), which gives it a whole
+//! batch of changes at a time; `commit` returns only after the batch is on disk (fsync).
+//! See `sqlite.rs` for why the embedded default is SQLite in WAL mode.
+
+mod sqlite;
+
+pub use sqlite::{PayloadReader, SqliteStore};
+
+use crate::model::DispatchStatus;
+
+/// A stored dispatch row: everything needed to rebuild a `model::Dispatch`.
+#[derive(Debug, Clone)]
+pub struct DispatchRow {
+    pub id: String,
+    pub job_id: String,
+    pub job_version: u64,
+    pub status: DispatchStatus,
+    pub priority: u8,
+    pub idempotency_token: Option<String>,
+    /// JSON object of the dispatch meta.
+    pub meta_json: String,
+    /// The payload bytes, when writing. `load` leaves this `None` (payloads are read on
+    /// demand through `PayloadReader`) and fills `payload_len` instead.
+    pub payload: Option<Vec<u8>>,
+    pub payload_len: u32,
+    pub eval_id: [u8; 16],
+    pub submit_time: i64,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// A stored job version: the Nomad job JSON of one version of one job.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: String,
+    pub version: u64,
+    pub json: String,
+}
+
+/// One durable change. A batch of them is committed atomically.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Insert or replace a job version (the current one is the highest version).
+    PutJobVersion(JobRow),
+    /// Remove a job and all its versions (purge).
+    DeleteJob { id: String },
+    PutDispatch(DispatchRow),
+    SetDispatchStatus {
+        id: String,
+        status: DispatchStatus,
+        modify_index: u64,
+    },
+    DeleteDispatch { id: String },
+    /// The last index handed out; restored on start.
+    SetIndex(u64),
+}
+
+/// Everything in the store, as loaded at start-up.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub index: u64,
+    pub job_versions: Vec<JobRow>,
+    pub dispatches: Vec<DispatchRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("store: corrupt row: {0}")]
+    Corrupt(String),
+}

@@ -185,6 +185,3 @@ pub struct DispatchResponse {
     #[serde(rename = "EvalID", default)]
     pub eval_id: String,
 }
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]

@@ -38,6 +38,25 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    serve(listener, &config.data_dir, shutdown).await
+}
+
+/// Serve on an already bound listener (tests bind `127.0.0.1:0`).
+pub async fn serve(
+    listener: TcpListener,
+    data_dir: &std::path::Path,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let config = ServerConfig {
+        bind: listener.local_addr().map_err(ServerError::Serve)?,
+        data_dir: data_dir.to_path_buf(),
+    };
     let started = std::time::Instant::now();
     let state = StateHandle::open(&config.data_dir).map_err(|source| ServerError::State {
         dir: config.data_dir.clone(),
@@ -54,12 +73,6 @@ pub async fn run(
             config.data_dir.display()
         );
     }
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: config.bind,
-            source,
-        })?;
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let app = AppState {
         state,

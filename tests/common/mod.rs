@@ -1,0 +1,159 @@
+//! Shared test helper: run the real `dispatch` binary on a free loopback port with a
+//! temporary data dir, wait until it answers, kill it when the test is done.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `start`/`restart` wait for `GET /v1/status/leader` to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `dispatch server`; killed on drop.
+pub struct TestServer {
+    child: Option<Child>,
+    addr: SocketAddr,
+    /// Holds the data dir and the server log; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Start a server on a free port with a fresh data dir and wait until it is ready.
+    pub fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let addr = free_port();
+        let mut server = TestServer {
+            child: None,
+            addr,
+            dir,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's data dir (kept across `restart`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Everything the server wrote to stderr so far (all runs).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The process ID of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL the server and reap it (no graceful shutdown).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kill the server if it runs, start it again on the same data dir and port, and wait
+    /// until it is ready.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open the server log");
+        let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+            .arg("server")
+            .arg("-data-dir")
+            .arg(self.data_dir())
+            .arg("-bind")
+            .arg(self.addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start the dispatch binary");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if http_get_status(self.addr, "/v1/status/leader") == Some(200) {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "dispatch server exited with {status} before it was ready; log:\n{}",
+                    self.log()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "dispatch server not ready on {} after {READY_TIMEOUT:?}; log:\n{}",
+                    self.addr,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A loopback address with a port nobody listens on right now.
+pub fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address")
+}
+
+/// The status code of a plain `GET path`, or `None` if the server does not answer.
+pub fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let timeout = Duration::from_secs(1);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    // "HTTP/1.1 200"
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// The repository root (where `Cargo.toml` is).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,1 @@
+//! The embedded local runner (see the helper brief).

@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod model;
+pub mod render;
 pub mod server;
 pub mod spec;
 pub mod state;

@@ -1,0 +1,1 @@
+//! Rendering (job, dispatch, attempt) -> Mesos TaskInfo (see the helper brief).

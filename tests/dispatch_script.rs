@@ -45,7 +45,12 @@ fn fake_dispatch(exit_code: i32) -> Fake {
     );
     fs::write(&bin, script).unwrap();
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    Fake { _dir: dir, root, bin, log }
+    Fake {
+        _dir: dir,
+        root,
+        bin,
+        log,
+    }
 }
 
 fn run_dispatch(args: &[&Path], fake: &Fake) -> Output {
@@ -61,7 +66,13 @@ fn run_dispatch(args: &[&Path], fake: &Fake) -> Output {
 fn invocations(fake: &Fake) -> Vec<Vec<String>> {
     let log = fs::read_to_string(&fake.log).unwrap_or_default();
     log.lines()
-        .map(|l| l.strip_suffix('\t').unwrap_or(l).split('\t').map(str::to_string).collect())
+        .map(|l| {
+            l.strip_suffix('\t')
+                .unwrap_or(l)
+                .split('\t')
+                .map(str::to_string)
+                .collect()
+        })
         .collect()
 }
 
@@ -131,7 +142,11 @@ fn no_argument_prints_usage_and_exits_1() {
     let fake = fake_dispatch(0);
     let out = run_dispatch(&[], &fake);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("usage: dispatch.sh FILE"), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("usage: dispatch.sh FILE"),
+        "{}",
+        describe(&out)
+    );
     assert_eq!(text(&out.stdout), "");
     assert!(invocations(&fake).is_empty());
 }
@@ -142,7 +157,11 @@ fn unreadable_file_exits_1() {
     let missing = fake.root.join("missing.txt");
     let out = run_dispatch(&[&missing], &fake);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("cannot read"), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("cannot read"),
+        "{}",
+        describe(&out)
+    );
     assert!(invocations(&fake).is_empty());
 }
 

@@ -53,21 +53,37 @@ fn make_clip(dir: &Path) -> PathBuf {
     let clip = dir.join("in.mp4");
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=10"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=10",
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=2"])
         .args(["-c:v", "libx264", "-c:a", "aac", "-shortest"])
         .arg(&clip)
         .output()
         .expect("run ffmpeg");
-    assert!(out.status.success(), "generating the test clip failed\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "generating the test clip failed\n{}",
+        describe(&out)
+    );
     clip
 }
 
 fn md5(path: &Path) -> String {
-    let out = Command::new("md5sum").arg(path).output().expect("run md5sum");
+    let out = Command::new("md5sum")
+        .arg(path)
+        .output()
+        .expect("run md5sum");
     assert!(out.status.success(), "md5sum failed\n{}", describe(&out));
     let s = text(&out.stdout);
-    let sum = s.split_whitespace().next().expect("md5sum output").to_string();
+    let sum = s
+        .split_whitespace()
+        .next()
+        .expect("md5sum output")
+        .to_string();
     assert_eq!(sum.len(), 32, "unexpected md5sum output: {s}");
     sum
 }
@@ -76,11 +92,20 @@ fn md5(path: &Path) -> String {
 fn probe(file: &Path, stream: &str, entry: &str) -> String {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", stream])
-        .args(["-show_entries", &format!("stream={entry}"), "-of", "csv=p=0"])
+        .args([
+            "-show_entries",
+            &format!("stream={entry}"),
+            "-of",
+            "csv=p=0",
+        ])
         .arg(file)
         .output()
         .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe {file:?} failed\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "ffprobe {file:?} failed\n{}",
+        describe(&out)
+    );
     text(&out.stdout).trim().to_string()
 }
 
@@ -106,7 +131,9 @@ fn transcode(args: &[&str], output_dir: &Path, tmp: &Path) -> Output {
 
 fn dir_entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(dir) {
-        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -115,10 +142,26 @@ fn dir_entries(dir: &Path) -> Vec<String> {
 
 fn assert_video(file: &Path, width: u32, height: u32) {
     assert!(file.is_file(), "expected output {file:?}");
-    assert_eq!(probe(file, "v:0", "width"), width.to_string(), "width of {file:?}");
-    assert_eq!(probe(file, "v:0", "height"), height.to_string(), "height of {file:?}");
-    assert_eq!(probe(file, "v:0", "codec_name"), "h264", "video codec of {file:?}");
-    assert_eq!(probe(file, "a:0", "codec_name"), "aac", "audio codec of {file:?}");
+    assert_eq!(
+        probe(file, "v:0", "width"),
+        width.to_string(),
+        "width of {file:?}"
+    );
+    assert_eq!(
+        probe(file, "v:0", "height"),
+        height.to_string(),
+        "height of {file:?}"
+    );
+    assert_eq!(
+        probe(file, "v:0", "codec_name"),
+        "h264",
+        "video codec of {file:?}"
+    );
+    assert_eq!(
+        probe(file, "a:0", "codec_name"),
+        "aac",
+        "audio codec of {file:?}"
+    );
 }
 
 #[test]
@@ -133,7 +176,11 @@ fn small_and_large_profiles_then_skip_on_rerun() {
     let mut outputs = Vec::new();
     for (profile, width, height) in [("small", 640, 480), ("large", 1280, 960)] {
         let out = transcode(&[clip_arg, profile], &outdir, &work);
-        assert!(out.status.success(), "transcode {profile}\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "transcode {profile}\n{}",
+            describe(&out)
+        );
         let file = outdir.join(format!("out-{sum}-{profile}.mp4"));
         let stdout = text(&out.stdout);
         assert!(
@@ -144,16 +191,27 @@ fn small_and_large_profiles_then_skip_on_rerun() {
             "{}",
             describe(&out)
         );
-        assert!(stdout.contains(&format!("Output: {}", file.display())), "{}", describe(&out));
+        assert!(
+            stdout.contains(&format!("Output: {}", file.display())),
+            "{}",
+            describe(&out)
+        );
         assert_video(&file, width, height);
         outputs.push((profile, file));
     }
     // Exactly the two outputs, no leftover partial files; temp dir cleaned up.
     assert_eq!(
         dir_entries(&outdir),
-        vec![format!("out-{sum}-large.mp4"), format!("out-{sum}-small.mp4")]
+        vec![
+            format!("out-{sum}-large.mp4"),
+            format!("out-{sum}-small.mp4")
+        ]
     );
-    assert_eq!(dir_entries(&work), Vec::<String>::new(), "temp dir not cleaned up");
+    assert_eq!(
+        dir_entries(&work),
+        Vec::<String>::new(),
+        "temp dir not cleaned up"
+    );
 
     // Second run: nothing is re-encoded, files are untouched.
     for (profile, file) in &outputs {
@@ -188,8 +246,16 @@ fn default_and_unknown_profile_mean_small() {
         let outdir = tmp.path().join(case.replace(' ', "-"));
         let out = transcode(&args, &outdir, &work);
         assert!(out.status.success(), "{case}\n{}", describe(&out));
-        assert!(text(&out.stdout).contains("with profile small"), "{case}\n{}", describe(&out));
-        assert_eq!(dir_entries(&outdir), vec![format!("out-{sum}-small.mp4")], "{case}");
+        assert!(
+            text(&out.stdout).contains("with profile small"),
+            "{case}\n{}",
+            describe(&out)
+        );
+        assert_eq!(
+            dir_entries(&outdir),
+            vec![format!("out-{sum}-small.mp4")],
+            "{case}"
+        );
         assert_video(&outdir.join(format!("out-{sum}-small.mp4")), 640, 480);
     }
 }
@@ -200,7 +266,11 @@ fn missing_input_fails_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let outdir = tmp.path().join("output");
     let missing = tmp.path().join("no-such-video.mp4");
-    let out = transcode(&[missing.to_str().unwrap(), "small"], &outdir, &tmp.path().join("work"));
+    let out = transcode(
+        &[missing.to_str().unwrap(), "small"],
+        &outdir,
+        &tmp.path().join("work"),
+    );
     assert!(!out.status.success(), "{}", describe(&out));
     assert!(
         text(&out.stderr).contains(&format!("input not found: {}", missing.display())),
@@ -215,7 +285,11 @@ fn no_arguments_prints_usage() {
     let tmp = tempfile::tempdir().unwrap();
     let out = transcode(&[], &tmp.path().join("output"), &tmp.path().join("work"));
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("usage: transcode.sh INPUT [PROFILE]"), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("usage: transcode.sh INPUT [PROFILE]"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -225,9 +299,17 @@ fn ffmpeg_failure_fails_clearly_and_leaves_no_output() {
     let bogus = tmp.path().join("not-a-video.mp4");
     fs::write(&bogus, "this is not a video\n").unwrap();
     let outdir = tmp.path().join("output");
-    let out = transcode(&[bogus.to_str().unwrap(), "large"], &outdir, &tmp.path().join("work"));
+    let out = transcode(
+        &[bogus.to_str().unwrap(), "large"],
+        &outdir,
+        &tmp.path().join("work"),
+    );
     assert!(!out.status.success(), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("ffmpeg failed"), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("ffmpeg failed"),
+        "{}",
+        describe(&out)
+    );
     // No finished or partial file that a rerun would mistake for a result.
     assert_eq!(dir_entries(&outdir), Vec::<String>::new());
 }
@@ -241,9 +323,19 @@ struct HttpServer {
 impl HttpServer {
     fn start(root: &Path) -> HttpServer {
         require_tool("python3", "--version");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
             .current_dir(root)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -256,10 +348,12 @@ impl HttpServer {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("python3 -m http.server exited early: {status}");
             }
-            assert!(Instant::now() < deadline, "HTTP server on port {port} did not come up");
+            assert!(
+                Instant::now() < deadline,
+                "HTTP server on port {port} did not come up"
+            );
             thread::sleep(Duration::from_millis(50));
         }
-        server.port = port;
         server
     }
 
@@ -291,14 +385,25 @@ fn http_input_is_downloaded_and_transcoded() {
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = text(&out.stdout);
     let file = outdir.join(format!("out-{sum}-large.mp4"));
-    assert!(stdout.contains(&format!("Downloading {url}")), "{}", describe(&out));
     assert!(
-        stdout.contains(&format!("Transcoding {url} with profile large -> {}", file.display())),
+        stdout.contains(&format!("Downloading {url}")),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "Transcoding {url} with profile large -> {}",
+            file.display()
+        )),
         "{}",
         describe(&out)
     );
     assert_video(&file, 1280, 960);
-    assert_eq!(dir_entries(&work), Vec::<String>::new(), "download not cleaned up");
+    assert_eq!(
+        dir_entries(&work),
+        Vec::<String>::new(),
+        "download not cleaned up"
+    );
 
     // A 404 is a failed download, not an empty or garbage video.
     let missing = server.url("missing.mp4");

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test-deps.sh: install the system packages the test suite needs, only the
+# ones that are missing. Idempotent; safe to run on every CI job.
+#
+# Target: Debian 12, run as root (or via sudo), no TTY needed.
+#   ffmpeg, ffprobe   apt package ffmpeg   (tests/transcode_script.rs)
+#   curl              apt package curl     (transcode.sh downloads http inputs)
+#   python3           apt package python3  (test HTTP server: python3 -m http.server)
+#   python3 `nomad`   PyPI python-nomad    (Nomad API client compatibility tests)
+# Not needed yet: promtool (apt package prometheus).
+#
+# `apt-get update` runs only when something has to be installed with apt.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "test-deps.sh: need root (or sudo) to install packages" >&2
+        exit 1
+    fi
+fi
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+apt_pkgs=()
+have ffmpeg && have ffprobe || apt_pkgs+=(ffmpeg)
+have curl || have wget || apt_pkgs+=(curl)
+have python3 || apt_pkgs+=(python3)
+
+python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
+python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }
+
+need_nomad=0
+if ! have python3 || ! python_has_nomad; then
+    need_nomad=1
+    # pip for the system python comes from apt; a pyenv/venv python has its own.
+    if ! have python3 || ! python_has_pip; then
+        apt_pkgs+=(python3-pip)
+    fi
+fi
+
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+    echo "Installing with apt: ${apt_pkgs[*]}"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+fi
+
+if [ "$need_nomad" -eq 1 ] && ! python_has_nomad; then
+    echo "Installing with pip: python-nomad (python3 module nomad)"
+    pip_args=(install --quiet --disable-pip-version-check python-nomad)
+    # Debian's own python3 is "externally managed" (PEP 668): pip refuses
+    # to install into it unless told to.
+    if ! $SUDO python3 -m pip "${pip_args[@]}" 2>/dev/null; then
+        $SUDO python3 -m pip "${pip_args[@]}" --break-system-packages
+    fi
+    python_has_nomad || {
+        echo "test-deps.sh: python-nomad installed but 'import nomad' still fails" >&2
+        exit 1
+    }
+fi
+
+echo "test deps OK: $(ffmpeg -version | head -n1)"
+echo "test deps OK: python3 module nomad $(python3 -c 'import nomad, importlib.metadata as m; print(m.version("python-nomad"))' 2>/dev/null || echo present)"

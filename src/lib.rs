@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod model;
 pub mod render;
+pub mod scheduler;
 pub mod server;
 pub mod spec;
 pub mod state;

@@ -34,6 +34,7 @@ impl ApiError {
             ApiError::State(e) => match e {
                 StateError::ParentNotFound | StateError::JobNotFound => StatusCode::NOT_FOUND,
                 StateError::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
+                StateError::NotLaunchable(..) => StatusCode::CONFLICT,
                 StateError::MissingJobId
                 | StateError::NotParameterized(_)
                 | StateError::Stopped(_)

@@ -12,7 +12,7 @@ pub mod types;
 use tokio::sync::mpsc;
 
 pub use types::{
-    AgentId, Demand, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, Demand, Id, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 /// Something that happened in the cluster.

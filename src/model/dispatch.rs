@@ -82,6 +82,10 @@ pub struct Dispatch {
     pub submit_time: i64,
     pub create_index: u64,
     pub modify_index: u64,
+    /// Why it ended as it did (which task failed and how, who stopped it).
+    pub description: Option<Box<str>>,
+    /// Every launched attempt of every task, in launch order (empty while pending).
+    pub runs: Vec<super::TaskRun>,
 }
 
 impl Dispatch {
@@ -114,7 +118,7 @@ impl Dispatch {
         job.dispatched = true;
         job.stop = self.status == DispatchStatus::Stopped;
         job.status = self.status.nomad_job_status().to_string();
-        job.status_description = String::new();
+        job.status_description = self.description.as_deref().unwrap_or_default().to_string();
         job.priority = self.priority as i64;
         job.meta = self.merged_meta();
         job.submit_time = self.submit_time;

@@ -213,6 +213,11 @@ pub struct Task {
     pub lifecycle: Option<Lifecycle>,
     #[serde(default, deserialize_with = "nullable")]
     pub leader: bool,
+    /// Dispatch extension (`depends_on = ["fetch"]`): start only after these tasks of the same
+    /// group FINISHED. Tasks without it follow Nomad's lifecycle: prestart, then main, then
+    /// poststop.
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
     #[serde(flatten)]
     pub extra: IndexMap<String, Value>,
 }

@@ -5,9 +5,12 @@
 
 pub mod dispatch;
 pub mod job;
+pub mod plan;
+pub mod run;
 
 pub use dispatch::{Dispatch, DispatchStatus};
 pub use job::{Job, Meta};
+pub use run::{Slot, TaskRun};
 
 use serde::{Deserialize, Deserializer};
 

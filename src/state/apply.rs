@@ -34,10 +34,30 @@ pub fn apply(
         Command::RegisterJob(job) => register(state, *job, env, changes).map(Reply::Registered),
         Command::Dispatch(req) => dispatch(state, req, env, changes).map(Reply::Dispatched),
         Command::StopJob { id, purge } => stop(state, &id, purge, changes).map(Reply::Stopped),
+        Command::Launch { dispatch_id, runs } => {
+            super::runs::launch(state, &dispatch_id, runs, env.now, changes)
+        }
+        Command::TaskUpdate(update) => Ok(super::runs::update(state, update, env.now, changes)),
+        Command::Note { dispatch_id, note } => {
+            let index = next_index(state);
+            if let Some(d) = state.dispatches.get_mut(&dispatch_id) {
+                let status = d.status;
+                set_child_status(state, &dispatch_id, status, Some(note), index, changes);
+            }
+            Ok(Reply::Failed)
+        }
+        Command::FailDispatch {
+            dispatch_id,
+            reason,
+        } => {
+            let index = next_index(state);
+            set_child_status(state, &dispatch_id, DispatchStatus::Failed, Some(reason), index, changes);
+            Ok(Reply::Failed)
+        }
     }
 }
 
-fn next_index(state: &mut State) -> u64 {
+pub(super) fn next_index(state: &mut State) -> u64 {
     state.index += 1;
     state.index
 }
@@ -227,6 +247,8 @@ fn dispatch(
         submit_time: env.now,
         create_index: index,
         modify_index: index,
+        description: None,
+        runs: Vec::new(),
     };
     changes.push(Change::PutDispatch(DispatchRow {
         id: id.to_string(),
@@ -242,6 +264,7 @@ fn dispatch(
         submit_time: dispatch.submit_time,
         create_index: index,
         modify_index: index,
+        description: None,
     }));
     let reply = DispatchReply {
         dispatched_job_id: id.to_string(),
@@ -260,7 +283,8 @@ fn dispatch(
         entry.tokens.insert(token.into(), id.clone());
     }
     state.evals.insert(dispatch.eval_id, id.clone());
-    state.dispatches.insert(id, dispatch);
+    state.dispatches.insert(id.clone(), dispatch);
+    super::queue::refresh(state, &id);
     Ok(reply)
 }
 
@@ -286,15 +310,20 @@ fn stop(
 
 fn stop_parent(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Change>) -> StopReply {
     let index = next_index(state);
-    // Children of a stopped parent: pending ones stop with it (no orphans); with purge,
-    // every child is removed with it.
+    // Children of a stopped parent stop with it (no orphans: the scheduler kills the tasks
+    // of running ones); with purge, every child is removed with it.
     let child_ids: Vec<Arc<str>> = state.children_of(id).map(|d| d.id.clone()).collect();
     let mut children_stopped = 0;
     for child in &child_ids {
         if purge {
             remove_child(state, child, changes);
-        } else if state.dispatches.get(child).map(|d| d.status) == Some(DispatchStatus::Pending) {
-            set_child_status(state, child, DispatchStatus::Stopped, index, changes);
+        } else if state
+            .dispatches
+            .get(child)
+            .is_some_and(|d| !d.status.is_terminal())
+        {
+            let why = format!("stopped with its parent job {id:?}");
+            set_child_status(state, child, DispatchStatus::Stopped, Some(why), index, changes);
             children_stopped += 1;
         }
     }
@@ -327,7 +356,8 @@ fn stop_child(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Change
         .get(id)
         .is_some_and(|d| !d.status.is_terminal())
     {
-        set_child_status(state, id, DispatchStatus::Stopped, index, changes);
+        let why = "stopped by request".to_string();
+        set_child_status(state, id, DispatchStatus::Stopped, Some(why), index, changes);
     }
     StopReply {
         job_modify_index: index,
@@ -341,6 +371,7 @@ pub(super) fn set_child_status(
     state: &mut State,
     id: &str,
     status: DispatchStatus,
+    description: Option<String>,
     index: u64,
     changes: &mut Vec<Change>,
 ) {
@@ -350,6 +381,9 @@ pub(super) fn set_child_status(
     let old = d.status;
     d.status = status;
     d.modify_index = index;
+    if description.is_some() {
+        d.description = description.as_deref().map(Into::into);
+    }
     let parent = d.job.id.clone();
     if let Some(entry) = state.jobs.get_mut(&parent) {
         entry.children.remove(old);
@@ -360,13 +394,16 @@ pub(super) fn set_child_status(
         id: id.to_string(),
         status,
         modify_index: index,
+        description,
     });
+    super::queue::refresh(state, id);
 }
 
 fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
     let Some(d) = state.dispatches.remove(id) else {
         return;
     };
+    super::queue::forget(state, &d);
     state.evals.remove(&d.eval_id);
     if let Some(entry) = state.jobs.get_mut(d.parent_id()) {
         entry.children.remove(d.status);

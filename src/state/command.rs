@@ -1,6 +1,9 @@
 //! Commands the single writer applies, and what it answers.
 
-use crate::model::{Job, Meta};
+use std::sync::Arc;
+
+use crate::cluster::TaskState;
+use crate::model::{DispatchStatus, Job, Meta, Slot};
 
 /// A change someone asks for. Each is validated and applied atomically by the writer.
 #[derive(Debug)]
@@ -11,6 +14,35 @@ pub enum Command {
     /// Stop (and with `purge`, remove) a job. For a parameterized parent this also stops
     /// its pending children, so nothing is orphaned.
     StopJob { id: String, purge: bool },
+    /// The scheduler is about to launch these attempts (recorded before the cluster is
+    /// asked, so an attempt is never launched twice).
+    Launch {
+        dispatch_id: Arc<str>,
+        runs: Vec<LaunchRun>,
+    },
+    /// A task status update from the cluster.
+    TaskUpdate(TaskUpdate),
+    /// Put a note on a dispatch (why it waits) without changing its status.
+    Note { dispatch_id: Arc<str>, note: String },
+    /// The scheduler cannot run this dispatch (e.g. rendering failed).
+    FailDispatch { dispatch_id: Arc<str>, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct LaunchRun {
+    pub slot: Slot,
+    pub attempt: u32,
+    pub task_id: Arc<str>,
+    pub agent_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskUpdate {
+    pub task_id: String,
+    pub state: TaskState,
+    pub agent_id: Option<String>,
+    pub message: Option<String>,
+    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +63,14 @@ pub enum Reply {
     Registered(RegisterReply),
     Dispatched(DispatchReply),
     Stopped(StopReply),
+    /// Launch recorded.
+    Launched { index: u64 },
+    /// Update applied (or ignored as stale); the dispatch's status afterwards.
+    Updated {
+        dispatch_id: Option<Arc<str>>,
+        status: Option<DispatchStatus>,
+    },
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq)]

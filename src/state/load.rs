@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{ChildCounts, JobEntry, StartError, State};
-use crate::model::{Dispatch, Job, Meta};
+use crate::cluster::TaskState;
+use crate::model::{Dispatch, Job, Meta, Slot, TaskRun};
 use crate::store::Contents;
 
 pub fn rebuild(contents: Contents) -> Result<State, StartError> {
@@ -68,8 +69,38 @@ pub fn rebuild(contents: Contents) -> Result<State, StartError> {
                 submit_time: row.submit_time,
                 create_index: row.create_index,
                 modify_index: row.modify_index,
+                description: row.description.map(Into::into),
+                runs: Vec::new(),
             },
         );
+    }
+    for row in contents.runs {
+        let Some(d) = state.dispatches.get_mut(row.dispatch_id.as_str()) else {
+            continue;
+        };
+        let run = TaskRun {
+            task_id: row.task_id.into(),
+            slot: Slot {
+                group: row.group,
+                instance: row.instance,
+                task: row.task,
+            },
+            attempt: row.attempt,
+            state: (!row.state.is_empty()).then(|| TaskState::parse(&row.state)),
+            agent_id: row.agent_id.into(),
+            exit_code: row.exit_code,
+            message: row.message.map(Into::into),
+            launched_at: row.launched_at,
+            updated_at: row.updated_at,
+        };
+        if run.is_active() {
+            state.run_index.insert(run.task_id.clone(), d.id.clone());
+        }
+        d.runs.push(run);
+    }
+    let ids: Vec<Arc<str>> = state.dispatches.keys().cloned().collect();
+    for id in ids {
+        super::queue::refresh(&mut state, &id);
     }
     Ok(state)
 }

@@ -17,12 +17,18 @@ mod apply;
 mod command;
 mod error;
 mod load;
+mod queue;
+mod runs;
 mod writer;
 
-pub use command::{Command, DispatchReply, DispatchRequest, RegisterReply, Reply, StopReply};
+pub use command::{
+    Command, DispatchReply, DispatchRequest, LaunchRun, RegisterReply, Reply, StopReply,
+    TaskUpdate,
+};
+pub use queue::QueueKey;
 pub use error::StateError;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,6 +99,13 @@ pub struct State {
     pub dispatches: BTreeMap<Arc<str>, Dispatch>,
     /// Evaluation ID -> dispatch ID.
     pub evals: HashMap<uuid::Uuid, Arc<str>>,
+    /// Dispatches never launched, in launch order: priority (high first), then FIFO.
+    pub queue: BTreeSet<QueueKey>,
+    /// Dispatches with work in flight: running ones, and ended ones whose tasks still run
+    /// (the scheduler kills those).
+    pub active: BTreeSet<Arc<str>>,
+    /// Task ID -> dispatch ID, for runs that are not terminal.
+    pub run_index: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl State {
@@ -155,6 +168,11 @@ impl StateHandle {
     /// The last durable index.
     pub fn committed_index(&self) -> u64 {
         *self.committed.borrow()
+    }
+
+    /// A receiver that changes whenever a commit lands (the scheduler's wake-up).
+    pub fn subscribe_index(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// Wait until the durable index exceeds `index` or `wait` passes (blocking queries).

@@ -30,6 +30,8 @@ pub struct DispatchRow {
     pub submit_time: i64,
     pub create_index: u64,
     pub modify_index: u64,
+    /// Why the dispatch ended the way it did (failures, stops).
+    pub description: Option<String>,
 }
 
 /// A stored job version: the Nomad job JSON of one version of one job.
@@ -38,6 +40,24 @@ pub struct JobRow {
     pub id: String,
     pub version: u64,
     pub json: String,
+}
+
+/// A stored task run (one attempt of one task of a dispatch).
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    pub task_id: String,
+    pub dispatch_id: String,
+    pub group: u16,
+    pub instance: u32,
+    pub task: u16,
+    pub attempt: u32,
+    /// Mesos task state name; empty while launching (no update yet).
+    pub state: String,
+    pub agent_id: String,
+    pub exit_code: Option<i32>,
+    pub message: Option<String>,
+    pub launched_at: i64,
+    pub updated_at: i64,
 }
 
 /// One durable change. A batch of them is committed atomically.
@@ -52,8 +72,12 @@ pub enum Change {
         id: String,
         status: DispatchStatus,
         modify_index: u64,
+        description: Option<String>,
     },
+    /// Remove a dispatch and its runs.
     DeleteDispatch { id: String },
+    /// Insert or replace a task run.
+    PutRun(RunRow),
     /// The last index handed out; restored on start.
     SetIndex(u64),
 }
@@ -64,6 +88,8 @@ pub struct Contents {
     pub index: u64,
     pub job_versions: Vec<JobRow>,
     pub dispatches: Vec<DispatchRow>,
+    /// Ordered by dispatch, then launch time.
+    pub runs: Vec<RunRow>,
 }
 
 #[derive(Debug, thiserror::Error)]

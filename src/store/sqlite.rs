@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Change, Contents, DispatchRow, JobRow, StoreError};
+use super::{Change, Contents, DispatchRow, JobRow, RunRow, StoreError};
 use crate::model::DispatchStatus;
 
 const SCHEMA: &str = "
@@ -25,7 +25,13 @@ CREATE TABLE IF NOT EXISTS dispatches (
     id TEXT PRIMARY KEY, job_id TEXT NOT NULL, job_version INTEGER NOT NULL,
     status INTEGER NOT NULL, priority INTEGER NOT NULL, token TEXT,
     meta TEXT NOT NULL, payload BLOB, eval_id BLOB NOT NULL, submit_time INTEGER NOT NULL,
-    create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL) WITHOUT ROWID;
+    create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL, description TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_runs (
+    task_id TEXT PRIMARY KEY, dispatch_id TEXT NOT NULL, grp INTEGER NOT NULL,
+    instance INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL,
+    state TEXT NOT NULL, agent_id TEXT NOT NULL, exit_code INTEGER, message TEXT,
+    launched_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_runs_by_dispatch ON task_runs (dispatch_id);
 ";
 
 /// SQLite store. `commit` is for the single writer; `payload` may be called from any thread
@@ -86,7 +92,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         let mut stmt = self.writer.prepare(
             "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
-                    submit_time, create_index, modify_index, length(payload)
+                    submit_time, create_index, modify_index, length(payload), description
              FROM dispatches",
         )?;
         let mut rows = stmt.query([])?;
@@ -112,12 +118,37 @@ impl SqliteStore {
                 submit_time: r.get(8)?,
                 create_index: r.get(9)?,
                 modify_index: r.get(10)?,
+                description: r.get(12)?,
             });
         }
+        let mut stmt = self.writer.prepare(
+            "SELECT task_id, dispatch_id, grp, instance, task, attempt, state, agent_id,
+                    exit_code, message, launched_at, updated_at
+             FROM task_runs ORDER BY dispatch_id, launched_at, attempt",
+        )?;
+        let runs = stmt
+            .query_map([], |r| {
+                Ok(RunRow {
+                    task_id: r.get(0)?,
+                    dispatch_id: r.get(1)?,
+                    group: r.get(2)?,
+                    instance: r.get(3)?,
+                    task: r.get(4)?,
+                    attempt: r.get(5)?,
+                    state: r.get(6)?,
+                    agent_id: r.get(7)?,
+                    exit_code: r.get(8)?,
+                    message: r.get(9)?,
+                    launched_at: r.get(10)?,
+                    updated_at: r.get(11)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Contents {
             index,
             job_versions,
             dispatches,
+            runs,
         })
     }
 
@@ -147,8 +178,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
         Change::PutDispatch(d) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO dispatches (id, job_id, job_version, status, priority,
-                    token, meta, payload, eval_id, submit_time, create_index, modify_index)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    token, meta, payload, eval_id, submit_time, create_index, modify_index,
+                    description)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 d.id,
@@ -162,20 +194,47 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
                 &d.eval_id[..],
                 d.submit_time,
                 d.create_index,
-                d.modify_index
+                d.modify_index,
+                d.description
             ])?;
         }
         Change::SetDispatchStatus {
             id,
             status,
             modify_index,
+            description,
         } => {
-            tx.prepare_cached("UPDATE dispatches SET status = ?2, modify_index = ?3 WHERE id = ?1")?
-                .execute(params![id, status_code(*status), modify_index])?;
+            tx.prepare_cached(
+                "UPDATE dispatches SET status = ?2, modify_index = ?3, description = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, status_code(*status), modify_index, description])?;
         }
         Change::DeleteDispatch { id } => {
             tx.prepare_cached("DELETE FROM dispatches WHERE id = ?1")?
                 .execute(params![id])?;
+            tx.prepare_cached("DELETE FROM task_runs WHERE dispatch_id = ?1")?
+                .execute(params![id])?;
+        }
+        Change::PutRun(run) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO task_runs (task_id, dispatch_id, grp, instance, task,
+                    attempt, state, agent_id, exit_code, message, launched_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                run.task_id,
+                run.dispatch_id,
+                run.group,
+                run.instance,
+                run.task,
+                run.attempt,
+                run.state,
+                run.agent_id,
+                run.exit_code,
+                run.message,
+                run.launched_at,
+                run.updated_at
+            ])?;
         }
         Change::SetIndex(index) => {
             tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES ('index', ?1)")?

@@ -1,0 +1,63 @@
+//! Task runs: one attempt of one task of one dispatched child, as launched on the cluster.
+//!
+//! A dispatch is a set of *slots* (group, instance, task). Each slot is launched as a run
+//! with a Mesos task ID derived from the slot and the attempt number; a failed run may be
+//! followed by another attempt (a new task ID, never a reused one).
+
+use std::sync::Arc;
+
+use crate::cluster::TaskState;
+
+/// Where one task of a dispatch sits: group index, instance (0..count), task index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot {
+    pub group: u16,
+    pub instance: u32,
+    pub task: u16,
+}
+
+/// One attempt of one slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRun {
+    pub task_id: Arc<str>,
+    pub slot: Slot,
+    /// 1 for the first launch.
+    pub attempt: u32,
+    /// `None` between the durable launch record and the first status update (Mesos STAGING).
+    pub state: Option<TaskState>,
+    pub agent_id: Box<str>,
+    pub exit_code: Option<i32>,
+    /// The last status message (reason, exit status, ...).
+    pub message: Option<Box<str>>,
+    /// Unix nanoseconds.
+    pub launched_at: i64,
+    pub updated_at: i64,
+}
+
+impl TaskRun {
+    /// Still holding resources (or may still be running somewhere).
+    pub fn is_active(&self) -> bool {
+        match self.state {
+            None => true,
+            Some(s) => !s.is_terminal(),
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.state == Some(TaskState::TaskFinished)
+    }
+
+    /// The state as a user reads it: `launching` until the cluster reports.
+    pub fn state_name(&self) -> &'static str {
+        self.state.map_or("TASK_STAGING", TaskState::as_str)
+    }
+
+    /// A failure that retrying the same spec cannot fix, or a deliberate stop.
+    pub fn is_final_failure(&self) -> bool {
+        matches!(self.state, Some(TaskState::TaskError) | Some(TaskState::TaskKilled))
+            || self
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("REASON_MAX_COMPLETION_TIME_REACHED"))
+    }
+}

@@ -1,0 +1,264 @@
+//! The scheduler loop: matches queued work to offers and follows tasks to their end.
+//!
+//! It talks to the cluster only through `cluster::ClusterHandle` (Mesos or local: it cannot
+//! tell them apart) and changes state only through `state::Command`s, so every decision is
+//! durable before it has an effect outside:
+//! * a launch is recorded (`Command::Launch`) before the ACCEPT is sent: after a crash the
+//!   attempt is known and is never launched again (a retry gets a new attempt and task ID);
+//! * a status update is applied before it is acknowledged.
+//!
+//! After every (re)subscription it reconciles the runs it believes active. The local runner
+//! answers `TASK_GONE` for tasks of a previous server process (it killed them at start), so
+//! after a restart those attempts count as failed and are retried by policy: the local
+//! backend *cleanly fails* what was running; the Mesos backend re-adopts through the same
+//! reconciliation.
+
+mod placement;
+mod ready;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use crate::cluster::{AgentId, ClusterCall, ClusterEvent, ClusterHandle, TaskId, TaskStatus};
+use crate::state::{Command, Reply, StateHandle, TaskUpdate};
+
+/// How long declined resources are not offered again (new work revives sooner).
+pub const DECLINE_SECONDS: f64 = 600.0;
+/// How often kills are repeated until the task ends (kills are not reliable in Mesos).
+const KILL_RETRY: Duration = Duration::from_secs(30);
+/// How often non-terminal runs are reconciled explicitly.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or_default()
+}
+
+/// Start the scheduler on a tokio task.
+pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHandle<()> {
+    let ClusterHandle {
+        calls,
+        events,
+        name,
+    } = cluster;
+    let scheduler = Scheduler {
+        state,
+        calls,
+        backend: name,
+        suppressed: false,
+        kills: HashMap::new(),
+        reported_too_large: HashSet::new(),
+        largest_agent: HashMap::new(),
+        last_revive: None,
+    };
+    tokio::spawn(scheduler.run(events))
+}
+
+struct Scheduler {
+    state: StateHandle,
+    calls: mpsc::UnboundedSender<ClusterCall>,
+    backend: &'static str,
+    suppressed: bool,
+    /// Task ID -> when we last asked to kill it.
+    kills: HashMap<Arc<str>, Instant>,
+    /// Dispatches already told they are too large for every agent.
+    reported_too_large: HashSet<Arc<str>>,
+    /// Largest resources each agent has offered at once (what "too large" is measured by).
+    largest_agent: HashMap<String, crate::cluster::Demand>,
+    last_revive: Option<Instant>,
+}
+
+impl Scheduler {
+    async fn run(mut self, mut events: mpsc::UnboundedReceiver<ClusterEvent>) {
+        tracing::info!(backend = self.backend, "scheduler started");
+        let mut index = self.state.subscribe_index();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut last_reconcile = Instant::now();
+        loop {
+            tokio::select! {
+                event = events.recv() => {
+                    let Some(event) = event else {
+                        tracing::warn!("cluster backend stopped; scheduler exits");
+                        return;
+                    };
+                    self.on_event(event).await;
+                }
+                changed = index.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    self.kill_ended_dispatches();
+                    self.revive_if_work();
+                }
+                _ = tick.tick() => {
+                    self.kill_ended_dispatches();
+                    self.revive_if_work();
+                    if last_reconcile.elapsed() >= RECONCILE_EVERY {
+                        last_reconcile = Instant::now();
+                        self.reconcile();
+                    }
+                }
+            }
+        }
+    }
+
+    fn call(&self, call: ClusterCall) {
+        if self.calls.send(call).is_err() {
+            tracing::warn!("cluster backend is gone; call dropped");
+        }
+    }
+
+    async fn on_event(&mut self, event: ClusterEvent) {
+        match event {
+            ClusterEvent::Subscribed { framework_id } => {
+                tracing::info!(framework_id, "subscribed; reconciling");
+                self.suppressed = false;
+                self.reconcile();
+                self.call(ClusterCall::Reconcile(Vec::new()));
+            }
+            ClusterEvent::Offers(offers) => self.on_offers(offers).await,
+            ClusterEvent::Rescind(id) => tracing::debug!(offer = %id, "offer rescinded"),
+            ClusterEvent::Update(status) => self.on_update(status).await,
+            ClusterEvent::Disconnected { reason } => {
+                tracing::warn!(reason, "cluster disconnected");
+            }
+        }
+    }
+
+    /// Ask the cluster for the state of every run we believe is not over.
+    fn reconcile(&self) {
+        let tasks: Vec<(TaskId, Option<AgentId>)> = {
+            let s = self.state.read();
+            s.run_index
+                .keys()
+                .filter_map(|task| {
+                    let d = s.dispatches.get(s.run_index.get(task)?)?;
+                    let run = d.runs.iter().rev().find(|r| r.task_id == *task)?;
+                    let agent = (!run.agent_id.is_empty()).then(|| AgentId::new(&*run.agent_id));
+                    Some((TaskId::new(&**task), agent))
+                })
+                .collect()
+        };
+        if !tasks.is_empty() {
+            self.call(ClusterCall::Reconcile(tasks));
+        }
+    }
+
+    async fn on_update(&mut self, status: TaskStatus) {
+        let update = TaskUpdate {
+            task_id: status.task_id.value.clone(),
+            state: status.state,
+            agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
+            message: describe(&status),
+            exit_code: status.exit_code(),
+        };
+        tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
+        match self.state.apply(Command::TaskUpdate(update)).await {
+            Ok(Reply::Updated { .. }) => {}
+            Ok(_) => {}
+            Err(e) => {
+                // Not durable: do not acknowledge; the backend will send it again.
+                tracing::error!("cannot record status update: {e}");
+                return;
+            }
+        }
+        if let (Some(uuid), Some(agent)) = (&status.uuid, &status.agent_id) {
+            self.call(ClusterCall::Acknowledge {
+                agent_id: agent.clone(),
+                task_id: status.task_id.clone(),
+                uuid: uuid.clone(),
+            });
+        }
+        if status.state.is_terminal() {
+            self.kills.remove(status.task_id.value.as_str());
+        }
+        self.kill_ended_dispatches();
+        self.revive_if_work();
+    }
+
+    /// Kill the still-active tasks of dispatches that ended (stopped, or failed elsewhere).
+    fn kill_ended_dispatches(&mut self) {
+        let mut to_kill = Vec::new();
+        {
+            let s = self.state.read();
+            for id in &s.active {
+                let Some(d) = s.dispatches.get(id) else {
+                    continue;
+                };
+                if !d.status.is_terminal() {
+                    continue;
+                }
+                for run in d.runs.iter().filter(|r| r.is_active()) {
+                    let grace = d
+                        .job
+                        .task_groups
+                        .get(run.slot.group as usize)
+                        .and_then(|g| g.tasks.get(run.slot.task as usize))
+                        .and_then(|t| t.kill_timeout);
+                    to_kill.push((run.task_id.clone(), run.agent_id.to_string(), grace));
+                }
+            }
+        }
+        for (task_id, agent, grace) in to_kill {
+            let due = self
+                .kills
+                .get(&task_id)
+                .is_none_or(|at| at.elapsed() >= KILL_RETRY);
+            if due {
+                tracing::info!(task = %task_id, "killing task of an ended dispatch");
+                self.kills.insert(task_id.clone(), Instant::now());
+                self.call(ClusterCall::Kill {
+                    task_id: TaskId::new(&*task_id),
+                    agent_id: (!agent.is_empty()).then(|| AgentId::new(agent)),
+                    grace_ns: grace,
+                });
+            }
+        }
+    }
+
+    /// REVIVE when suppressed and something could launch now (debounced).
+    fn revive_if_work(&mut self) {
+        if !self.suppressed {
+            return;
+        }
+        let has_work = {
+            let s = self.state.read();
+            ready::has_ready_work(&s, now_ns())
+        };
+        if has_work
+            && self
+                .last_revive
+                .is_none_or(|t| t.elapsed() >= Duration::from_millis(200))
+        {
+            tracing::debug!("work is ready: revive");
+            self.suppressed = false;
+            self.last_revive = Some(Instant::now());
+            self.call(ClusterCall::Revive);
+        }
+    }
+
+    fn suppress(&mut self) {
+        if !self.suppressed {
+            tracing::debug!("nothing to launch: suppress");
+            self.suppressed = true;
+            self.call(ClusterCall::Suppress);
+        }
+    }
+}
+
+/// A readable one-line summary of an update for the run's message.
+fn describe(status: &TaskStatus) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(m) = status.message.as_deref().filter(|m| !m.is_empty()) {
+        parts.push(m.to_string());
+    }
+    if let Some(r) = status.reason.as_deref() {
+        parts.push(format!("({r})"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}

@@ -1,0 +1,236 @@
+//! Answering offers: fit ready units into them, record the launches, accept or decline.
+//!
+//! First fit in queue order, with no head-of-line blocking: a unit that does not fit is
+//! skipped and smaller ones behind it still launch. A unit larger than anything an agent has
+//! ever offered is reported on its dispatch (it stays queued; more capacity may come).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ready::{ready_units, running_per_job, Unit};
+use super::{now_ns, Scheduler, DECLINE_SECONDS};
+use crate::cluster::{ClusterCall, Demand, Id, Offer, Resource, TaskInfo};
+use crate::render::{render_task, RenderInput};
+use crate::state::{Command, LaunchRun};
+
+impl Scheduler {
+    pub(super) async fn on_offers(&mut self, offers: Vec<Offer>) {
+        let now = now_ns();
+        let (units, mut running) = {
+            let s = self.state.read();
+            (ready_units(&s, now), running_per_job(&s))
+        };
+        for offer in &offers {
+            let offered = Demand::of(&offer.resources);
+            let largest = self.largest_agent.entry(offer.agent_id.value.clone()).or_default();
+            *largest = Demand {
+                cpus: largest.cpus.max(offered.cpus),
+                mem_mb: largest.mem_mb.max(offered.mem_mb),
+                disk_mb: largest.disk_mb.max(offered.disk_mb),
+                gpus: largest.gpus.max(offered.gpus),
+            };
+        }
+        let mut taken = vec![false; units.len()];
+        let mut started: HashMap<Arc<str>, ()> = HashMap::new();
+        for offer in offers {
+            let mut free = Demand::of(&offer.resources);
+            let mut chosen: Vec<&Unit> = Vec::new();
+            for (i, unit) in units.iter().enumerate() {
+                if taken[i] {
+                    continue;
+                }
+                if unit
+                    .pinned_agent
+                    .as_deref()
+                    .is_some_and(|a| a != offer.agent_id.value)
+                {
+                    continue;
+                }
+                if !unit.demand.fits_in(&free) {
+                    continue;
+                }
+                let new_dispatch = unit.dispatch.runs.is_empty() && !started.contains_key(&unit.dispatch.id);
+                if new_dispatch && self.at_limit(unit, &running) {
+                    continue;
+                }
+                free = free.sub(&unit.demand);
+                taken[i] = true;
+                if new_dispatch {
+                    started.insert(unit.dispatch.id.clone(), ());
+                    *running.entry(unit.parent().into()).or_default() += 1;
+                }
+                chosen.push(unit);
+            }
+            self.launch_on(offer, chosen).await;
+        }
+        self.report_too_large(&units, &taken).await;
+        if units.iter().zip(&taken).all(|(_, t)| *t) {
+            self.suppress();
+        }
+    }
+
+    fn at_limit(&self, unit: &Unit, running: &HashMap<Arc<str>, u32>) -> bool {
+        let limit = unit
+            .dispatch
+            .job
+            .parameterized
+            .as_ref()
+            .map_or(0, |p| p.max_running);
+        limit > 0 && running.get(unit.parent()).copied().unwrap_or(0) >= limit
+    }
+
+    /// Record and launch the chosen units on one offer; decline it when nothing launches.
+    async fn launch_on(&mut self, offer: Offer, chosen: Vec<&Unit>) {
+        let mut tasks: Vec<TaskInfo> = Vec::new();
+        for unit in chosen {
+            match self.render_unit(unit, &offer).await {
+                Ok(rendered) => {
+                    let runs = rendered
+                        .iter()
+                        .zip(&unit.slots)
+                        .map(|(info, (slot, attempt))| LaunchRun {
+                            slot: *slot,
+                            attempt: *attempt,
+                            task_id: info.task_id.value.as_str().into(),
+                            agent_id: offer.agent_id.value.clone(),
+                        })
+                        .collect();
+                    let cmd = Command::Launch {
+                        dispatch_id: unit.dispatch.id.clone(),
+                        runs,
+                    };
+                    match self.state.apply(cmd).await {
+                        Ok(_) => tasks.extend(rendered),
+                        Err(e) => tracing::info!(dispatch = %unit.dispatch.id, "not launched: {e}"),
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(dispatch = %unit.dispatch.id, "cannot render: {reason}");
+                    let cmd = Command::FailDispatch {
+                        dispatch_id: unit.dispatch.id.clone(),
+                        reason,
+                    };
+                    if let Err(e) = self.state.apply(cmd).await {
+                        tracing::error!("cannot record the failure: {e}");
+                    }
+                }
+            }
+        }
+        if tasks.is_empty() {
+            self.call(ClusterCall::Decline {
+                offer_ids: vec![offer.id],
+                refuse_seconds: DECLINE_SECONDS,
+            });
+        } else {
+            tracing::info!(
+                offer = %offer.id,
+                agent = %offer.agent_id,
+                tasks = tasks.len(),
+                "launching"
+            );
+            self.call(ClusterCall::Accept {
+                offer_ids: vec![offer.id],
+                tasks,
+                refuse_seconds: DECLINE_SECONDS,
+            });
+        }
+    }
+
+    /// Render every task of a unit for this offer's agent, resources carved from the offer.
+    async fn render_unit(&self, unit: &Unit, offer: &Offer) -> Result<Vec<TaskInfo>, String> {
+        let d = &unit.dispatch;
+        let payload = if d.payload_len > 0 {
+            self.state
+                .payload(&d.id)
+                .await
+                .map_err(|e| format!("cannot read the payload: {e}"))?
+        } else {
+            None
+        };
+        let mut out = Vec::new();
+        for (slot, attempt) in &unit.slots {
+            let group = d
+                .job
+                .task_groups
+                .get(slot.group as usize)
+                .ok_or("the job has no such group")?;
+            let task = group
+                .tasks
+                .get(slot.task as usize)
+                .ok_or("the group has no such task")?;
+            let input = RenderInput {
+                dispatch: d,
+                group,
+                instance: slot.instance,
+                task,
+                attempt: *attempt,
+                payload: payload.as_deref(),
+            };
+            let mut info = render_task(&input).map_err(|e| e.to_string())?;
+            info.agent_id = Id::new(offer.agent_id.value.clone());
+            info.resources = carve(&info.resources, &offer.resources);
+            out.push(info);
+        }
+        Ok(out)
+    }
+
+    /// Put a note on dispatches no agent can hold, once each.
+    async fn report_too_large(&mut self, units: &[Unit], taken: &[bool]) {
+        let mut notes = Vec::new();
+        for (unit, taken) in units.iter().zip(taken) {
+            if *taken || self.reported_too_large.contains(&unit.dispatch.id) {
+                continue;
+            }
+            if self.largest_agent.is_empty()
+                || self
+                    .largest_agent
+                    .values()
+                    .any(|largest| unit.demand.fits_in(largest))
+            {
+                continue;
+            }
+            let biggest = self
+                .largest_agent
+                .values()
+                .copied()
+                .fold(Demand::default(), |a, b| Demand {
+                    cpus: a.cpus.max(b.cpus),
+                    mem_mb: a.mem_mb.max(b.mem_mb),
+                    disk_mb: a.disk_mb.max(b.disk_mb),
+                    gpus: a.gpus.max(b.gpus),
+                });
+            let note = format!(
+                "waiting: needs {} but no agent has offered that much (largest: {biggest})",
+                unit.demand
+            );
+            tracing::warn!(dispatch = %unit.dispatch.id, "{note}");
+            self.reported_too_large.insert(unit.dispatch.id.clone());
+            notes.push((unit.dispatch.id.clone(), note));
+        }
+        for (dispatch_id, note) in notes {
+            if let Err(e) = self
+                .state
+                .apply(Command::Note { dispatch_id, note })
+                .await
+            {
+                tracing::error!("cannot record the note: {e}");
+            }
+        }
+    }
+}
+
+/// The task's scalar resources, each copied from the offer's resource of the same name (so
+/// role, reservation and other identity fields match what was offered) with the task's
+/// quantity.
+fn carve(wanted: &[Resource], offered: &[Resource]) -> Vec<Resource> {
+    wanted
+        .iter()
+        .map(|w| {
+            let value = w.scalar.as_ref().map_or(0.0, |s| s.value);
+            offered
+                .iter()
+                .find(|o| o.name == w.name && o.scalar.is_some())
+                .map_or_else(|| w.clone(), |o| o.with_value(value))
+        })
+        .collect()
+}

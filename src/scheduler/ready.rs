@@ -1,0 +1,137 @@
+//! Finding work that can launch now: ready slots of live dispatches, grouped into launch
+//! units (one group instance: its ready tasks go to one agent, because they share `alloc/`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::cluster::Demand;
+use crate::model::plan::{self, SlotState};
+use crate::model::{Dispatch, DispatchStatus, Slot};
+use crate::state::State;
+
+/// Most queued dispatches looked at per placement round: the cost of a round is bounded
+/// however long the queue is.
+pub const SCAN_LIMIT: usize = 10_000;
+
+/// Tasks of one group instance of one dispatch that may launch together.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub dispatch: Dispatch,
+    /// (slot, attempt) of each task to launch.
+    pub slots: Vec<(Slot, u32)>,
+    pub demand: Demand,
+    /// Earlier tasks of this instance ran there: later steps share their `alloc/` dir.
+    pub pinned_agent: Option<String>,
+}
+
+impl Unit {
+    pub fn parent(&self) -> &str {
+        self.dispatch.parent_id()
+    }
+}
+
+/// Units ready at `now`, best first: priority, then age. Active dispatches (retries, next
+/// pipeline steps) come before never-started ones of the same priority.
+pub fn ready_units(state: &State, now: i64) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for id in &state.active {
+        if let Some(d) = state.dispatches.get(id) {
+            if d.status == DispatchStatus::Running {
+                units.extend(units_of(d, now));
+            }
+        }
+    }
+    for key in state.queue.iter().take(SCAN_LIMIT) {
+        if let Some(d) = state.dispatches.get(&key.2) {
+            units.extend(units_of(d, now));
+        }
+    }
+    units.sort_by_key(|u| {
+        (
+            std::cmp::Reverse(u.dispatch.priority),
+            u.dispatch.runs.is_empty(),
+            u.dispatch.create_index,
+        )
+    });
+    units
+}
+
+/// Whether anything could launch now, without building units: active dispatches with a
+/// ready slot, or a queued dispatch whose job is under its `max_running` limit.
+pub fn has_ready_work(state: &State, now: i64) -> bool {
+    let ready_now = |d: &Dispatch| {
+        plan::slots(&d.job).into_iter().any(|slot| {
+            matches!(plan::slot_state(&d.job, &d.runs, slot),
+                SlotState::Ready { not_before, .. } if not_before <= now)
+        })
+    };
+    for id in &state.active {
+        if let Some(d) = state.dispatches.get(id) {
+            if d.status == DispatchStatus::Running && ready_now(d) {
+                return true;
+            }
+        }
+    }
+    let running = running_per_job(state);
+    state.queue.iter().take(SCAN_LIMIT).any(|key| {
+        state.dispatches.get(&key.2).is_some_and(|d| {
+            let limit = d.job.parameterized.as_ref().map_or(0, |p| p.max_running);
+            limit == 0 || running.get(d.parent_id()).copied().unwrap_or(0) < limit
+        })
+    })
+}
+
+fn units_of(d: &Dispatch, now: i64) -> Vec<Unit> {
+    let mut by_alloc: HashMap<(u16, u32), Unit> = HashMap::new();
+    for slot in plan::slots(&d.job) {
+        let SlotState::Ready {
+            attempt,
+            not_before,
+        } = plan::slot_state(&d.job, &d.runs, slot)
+        else {
+            continue;
+        };
+        if not_before > now {
+            continue;
+        }
+        let Some(group) = d.job.task_groups.get(slot.group as usize) else {
+            continue;
+        };
+        let Some(task) = group.tasks.get(slot.task as usize) else {
+            continue;
+        };
+        let demand = crate::render::demand(group, task);
+        let unit = by_alloc
+            .entry((slot.group, slot.instance))
+            .or_insert_with(|| Unit {
+                dispatch: d.clone(),
+                slots: Vec::new(),
+                demand: Demand::default(),
+                pinned_agent: d
+                    .runs
+                    .iter()
+                    .rev()
+                    .find(|r| r.slot.group == slot.group && r.slot.instance == slot.instance)
+                    .map(|r| r.agent_id.to_string())
+                    .filter(|a| !a.is_empty()),
+            });
+        unit.slots.push((slot, attempt));
+        unit.demand = unit.demand.add(&demand);
+    }
+    let mut units: Vec<Unit> = by_alloc.into_values().collect();
+    units.sort_by_key(|u| u.slots.first().map(|s| s.0));
+    units
+}
+
+/// Running dispatches per parent job (for `max_running`).
+pub fn running_per_job(state: &State) -> HashMap<Arc<str>, u32> {
+    let mut out: HashMap<Arc<str>, u32> = HashMap::new();
+    for id in &state.active {
+        if let Some(d) = state.dispatches.get(id) {
+            if d.status == DispatchStatus::Running {
+                *out.entry(d.parent_id().into()).or_default() += 1;
+            }
+        }
+    }
+    out
+}

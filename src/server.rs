@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
+use crate::cluster::local;
+use crate::scheduler;
 use crate::state::StateHandle;
 
 /// How the server is started (`dispatch server ...`).
@@ -13,8 +15,21 @@ use crate::state::StateHandle;
 pub struct ServerConfig {
     /// Address of the HTTP API.
     pub bind: SocketAddr,
-    /// Where the store lives; everything acknowledged is here.
+    /// Where the store lives; everything acknowledged is here. Task sandboxes of the local
+    /// runner live in `<data_dir>/sandboxes`.
     pub data_dir: PathBuf,
+    pub local: LocalOptions,
+}
+
+/// Overrides for the embedded local runner (`None` = detect this machine).
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    pub cpus: Option<f64>,
+    pub mem_mb: Option<f64>,
+    pub disk_mb: Option<f64>,
+    pub gpus: Option<f64>,
+    /// Prepended to every task's PATH.
+    pub task_path: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +46,33 @@ pub enum ServerError {
     },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start the local runner: {0}")]
+    Runner(std::io::Error),
+}
+
+fn local_config(options: &LocalOptions, sandbox_root: PathBuf) -> local::LocalConfig {
+    let mut config = local::LocalConfig::detect(sandbox_root);
+    if let Some(v) = options.cpus {
+        config.cpus = v;
+    }
+    if let Some(v) = options.mem_mb {
+        config.mem_mb = v;
+    }
+    if let Some(v) = options.disk_mb {
+        config.disk_mb = v;
+    }
+    if let Some(v) = options.gpus {
+        config.gpus = v;
+    }
+    config.task_path = options.task_path.clone();
+    tracing::info!(
+        cpus = config.cpus,
+        mem_mb = config.mem_mb,
+        disk_mb = config.disk_mb,
+        gpus = config.gpus,
+        "local runner resources"
+    );
+    config
 }
 
 /// Start the server and run until `shutdown` resolves.
@@ -44,19 +86,15 @@ pub async fn run(
             addr: config.bind,
             source,
         })?;
-    serve(listener, &config.data_dir, shutdown).await
+    serve(listener, config, shutdown).await
 }
 
 /// Serve on an already bound listener (tests bind `127.0.0.1:0`).
 pub async fn serve(
     listener: TcpListener,
-    data_dir: &std::path::Path,
+    config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let config = ServerConfig {
-        bind: listener.local_addr().map_err(ServerError::Serve)?,
-        data_dir: data_dir.to_path_buf(),
-    };
     let started = std::time::Instant::now();
     let state = StateHandle::open(&config.data_dir).map_err(|source| ServerError::State {
         dir: config.data_dir.clone(),
@@ -74,10 +112,15 @@ pub async fn serve(
         );
     }
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
+    let sandbox_root = config.data_dir.join("sandboxes");
+    let cluster = local::start(local_config(&config.local, sandbox_root.clone()))
+        .map_err(ServerError::Runner)?;
+    scheduler::spawn(state.clone(), cluster);
     let app = AppState {
         state,
         advertise,
         node_name: hostname(),
+        sandbox_root,
     };
     tracing::info!("Dispatch API listening on http://{advertise}");
     axum::serve(listener, api::router(app))

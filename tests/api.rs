@@ -20,7 +20,16 @@ impl Api {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let data = dir.path().to_path_buf();
         tokio::spawn(async move {
-            dispatch::server::serve(listener, &data, std::future::pending())
+            let config = dispatch::server::ServerConfig {
+                bind: listener.local_addr().unwrap(),
+                data_dir: data,
+                local: dispatch::server::LocalOptions {
+                    // Nothing in these tests should run: no cpus to offer.
+                    cpus: Some(0.0),
+                    ..Default::default()
+                },
+            };
+            dispatch::server::serve(listener, config, std::future::pending())
                 .await
                 .unwrap();
         });

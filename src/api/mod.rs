@@ -32,6 +32,8 @@ pub struct AppState {
     /// The address the API listens on (for `/v1/status/leader`, `/v1/agent/self`).
     pub advertise: SocketAddr,
     pub node_name: String,
+    /// Where the local runner keeps task sandboxes (logs and files endpoints).
+    pub sandbox_root: std::path::PathBuf,
 }
 
 /// All routes of the service.

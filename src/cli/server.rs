@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::CliError;
-use crate::server::{run as run_server, shutdown_signal, ServerConfig};
+use crate::server::{run as run_server, shutdown_signal, LocalOptions, ServerConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
@@ -20,6 +20,21 @@ pub struct ServerArgs {
     /// Log filter (tracing env-filter syntax), e.g. info, debug, dispatch=trace
     #[arg(long, env = "DISPATCH_LOG")]
     log_level: Option<String>,
+    /// CPUs the local runner offers (default: this machine's)
+    #[arg(long, value_name = "N")]
+    local_cpus: Option<f64>,
+    /// Memory the local runner offers, in MB (default: this machine's)
+    #[arg(long, value_name = "MB")]
+    local_memory_mb: Option<f64>,
+    /// Disk the local runner offers, in MB (default: free space of the data dir's disk)
+    #[arg(long, value_name = "MB")]
+    local_disk_mb: Option<f64>,
+    /// GPUs the local runner offers (default 0)
+    #[arg(long, value_name = "N")]
+    local_gpus: Option<f64>,
+    /// Directory put first on every local task's PATH (repeatable; default: ./scripts if it exists)
+    #[arg(long, value_name = "DIR")]
+    task_path: Vec<PathBuf>,
 }
 
 pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
@@ -32,9 +47,22 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    let mut task_path = args.task_path;
+    if task_path.is_empty() {
+        if let Ok(scripts) = std::fs::canonicalize("scripts") {
+            task_path.push(scripts);
+        }
+    }
     let config = ServerConfig {
         bind: args.bind,
         data_dir: args.data_dir,
+        local: LocalOptions {
+            cpus: args.local_cpus,
+            mem_mb: args.local_memory_mb,
+            disk_mb: args.local_disk_mb,
+            gpus: args.local_gpus,
+            task_path,
+        },
     };
     run_server(config, shutdown_signal())
         .await

@@ -2,12 +2,11 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use serde_json::Value;
 
 use super::blocking;
 use super::error::ApiError;
 use super::query::{json_reply, Query};
-use super::wire::Evaluation;
+use super::wire::{Allocation, Evaluation};
 use super::AppState;
 
 pub async fn list(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
@@ -45,18 +44,20 @@ pub async fn route(
     };
     let eval_id = uuid::Uuid::parse_str(id)
         .map_err(|_| ApiError::NotFound("eval not found".into()))?;
-    let (eval, index) = blocking::read(&app.state, &query, |state| {
+    let ((eval, allocs), index) = blocking::read(&app.state, &query, |state| {
         let d = state
             .evals
             .get(&eval_id)
             .and_then(|d| state.dispatches.get(d))
             .ok_or_else(|| ApiError::NotFound("eval not found".into()))?;
-        Ok((Evaluation::of_dispatch(d), d.modify_index))
+        Ok((
+            (Evaluation::of_dispatch(d), Allocation::of_dispatch(d)),
+            d.modify_index,
+        ))
     })
     .await?;
     if allocations {
-        // Nothing is placed yet: the dispatch waits in the queue.
-        return Ok(json_reply(&Vec::<Value>::new(), index, query.flag("pretty")?));
+        return Ok(json_reply(&allocs, index, query.flag("pretty")?));
     }
     Ok(json_reply(&eval, index, query.flag("pretty")?))
 }

@@ -12,7 +12,7 @@ use super::blocking;
 use super::error::ApiError;
 use super::jobs::{field, register};
 use super::query::{json_reply, Query};
-use super::wire::{DeregisterResponse, DispatchResponse, Evaluation, JobSummary};
+use super::wire::{Allocation, DeregisterResponse, DispatchResponse, Evaluation, JobSummary};
 use super::AppState;
 use crate::model::{Job, Meta};
 use crate::state::{Command, DispatchRequest, Reply, StateError};
@@ -140,10 +140,14 @@ async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, Ap
     Ok(json_reply(&summary, index, query.flag("pretty")?))
 }
 
-/// Nothing runs yet, so no job has allocations; unknown jobs answer `[]` as in Nomad.
-async fn allocations(app: &AppState, query: &Query, _id: &str) -> Result<Response, ApiError> {
+/// A child's allocations (one per group instance that launched); a parent has none.
+/// Unknown jobs answer `[]`, as in Nomad.
+async fn allocations(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (allocs, index) = blocking::read(&app.state, query, |state| {
-        Ok((Vec::<Value>::new(), state.index))
+        Ok(match state.dispatches.get(id) {
+            Some(d) => (Allocation::of_dispatch(d), d.modify_index),
+            None => (Vec::new(), state.index),
+        })
     })
     .await?;
     Ok(json_reply(&allocs, index, query.flag("pretty")?))

@@ -291,3 +291,209 @@ impl Evaluation {
         }
     }
 }
+
+/// One allocation: a group instance of a dispatched child, with its tasks' runs. Derived
+/// from the dispatch's task runs (Nomad clients read allocations to follow a job).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Allocation {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    pub name: String,
+    pub namespace: String,
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    pub node_name: String,
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    pub job_version: u64,
+    pub task_group: String,
+    pub desired_status: String,
+    pub desired_description: String,
+    pub client_status: String,
+    pub client_description: String,
+    pub task_states: BTreeMap<String, TaskStateView>,
+    /// Dispatch extension: every attempt of every task, with Mesos task IDs and states.
+    pub task_runs: Vec<TaskRunView>,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub create_time: i64,
+    pub modify_time: i64,
+    #[serde(rename = "FollowupEvalID")]
+    pub followup_eval_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskStateView {
+    /// Nomad's task state: pending, running or dead.
+    pub state: String,
+    pub failed: bool,
+    pub restarts: u64,
+    /// RFC 3339, or null.
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub events: Vec<TaskEventView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskEventView {
+    pub r#type: String,
+    pub time: i64,
+    pub display_message: String,
+    pub exit_code: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskRunView {
+    #[serde(rename = "TaskID")]
+    pub task_id: String,
+    pub task: String,
+    pub attempt: u32,
+    /// The Mesos task state (`TASK_RUNNING`, `TASK_FAILED`, ...).
+    pub state: String,
+    pub exit_code: Option<i32>,
+    pub message: String,
+    #[serde(rename = "AgentID")]
+    pub agent_id: String,
+    pub launched_at: i64,
+    pub updated_at: i64,
+}
+
+fn rfc3339(ns: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// Stable allocation ID of a group instance of a dispatch.
+pub fn alloc_id(dispatch_id: &str, group: &str, instance: u32) -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{dispatch_id}\0{group}\0{instance}").as_bytes(),
+    )
+}
+
+impl Allocation {
+    /// The allocations of a dispatch: one per group instance that has launched anything.
+    pub fn of_dispatch(d: &Dispatch) -> Vec<Allocation> {
+        use crate::model::TaskRun;
+        let mut by_alloc: BTreeMap<(u16, u32), Vec<&TaskRun>> = BTreeMap::new();
+        for run in &d.runs {
+            by_alloc
+                .entry((run.slot.group, run.slot.instance))
+                .or_default()
+                .push(run);
+        }
+        let mut out = Vec::new();
+        for ((g, instance), runs) in by_alloc {
+            let Some(group) = d.job.task_groups.get(g as usize) else {
+                continue;
+            };
+            let task_name = |t: u16| {
+                group
+                    .tasks
+                    .get(t as usize)
+                    .map_or_else(|| format!("task-{t}"), |t| t.name.clone())
+            };
+            let mut task_states = BTreeMap::new();
+            for (t, task) in group.tasks.iter().enumerate() {
+                let mine: Vec<&&TaskRun> = runs.iter().filter(|r| r.slot.task as usize == t).collect();
+                let Some(last) = mine.last() else {
+                    task_states.insert(
+                        task.name.clone(),
+                        TaskStateView {
+                            state: "pending".into(),
+                            failed: false,
+                            restarts: 0,
+                            started_at: None,
+                            finished_at: None,
+                            events: Vec::new(),
+                        },
+                    );
+                    continue;
+                };
+                let state = if last.is_active() {
+                    if last.state.is_some() { "running" } else { "pending" }
+                } else {
+                    "dead"
+                };
+                let events = mine
+                    .iter()
+                    .map(|r| TaskEventView {
+                        r#type: r.state_name().to_string(),
+                        time: r.updated_at,
+                        display_message: r.message.as_deref().unwrap_or_default().to_string(),
+                        exit_code: r.exit_code.unwrap_or_default() as i64,
+                    })
+                    .collect();
+                task_states.insert(
+                    task.name.clone(),
+                    TaskStateView {
+                        state: state.into(),
+                        failed: !last.is_active() && !last.finished(),
+                        restarts: mine.len().saturating_sub(1) as u64,
+                        started_at: mine.first().and_then(|r| rfc3339(r.launched_at)),
+                        finished_at: (!last.is_active()).then(|| rfc3339(last.updated_at)).flatten(),
+                        events,
+                    },
+                );
+            }
+            let any_active = runs.iter().any(|r| r.is_active());
+            let any_running = runs.iter().any(|r| r.is_active() && r.state.is_some());
+            let client_status = if any_running {
+                "running"
+            } else if any_active {
+                "pending"
+            } else {
+                match d.status {
+                    DispatchStatus::Complete => "complete",
+                    DispatchStatus::Running | DispatchStatus::Pending => "pending",
+                    _ => "failed",
+                }
+            };
+            let node = runs.last().map(|r| r.agent_id.to_string()).unwrap_or_default();
+            out.push(Allocation {
+                id: alloc_id(&d.id, &group.name, instance).to_string(),
+                eval_id: d.eval_id.to_string(),
+                name: format!("{}.{}[{}]", d.id, group.name, instance),
+                namespace: d.job.namespace.clone(),
+                node_id: node.clone(),
+                node_name: node,
+                job_id: d.id.to_string(),
+                job_version: 0,
+                task_group: group.name.clone(),
+                desired_status: if d.status.is_terminal() { "stop" } else { "run" }.into(),
+                desired_description: d.description.as_deref().unwrap_or_default().to_string(),
+                client_status: client_status.into(),
+                client_description: String::new(),
+                task_states,
+                task_runs: runs
+                    .iter()
+                    .map(|r| TaskRunView {
+                        task_id: r.task_id.to_string(),
+                        task: task_name(r.slot.task),
+                        attempt: r.attempt,
+                        state: r.state_name().to_string(),
+                        exit_code: r.exit_code,
+                        message: r.message.as_deref().unwrap_or_default().to_string(),
+                        agent_id: r.agent_id.to_string(),
+                        launched_at: r.launched_at,
+                        updated_at: r.updated_at,
+                    })
+                    .collect(),
+                create_index: d.create_index,
+                modify_index: d.modify_index,
+                create_time: runs.first().map_or(d.submit_time, |r| r.launched_at),
+                modify_time: runs.iter().map(|r| r.updated_at).max().unwrap_or(d.submit_time),
+                followup_eval_id: String::new(),
+            });
+        }
+        out
+    }
+}

@@ -94,6 +94,45 @@ impl Client {
         self.send(self.http.get(url).query(query)).await
     }
 
+    /// A blocking query: GET with `?index=&wait=`, returning the answer and its
+    /// `X-Nomad-Index`.
+    pub async fn get_blocking<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        index: u64,
+        wait: &str,
+    ) -> Result<Result<(T, u64), ApiFailure>, CliError> {
+        let url = format!("{}{}", self.base, path);
+        let index_s = index.to_string();
+        let response = self
+            .http
+            .get(url)
+            .query(&[("index", index_s.as_str()), ("wait", wait)])
+            .send()
+            .await
+            .map_err(|e| CliError::new(format!("Error querying the server at {}: {e}", self.base)))?;
+        let status = response.status();
+        let new_index = response
+            .headers()
+            .get("x-nomad-index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(index);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| CliError::new(format!("Error reading the server's answer: {e}")))?;
+        if !status.is_success() {
+            return Ok(Err(ApiFailure {
+                status: status.as_u16(),
+                message: String::from_utf8_lossy(&bytes).trim().to_string(),
+            }));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| Ok((v, new_index)))
+            .map_err(|e| CliError::new(format!("Unexpected answer from the server: {e}")))
+    }
+
     pub async fn put<T: DeserializeOwned>(
         &self,
         path: &str,

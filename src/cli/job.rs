@@ -69,6 +69,10 @@ pub struct DispatchArgs {
     /// Show full IDs
     #[arg(long)]
     verbose: bool,
+    /// Follow the dispatch to its end and exit with the task's exit code (the default
+    /// unless -detach; accepted for Nomad 2.x compatibility)
+    #[arg(long)]
+    wait: bool,
     /// Parameterized job ID (or a unique prefix of one)
     job: String,
     /// Payload file, or - for standard input
@@ -196,13 +200,18 @@ async fn dispatch(args: DispatchArgs) -> Result<i32, CliError> {
         lines.push(("Evaluation ID", short_id(&reply.eval_id, args.verbose).to_string()));
     }
     println!("{}", super::format::kv(&lines));
-    if args.detach || reply.eval_id.is_empty() {
+    if args.detach && !args.wait {
         return Ok(0);
+    }
+    if reply.eval_id.is_empty() {
+        // An idempotent repeat: follow the existing dispatch.
+        return follow(&client, &reply.dispatched_job_id).await;
     }
     monitor(&client, &reply, args.verbose).await
 }
 
-/// Follow the dispatch's evaluation the way Nomad's monitor prints it.
+/// Follow the dispatch's evaluation the way Nomad's monitor prints it, then the dispatch
+/// itself to its end; the exit code is the task's.
 async fn monitor(client: &Client, reply: &DispatchResponse, verbose: bool) -> Result<i32, CliError> {
     let eval = short_id(&reply.eval_id, verbose);
     println!();
@@ -217,15 +226,81 @@ async fn monitor(client: &Client, reply: &DispatchResponse, verbose: bool) -> Re
     );
     println!("    {}: Evaluation status changed: \"pending\" -> {status:?}", now());
     println!("==> {}: Evaluation {eval:?} finished with status {status:?}", now());
-    let job_path = format!("/v1/job/{}", escape_segment(&reply.dispatched_job_id));
-    let child: Value = client.get(&job_path, &[]).await??;
-    println!(
-        "    {}: Dispatched job {:?} is {}: queued for the scheduler",
-        now(),
-        reply.dispatched_job_id,
-        child["Status"].as_str().unwrap_or("pending")
-    );
-    Ok(0)
+    follow(client, &reply.dispatched_job_id).await
+}
+
+/// Print every state change of a dispatch's tasks until it ends; return its exit code:
+/// 0 when complete, the failed task's exit code (1 when it has none) otherwise.
+pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
+    let job_path = format!("/v1/job/{}", escape_segment(child));
+    let allocs_path = format!("{job_path}/allocations");
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut index = 0;
+    let mut said_queued = false;
+    loop {
+        let (allocs, new_index): (Vec<Value>, u64) = client
+            .get_blocking(&allocs_path, index, "30s")
+            .await??;
+        index = new_index;
+        let mut last_exit: Option<i64> = None;
+        for alloc in &allocs {
+            for run in alloc["TaskRuns"].as_array().into_iter().flatten() {
+                let task_id = run["TaskID"].as_str().unwrap_or_default().to_string();
+                let state = run["State"].as_str().unwrap_or_default().to_string();
+                if seen.get(&task_id) == Some(&state) {
+                    continue;
+                }
+                let task = run["Task"].as_str().unwrap_or_default();
+                let attempt = run["Attempt"].as_u64().unwrap_or(1);
+                if !seen.contains_key(&task_id) {
+                    println!(
+                        "    {}: Task {task:?} attempt {attempt} launched on {} (task ID {task_id})",
+                        now(),
+                        run["AgentID"].as_str().unwrap_or("?")
+                    );
+                }
+                let message = run["Message"].as_str().unwrap_or_default();
+                match state.as_str() {
+                    "TASK_STAGING" => {}
+                    "TASK_STARTING" => println!("    {}: Task {task:?} is starting", now()),
+                    "TASK_RUNNING" => println!("    {}: Task {task:?} is running", now()),
+                    "TASK_FINISHED" => println!("    {}: Task {task:?} finished (exit code 0)", now()),
+                    other => println!(
+                        "    {}: Task {task:?} is {other}{}",
+                        now(),
+                        if message.is_empty() { String::new() } else { format!(": {message}") }
+                    ),
+                }
+                seen.insert(task_id, state);
+            }
+            for run in alloc["TaskRuns"].as_array().into_iter().flatten() {
+                if let Some(code) = run["ExitCode"].as_i64() {
+                    if code != 0 {
+                        last_exit = Some(code);
+                    }
+                }
+            }
+        }
+        let job: Value = client.get(&job_path, &[]).await??;
+        let status = job["DispatchStatus"].as_str().unwrap_or("pending");
+        let description = job["StatusDescription"].as_str().unwrap_or_default();
+        match status {
+            "pending" if !said_queued => {
+                said_queued = true;
+                println!("==> {}: Dispatch {child:?} is queued{}", now(),
+                    if description.is_empty() { String::new() } else { format!(" ({description})") });
+            }
+            "complete" => {
+                println!("==> {}: Dispatch {child:?} complete", now());
+                return Ok(0);
+            }
+            "failed" | "stopped" => {
+                println!("==> {}: Dispatch {child:?} {status}: {description}", now());
+                return Ok(last_exit.map_or(1, |c| c as i32));
+            }
+            _ => {}
+        }
+    }
 }
 
 async fn stop(client: &Client, job: &str, purge: bool) -> Result<i32, CliError> {

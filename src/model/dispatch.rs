@@ -127,6 +127,11 @@ impl Dispatch {
         job.job_modify_index = self.create_index;
         job.version = 0;
         job.payload = payload;
+        // Dispatch extension: the precise status (Nomad's `Status` only says dead).
+        job.extra.insert(
+            "DispatchStatus".into(),
+            serde_json::Value::String(self.status.as_str().into()),
+        );
         job.dispatch_idempotency_token = self
             .idempotency_token
             .as_deref()

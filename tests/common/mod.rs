@@ -18,17 +18,25 @@ pub struct TestServer {
     addr: SocketAddr,
     /// Holds the data dir and the server log; removed on drop.
     dir: tempfile::TempDir,
+    /// Extra server flags.
+    args: Vec<String>,
 }
 
 impl TestServer {
     /// Start a server on a free port with a fresh data dir and wait until it is ready.
     pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// Like `start`, with extra `dispatch server` flags (kept across `restart`).
+    pub fn start_with(args: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temp dir");
         let addr = free_port();
         let mut server = TestServer {
             child: None,
             addr,
             dir,
+            args: args.iter().map(|s| s.to_string()).collect(),
         };
         server.spawn();
         server
@@ -90,6 +98,7 @@ impl TestServer {
             .arg(self.data_dir())
             .arg("-bind")
             .arg(self.addr.to_string())
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log)

@@ -17,20 +17,22 @@ job "transcode" {
   # `input` has an empty default only so that the key exists; it is required
   # below, so every dispatch must supply it.
   meta {
-    input   = ""
-    profile = "small"
+    input      = ""
+    profile    = "small"
+    output_dir = "/tmp/dispatch-videos"
   }
 
   # Makes this a parameterized job: registering it does not run anything,
   # only `job dispatch` does.
   #  - payload = "optional": a dispatch may attach a payload, but need not.
   #  - meta_required: a dispatch without -meta input=... is rejected.
-  #  - meta_optional: the only other meta key a dispatch may set;
-  #    when omitted, the job-level default above ("small") applies.
+  #  - meta_optional: the other meta keys a dispatch may set; when omitted,
+  #    the job-level defaults above apply (profile "small"; output_dir is
+  #    where results land when no bucket is configured).
   parameterized {
     payload       = "optional"
     meta_required = ["input"]
-    meta_optional = ["profile"]
+    meta_optional = ["profile", "output_dir"]
   }
 
   # One group with one task: a dispatch runs a single process.
@@ -41,8 +43,8 @@ job "transcode" {
 
       config {
         # The server puts the repository's scripts/ directory on the task
-        # PATH (the runner will do this), so the bare name resolves to
-        # scripts/transcode.sh. Keep the command as the bare name.
+        # PATH (`dispatch server -task-path`, default ./scripts), so the bare
+        # name resolves to scripts/transcode.sh.
         command = "transcode.sh"
 
         # transcode.sh INPUT PROFILE, both taken from the dispatch's meta.
@@ -54,11 +56,11 @@ job "transcode" {
       # Environment of the task.
       #  - S3_BUCKET: set to a bucket name to upload results to
       #    s3://<bucket>/videos/<name>; empty = keep the file in OUTPUT_DIR.
-      #  - OUTPUT_DIR: where transcode.sh writes out-<md5>-<profile>.mp4.
-      #    The allocation directory is shared by the tasks of one allocation.
+      #  - OUTPUT_DIR: where transcode.sh writes out-<md5>-<profile>.mp4
+      #    (the dispatch's output_dir meta).
       env {
         S3_BUCKET  = ""
-        OUTPUT_DIR = "${NOMAD_ALLOC_DIR}/output"
+        OUTPUT_DIR = "${NOMAD_META_output_dir}"
       }
 
       # What the scheduler reserves for one run: 1000 MHz of CPU, 256 MB RAM.

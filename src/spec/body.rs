@@ -478,7 +478,7 @@ impl<'a> Cx<'a> {
         let value = match &item.kind {
             Kind::Attr(_) => {
                 let v = self.value(item, path, name)?;
-                extra.insert(json_key(name), v);
+                extra.insert(attr_key(name), v);
                 return Ok(());
             }
             Kind::Block { labels, body } => {
@@ -537,7 +537,7 @@ impl<'a> Cx<'a> {
             match &it.kind {
                 Kind::Attr(_) => {
                     let v = self.value(&it, path, &key)?;
-                    extra.insert(json_key(&it.name), v);
+                    extra.insert(attr_key(&it.name), v);
                 }
                 Kind::Block { .. } => {
                     // config-like free-form sub-blocks keep their keys as written
@@ -570,11 +570,29 @@ fn is_plural(name: &str) -> bool {
             | "target"
             | "upstreams"
             | "action"
-            | "identity"
     )
 }
 
-/// The API JSON key for an HCL name.
+/// The API JSON key for an HCL attribute name.
+pub(crate) fn attr_key(name: &str) -> String {
+    let special = match name {
+        "attribute" => "LTarget",
+        "value" => "RTarget",
+        "operator" => "Operand",
+        "cron" => "Spec",
+        "crons" => "Specs",
+        "max_file_size" => "MaxFileSizeMB",
+        "cpu" => "CPU",
+        "memory" => "MemoryMB",
+        "mbits" => "MBits",
+        "iops" => "IOPS",
+        "id" => "ID",
+        _ => return pascal(name),
+    };
+    special.to_string()
+}
+
+/// The API JSON key for an HCL block name.
 pub(crate) fn json_key(name: &str) -> String {
     let special = match name {
         "constraint" => "Constraints",
@@ -588,26 +606,15 @@ pub(crate) fn json_key(name: &str) -> String {
         "check" => "Checks",
         "port" => "DynamicPorts",
         "target" => "SpreadTarget",
-        "identity" => "Identities",
         "logs" => "LogConfig",
-        "cron" => "Spec",
-        "crons" => "Specs",
-        "max_file_size" => "MaxFileSizeMB",
-        "attribute" => "LTarget",
-        "value" => "RTarget",
-        "operator" => "Operand",
-        "cpu" => "CPU",
-        "memory" => "MemoryMB",
-        "mbits" => "MBits",
-        "iops" => "IOPS",
-        "id" => "ID",
         "ui" => "UI",
         "numa" => "NUMA",
-        _ => "",
+        _ => return attr_key(name),
     };
-    if !special.is_empty() {
-        return special.to_string();
-    }
+    special.to_string()
+}
+
+fn pascal(name: &str) -> String {
     name.split(['_', '-'])
         .map(|w| {
             let mut c = w.chars();

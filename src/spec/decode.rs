@@ -5,7 +5,7 @@ use hcl::edit::structure::Body;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::body::{check_known, json_key, Cx, Item, Kind, Res};
+use super::body::{attr_key, check_known, Cx, Item, Kind, Res};
 use super::eval::Scope;
 use crate::model::job::{
     Artifact, DispatchPayload, EphemeralDisk, Lifecycle, Parameterized, ReschedulePolicy,
@@ -267,7 +267,7 @@ fn group<'a>(cx: &Cx<'a>, item: &Item<'a>, parent: &str) -> Res<TaskGroup> {
             "task" => g.tasks.push(task(cx, &it, p)?),
             "shutdown_delay" | "stop_after_client_disconnect" | "max_client_disconnect" => {
                 let ns = cx.duration(&it, p, &it.name)?;
-                g.extra.insert(json_key(&it.name), Value::from(ns));
+                g.extra.insert(attr_key(&it.name), Value::from(ns));
             }
             _ => cx.put_extra(&mut g.extra, &it, p)?,
         }
@@ -337,7 +337,7 @@ fn ephemeral_disk<'a>(cx: &Cx<'a>, item: &Item<'a>, p: &str) -> Res<EphemeralDis
             "size" => d.size_mb = Some(cx.int(&it, p, &f)?),
             _ => {
                 let b = cx.bool(&it, p, &f)?;
-                d.extra.insert(json_key(&it.name), Value::Bool(b));
+                d.extra.insert(attr_key(&it.name), Value::Bool(b));
             }
         }
     }
@@ -522,7 +522,7 @@ fn template<'a>(cx: &Cx<'a>, item: &Item<'a>, p: &str) -> Res<Template> {
             }
             "splay" | "vault_grace" => {
                 let ns = cx.duration(&it, p, &f)?;
-                t.extra.insert(json_key(&it.name), Value::from(ns));
+                t.extra.insert(attr_key(&it.name), Value::from(ns));
             }
             "once" | "error_on_missing_key" => {
                 let b = cx.bool(&it, p, &f)?;
@@ -535,7 +535,7 @@ fn template<'a>(cx: &Cx<'a>, item: &Item<'a>, p: &str) -> Res<Template> {
             }
             "uid" | "gid" => {
                 let n = cx.int(&it, p, &f)?;
-                t.extra.insert(json_key(&it.name), Value::from(n));
+                t.extra.insert(attr_key(&it.name), Value::from(n));
             }
             _ => cx.put_extra(&mut t.extra, &it, p)?,
         }

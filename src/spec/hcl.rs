@@ -78,6 +78,9 @@ fn syntax_error(src: &str, file: &str, e: &hcl::edit::parser::Error) -> SpecErro
     if let Some(hint) = hcl1_hint(src, line) {
         msg = format!("{hint} ({msg})");
     }
+    if e.line().contains("<< ") {
+        msg = format!("{msg}; a heredoc is written <<EOT or <<-EOT, with no space after <<");
+    }
     let text = e.line().trim_end();
     if !text.is_empty() {
         msg = format!("{msg}\n    {line} | {text}");

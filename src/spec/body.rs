@@ -77,14 +77,31 @@ impl<'a> Cx<'a> {
     /// The items of a body with every `dynamic "x" { ... }` replaced by its generated blocks.
     pub fn items(&self, body: &'a Body, scope: &Scope, path: &str) -> Res<Vec<Item<'a>>> {
         let mut out = Vec::new();
+        let mut seen: IndexMap<&str, Option<Range<usize>>> = IndexMap::new();
         for s in body.iter() {
             match s {
-                Structure::Attribute(a) => out.push(Item {
-                    name: a.key.as_str().to_string(),
-                    kind: Kind::Attr(&a.value),
-                    scope: scope.clone(),
-                    span: a.span(),
-                }),
+                Structure::Attribute(a) => {
+                    if let Some(prev) = seen.insert(a.key.as_str(), a.span()) {
+                        let at = self
+                            .pos(&prev)
+                            .map(|(l, c)| format!(" at {l}:{c}"))
+                            .unwrap_or_default();
+                        return Err(self.err(
+                            &a.span(),
+                            path,
+                            format!(
+                                "attribute \"{}\" redefined; it was already set{at}",
+                                a.key.as_str()
+                            ),
+                        ));
+                    }
+                    out.push(Item {
+                        name: a.key.as_str().to_string(),
+                        kind: Kind::Attr(&a.value),
+                        scope: scope.clone(),
+                        span: a.span(),
+                    })
+                }
                 Structure::Block(b) if b.ident.as_str() == "dynamic" => {
                     self.expand_dynamic(b, scope, path, &mut out)?
                 }

@@ -123,9 +123,15 @@ const TASK_FIELDS: &[&str] = &[
     "secret",
 ];
 
-fn label<'i>(cx: &Cx, item: &'i Item, path: &str, what: &str) -> Res<&'i str> {
+/// The single label and the body of a `job`/`group`/`task` block.
+fn labeled<'i, 'a>(
+    cx: &Cx,
+    item: &'i Item<'a>,
+    path: &str,
+    what: &str,
+) -> Res<(&'i str, &'a Body)> {
     match &item.kind {
-        Kind::Block { labels, .. } if labels.len() == 1 => Ok(labels[0].as_str()),
+        Kind::Block { labels, body } if labels.len() == 1 => Ok((labels[0].as_str(), body)),
         Kind::Block { labels, .. } => Err(cx.err(
             &item.span,
             path,
@@ -142,17 +148,10 @@ fn label<'i>(cx: &Cx, item: &'i Item, path: &str, what: &str) -> Res<&'i str> {
     }
 }
 
-fn body_of<'a>(item: &Item<'a>) -> Option<&'a Body> {
-    match &item.kind {
-        Kind::Block { body, .. } => Some(body),
-        Kind::Attr(_) => None,
-    }
-}
-
 pub(crate) fn job<'a>(cx: &Cx<'a>, item: &Item<'a>) -> Res<Job> {
-    let id = label(cx, item, "", "job")?.to_string();
+    let (id, body) = labeled(cx, item, "", "job")?;
+    let id = id.to_string();
     let path = format!("job {id:?}");
-    let body = body_of(item).unwrap_or_else(|| unreachable_body());
     let mut job = Job {
         id,
         ..Job::default()
@@ -186,12 +185,6 @@ pub(crate) fn job<'a>(cx: &Cx<'a>, item: &Item<'a>) -> Res<Job> {
         }
     }
     Ok(job)
-}
-
-/// Blocks always carry a body; keeps the callers free of `unwrap`.
-fn unreachable_body() -> &'static Body {
-    static EMPTY: std::sync::OnceLock<Body> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(Body::new)
 }
 
 fn block_items<'a>(
@@ -245,14 +238,14 @@ fn parameterized<'a>(cx: &Cx<'a>, item: &Item<'a>, p: &str) -> Res<Parameterized
 }
 
 fn group<'a>(cx: &Cx<'a>, item: &Item<'a>, parent: &str) -> Res<TaskGroup> {
-    let name = label(cx, item, parent, "group")?.to_string();
+    let (name, body) = labeled(cx, item, parent, "group")?;
+    let name = name.to_string();
     let path = format!("{parent} > group {name:?}");
     let p = &path;
     let mut g = TaskGroup {
         name,
         ..TaskGroup::default()
     };
-    let body = body_of(item).unwrap_or_else(|| unreachable_body());
     for it in cx.items(body, &item.scope, p)? {
         check_known(cx, &it, GROUP_FIELDS, p, "group")?;
         match it.name.as_str() {
@@ -345,14 +338,14 @@ fn ephemeral_disk<'a>(cx: &Cx<'a>, item: &Item<'a>, p: &str) -> Res<EphemeralDis
 }
 
 fn task<'a>(cx: &Cx<'a>, item: &Item<'a>, parent: &str) -> Res<Task> {
-    let name = label(cx, item, parent, "task")?.to_string();
+    let (name, body) = labeled(cx, item, parent, "task")?;
+    let name = name.to_string();
     let path = format!("{parent} > task {name:?}");
     let p = &path;
     let mut t = Task {
         name,
         ..Task::default()
     };
-    let body = body_of(item).unwrap_or_else(|| unreachable_body());
     for it in cx.items(body, &item.scope, p)? {
         check_known(cx, &it, TASK_FIELDS, p, "task")?;
         let n = it.name.clone();
@@ -546,4 +539,125 @@ fn template<'a>(cx: &Cx<'a>, item: &Item<'a>, p: &str) -> Res<Template> {
 /// Scope of the top level (no iterators).
 pub(crate) fn root_scope() -> Scope {
     Scope::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{parse_hcl, parse_hcl_with_vars};
+    use indexmap::IndexMap;
+
+    fn err(src: &str) -> String {
+        match parse_hcl(src, "t.hcl") {
+            Ok(job) => panic!("should fail: {job:?}"),
+            Err(e) => {
+                assert!(e.is_parse());
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_block_lists_allowed_names() {
+        let text = err("job \"j\" {\n  group \"g\" {\n    restrat { attempts = 1 }\n  }\n}\n");
+        assert!(
+            text.starts_with("t.hcl:3:5: job \"j\" > group \"g\": unknown block \"restrat\" in group; allowed: count, restart,"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_field_in_sub_block() {
+        let text = err("job \"j\" {\n  parameterized {\n    paylod = \"required\"\n  }\n}\n");
+        assert!(text.contains("t.hcl:3:5: job \"j\": unknown field \"paylod\" in parameterized; allowed: payload, meta_required, meta_optional, max_running"), "{text}");
+    }
+
+    #[test]
+    fn wrong_types_name_field_and_line() {
+        let text = err("job \"j\" {\n  group \"g\" {\n    count = \"many\"\n  }\n}\n");
+        assert_eq!(
+            text,
+            "t.hcl:3:5: job \"j\" > group \"g\": count must be a number, got \"many\""
+        );
+        let text = err("job \"j\" {\n  group \"g\" {\n    task \"t\" {\n      kill_timeout = \"soon\"\n    }\n  }\n}\n");
+        assert!(text.contains("t.hcl:4:7: job \"j\" > group \"g\" > task \"t\": kill_timeout: invalid duration \"soon\""), "{text}");
+        let text = err("job \"j\" {\n  parameterized {\n    meta_required = \"input\"\n  }\n}\n");
+        assert!(
+            text.contains("parameterized.meta_required must be a list of strings, got string"),
+            "{text}"
+        );
+        let text = err("job \"j\" {\n  group \"g\" {\n    restart = 3\n  }\n}\n");
+        assert!(text.contains("t.hcl:3:5"), "{text}");
+        assert!(text.contains("restart is a block"), "{text}");
+    }
+
+    #[test]
+    fn numeric_strings_convert_like_hcl() {
+        let job = parse_hcl(
+            "job \"j\" {\n  group \"g\" {\n    ephemeral_disk { size = \"5000\" }\n  }\n}\n",
+            "t.hcl",
+        )
+        .expect("parse");
+        assert_eq!(
+            job.task_groups[0]
+                .ephemeral_disk
+                .as_ref()
+                .and_then(|d| d.size_mb),
+            Some(5000)
+        );
+    }
+
+    #[test]
+    fn labels_and_redefinitions() {
+        let text = err("job \"j\" {\n  group {\n  }\n}\n");
+        assert!(
+            text.contains("group block needs exactly one label"),
+            "{text}"
+        );
+        let text = err("job \"j\" {\n  type = \"batch\"\n  type = \"service\"\n}\n");
+        assert!(
+            text.starts_with("t.hcl:3:3: invalid HCL2 syntax")
+                && text.contains("redefined attribute"),
+            "{text}"
+        );
+        let text = err("job \"a\" {}\njob \"b\" {}\n");
+        assert!(text.contains("only one job block"), "{text}");
+        let text = err("variable \"x\" {}\njob \"a\" {}\n");
+        assert!(text.contains("Unset variable \"x\""), "{text}");
+    }
+
+    #[test]
+    fn expression_errors_point_at_the_expression() {
+        let text = err("job \"j\" {\n  datacenters = var.missing\n}\n");
+        assert!(
+            text.starts_with(
+                "t.hcl:2:17: job \"j\": datacenters: undeclared input variable \"var.missing\""
+            ),
+            "{text}"
+        );
+        let text =
+            err("locals {\n  a = local.b\n  b = local.a\n}\njob \"j\" {\n  name = local.a\n}\n");
+        assert!(text.contains("refers to itself"), "{text}");
+        let text = err("job \"j\" {\n  name = nosuch(1)\n}\n");
+        assert!(
+            text.contains("nosuch(): call to unknown function"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_var_override_is_an_error() {
+        let mut vars = IndexMap::new();
+        vars.insert("n".to_string(), "abc".to_string());
+        let src = "variable \"n\" {\n  type = number\n  default = 1\n}\njob \"j\" {\n  priority = var.n\n}\n";
+        let e = parse_hcl_with_vars(src, "t.hcl", &vars).expect_err("bad number");
+        assert!(
+            e.to_string().contains("Invalid value for variable \"n\""),
+            "{e}"
+        );
+        vars.insert("n".to_string(), "70".to_string());
+        let job = parse_hcl_with_vars(src, "t.hcl", &vars).expect("ok");
+        assert_eq!(job.priority, 70);
+        vars.insert("other".to_string(), "1".to_string());
+        assert!(parse_hcl_with_vars(src, "t.hcl", &vars).is_err());
+    }
 }

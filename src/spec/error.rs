@@ -1,7 +1,7 @@
 //! `SpecError`: every way a job file can be rejected, rendered as one user-facing message
 //! (file, `line:col`, field path, what is allowed).
 
-use std::fmt;
+use std::fmt::Write;
 
 /// What went wrong, so callers can map it to an HTTP status or exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,8 @@ pub enum ErrorKind {
 }
 
 /// A rejected job file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
 pub struct SpecError {
     pub kind: ErrorKind,
     /// File name as given by the caller ("" when unknown).
@@ -100,22 +101,23 @@ pub fn multi_error(messages: &[String]) -> String {
     }
 }
 
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl SpecError {
+    /// `file:line:col: path: message`, leaving out the parts that are unknown.
+    fn render(&self) -> String {
+        let mut out = String::new();
         if !self.file.is_empty() {
-            write!(f, "{}:", self.file)?;
+            let _ = write!(out, "{}:", self.file);
             if let Some((line, col)) = self.pos {
-                write!(f, "{line}:{col}:")?;
+                let _ = write!(out, "{line}:{col}:");
             }
-            write!(f, " ")?;
+            out.push(' ');
         } else if let Some((line, col)) = self.pos {
-            write!(f, "{line}:{col}: ")?;
+            let _ = write!(out, "{line}:{col}: ");
         }
-        write!(f, "{}", self.message())
+        out.push_str(&self.message());
+        out
     }
 }
-
-impl std::error::Error for SpecError {}
 
 /// 1-based (line, column) of a byte offset; the column counts characters.
 pub fn line_col(src: &str, offset: usize) -> (usize, usize) {

@@ -170,7 +170,9 @@ fn variables(
             }
         }
         let value = match (overrides.get(&name), default) {
-            (Some(raw), _) => from_override(raw, ty),
+            (Some(raw), _) => from_override(raw, ty).map_err(|m| {
+                SpecError::new(ErrorKind::Shape, file, format!("Invalid value for variable {name:?} (-var {name}={raw}): {m}"))
+            })?,
             (None, Some((v, span))) => match ty {
                 Some(t) => convert(v, t).map_err(|m| err(span, format!("{path}: default: {m}")))?,
                 None => v,
@@ -204,18 +206,19 @@ fn type_keyword(ty: &Expression) -> Option<&str> {
     }
 }
 
-/// A `-var` value: strings stay strings, other types are read as HCL/JSON values.
-fn from_override(raw: &str, ty: Option<&Expression>) -> Value {
+/// A `-var` value: strings stay strings, other types are read as HCL values.
+fn from_override(raw: &str, ty: Option<&Expression>) -> Result<Value, String> {
     let s = Value::from(raw);
-    match ty.and_then(type_keyword) {
-        None | Some("string") => s,
-        Some(_) => {
+    let Some(ty) = ty else { return Ok(s) };
+    match type_keyword(ty) {
+        Some("string") | Some("number") | Some("bool") => convert(s, ty),
+        _ => {
             let parsed = hcl::edit::parser::parse_expr(raw)
                 .ok()
                 .and_then(|e| Evaluator::new(raw).eval(&e, &Scope::default()).ok());
-            match (parsed, ty) {
-                (Some(v), Some(t)) => convert(v, t).unwrap_or(s),
-                _ => s,
+            match parsed {
+                Some(v) => convert(v, ty),
+                None => convert(s, ty),
             }
         }
     }

@@ -22,7 +22,8 @@ pub fn parse(src: &str, file: &str) -> Result<Job, SpecError> {
             "a JSON job must be an object ({\"Job\": {...}} or the job itself)",
         )
     })?;
-    let wrapped = obj.len() == 1 && obj.get("Job").is_some_and(|j| j.is_object() || j.is_null());
+    // `{"Job": {...}}`, possibly with register-request siblings (EnforceIndex, Submission, ...)
+    let wrapped = obj.get("Job").is_some_and(|j| j.is_object()) && !obj.contains_key("ID");
     let mut de = serde_json::Deserializer::from_str(src);
     let result = if wrapped {
         serde_path_to_error::deserialize::<_, Wrapped>(&mut de).map(|w| w.job)

@@ -5,8 +5,9 @@ use hcl::edit::structure::Body;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::body::{attr_key, check_known, Cx, Item, Kind, Res};
+use super::body::{check_known, Cx, Item, Kind, Res};
 use super::eval::Scope;
+use super::extra::attr_key;
 use crate::model::job::{
     Artifact, DispatchPayload, EphemeralDisk, Lifecycle, Parameterized, ReschedulePolicy,
     Resources, RestartPolicy, Task, TaskGroup, Template,

@@ -8,6 +8,7 @@ mod decode;
 mod duration;
 mod error;
 mod eval;
+mod extra;
 mod funcs;
 mod hcl;
 mod json;

@@ -680,3 +680,30 @@ job "transcode" {
     assert_eq!(t.templates.len(), 2);
     assert_eq!(t.templates[1].extra["Splay"], json!(90_000_000_000i64));
 }
+
+#[test]
+fn read_job_file_end_to_end() {
+    let job = spec::read_job_file(&path(
+        "hashicorp__nomad__e2e__scheduler_sysbatch__input__sysbatch_dispatch.nomad",
+    ))
+    .expect("valid");
+    assert_eq!(job.priority, 50, "canonicalized");
+    assert_eq!(
+        job.task_groups[0].tasks[0].kill_timeout,
+        Some(5_000_000_000)
+    );
+    let e = spec::read_job_file(&path("does-not-exist.hcl")).expect_err("missing");
+    assert_eq!(e.kind, spec::ErrorKind::Io);
+    let e = spec::read_job_file(&path(
+        "DingoEatingFuzz__hashitalks-2020-map-dispatch__infra__make-map.nomad",
+    ))
+    .expect_err("HCL1");
+    assert!(e.is_parse());
+}
+
+#[test]
+fn variables_block_shorthand() {
+    let src = "variables {\n  image = \"redis:7\"\n}\njob \"j\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      config { image = var.image }\n    }\n  }\n}\n";
+    let job = spec::parse_hcl(src, "v.hcl").expect("parse");
+    assert_eq!(only_task(&job).config["image"], json!("redis:7"));
+}

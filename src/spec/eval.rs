@@ -678,6 +678,30 @@ mod tests {
     }
 
     #[test]
+    fn template_directives_and_strip_markers() {
+        assert_eq!(
+            ev(r#"x = "%{ for s in ["a", "b"] }<${s}>%{ endfor }""#),
+            Ok(Value::from("<a><b>"))
+        );
+        assert_eq!(
+            ev(r#"x = "a   ${~ var.name ~}   b""#),
+            Ok(Value::from("awebb"))
+        );
+        assert_eq!(
+            ev("x = <<-EOT\n    k=${var.n}\n      ${NOMAD_META_x}\n    EOT\n"),
+            Ok(Value::from("k=3\n  ${NOMAD_META_x}\n"))
+        );
+        assert_eq!(
+            ev(r#"x = "${ NOMAD_META_x }""#),
+            Ok(Value::from("${NOMAD_META_x}"))
+        );
+        assert_eq!(
+            ev(r#"x = "%%{ if } $${x}""#),
+            Ok(Value::from("%{ if } ${x}"))
+        );
+    }
+
+    #[test]
     fn undeclared_variable_is_an_error() {
         let err = ev("x = var.nope").unwrap_err();
         assert!(err.contains("var.nope"), "{err}");

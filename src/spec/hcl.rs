@@ -186,6 +186,24 @@ fn variables(
         };
         out.insert(name, value);
     }
+    // `variables { name = default }` shorthand: untyped variables with defaults
+    for b in body.blocks().filter(|b| b.ident.as_str() == "variables") {
+        for a in b.body.attributes() {
+            let name = a.key.as_str().to_string();
+            let value = match overrides.get(&name) {
+                Some(raw) => Value::from(raw.as_str()),
+                None => plain.eval(&a.value, &Scope::default()).map_err(|e| {
+                    err(e.span.or(a.span()), format!("variables.{name}: {}", e.msg))
+                })?,
+            };
+            if out.insert(name.clone(), value).is_some() {
+                return Err(err(
+                    a.span(),
+                    format!("variable {name:?} is declared twice"),
+                ));
+            }
+        }
+    }
     for k in overrides.keys() {
         if !out.contains_key(k) {
             return Err(SpecError::new(

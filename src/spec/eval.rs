@@ -589,7 +589,7 @@ fn binary(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
     Ok(match op {
         Eq => Value::Bool(equal(l, r)),
         NotEq => Value::Bool(!equal(l, r)),
-        And | Or => unreachable_logic(op, l, r)?,
+        And | Or => logic(op, l, r)?,
         _ => {
             let (a, b) = (to_f64(l)?, to_f64(r)?);
             match op {
@@ -618,7 +618,7 @@ fn binary(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
     })
 }
 
-fn unreachable_logic(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
+fn logic(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
     let (a, b) = (truthy(l)?, truthy(r)?);
     Ok(Value::Bool(if op == BinaryOperator::And {
         a && b

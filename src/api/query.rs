@@ -52,7 +52,8 @@ impl Query {
         })?;
         let wait = match self.get("wait") {
             None | Some("") => DEFAULT_WAIT,
-            Some(w) => crate::spec::duration::parse_go_duration(w)
+            Some(w) => crate::spec::parse_go_duration(w)
+                .map(|ns| Duration::from_nanos(ns.max(0) as u64))
                 .map_err(|e| ApiError::BadRequest(format!("Invalid wait time {w:?}: {e}")))?,
         };
         let wait = wait.min(MAX_WAIT);

@@ -89,7 +89,7 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    pub fn parent_id(&self) -> &str {
+    pub fn parent(&self) -> &str {
         &self.job.id
     }
 

@@ -26,7 +26,7 @@ pub struct Unit {
 
 impl Unit {
     pub fn parent(&self) -> &str {
-        self.dispatch.parent_id()
+        self.dispatch.parent()
     }
 }
 
@@ -76,7 +76,7 @@ pub fn has_ready_work(state: &State, now: i64) -> bool {
     state.queue.iter().take(SCAN_LIMIT).any(|key| {
         state.dispatches.get(&key.2).is_some_and(|d| {
             let limit = d.job.parameterized.as_ref().map_or(0, |p| p.max_running);
-            limit == 0 || running.get(d.parent_id()).copied().unwrap_or(0) < limit
+            limit == 0 || running.get(d.parent()).copied().unwrap_or(0) < limit
         })
     })
 }
@@ -129,7 +129,7 @@ pub fn running_per_job(state: &State) -> HashMap<Arc<str>, u32> {
     for id in &state.active {
         if let Some(d) = state.dispatches.get(id) {
             if d.status == DispatchStatus::Running {
-                *out.entry(d.parent_id().into()).or_default() += 1;
+                *out.entry(d.parent().into()).or_default() += 1;
             }
         }
     }

@@ -1,55 +1,49 @@
-//! Go-style durations (`10s`, `1h30m`, `500ms`, `2.5s`), as Nomad job files and query
-//! strings write them.
+//! Go `time.ParseDuration` syntax (`10s`, `1h30m`, `500ms`, `1.5h`) -> nanoseconds.
 
-use std::time::Duration;
-
-/// Parse a Go duration string. A bare `0` is allowed; other numbers need a unit.
-pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
+/// Parse a Go duration string into nanoseconds.
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    let orig = s;
+    let bad = || format!("invalid duration {orig:?} (expected e.g. \"10s\", \"1h30m\", \"500ms\")");
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0);
     }
-    if s.is_empty() {
-        return Err("empty duration; expected e.g. 10s, 5m, 1h30m, 500ms".into());
+    if rest.is_empty() {
+        return Err(bad());
     }
-    let mut total = 0f64;
-    let mut rest = s;
+    let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_len = rest
+        let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(format!("invalid duration {s:?}: expected a number before {rest:?}"));
+            .ok_or_else(bad)?;
+        if num_end == 0 {
+            return Err(bad());
         }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}: bad number {:?}", &rest[..num_len]))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let nanos_per = match &rest[..unit_len] {
+        let unit = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
             "ms" => 1e6,
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => {
-                return Err(format!(
-                    "invalid duration {s:?}: missing unit; use ns, us, ms, s, m or h"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {other:?}; use ns, us, ms, s, m or h"
-                ))
-            }
+            _ => return Err(bad()),
         };
-        total += number * nanos_per;
-        rest = &rest[unit_len..];
+        rest = &rest[unit_end..];
+        total += n * unit;
     }
-    Ok(Duration::from_nanos(total as u64))
+    if total > i64::MAX as f64 {
+        return Err(format!("invalid duration {orig:?}: overflow"));
+    }
+    let ns = total.round() as i64;
+    Ok(if neg { -ns } else { ns })
 }
 
 #[cfg(test)]
@@ -57,13 +51,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_what_go_writes() {
-        assert_eq!(parse_go_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_go_duration("5000ms"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_go_duration("10").unwrap_err().contains("missing unit"));
-        assert!(parse_go_duration("3d").unwrap_err().contains("unknown unit"));
+    fn go_durations() {
+        assert_eq!(parse_go_duration("10s"), Ok(10_000_000_000));
+        assert_eq!(parse_go_duration("1h30m"), Ok(5_400_000_000_000));
+        assert_eq!(parse_go_duration("500ms"), Ok(500_000_000));
+        assert_eq!(parse_go_duration("1.5h"), Ok(5_400_000_000_000));
+        assert_eq!(parse_go_duration("24h"), Ok(86_400_000_000_000));
+        assert_eq!(parse_go_duration("0"), Ok(0));
+        assert_eq!(parse_go_duration("-1s"), Ok(-1_000_000_000));
+        assert!(parse_go_duration("10").is_err());
+        assert!(parse_go_duration("abc").is_err());
+        assert!(parse_go_duration("5d").is_err());
+        assert!(parse_go_duration("").is_err());
     }
 }

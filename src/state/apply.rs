@@ -405,7 +405,7 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
     };
     super::queue::forget(state, &d);
     state.evals.remove(&d.eval_id);
-    if let Some(entry) = state.jobs.get_mut(d.parent_id()) {
+    if let Some(entry) = state.jobs.get_mut(d.parent()) {
         entry.children.remove(d.status);
         entry.children.removed_dead += 1;
         entry.summary_index = state.index;

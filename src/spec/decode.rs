@@ -186,6 +186,10 @@ pub(crate) fn job<'a>(cx: &Cx<'a>, item: &Item<'a>) -> Res<Job> {
             _ => {}
         }
     }
+    // Nomad's HCL parser names the job after its label unless `name` says otherwise.
+    if job.name.is_empty() {
+        job.name = job.id.clone();
+    }
     Ok(job)
 }
 

@@ -239,3 +239,39 @@ fn dispatch_addr_and_nomad_addr_pick_the_server() {
     let out = run(&[("DISPATCH_ADDR", "http://127.0.0.1:1".into()), ("NOMAD_ADDR", server.url())]);
     fails(&out);
 }
+
+#[test]
+fn the_shipped_job_files_validate_and_register_from_hcl() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for file in ["jobs/transcode.hcl", "jobs/gif.hcl"] {
+        let path = format!("{root}/{file}");
+        let out = ok(&dispatch(None, &["job", "validate", &path], None));
+        assert_eq!(out.trim(), "Job validation successful", "{file}");
+    }
+    let server = TestServer::start_with(&["-local-cpus", "0"]);
+    let out = ok(&dispatch(Some(&server), &["job", "run", &format!("{root}/jobs/transcode.hcl")], None));
+    assert_eq!(out.trim(), "Job registration successful");
+    let job = ok(&dispatch(Some(&server), &["job", "inspect", "transcode"], None));
+    let job: serde_json::Value = serde_json::from_str(&job).unwrap();
+    let task = &job["Job"]["TaskGroups"][0]["Tasks"][0];
+    assert_eq!(task["Config"]["args"], serde_json::json!(["${NOMAD_META_input}", "${NOMAD_META_profile}"]));
+    assert_eq!(task["Resources"]["CPU"], 1000);
+    assert_eq!(task["Resources"]["MemoryMB"], 256);
+    assert_eq!(task["Templates"][0]["DestPath"], "local/s3cfg.ini");
+    assert_eq!(job["Job"]["Meta"]["profile"], "small");
+
+    // scripts/dispatch.sh with the real client: two dispatches per line.
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs.txt");
+    std::fs::write(&inputs, "/videos/a.mp4\n/videos/b.mp4").unwrap();
+    let out = Command::new(format!("{root}/scripts/dispatch.sh"))
+        .arg(&inputs)
+        .env("DISPATCH_BIN", env!("CARGO_BIN_EXE_dispatch"))
+        .env("DISPATCH_ADDR", server.url())
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("Input file: /videos/a.mp4") && text.contains("Input file: /videos/b.mp4"), "{text}");
+    let status = ok(&dispatch(Some(&server), &["job", "status", "transcode"], None));
+    assert!(status.contains("Pending  Running  Dead\n4        0        0"), "{status}");
+}

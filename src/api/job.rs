@@ -32,6 +32,7 @@ const SUFFIXES: &[&str] = &[
     "/periodic/force",
     "/scale",
     "/submission",
+    "/rendered",
 ];
 
 /// Split `<id><suffix>` into the job ID and the sub-resource (empty for the job itself).
@@ -68,6 +69,7 @@ pub async fn route(
         ("/deployment", &Method::GET) => Ok(json_reply(&Value::Null, app.state.committed_index(), false)),
         ("/deployments", &Method::GET) => Ok(json_reply(&Vec::<Value>::new(), app.state.committed_index(), false)),
         ("/versions", &Method::GET) => versions(&app, &query, id).await,
+        ("/rendered", &Method::GET) => rendered(&app, &query, id).await,
         ("/evaluate" | "/plan" | "/periodic/force" | "/scale" | "/submission", _) => {
             Err(ApiError::BadRequest(format!(
                 "{suffix} is not supported by Dispatch: parameterized jobs run only when dispatched"
@@ -124,6 +126,45 @@ async fn versions(app: &AppState, query: &Query, id: &str) -> Result<Response, A
     .await?;
     let body = serde_json::json!({"Versions": [job], "Diffs": null});
     Ok(json_reply(&body, index, query.flag("pretty")?))
+}
+
+/// Dispatch extension: the Mesos `TaskInfo`s of a dispatched child, rendered for its current
+/// attempts (or attempt 1 when nothing launched yet), with no agent assigned.
+async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
+    let (dispatch, index) = {
+        let s = app.state.read();
+        let d = s.dispatches.get(id).cloned().ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "dispatched job {id:?} not found (rendering needs a dispatched child's ID)"
+            ))
+        })?;
+        (d, s.index)
+    };
+    let payload = if dispatch.payload_len > 0 {
+        app.state
+            .payload(id)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    } else {
+        None
+    };
+    let mut tasks = Vec::new();
+    for slot in crate::model::plan::slots(&dispatch.job) {
+        let attempt = crate::model::plan::latest_run(&dispatch.runs, slot).map_or(1, |r| r.attempt);
+        let group = &dispatch.job.task_groups[slot.group as usize];
+        let input = crate::render::RenderInput {
+            dispatch: &dispatch,
+            group,
+            instance: slot.instance,
+            task: &group.tasks[slot.task as usize],
+            attempt,
+            payload: payload.as_deref(),
+        };
+        let info = crate::render::render_task(&input)
+            .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
+        tasks.push(info);
+    }
+    Ok(json_reply(&tasks, index, query.flag("pretty")?))
 }
 
 async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {

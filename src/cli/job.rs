@@ -34,10 +34,13 @@ pub enum JobCommand {
         /// Job ID (a parameterized job or a dispatched child)
         job: String,
     },
-    /// Print a job as JSON (`{"Job": {...}}`)
+    /// Print a job as JSON (`{"Job": {...}}`), or a dispatch's rendered Mesos TaskInfos
     Inspect {
         #[command(flatten)]
         address: AddressArgs,
+        /// Print the Mesos TaskInfos a dispatched child renders to
+        #[arg(long)]
+        rendered: bool,
         job: String,
     },
     /// Check a job file without registering it
@@ -89,7 +92,11 @@ pub async fn run(command: JobCommand) -> Result<i32, CliError> {
             purge,
             job,
         } => stop(&address.client()?, &job, purge).await,
-        JobCommand::Inspect { address, job } => inspect(&address.client()?, &job).await,
+        JobCommand::Inspect {
+            address,
+            rendered,
+            job,
+        } => inspect(&address.client()?, &job, rendered).await,
         JobCommand::Validate { file } => validate(&file),
     }
 }
@@ -328,13 +335,16 @@ async fn stop(client: &Client, job: &str, purge: bool) -> Result<i32, CliError> 
     Ok(0)
 }
 
-async fn inspect(client: &Client, job: &str) -> Result<i32, CliError> {
-    let path = format!("/v1/job/{}", escape_segment(job));
+async fn inspect(client: &Client, job: &str, rendered: bool) -> Result<i32, CliError> {
+    let mut path = format!("/v1/job/{}", escape_segment(job));
+    if rendered {
+        path.push_str("/rendered");
+    }
     let value: Value = client
         .get(&path, &[])
         .await?
         .map_err(|f| CliError::new(format!("Error inspecting job: {}", f.message)))?;
-    let wrapped = json!({ "Job": value });
+    let wrapped = if rendered { value } else { json!({ "Job": value }) };
     println!(
         "{}",
         serde_json::to_string_pretty(&wrapped).unwrap_or_default()

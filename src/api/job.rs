@@ -33,6 +33,8 @@ const SUFFIXES: &[&str] = &[
     "/scale",
     "/submission",
     "/rendered",
+    "/logs",
+    "/fs",
 ];
 
 /// Split `<id><suffix>` into the job ID and the sub-resource (empty for the job itself).
@@ -70,6 +72,8 @@ pub async fn route(
         ("/deployments", &Method::GET) => Ok(json_reply(&Vec::<Value>::new(), app.state.committed_index(), false)),
         ("/versions", &Method::GET) => versions(&app, &query, id).await,
         ("/rendered", &Method::GET) => rendered(&app, &query, id).await,
+        ("/logs", &Method::GET) => super::files::logs(&app, &query, id).await,
+        ("/fs", &Method::GET) => super::files::fs(&app, &query, id).await,
         ("/evaluate" | "/plan" | "/periodic/force" | "/scale" | "/submission", _) => {
             Err(ApiError::BadRequest(format!(
                 "{suffix} is not supported by Dispatch: parameterized jobs run only when dispatched"

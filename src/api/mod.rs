@@ -11,6 +11,7 @@ mod agent;
 mod blocking;
 mod error;
 mod evaluations;
+mod files;
 mod job;
 mod jobs;
 mod query;

@@ -8,6 +8,7 @@ mod args;
 mod client;
 mod format;
 mod job;
+mod logs;
 mod server;
 mod status;
 
@@ -16,6 +17,7 @@ use std::ffi::OsString;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub use client::Client;
+pub use format::time as format_time;
 
 /// Default API address (Nomad's port, so Nomad clients work unchanged).
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:4646";
@@ -41,6 +43,10 @@ enum Commands {
     Job(job::JobCommand),
     /// List jobs, or show one job's status (same as `job status`)
     Status(status::StatusArgs),
+    /// Print a dispatch's task output (stdout, or -stderr); -f follows it
+    Logs(logs::LogsArgs),
+    /// List a dispatch's sandbox directories or print a file from them
+    Fs(logs::FsArgs),
 }
 
 /// Address flags every client command takes.
@@ -111,6 +117,8 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             Commands::Server(a) => server::run(a).await,
             Commands::Job(c) => job::run(c).await,
             Commands::Status(a) => status::run(a).await,
+            Commands::Logs(a) => logs::logs(a).await,
+            Commands::Fs(a) => logs::fs(a).await,
         }
     });
     match result {

@@ -95,6 +95,7 @@ async fn show(client: &Client, prefix: &str) -> Result<i32, CliError> {
         print_parameterized(client, &job, &summary).await?;
     } else {
         print_groups(&summary);
+        print_runs(client, &path).await?;
     }
     Ok(0)
 }
@@ -125,6 +126,12 @@ fn header(job: &Job) -> String {
         }
         let meta: Vec<String> = job.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
         pairs.push(("Meta", meta.join(" ")));
+        if let Some(s) = job.extra.get("DispatchStatus").and_then(|v| v.as_str()) {
+            pairs.push(("Dispatch Status", s.to_string()));
+        }
+        if !job.status_description.is_empty() {
+            pairs.push(("Description", job.status_description.clone()));
+        }
     }
     kv(&pairs)
 }
@@ -206,7 +213,39 @@ fn print_groups(summary: &JobSummary) {
         ]);
     }
     println!("{}", table(&rows));
+}
+
+/// Every attempt of every task, from the job's allocations.
+async fn print_runs(client: &Client, path: &str) -> Result<(), CliError> {
+    let allocs: Vec<serde_json::Value> = client
+        .get(&format!("{path}/allocations"), &[])
+        .await?
+        .map_err(|f| CliError::new(format!("Error querying allocations: {}", f.message)))?;
     println!();
-    println!("Allocations");
-    println!("No allocations placed");
+    println!("Task Runs");
+    let mut rows = vec![[
+        "Task", "Attempt", "State", "Exit Code", "Agent", "Launched", "Updated", "Message",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for alloc in &allocs {
+        for run in alloc["TaskRuns"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                run["Task"].as_str().unwrap_or_default().to_string(),
+                run["Attempt"].as_u64().unwrap_or(0).to_string(),
+                run["State"].as_str().unwrap_or_default().to_string(),
+                run["ExitCode"].as_i64().map(|c| c.to_string()).unwrap_or_default(),
+                run["AgentID"].as_str().unwrap_or_default().to_string(),
+                time(run["LaunchedAt"].as_i64().unwrap_or(0)),
+                time(run["UpdatedAt"].as_i64().unwrap_or(0)),
+                run["Message"].as_str().unwrap_or_default().to_string(),
+            ]);
+        }
+    }
+    if rows.len() == 1 {
+        println!("No tasks launched yet");
+    } else {
+        println!("{}", table(&rows));
+    }
+    Ok(())
 }

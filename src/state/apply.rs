@@ -108,6 +108,7 @@ fn register(
                 job: Arc::new(job),
                 children: existing.children,
                 summary_index: index,
+                pending_demand: existing.pending_demand,
                 tokens: existing.tokens.clone(),
             }
         }
@@ -118,6 +119,7 @@ fn register(
                 job: Arc::new(job),
                 children: ChildCounts::default(),
                 summary_index: index,
+                pending_demand: Default::default(),
                 tokens: Default::default(),
             }
         }

@@ -27,6 +27,7 @@ pub fn rebuild(contents: Contents) -> Result<State, StartError> {
                 job: job.clone(),
                 children: ChildCounts::default(),
                 summary_index: job.modify_index,
+                pending_demand: Default::default(),
                 tokens: HashMap::new(),
             },
         );

@@ -84,6 +84,9 @@ pub struct JobEntry {
     pub children: ChildCounts,
     /// Index of the last change to this job or any of its children (blocking summary reads).
     pub summary_index: u64,
+    /// Sum of what this job's queued (never launched) dispatches ask for: the autoscaling
+    /// signal, kept current as dispatches enter and leave the queue.
+    pub pending_demand: crate::cluster::Demand,
     /// Idempotency token -> child ID, for dispatches of this parent that still exist.
     pub tokens: HashMap<Box<str>, Arc<str>>,
 }

@@ -7,7 +7,8 @@ use std::cmp::Reverse;
 use std::sync::Arc;
 
 use super::State;
-use crate::model::{Dispatch, DispatchStatus};
+use crate::cluster::Demand;
+use crate::model::{Dispatch, DispatchStatus, Job};
 
 /// Queue order: higher priority first, then older first (FIFO within a priority).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,10 +29,21 @@ pub fn refresh(state: &mut State, id: &str) {
     let queued = d.status == DispatchStatus::Pending && d.runs.is_empty();
     let active = d.status == DispatchStatus::Running || d.runs.iter().any(|r| r.is_active());
     let id = d.id.clone();
-    if queued {
-        state.queue.insert(key);
+    let parent = d.job.id.clone();
+    let demand = dispatch_demand(&d.job);
+    let changed = if queued {
+        state.queue.insert(key)
     } else {
-        state.queue.remove(&key);
+        state.queue.remove(&key)
+    };
+    if changed {
+        if let Some(entry) = state.jobs.get_mut(&parent) {
+            entry.pending_demand = if queued {
+                entry.pending_demand.add(&demand)
+            } else {
+                entry.pending_demand.sub(&demand)
+            };
+        }
     }
     if active {
         state.active.insert(id);
@@ -40,9 +52,23 @@ pub fn refresh(state: &mut State, id: &str) {
     }
 }
 
+/// What a whole dispatch asks for: every task of every group instance.
+pub fn dispatch_demand(job: &Job) -> Demand {
+    let mut total = Demand::default();
+    for slot in crate::model::plan::slots(job) {
+        let group = &job.task_groups[slot.group as usize];
+        total = total.add(&crate::render::demand(group, &group.tasks[slot.task as usize]));
+    }
+    total
+}
+
 /// Forget a dispatch that is being removed.
 pub fn forget(state: &mut State, d: &Dispatch) {
-    state.queue.remove(&QueueKey::of(d));
+    if state.queue.remove(&QueueKey::of(d)) {
+        if let Some(entry) = state.jobs.get_mut(d.parent()) {
+            entry.pending_demand = entry.pending_demand.sub(&dispatch_demand(&d.job));
+        }
+    }
     state.active.remove(&d.id);
     for run in &d.runs {
         state.run_index.remove(&run.task_id);

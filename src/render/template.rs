@@ -757,6 +757,18 @@ mod tests {
     }
 
     #[test]
+    fn real_world_variable_template() {
+        // From angrycub/nomad_example_jobs (wordpress build-site): variables, trim markers,
+        // and a `${...}` inside a string literal kept as written.
+        let src = "#!/bin/bash\n{{- $NMSN := env \"NOMAD_META_profile\" -}}\n\
+                   {{- $UUID := \"${uuidv4}\" -}}\nSite={{ $NMSN }}\nUUID={{ $UUID }}\n";
+        assert_eq!(
+            render(src).unwrap(),
+            "#!/bin/bashSite=small\nUUID=${uuidv4}\n"
+        );
+    }
+
+    #[test]
     fn custom_delimiters() {
         let out = compile("{{ not me }} [[ env \"NOMAD_META_profile\" ]]", "[[", "]]")
             .unwrap()

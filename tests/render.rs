@@ -64,6 +64,8 @@ fn dispatch_of(job: Job, meta: &[(&str, &str)]) -> Dispatch {
         submit_time: 1_700_000_000_000_000_000,
         create_index: 10,
         modify_index: 10,
+        description: None,
+        runs: Vec::new(),
     }
 }
 

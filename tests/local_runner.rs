@@ -458,6 +458,9 @@ async fn http_server() -> String {
                 }
                 let req = String::from_utf8_lossy(&buf);
                 let path = req.split_whitespace().nth(1).unwrap_or("");
+                if path == "/slow" {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
                 let (status, body) = if path == "/files/web.txt" {
                     ("200 OK", "from the web\n")
                 } else {
@@ -727,4 +730,61 @@ fn restart_kills_leftovers_and_reports_them_gone() {
         r.launch(vec![task("old-1", shell("true"))]).await;
         assert_eq!(r.update("old-1").await.state, TaskState::TaskError);
     });
+}
+
+#[tokio::test]
+async fn a_kill_during_the_fetch_cancels_the_launch() {
+    let mut r = Runner::new();
+    let web = http_server().await;
+    let cmd = json!({"value": "touch ran", "uris": [{"value": format!("{web}/slow"), "output_file": "x"}]});
+    r.launch(vec![task("slow-1", cmd)]).await;
+    r.wait_state("slow-1", TaskState::TaskStarting).await;
+    r.call(ClusterCall::Kill {
+        task_id: Id::new("slow-1"),
+        agent_id: None,
+        grace_ns: None,
+    });
+    let end = r.update("slow-1").await;
+    assert_eq!(end.state, TaskState::TaskKilled);
+    assert_eq!(
+        end.reason.as_deref(),
+        Some("REASON_TASK_KILLED_DURING_LAUNCH")
+    );
+    assert!(!r.sandbox("slow-1").join("ran").exists());
+}
+
+#[tokio::test]
+async fn command_user() {
+    let mut r = Runner::new();
+    let cmd = json!({"value": "true", "user": "no-such-user-x"});
+    let end = last(&r.run(task("user-1", cmd)).await).clone();
+    assert_eq!(end.state, TaskState::TaskFailed);
+    assert!(
+        end.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("'no-such-user-x'"),
+        "{end:?}"
+    );
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    // As root the task runs as that user (the sandbox root must be reachable for it).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut r = Runner::on(&dir.path().join("sandboxes"));
+    let cmd = json!({"value": "id -un; touch local/mine", "user": "nobody"});
+    let ups = r.run(task("user-2", cmd)).await;
+    let sb = r.sandbox("user-2");
+    assert_eq!(
+        last(&ups).state,
+        TaskState::TaskFinished,
+        "{ups:?} {}",
+        read(sb.join("stderr"))
+    );
+    assert_eq!(read(sb.join("stdout")), "nobody\n");
 }

@@ -38,12 +38,22 @@ pub fn task_sandbox(sandbox_root: &Path, task_id: &str) -> PathBuf {
     sandbox_root.join("tasks").join(file_name(task_id))
 }
 
-/// The shared alloc dir of a dispatch group: `<root>/allocs/<key>/alloc`.
+/// The shared alloc dir of a dispatch group: `<root>/allocs/<key>/alloc`. Keys too long for
+/// a file name are cut and made unique again with a hash of the whole key.
 pub fn alloc_dir(sandbox_root: &Path, alloc_key: &str) -> PathBuf {
-    sandbox_root
-        .join("allocs")
-        .join(file_name(alloc_key))
-        .join("alloc")
+    let mut name = file_name(alloc_key);
+    if name.len() > 200 {
+        // FNV-1a: stable across runs and builds (the dir must be found again after a restart).
+        let hash = alloc_key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut cut = 180;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name = format!("{}-{hash:016x}", &name[..cut]);
+    }
+    sandbox_root.join("allocs").join(name).join("alloc")
 }
 
 /// A prepared sandbox.
@@ -249,6 +259,25 @@ mod tests {
         assert_eq!(file_name(".."), "_..");
         assert_eq!(file_name(""), "_");
         assert_eq!(file_name("job/dispatch-1"), "job_dispatch-1");
+    }
+
+    #[test]
+    fn long_alloc_keys_stay_file_names() {
+        let long = "k".repeat(300);
+        let other = format!("{}x", "k".repeat(299));
+        let a = alloc_dir(Path::new("/r"), &long);
+        let b = alloc_dir(Path::new("/r"), &other);
+        assert_ne!(a, b);
+        assert!(
+            a.parent()
+                .and_then(|p| p.file_name())
+                .map_or(0, |n| n.len())
+                < 255
+        );
+        assert_eq!(
+            alloc_dir(Path::new("/r"), "j/d-1"),
+            PathBuf::from("/r/allocs/j_d-1/alloc")
+        );
     }
 
     #[test]

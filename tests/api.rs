@@ -65,15 +65,19 @@ impl Api {
     }
 
     async fn register_transcode(&self) {
-        self.ok("PUT", "/v1/jobs", Some(transcode_job("optional"))).await;
+        self.ok("PUT", "/v1/jobs", Some(transcode_job("optional")))
+            .await;
     }
 
     async fn dispatch(&self, job: &str, body: Value) -> Value {
-        self.ok("POST", &format!("/v1/job/{job}/dispatch"), Some(body)).await
+        self.ok("POST", &format!("/v1/job/{job}/dispatch"), Some(body))
+            .await
     }
 
     async fn children(&self, job: &str) -> Value {
-        self.ok("GET", &format!("/v1/job/{job}/summary"), None).await["Children"].clone()
+        self.ok("GET", &format!("/v1/job/{job}/summary"), None)
+            .await["Children"]
+            .clone()
     }
 }
 
@@ -107,16 +111,25 @@ fn is_child_id(id: &str, parent: &str, prefix: Option<&str>) -> bool {
     };
     unix.parse::<u64>().is_ok()
         && hex.len() == 8
-        && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        && hex
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dispatch_creates_a_child_with_merged_meta_and_nomads_id_format() {
     let api = Api::start().await;
-    let reg = api.ok("PUT", "/v1/jobs", Some(transcode_job("optional"))).await;
-    assert_eq!(reg["EvalID"], "", "registering a parameterized job creates no evaluation");
+    let reg = api
+        .ok("PUT", "/v1/jobs", Some(transcode_job("optional")))
+        .await;
+    assert_eq!(
+        reg["EvalID"], "",
+        "registering a parameterized job creates no evaluation"
+    );
 
-    let reply = api.dispatch("transcode", json!({"Meta": {"input": "a.mp4"}})).await;
+    let reply = api
+        .dispatch("transcode", json!({"Meta": {"input": "a.mp4"}}))
+        .await;
     let child = reply["DispatchedJobID"].as_str().unwrap();
     assert!(is_child_id(child, "transcode", None), "{child}");
     assert_eq!(reply["EvalID"].as_str().unwrap().len(), 36);
@@ -152,21 +165,41 @@ async fn dispatch_creates_a_child_with_merged_meta_and_nomads_id_format() {
     let summary = api.ok("GET", &format!("/v1/job/{id}/summary"), None).await;
     assert_eq!(summary["JobID"], id);
     assert_eq!(summary["Summary"]["tc"]["Queued"], 1);
-    let evals = api.ok("GET", &format!("/v1/job/{id}/evaluations"), None).await;
+    let evals = api
+        .ok("GET", &format!("/v1/job/{id}/evaluations"), None)
+        .await;
     assert_eq!(evals[0]["ID"], prefixed["EvalID"]);
     assert_eq!(evals[0]["JobID"], id);
-    let eval = api.ok("GET", &format!("/v1/evaluation/{}", prefixed["EvalID"].as_str().unwrap()), None).await;
+    let eval = api
+        .ok(
+            "GET",
+            &format!("/v1/evaluation/{}", prefixed["EvalID"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert_eq!(eval["TriggeredBy"], "job-register");
     assert_eq!(eval["QueuedAllocations"]["tc"], 1);
-    assert_eq!(api.ok("GET", &format!("/v1/job/{id}/allocations"), None).await, json!([]));
-    assert_eq!(api.ok("GET", "/v1/job/transcode/evaluations", None).await, json!([]));
+    assert_eq!(
+        api.ok("GET", &format!("/v1/job/{id}/allocations"), None)
+            .await,
+        json!([])
+    );
+    assert_eq!(
+        api.ok("GET", "/v1/job/transcode/evaluations", None).await,
+        json!([])
+    );
 
     assert_eq!(
         api.children("transcode").await,
         json!({"Pending": 2, "Running": 0, "Dead": 0})
     );
     let list = api.ok("GET", "/v1/jobs?prefix=transcode", None).await;
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["ID"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["ID"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 3);
     assert_eq!(ids[0], "transcode");
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted by ID: {ids:?}");
@@ -183,38 +216,93 @@ async fn payloads_follow_the_parameterized_rules_and_round_trip() {
     api.register_transcode().await;
     let b64 = base64::engine::general_purpose::STANDARD;
     let reply = api
-        .dispatch("transcode", json!({"Meta": {"input": "x"}, "Payload": b64.encode(b"{\"crop\":\"16:9\"}")}))
+        .dispatch(
+            "transcode",
+            json!({"Meta": {"input": "x"}, "Payload": b64.encode(b"{\"crop\":\"16:9\"}")}),
+        )
         .await;
     let child = reply["DispatchedJobID"].as_str().unwrap();
     let job = api.ok("GET", &format!("/v1/job/{child}"), None).await;
-    assert_eq!(b64.decode(job["Payload"].as_str().unwrap()).unwrap(), b"{\"crop\":\"16:9\"}");
+    assert_eq!(
+        b64.decode(job["Payload"].as_str().unwrap()).unwrap(),
+        b"{\"crop\":\"16:9\"}"
+    );
 
     // Exactly 16 KiB is allowed; one byte more is not.
     let max = vec![b'a'; 16384];
-    api.dispatch("transcode", json!({"Meta": {"input": "x"}, "Payload": b64.encode(&max)})).await;
+    api.dispatch(
+        "transcode",
+        json!({"Meta": {"input": "x"}, "Payload": b64.encode(&max)}),
+    )
+    .await;
     let too_big = vec![b'a'; 16385];
     let msg = api
-        .err("POST", "/v1/job/transcode/dispatch", Some(json!({"Meta": {"input": "x"}, "Payload": b64.encode(&too_big)})), StatusCode::BAD_REQUEST)
+        .err(
+            "POST",
+            "/v1/job/transcode/dispatch",
+            Some(json!({"Meta": {"input": "x"}, "Payload": b64.encode(&too_big)})),
+            StatusCode::BAD_REQUEST,
+        )
         .await;
     assert_eq!(msg, "Payload exceeds maximum size; 16385 > 16384");
 
     // The raw variant stores the body bytes as the payload.
     api.ok("PUT", "/v1/jobs", Some(json!({"Job": {"ID": "raw", "Type": "batch", "ParameterizedJob": {"Payload": "required"},
         "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "exec", "Config": {"command": "cat"}}]}]}}))).await;
-    let resp = api.http.post(format!("{}/v1/job/raw/dispatch/payload", api.url)).body(vec![0u8, 1, 2, 255]).send().await.unwrap();
+    let resp = api
+        .http
+        .post(format!("{}/v1/job/raw/dispatch/payload", api.url))
+        .body(vec![0u8, 1, 2, 255])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let reply: Value = resp.json().await.unwrap();
-    let job = api.ok("GET", &format!("/v1/job/{}", reply["DispatchedJobID"].as_str().unwrap()), None).await;
-    assert_eq!(b64.decode(job["Payload"].as_str().unwrap()).unwrap(), vec![0u8, 1, 2, 255]);
-    let msg = api.err("POST", "/v1/job/raw/dispatch", Some(json!({})), StatusCode::BAD_REQUEST).await;
-    assert_eq!(msg, "Payload is not provided but required by parameterized job");
-    let msg = api.err("POST", "/v1/job/raw/dispatch", Some(json!({"Payload": ""})), StatusCode::BAD_REQUEST).await;
-    assert_eq!(msg, "Payload is not provided but required by parameterized job", "empty counts as not provided");
+    let job = api
+        .ok(
+            "GET",
+            &format!("/v1/job/{}", reply["DispatchedJobID"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        b64.decode(job["Payload"].as_str().unwrap()).unwrap(),
+        vec![0u8, 1, 2, 255]
+    );
+    let msg = api
+        .err(
+            "POST",
+            "/v1/job/raw/dispatch",
+            Some(json!({})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(
+        msg,
+        "Payload is not provided but required by parameterized job"
+    );
+    let msg = api
+        .err(
+            "POST",
+            "/v1/job/raw/dispatch",
+            Some(json!({"Payload": ""})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(
+        msg, "Payload is not provided but required by parameterized job",
+        "empty counts as not provided"
+    );
 
     api.ok("PUT", "/v1/jobs", Some(json!({"Job": {"ID": "nopayload", "Type": "batch", "ParameterizedJob": {"Payload": "forbidden"},
         "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "exec", "Config": {"command": "true"}}]}]}}))).await;
     let msg = api
-        .err("POST", "/v1/job/nopayload/dispatch", Some(json!({"Payload": b64.encode(b"x")})), StatusCode::BAD_REQUEST)
+        .err(
+            "POST",
+            "/v1/job/nopayload/dispatch",
+            Some(json!({"Payload": b64.encode(b"x")})),
+            StatusCode::BAD_REQUEST,
+        )
         .await;
     assert_eq!(msg, "Payload provided but forbidden by parameterized job");
 }
@@ -226,39 +314,143 @@ async fn rejected_dispatches_say_why_and_store_nothing() {
     api.ok("PUT", "/v1/jobs", Some(json!({"Job": {"ID": "plain", "Type": "batch",
         "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "exec", "Config": {"command": "true"}}]}]}}))).await;
     let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
-        ("transcode", json!({"Meta": {}}), StatusCode::BAD_REQUEST, "Dispatch did not provide required meta keys: [input]"),
-        ("transcode", json!({"Meta": {"input": "a", "foo": "1"}}), StatusCode::BAD_REQUEST, "Dispatch request included unpermitted metadata keys: [foo]"),
-        ("transcode", json!({"Meta": {"input": "a"}, "Priority": 101}), StatusCode::BAD_REQUEST, "dispatch job priority must be between [1, 100]"),
-        ("transcode", json!({"Meta": {"input": "a"}, "Priority": -1}), StatusCode::BAD_REQUEST, "dispatch job priority must be between [1, 100]"),
-        ("nope", json!({"Meta": {"input": "a"}}), StatusCode::NOT_FOUND, "parameterized job not found"),
-        ("plain", json!({}), StatusCode::BAD_REQUEST, "Specified job \"plain\" is not a parameterized job"),
-        ("transcode", json!({"Meta": {"input": 1}}), StatusCode::BAD_REQUEST, "Meta[\"input\"] must be a string, got 1; dispatch meta values are strings"),
-        ("transcode", json!({"Meta": {"input": "a"}, "Payload": "%%%"}), StatusCode::BAD_REQUEST, "Payload must be standard base64 with padding"),
-        ("transcode", json!({"JobID": "other", "Meta": {"input": "a"}}), StatusCode::BAD_REQUEST, "Job ID does not match"),
-        ("transcode", json!([1, 2]), StatusCode::BAD_REQUEST, "Dispatch request must be a JSON object"),
+        (
+            "transcode",
+            json!({"Meta": {}}),
+            StatusCode::BAD_REQUEST,
+            "Dispatch did not provide required meta keys: [input]",
+        ),
+        (
+            "transcode",
+            json!({"Meta": {"input": "a", "foo": "1"}}),
+            StatusCode::BAD_REQUEST,
+            "Dispatch request included unpermitted metadata keys: [foo]",
+        ),
+        (
+            "transcode",
+            json!({"Meta": {"input": "a"}, "Priority": 101}),
+            StatusCode::BAD_REQUEST,
+            "dispatch job priority must be between [1, 100]",
+        ),
+        (
+            "transcode",
+            json!({"Meta": {"input": "a"}, "Priority": -1}),
+            StatusCode::BAD_REQUEST,
+            "dispatch job priority must be between [1, 100]",
+        ),
+        (
+            "nope",
+            json!({"Meta": {"input": "a"}}),
+            StatusCode::NOT_FOUND,
+            "parameterized job not found",
+        ),
+        (
+            "plain",
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "Specified job \"plain\" is not a parameterized job",
+        ),
+        (
+            "transcode",
+            json!({"Meta": {"input": 1}}),
+            StatusCode::BAD_REQUEST,
+            "Meta[\"input\"] must be a string, got 1; dispatch meta values are strings",
+        ),
+        (
+            "transcode",
+            json!({"Meta": {"input": "a"}, "Payload": "%%%"}),
+            StatusCode::BAD_REQUEST,
+            "Payload must be standard base64 with padding",
+        ),
+        (
+            "transcode",
+            json!({"JobID": "other", "Meta": {"input": "a"}}),
+            StatusCode::BAD_REQUEST,
+            "Job ID does not match",
+        ),
+        (
+            "transcode",
+            json!([1, 2]),
+            StatusCode::BAD_REQUEST,
+            "Dispatch request must be a JSON object",
+        ),
     ];
     for (job, body, status, want) in cases {
-        let msg = api.err("POST", &format!("/v1/job/{job}/dispatch"), Some(body.clone()), status).await;
-        assert!(msg.starts_with(want), "body {body}: got {msg:?}, want {want:?}");
+        let msg = api
+            .err(
+                "POST",
+                &format!("/v1/job/{job}/dispatch"),
+                Some(body.clone()),
+                status,
+            )
+            .await;
+        assert!(
+            msg.starts_with(want),
+            "body {body}: got {msg:?}, want {want:?}"
+        );
     }
-    let resp = api.http.post(format!("{}/v1/job/transcode/dispatch", api.url)).send().await.unwrap();
+    let resp = api
+        .http
+        .post(format!("{}/v1/job/transcode/dispatch", api.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(resp.text().await.unwrap(), "Request body is empty");
-    let resp = api.http.post(format!("{}/v1/job/transcode/dispatch", api.url)).body("{not json").send().await.unwrap();
+    let resp = api
+        .http
+        .post(format!("{}/v1/job/transcode/dispatch", api.url))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert!(resp.text().await.unwrap().starts_with("Failed to parse request body as JSON"));
-    let msg = api.err("GET", "/v1/job/transcode/dispatch", None, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .starts_with("Failed to parse request body as JSON"));
+    let msg = api
+        .err(
+            "GET",
+            "/v1/job/transcode/dispatch",
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+        )
+        .await;
     assert_eq!(msg, "Invalid method");
 
     // A child is not a parameterized job.
-    let child = api.dispatch("transcode", json!({"Meta": {"input": "a"}})).await;
+    let child = api
+        .dispatch("transcode", json!({"Meta": {"input": "a"}}))
+        .await;
     let child = child["DispatchedJobID"].as_str().unwrap().to_string();
-    let msg = api.err("POST", &format!("/v1/job/{child}/dispatch"), Some(json!({})), StatusCode::BAD_REQUEST).await;
-    assert_eq!(msg, format!("Specified job {child:?} is not a parameterized job"));
+    let msg = api
+        .err(
+            "POST",
+            &format!("/v1/job/{child}/dispatch"),
+            Some(json!({})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(
+        msg,
+        format!("Specified job {child:?} is not a parameterized job")
+    );
 
     // Only the one valid dispatch was stored.
-    assert_eq!(api.children("transcode").await, json!({"Pending": 1, "Running": 0, "Dead": 0}));
-    assert_eq!(api.ok("GET", "/v1/jobs?prefix=transcode/", None).await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.children("transcode").await,
+        json!({"Pending": 1, "Running": 0, "Dead": 0})
+    );
+    assert_eq!(
+        api.ok("GET", "/v1/jobs?prefix=transcode/", None)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -266,29 +458,64 @@ async fn idempotency_tokens_give_exactly_one_child_even_under_concurrency() {
     let api = Api::start().await;
     api.register_transcode().await;
     let first = api
-        .ok("POST", "/v1/job/transcode/dispatch?idempotency_token=upload-1", Some(json!({"Meta": {"input": "a"}})))
+        .ok(
+            "POST",
+            "/v1/job/transcode/dispatch?idempotency_token=upload-1",
+            Some(json!({"Meta": {"input": "a"}})),
+        )
         .await;
     let again = api
-        .ok("POST", "/v1/job/transcode/dispatch?idempotency_token=upload-1", Some(json!({"Meta": {"input": "a"}})))
+        .ok(
+            "POST",
+            "/v1/job/transcode/dispatch?idempotency_token=upload-1",
+            Some(json!({"Meta": {"input": "a"}})),
+        )
         .await;
     assert_eq!(again["DispatchedJobID"], first["DispatchedJobID"]);
     assert_eq!(again["EvalID"], "", "a repeat creates no evaluation");
     // Body spellings: Nomad's IdempotencyToken and python-nomad's idempotency_token.
-    let a = api.dispatch("transcode", json!({"Meta": {"input": "a"}, "IdempotencyToken": "body-1"})).await;
-    let b = api.dispatch("transcode", json!({"Meta": {"input": "a"}, "idempotency_token": "body-1"})).await;
+    let a = api
+        .dispatch(
+            "transcode",
+            json!({"Meta": {"input": "a"}, "IdempotencyToken": "body-1"}),
+        )
+        .await;
+    let b = api
+        .dispatch(
+            "transcode",
+            json!({"Meta": {"input": "a"}, "idempotency_token": "body-1"}),
+        )
+        .await;
     assert_eq!(a["DispatchedJobID"], b["DispatchedJobID"]);
-    let child = api.ok("GET", &format!("/v1/job/{}", a["DispatchedJobID"].as_str().unwrap()), None).await;
+    let child = api
+        .ok(
+            "GET",
+            &format!("/v1/job/{}", a["DispatchedJobID"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert_eq!(child["DispatchIdempotencyToken"], "body-1");
 
     // 64 concurrent requests with one token: one child, every caller gets its ID.
     let mut handles = Vec::new();
     for _ in 0..64 {
         let http = api.http.clone();
-        let url = format!("{}/v1/job/transcode/dispatch?idempotency_token=race", api.url);
+        let url = format!(
+            "{}/v1/job/transcode/dispatch?idempotency_token=race",
+            api.url
+        );
         handles.push(tokio::spawn(async move {
-            let resp = http.put(url).json(&json!({"Meta": {"input": "r"}})).send().await.unwrap();
+            let resp = http
+                .put(url)
+                .json(&json!({"Meta": {"input": "r"}}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status(), StatusCode::OK);
-            resp.json::<Value>().await.unwrap()["DispatchedJobID"].as_str().unwrap().to_string()
+            resp.json::<Value>().await.unwrap()["DispatchedJobID"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }));
     }
     let mut ids = Vec::new();
@@ -305,96 +532,212 @@ async fn stopping_a_parent_stops_its_queued_children_and_purge_removes_them() {
     let api = Api::start().await;
     api.register_transcode().await;
     for i in 0..3 {
-        api.dispatch("transcode", json!({"Meta": {"input": format!("{i}")}})).await;
+        api.dispatch("transcode", json!({"Meta": {"input": format!("{i}")}}))
+            .await;
     }
     let reply = api.ok("DELETE", "/v1/job/transcode", None).await;
     assert_eq!(reply["EvalID"], "");
     let job = api.ok("GET", "/v1/job/transcode", None).await;
     assert_eq!(job["Stop"], true);
     assert_eq!(job["Status"], "dead");
-    assert_eq!(api.children("transcode").await, json!({"Pending": 0, "Running": 0, "Dead": 3}));
-    for stub in api.ok("GET", "/v1/jobs?prefix=transcode/", None).await.as_array().unwrap() {
+    assert_eq!(
+        api.children("transcode").await,
+        json!({"Pending": 0, "Running": 0, "Dead": 3})
+    );
+    for stub in api
+        .ok("GET", "/v1/jobs?prefix=transcode/", None)
+        .await
+        .as_array()
+        .unwrap()
+    {
         assert_eq!(stub["Status"], "dead");
     }
     let msg = api
-        .err("POST", "/v1/job/transcode/dispatch", Some(json!({"Meta": {"input": "a"}})), StatusCode::BAD_REQUEST)
+        .err(
+            "POST",
+            "/v1/job/transcode/dispatch",
+            Some(json!({"Meta": {"input": "a"}})),
+            StatusCode::BAD_REQUEST,
+        )
         .await;
     assert_eq!(msg, "Specified job \"transcode\" is stopped");
 
     // Registering again starts it again; purge removes the job and every child.
     api.register_transcode().await;
-    api.dispatch("transcode", json!({"Meta": {"input": "again"}})).await;
+    api.dispatch("transcode", json!({"Meta": {"input": "again"}}))
+        .await;
     assert_eq!(api.ok("GET", "/v1/job/transcode", None).await["Version"], 1);
     api.ok("DELETE", "/v1/job/transcode?purge=true", None).await;
-    assert_eq!(api.err("GET", "/v1/job/transcode", None, StatusCode::NOT_FOUND).await, "job not found");
+    assert_eq!(
+        api.err("GET", "/v1/job/transcode", None, StatusCode::NOT_FOUND)
+            .await,
+        "job not found"
+    );
     assert_eq!(api.ok("GET", "/v1/jobs", None).await, json!([]));
     // Deleting an unknown job is a no-op, as in Nomad.
     api.ok("DELETE", "/v1/job/unknown", None).await;
-    let msg = api.err("DELETE", "/v1/job/x?purge=maybe", None, StatusCode::BAD_REQUEST).await;
-    assert!(msg.starts_with("Failed to parse value of \"purge\""), "{msg}");
+    let msg = api
+        .err(
+            "DELETE",
+            "/v1/job/x?purge=maybe",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(
+        msg.starts_with("Failed to parse value of \"purge\""),
+        "{msg}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn register_checks_the_job() {
     let api = Api::start().await;
-    let msg = api.err("PUT", "/v1/jobs", Some(json!({})), StatusCode::BAD_REQUEST).await;
+    let msg = api
+        .err("PUT", "/v1/jobs", Some(json!({})), StatusCode::BAD_REQUEST)
+        .await;
     assert_eq!(msg, "Job must be specified");
-    let msg = api.err("PUT", "/v1/jobs", Some(json!({"Job": {"Type": "batch"}})), StatusCode::BAD_REQUEST).await;
+    let msg = api
+        .err(
+            "PUT",
+            "/v1/jobs",
+            Some(json!({"Job": {"Type": "batch"}})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     assert_eq!(msg, "Job ID hasn't been provided");
-    let msg = api.err("POST", "/v1/job/other", Some(transcode_job("optional")), StatusCode::BAD_REQUEST).await;
+    let msg = api
+        .err(
+            "POST",
+            "/v1/job/other",
+            Some(transcode_job("optional")),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     assert_eq!(msg, "Job ID does not match name");
     let msg = api
-        .err("PUT", "/v1/jobs", Some(json!({"Job": {"ID": "x", "Priority": "high"}})), StatusCode::BAD_REQUEST)
+        .err(
+            "PUT",
+            "/v1/jobs",
+            Some(json!({"Job": {"ID": "x", "Priority": "high"}})),
+            StatusCode::BAD_REQUEST,
+        )
         .await;
-    assert!(msg.starts_with("Job.Priority: invalid type: string \"high\""), "{msg}");
+    assert!(
+        msg.starts_with("Job.Priority: invalid type: string \"high\""),
+        "{msg}"
+    );
     let mut service = transcode_job("optional");
     service["Job"]["Type"] = json!("service");
-    let msg = api.err("PUT", "/v1/jobs", Some(service), StatusCode::BAD_REQUEST).await;
-    assert!(msg.contains("Parameterized job can only be used with \"batch\" or \"sysbatch\" scheduler"), "{msg}");
-    let msg = api.err("PUT", "/v1/jobs", Some(transcode_job("sometimes")), StatusCode::BAD_REQUEST).await;
-    assert!(msg.contains("Unknown payload requirement: \"sometimes\""), "{msg}");
-    assert_eq!(api.ok("GET", "/v1/jobs", None).await, json!([]), "nothing half-stored");
+    let msg = api
+        .err("PUT", "/v1/jobs", Some(service), StatusCode::BAD_REQUEST)
+        .await;
+    assert!(
+        msg.contains("Parameterized job can only be used with \"batch\" or \"sysbatch\" scheduler"),
+        "{msg}"
+    );
+    let msg = api
+        .err(
+            "PUT",
+            "/v1/jobs",
+            Some(transcode_job("sometimes")),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(
+        msg.contains("Unknown payload requirement: \"sometimes\""),
+        "{msg}"
+    );
+    assert_eq!(
+        api.ok("GET", "/v1/jobs", None).await,
+        json!([]),
+        "nothing half-stored"
+    );
 
     // POST /v1/job/<id> registers too; the parameterized flag cannot flip.
-    api.ok("POST", "/v1/job/transcode", Some(transcode_job("optional"))).await;
+    api.ok("POST", "/v1/job/transcode", Some(transcode_job("optional")))
+        .await;
     let mut flipped = transcode_job("optional");
     flipped["Job"]["ParameterizedJob"] = Value::Null;
-    let msg = api.err("PUT", "/v1/jobs", Some(flipped), StatusCode::BAD_REQUEST).await;
-    assert_eq!(msg, "cannot update parameterized job to being non-parameterized");
+    let msg = api
+        .err("PUT", "/v1/jobs", Some(flipped), StatusCode::BAD_REQUEST)
+        .await;
+    assert_eq!(
+        msg,
+        "cannot update parameterized job to being non-parameterized"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn blocking_queries_wait_for_a_change() {
     let api = Api::start().await;
     api.register_transcode().await;
-    let resp = api.http.get(format!("{}/v1/job/transcode/summary", api.url)).send().await.unwrap();
-    let index: u64 = resp.headers()["x-nomad-index"].to_str().unwrap().parse().unwrap();
+    let resp = api
+        .http
+        .get(format!("{}/v1/job/transcode/summary", api.url))
+        .send()
+        .await
+        .unwrap();
+    let index: u64 = resp.headers()["x-nomad-index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     // Nothing changes: the wait runs out and the same answer comes back.
     let started = std::time::Instant::now();
-    let resp = api.http.get(format!("{}/v1/job/transcode/summary?index={index}&wait=300ms", api.url)).send().await.unwrap();
-    assert_eq!(resp.headers()["x-nomad-index"].to_str().unwrap(), index.to_string());
+    let resp = api
+        .http
+        .get(format!(
+            "{}/v1/job/transcode/summary?index={index}&wait=300ms",
+            api.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["x-nomad-index"].to_str().unwrap(),
+        index.to_string()
+    );
     assert!(started.elapsed() >= Duration::from_millis(300));
 
     // A dispatch arrives while a client waits: it is answered with the new counters.
     let waiter = {
         let http = api.http.clone();
-        let url = format!("{}/v1/job/transcode/summary?index={index}&wait=30s", api.url);
+        let url = format!(
+            "{}/v1/job/transcode/summary?index={index}&wait=30s",
+            api.url
+        );
         tokio::spawn(async move {
             let resp = http.get(url).send().await.unwrap();
-            let new_index: u64 = resp.headers()["x-nomad-index"].to_str().unwrap().parse().unwrap();
+            let new_index: u64 = resp.headers()["x-nomad-index"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             (new_index, resp.json::<Value>().await.unwrap())
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    api.dispatch("transcode", json!({"Meta": {"input": "a"}})).await;
-    let (new_index, summary) = tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap();
+    api.dispatch("transcode", json!({"Meta": {"input": "a"}}))
+        .await;
+    let (new_index, summary) = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(new_index > index);
     assert_eq!(summary["Children"]["Pending"], 1);
 
-    let list = api.http.get(format!("{}/v1/jobs?index={new_index}&wait=200ms", api.url)).send().await.unwrap();
+    let list = api
+        .http
+        .get(format!("{}/v1/jobs?index={new_index}&wait=200ms", api.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(list.status(), StatusCode::OK);
-    let msg = api.err("GET", "/v1/jobs?index=abc", None, StatusCode::BAD_REQUEST).await;
+    let msg = api
+        .err("GET", "/v1/jobs?index=abc", None, StatusCode::BAD_REQUEST)
+        .await;
     assert!(msg.contains("Invalid index"), "{msg}");
 }
 
@@ -406,8 +749,16 @@ async fn agent_and_status_endpoints_answer_like_nomad() {
     let agent = api.ok("GET", "/v1/agent/self", None).await;
     assert_eq!(agent["config"]["UI"]["ShowCLIHints"], false);
     api.register_transcode().await;
-    let search = api.ok("PUT", "/v1/search", Some(json!({"Prefix": "trans", "Context": "all"}))).await;
+    let search = api
+        .ok(
+            "PUT",
+            "/v1/search",
+            Some(json!({"Prefix": "trans", "Context": "all"})),
+        )
+        .await;
     assert_eq!(search["Matches"]["jobs"], json!(["transcode"]));
-    let msg = api.err("GET", "/v2/nothing", None, StatusCode::NOT_FOUND).await;
+    let msg = api
+        .err("GET", "/v2/nothing", None, StatusCode::NOT_FOUND)
+        .await;
     assert!(msg.contains("no such endpoint"), "{msg}");
 }

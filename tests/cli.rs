@@ -47,13 +47,25 @@ fn stderr(o: &Output) -> String {
 
 #[track_caller]
 fn ok(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
     stdout(o)
 }
 
 #[track_caller]
 fn fails(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(1), "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
     stderr(o)
 }
 
@@ -87,35 +99,135 @@ fn register_dispatch_status_and_survive_kill_9() {
     let job_file = write_job_file(dir.path());
     let job_file = job_file.to_str().unwrap();
 
-    assert_eq!(ok(&dispatch(Some(&server), &["job", "run", job_file], None)).trim(), "Job registration successful");
+    assert_eq!(
+        ok(&dispatch(Some(&server), &["job", "run", job_file], None)).trim(),
+        "Job registration successful"
+    );
 
     // One-dash (Nomad) and two-dash flags, detached.
-    let out = ok(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=a.mp4", "-detach", "transcode"], None));
+    let out = ok(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=a.mp4",
+            "-detach",
+            "transcode",
+        ],
+        None,
+    ));
     let first = dispatched_id(&out);
     assert!(first.starts_with("transcode/dispatch-"), "{out}");
     assert!(out.contains("Evaluation ID     = "), "{out}");
-    let out = ok(&dispatch(Some(&server), &["job", "dispatch", "--meta", "input=b.mp4", "--meta=profile=large", "--detach", "transcode"], None));
+    let out = ok(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "--meta",
+            "input=b.mp4",
+            "--meta=profile=large",
+            "--detach",
+            "transcode",
+        ],
+        None,
+    ));
     let second = dispatched_id(&out);
 
     // Payload from a file and from stdin; -address instead of the environment.
     let payload = dir.path().join("knobs.json");
     std::fs::write(&payload, b"{\"crop\": \"16:9\"}").unwrap();
-    let out = ok(&dispatch(None, &["job", "dispatch", "-address", &server.url(), "-meta", "input=c", "-detach", "transcode", payload.to_str().unwrap()], None));
+    let out = ok(&dispatch(
+        None,
+        &[
+            "job",
+            "dispatch",
+            "-address",
+            &server.url(),
+            "-meta",
+            "input=c",
+            "-detach",
+            "transcode",
+            payload.to_str().unwrap(),
+        ],
+        None,
+    ));
     let third = dispatched_id(&out);
-    let out = ok(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=d", "-detach", "-id-prefix-template", "nightly", "-priority", "80", "transcode", "-"], Some(b"from stdin")));
+    let out = ok(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=d",
+            "-detach",
+            "-id-prefix-template",
+            "nightly",
+            "-priority",
+            "80",
+            "transcode",
+            "-",
+        ],
+        Some(b"from stdin"),
+    ));
     let fourth = dispatched_id(&out);
-    assert!(fourth.starts_with("transcode/dispatch-nightly-"), "{fourth}");
+    assert!(
+        fourth.starts_with("transcode/dispatch-nightly-"),
+        "{fourth}"
+    );
 
-    let out = ok(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=e", "-detach", "transcode"], None));
+    let out = ok(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=e",
+            "-detach",
+            "transcode",
+        ],
+        None,
+    ));
     let fifth = dispatched_id(&out);
 
     // Idempotency token: the repeat prints only the existing child.
-    let out = ok(&dispatch(Some(&server), &["job", "dispatch", "-idempotency-token", "tok-1", "-meta", "input=f", "-detach", "transcode"], None));
+    let out = ok(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-idempotency-token",
+            "tok-1",
+            "-meta",
+            "input=f",
+            "-detach",
+            "transcode",
+        ],
+        None,
+    ));
     let sixth = dispatched_id(&out);
-    let again = ok(&dispatch(Some(&server), &["job", "dispatch", "-idempotency-token", "tok-1", "-meta", "input=f", "-detach", "transcode"], None));
+    let again = ok(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-idempotency-token",
+            "tok-1",
+            "-meta",
+            "input=f",
+            "-detach",
+            "transcode",
+        ],
+        None,
+    ));
     assert_eq!(again.trim(), format!("Dispatched Job ID = {sixth}"));
 
-    let status = ok(&dispatch(Some(&server), &["job", "status", "transcode"], None));
+    let status = ok(&dispatch(
+        Some(&server),
+        &["job", "status", "transcode"],
+        None,
+    ));
     for line in [
         "ID            = transcode",
         "Type          = batch",
@@ -129,46 +241,101 @@ fn register_dispatch_status_and_survive_kill_9() {
     }
     let all = [&first, &second, &third, &fourth, &fifth, &sixth];
     for id in all {
-        assert!(status.lines().any(|l| l.starts_with(id.as_str()) && l.ends_with("pending")), "{id} in:\n{status}");
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with(id.as_str()) && l.ends_with("pending")),
+            "{id} in:\n{status}"
+        );
     }
 
     // kill -9, restart: every dispatch is still there, with its meta and payload.
     server.kill9();
     server.restart();
-    let status = ok(&dispatch(Some(&server), &["job", "status", "transcode"], None));
-    assert!(status.contains("Pending  Running  Dead\n6        0        0"), "{status}");
+    let status = ok(&dispatch(
+        Some(&server),
+        &["job", "status", "transcode"],
+        None,
+    ));
+    assert!(
+        status.contains("Pending  Running  Dead\n6        0        0"),
+        "{status}"
+    );
     for id in all {
-        assert!(status.contains(id.as_str()), "{id} lost after kill -9:\n{status}");
+        assert!(
+            status.contains(id.as_str()),
+            "{id} lost after kill -9:\n{status}"
+        );
     }
     let child = ok(&dispatch(Some(&server), &["job", "inspect", &third], None));
     let child: serde_json::Value = serde_json::from_str(&child).unwrap();
     assert_eq!(child["Job"]["Meta"]["input"], "c");
     assert_eq!(child["Job"]["Payload"], "eyJjcm9wIjogIjE2OjkifQ==");
     let child = ok(&dispatch(Some(&server), &["job", "status", &second], None));
-    assert!(has_kv(&child, "Meta", "input=b.mp4 profile=large"), "{child}");
+    assert!(
+        has_kv(&child, "Meta", "input=b.mp4 profile=large"),
+        "{child}"
+    );
     assert!(has_kv(&child, "Status", "pending"), "{child}");
     assert!(has_kv(&child, "Dispatch Status", "pending"), "{child}");
-    assert!(child.contains("Task Runs\nNo tasks launched yet"), "{child}");
+    assert!(
+        child.contains("Task Runs\nNo tasks launched yet"),
+        "{child}"
+    );
     let child = ok(&dispatch(Some(&server), &["job", "status", &fourth], None));
     assert!(has_kv(&child, "Priority", "80"), "{child}");
 
     let list = ok(&dispatch(Some(&server), &["status"], None));
     assert!(list.starts_with("ID "), "{list}");
-    assert!(list.lines().any(|l| l.starts_with("transcode ") && l.contains("batch/parameterized") && l.contains("running")), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("transcode ")
+            && l.contains("batch/parameterized")
+            && l.contains("running")),
+        "{list}"
+    );
     assert_eq!(list.lines().count(), 1 + 1 + 6, "{list}");
 
     // Stop: pending children stop with the parent; dispatching is refused with Nomad's text.
-    let out = ok(&dispatch(Some(&server), &["job", "stop", "transcode"], None));
+    let out = ok(&dispatch(
+        Some(&server),
+        &["job", "stop", "transcode"],
+        None,
+    ));
     assert!(out.contains("Job \"transcode\" stopped"), "{out}");
-    let status = ok(&dispatch(Some(&server), &["job", "status", "transcode"], None));
-    assert!(status.contains("Status        = dead (stopped)"), "{status}");
-    assert!(status.contains("Pending  Running  Dead\n0        0        6"), "{status}");
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=x", "transcode"], None));
-    assert!(err.contains("No parameterized job(s) with prefix or ID \"transcode\" found") || err.contains("is stopped"), "{err}");
+    let status = ok(&dispatch(
+        Some(&server),
+        &["job", "status", "transcode"],
+        None,
+    ));
+    assert!(
+        status.contains("Status        = dead (stopped)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("Pending  Running  Dead\n0        0        6"),
+        "{status}"
+    );
+    let err = fails(&dispatch(
+        Some(&server),
+        &["job", "dispatch", "-meta", "input=x", "transcode"],
+        None,
+    ));
+    assert!(
+        err.contains("No parameterized job(s) with prefix or ID \"transcode\" found")
+            || err.contains("is stopped"),
+        "{err}"
+    );
 
-    let out = ok(&dispatch(Some(&server), &["job", "stop", "-purge", "transcode"], None));
+    let out = ok(&dispatch(
+        Some(&server),
+        &["job", "stop", "-purge", "transcode"],
+        None,
+    ));
     assert!(out.contains("purged"), "{out}");
-    assert_eq!(ok(&dispatch(Some(&server), &["status"], None)).trim(), "No running jobs");
+    assert_eq!(
+        ok(&dispatch(Some(&server), &["status"], None)).trim(),
+        "No running jobs"
+    );
 }
 
 #[test]
@@ -176,58 +343,176 @@ fn errors_print_the_servers_message_and_exit_1() {
     let server = TestServer::start_with(&["-local-cpus", "0"]);
     let dir = tempfile::tempdir().unwrap();
     let job_file = write_job_file(dir.path());
-    ok(&dispatch(Some(&server), &["job", "run", job_file.to_str().unwrap()], None));
+    ok(&dispatch(
+        Some(&server),
+        &["job", "run", job_file.to_str().unwrap()],
+        None,
+    ));
 
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-detach", "transcode"], None));
-    assert_eq!(err.trim(), "Failed to dispatch job: Dispatch did not provide required meta keys: [input]");
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=a", "-meta", "color=red", "transcode"], None));
-    assert_eq!(err.trim(), "Failed to dispatch job: Dispatch request included unpermitted metadata keys: [color]");
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=a", "-priority", "500", "transcode"], None));
-    assert_eq!(err.trim(), "Failed to dispatch job: dispatch job priority must be between [1, 100]");
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-meta", "noequals", "transcode"], None));
+    let err = fails(&dispatch(
+        Some(&server),
+        &["job", "dispatch", "-detach", "transcode"],
+        None,
+    ));
+    assert_eq!(
+        err.trim(),
+        "Failed to dispatch job: Dispatch did not provide required meta keys: [input]"
+    );
+    let err = fails(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=a",
+            "-meta",
+            "color=red",
+            "transcode",
+        ],
+        None,
+    ));
+    assert_eq!(
+        err.trim(),
+        "Failed to dispatch job: Dispatch request included unpermitted metadata keys: [color]"
+    );
+    let err = fails(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=a",
+            "-priority",
+            "500",
+            "transcode",
+        ],
+        None,
+    ));
+    assert_eq!(
+        err.trim(),
+        "Failed to dispatch job: dispatch job priority must be between [1, 100]"
+    );
+    let err = fails(&dispatch(
+        Some(&server),
+        &["job", "dispatch", "-meta", "noequals", "transcode"],
+        None,
+    ));
     assert!(err.contains("Error parsing meta value: noequals"), "{err}");
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=a", "nosuchjob"], None));
-    assert_eq!(err.trim(), "No parameterized job(s) with prefix or ID \"nosuchjob\" found");
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=a", "transcode", "/no/such/file"], None));
-    assert!(err.contains("Error reading input data: /no/such/file"), "{err}");
+    let err = fails(&dispatch(
+        Some(&server),
+        &["job", "dispatch", "-meta", "input=a", "nosuchjob"],
+        None,
+    ));
+    assert_eq!(
+        err.trim(),
+        "No parameterized job(s) with prefix or ID \"nosuchjob\" found"
+    );
+    let err = fails(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=a",
+            "transcode",
+            "/no/such/file",
+        ],
+        None,
+    ));
+    assert!(
+        err.contains("Error reading input data: /no/such/file"),
+        "{err}"
+    );
     let big = dir.path().join("big.bin");
     std::fs::write(&big, vec![7u8; 20000]).unwrap();
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-meta", "input=a", "transcode", big.to_str().unwrap()], None));
-    assert!(err.contains("Payload exceeds maximum size; 20000 > 16384"), "{err}");
-    let err = fails(&dispatch(Some(&server), &["job", "status", "nosuchjob"], None));
-    assert!(err.contains("No job(s) with prefix or ID \"nosuchjob\" found"), "{err}");
-    let err = fails(&dispatch(Some(&server), &["job", "stop", "nosuchjob"], None));
+    let err = fails(&dispatch(
+        Some(&server),
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=a",
+            "transcode",
+            big.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(
+        err.contains("Payload exceeds maximum size; 20000 > 16384"),
+        "{err}"
+    );
+    let err = fails(&dispatch(
+        Some(&server),
+        &["job", "status", "nosuchjob"],
+        None,
+    ));
+    assert!(
+        err.contains("No job(s) with prefix or ID \"nosuchjob\" found"),
+        "{err}"
+    );
+    let err = fails(&dispatch(
+        Some(&server),
+        &["job", "stop", "nosuchjob"],
+        None,
+    ));
     assert!(err.contains("No job with ID \"nosuchjob\" found"), "{err}");
 
     // Usage errors: exit 1 with usage.
     let err = fails(&dispatch(Some(&server), &["job", "dispatch"], None));
     assert!(err.contains("Usage:"), "{err}");
-    let err = fails(&dispatch(Some(&server), &["job", "dispatch", "-nosuchflag", "transcode"], None));
+    let err = fails(&dispatch(
+        Some(&server),
+        &["job", "dispatch", "-nosuchflag", "transcode"],
+        None,
+    ));
     assert!(err.contains("Usage:"), "{err}");
     let err = fails(&dispatch(Some(&server), &["frobnicate"], None));
     assert!(err.contains("Usage:"), "{err}");
 
     // No server: a clear message.
-    let err = fails(&dispatch(None, &["status", "-address", "http://127.0.0.1:1"], None));
+    let err = fails(&dispatch(
+        None,
+        &["status", "-address", "http://127.0.0.1:1"],
+        None,
+    ));
     assert!(err.contains("is `dispatch server` running?"), "{err}");
 
     // Nothing was stored by the failures.
-    let status = ok(&dispatch(Some(&server), &["job", "status", "transcode"], None));
-    assert!(status.contains("No dispatched instances of parameterized job found"), "{status}");
+    let status = ok(&dispatch(
+        Some(&server),
+        &["job", "status", "transcode"],
+        None,
+    ));
+    assert!(
+        status.contains("No dispatched instances of parameterized job found"),
+        "{status}"
+    );
 }
 
 #[test]
 fn validate_checks_a_file_locally() {
     let dir = tempfile::tempdir().unwrap();
     let job_file = write_job_file(dir.path());
-    let out = ok(&dispatch(None, &["job", "validate", job_file.to_str().unwrap()], None));
+    let out = ok(&dispatch(
+        None,
+        &["job", "validate", job_file.to_str().unwrap()],
+        None,
+    ));
     assert_eq!(out.trim(), "Job validation successful");
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"Job": {"ID": "x", "Priority": "high"}}"#).unwrap();
-    let err = fails(&dispatch(None, &["job", "validate", bad.to_str().unwrap()], None));
+    let err = fails(&dispatch(
+        None,
+        &["job", "validate", bad.to_str().unwrap()],
+        None,
+    ));
     assert!(err.contains("bad.json"), "{err}");
     assert!(err.contains("Priority"), "{err}");
-    let err = fails(&dispatch(None, &["job", "validate", "/no/such/job.hcl"], None));
+    let err = fails(&dispatch(
+        None,
+        &["job", "validate", "/no/such/job.hcl"],
+        None,
+    ));
     assert!(err.contains("/no/such/job.hcl"), "{err}");
 }
 
@@ -236,17 +521,28 @@ fn dispatch_addr_and_nomad_addr_pick_the_server() {
     let server = TestServer::start();
     let run = |envs: &[(&str, String)]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dispatch"));
-        cmd.arg("status").env_remove("DISPATCH_ADDR").env_remove("NOMAD_ADDR");
+        cmd.arg("status")
+            .env_remove("DISPATCH_ADDR")
+            .env_remove("NOMAD_ADDR");
         for (k, v) in envs {
             cmd.env(k, v);
         }
         cmd.output().unwrap()
     };
-    assert_eq!(ok(&run(&[("NOMAD_ADDR", server.url())])).trim(), "No running jobs");
+    assert_eq!(
+        ok(&run(&[("NOMAD_ADDR", server.url())])).trim(),
+        "No running jobs"
+    );
     // DISPATCH_ADDR wins over NOMAD_ADDR.
-    let out = run(&[("DISPATCH_ADDR", server.url()), ("NOMAD_ADDR", "http://127.0.0.1:1".into())]);
+    let out = run(&[
+        ("DISPATCH_ADDR", server.url()),
+        ("NOMAD_ADDR", "http://127.0.0.1:1".into()),
+    ]);
     assert_eq!(ok(&out).trim(), "No running jobs");
-    let out = run(&[("DISPATCH_ADDR", "http://127.0.0.1:1".into()), ("NOMAD_ADDR", server.url())]);
+    let out = run(&[
+        ("DISPATCH_ADDR", "http://127.0.0.1:1".into()),
+        ("NOMAD_ADDR", server.url()),
+    ]);
     fails(&out);
 }
 
@@ -259,12 +555,23 @@ fn the_shipped_job_files_validate_and_register_from_hcl() {
         assert_eq!(out.trim(), "Job validation successful", "{file}");
     }
     let server = TestServer::start_with(&["-local-cpus", "0"]);
-    let out = ok(&dispatch(Some(&server), &["job", "run", &format!("{root}/jobs/transcode.hcl")], None));
+    let out = ok(&dispatch(
+        Some(&server),
+        &["job", "run", &format!("{root}/jobs/transcode.hcl")],
+        None,
+    ));
     assert_eq!(out.trim(), "Job registration successful");
-    let job = ok(&dispatch(Some(&server), &["job", "inspect", "transcode"], None));
+    let job = ok(&dispatch(
+        Some(&server),
+        &["job", "inspect", "transcode"],
+        None,
+    ));
     let job: serde_json::Value = serde_json::from_str(&job).unwrap();
     let task = &job["Job"]["TaskGroups"][0]["Tasks"][0];
-    assert_eq!(task["Config"]["args"], serde_json::json!(["${NOMAD_META_input}", "${NOMAD_META_profile}"]));
+    assert_eq!(
+        task["Config"]["args"],
+        serde_json::json!(["${NOMAD_META_input}", "${NOMAD_META_profile}"])
+    );
     assert_eq!(task["Resources"]["CPU"], 1000);
     assert_eq!(task["Resources"]["MemoryMB"], 256);
     assert_eq!(task["Templates"][0]["DestPath"], "local/s3cfg.ini");
@@ -281,7 +588,17 @@ fn the_shipped_job_files_validate_and_register_from_hcl() {
         .output()
         .unwrap();
     let text = ok(&out);
-    assert!(text.contains("Input file: /videos/a.mp4") && text.contains("Input file: /videos/b.mp4"), "{text}");
-    let status = ok(&dispatch(Some(&server), &["job", "status", "transcode"], None));
-    assert!(status.contains("Pending  Running  Dead\n4        0        0"), "{status}");
+    assert!(
+        text.contains("Input file: /videos/a.mp4") && text.contains("Input file: /videos/b.mp4"),
+        "{text}"
+    );
+    let status = ok(&dispatch(
+        Some(&server),
+        &["job", "status", "transcode"],
+        None,
+    ));
+    assert!(
+        status.contains("Pending  Running  Dead\n4        0        0"),
+        "{status}"
+    );
 }

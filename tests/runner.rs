@@ -110,18 +110,41 @@ fn shell_job(name: &str, script: &str, extra_group: &str, extra_param: &str) -> 
 const NO_RETRY: &str = "restart {\n attempts = 0\n }\n reschedule {\n attempts = 0\n }";
 
 fn ffmpeg_available() {
-    let ok = Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success());
-    assert!(ok, "ffmpeg is missing: run scripts/test-deps.sh (it installs ffmpeg)");
+    let ok = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "ffmpeg is missing: run scripts/test-deps.sh (it installs ffmpeg)"
+    );
 }
 
 fn make_clip(dir: &Path) -> std::path::PathBuf {
     ffmpeg_available();
     let clip = dir.join("clip.mp4");
     let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-               "testsrc=duration=2:size=320x240:rate=10", "-f", "lavfi", "-i",
-               "sine=frequency=440:duration=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-               "-c:a", "aac", "-shortest"])
+        .args([
+            "-nostdin",
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
         .arg(&clip)
         .output()
         .unwrap();
@@ -131,11 +154,23 @@ fn make_clip(dir: &Path) -> std::path::PathBuf {
 
 fn width_of(video: &Path) -> u64 {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(video)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -145,15 +180,45 @@ fn transcode_makes_small_and_large_mp4s_with_ffmpeg() {
     let clip = make_clip(dir.path());
     let out_dir = dir.path().join("videos");
     let root = env!("CARGO_MANIFEST_DIR");
-    ok(&dispatch(&server, &["job", "run", &format!("{root}/jobs/transcode.hcl")]));
+    ok(&dispatch(
+        &server,
+        &["job", "run", &format!("{root}/jobs/transcode.hcl")],
+    ));
     let input = format!("input={}", clip.display());
     let output = format!("output_dir={}", out_dir.display());
     // Dispatch-and-wait: follows to the end and exits with the task's code.
-    let small = dispatch(&server, &["job", "dispatch", "-meta", &input, "-meta", &output, "transcode"]);
+    let small = dispatch(
+        &server,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            &input,
+            "-meta",
+            &output,
+            "transcode",
+        ],
+    );
     let text = ok(&small);
-    assert!(text.contains("is running") && text.contains("finished (exit code 0)"), "{text}");
+    assert!(
+        text.contains("is running") && text.contains("finished (exit code 0)"),
+        "{text}"
+    );
     assert!(text.contains("complete"), "{text}");
-    let large = dispatch(&server, &["job", "dispatch", "-meta", &input, "-meta", "profile=large", "-meta", &output, "transcode"]);
+    let large = dispatch(
+        &server,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            &input,
+            "-meta",
+            "profile=large",
+            "-meta",
+            &output,
+            "transcode",
+        ],
+    );
     ok(&large);
     let mut widths: Vec<u64> = std::fs::read_dir(&out_dir)
         .unwrap()
@@ -176,22 +241,54 @@ fn the_gif_pipeline_runs_its_four_steps_in_order() {
     let clip = make_clip(dir.path());
     let out_dir = dir.path().join("gifs");
     let root = env!("CARGO_MANIFEST_DIR");
-    ok(&dispatch(&server, &["job", "run", &format!("{root}/jobs/gif.hcl")]));
-    let run = dispatch(&server, &["job", "dispatch", "-meta", &format!("input={}", clip.display()),
-        "-meta", &format!("output_dir={}", out_dir.display()), "-meta", "width=160", "gif"]);
+    ok(&dispatch(
+        &server,
+        &["job", "run", &format!("{root}/jobs/gif.hcl")],
+    ));
+    let run = dispatch(
+        &server,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            &format!("input={}", clip.display()),
+            "-meta",
+            &format!("output_dir={}", out_dir.display()),
+            "-meta",
+            "width=160",
+            "gif",
+        ],
+    );
     let text = ok(&run);
     let child = dispatched_id(&text);
-    let order: Vec<usize> = ["\"download\" finished", "\"palettegen\" finished", "\"paletteuse\" finished", "\"publish\" finished"]
-        .iter()
-        .map(|s| text.find(s).unwrap_or_else(|| panic!("{s} missing in:\n{text}")))
+    let order: Vec<usize> = [
+        "\"download\" finished",
+        "\"palettegen\" finished",
+        "\"paletteuse\" finished",
+        "\"publish\" finished",
+    ]
+    .iter()
+    .map(|s| {
+        text.find(s)
+            .unwrap_or_else(|| panic!("{s} missing in:\n{text}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "steps out of order:\n{text}"
+    );
+    let gifs: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
         .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "steps out of order:\n{text}");
-    let gifs: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(gifs.len(), 1, "{gifs:?}");
     let bytes = std::fs::read(&gifs[0]).unwrap();
     assert!(bytes.starts_with(b"GIF89a"), "not a GIF");
     let listing = ok(&dispatch(&server, &["fs", &child, "alloc"]));
-    assert!(listing.contains("output.gif") && listing.contains("palette.png"), "{listing}");
+    assert!(
+        listing.contains("output.gif") && listing.contains("palette.png"),
+        "{listing}"
+    );
     let logs = ok(&dispatch(&server, &["logs", &child, "publish"]));
     assert!(logs.contains("published"), "{logs}");
 }
@@ -200,7 +297,12 @@ fn the_gif_pipeline_runs_its_four_steps_in_order() {
 fn failures_are_retried_then_the_dispatch_fails_with_the_exit_code() {
     let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let job = shell_job("flaky", "echo try; exit 3", "restart {\n attempts = 2\n delay = \"200ms\"\n }\n reschedule {\n attempts = 0\n }", "");
+    let job = shell_job(
+        "flaky",
+        "echo try; exit 3",
+        "restart {\n attempts = 2\n delay = \"200ms\"\n }\n reschedule {\n attempts = 0\n }",
+        "",
+    );
     register(&server, dir.path(), "flaky", &job);
     let out = dispatch(&server, &["job", "dispatch", "flaky"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -213,17 +315,32 @@ fn failures_are_retried_then_the_dispatch_fails_with_the_exit_code() {
     let mut ids: Vec<&str> = runs.iter().map(|r| r["TaskID"].as_str().unwrap()).collect();
     ids.dedup();
     assert_eq!(ids.len(), 3, "every attempt has its own task ID");
-    assert!(runs.iter().all(|r| r["State"] == "TASK_FAILED" && r["ExitCode"] == 3), "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r["State"] == "TASK_FAILED" && r["ExitCode"] == 3),
+        "{runs:?}"
+    );
     let status = ok(&dispatch(&server, &["job", "status", &child]));
-    assert!(status.contains("Task Runs") && status.contains("TASK_FAILED"), "{status}");
-    assert_eq!(children(&server, "flaky"), serde_json::json!({"Pending": 0, "Running": 0, "Dead": 1}));
+    assert!(
+        status.contains("Task Runs") && status.contains("TASK_FAILED"),
+        "{status}"
+    );
+    assert_eq!(
+        children(&server, "flaky"),
+        serde_json::json!({"Pending": 0, "Running": 0, "Dead": 1})
+    );
 }
 
 #[test]
 fn max_run_duration_kills_a_long_task() {
     let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let job = shell_job("slow", "sleep 30", &format!("max_run_duration = \"1s\"\n {NO_RETRY}"), "");
+    let job = shell_job(
+        "slow",
+        "sleep 30",
+        &format!("max_run_duration = \"1s\"\n {NO_RETRY}"),
+        "",
+    );
     register(&server, dir.path(), "slow", &job);
     let started = Instant::now();
     let out = dispatch(&server, &["job", "dispatch", "slow"]);
@@ -231,21 +348,35 @@ fn max_run_duration_kills_a_long_task() {
     assert!(started.elapsed() < Duration::from_secs(20));
     let child = dispatched_id(&String::from_utf8_lossy(&out.stdout));
     let runs = runs(&server, &child);
-    assert!(runs[0]["Message"].as_str().unwrap().contains("MAX_COMPLETION_TIME"), "{runs:?}");
+    assert!(
+        runs[0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_COMPLETION_TIME"),
+        "{runs:?}"
+    );
 }
 
 #[test]
 fn work_waits_in_the_queue_when_the_machine_is_full() {
     let server = TestServer::start_with(&["-local-cpus", "1"]);
     let dir = tempfile::tempdir().unwrap();
-    register(&server, dir.path(), "one", &shell_job("one", "sleep 1", NO_RETRY, ""));
+    register(
+        &server,
+        dir.path(),
+        "one",
+        &shell_job("one", "sleep 1", NO_RETRY, ""),
+    );
     for _ in 0..5 {
         ok(&dispatch(&server, &["job", "dispatch", "-detach", "one"]));
     }
     let mut saw_queue = false;
     wait_until(60, "all five to finish", || {
         let c = children(&server, "one");
-        assert!(c["Running"].as_u64().unwrap() <= 1, "more than one runs on 1 cpu: {c}");
+        assert!(
+            c["Running"].as_u64().unwrap() <= 1,
+            "more than one runs on 1 cpu: {c}"
+        );
         if c["Running"] == 1 && c["Pending"].as_u64().unwrap() >= 3 {
             saw_queue = true;
         }
@@ -258,9 +389,17 @@ fn work_waits_in_the_queue_when_the_machine_is_full() {
 fn max_running_limits_concurrent_children_of_a_job() {
     let server = TestServer::start_with(&["-local-cpus", "8"]);
     let dir = tempfile::tempdir().unwrap();
-    register(&server, dir.path(), "capped", &shell_job("capped", "sleep 1", NO_RETRY, "max_running = 2"));
+    register(
+        &server,
+        dir.path(),
+        "capped",
+        &shell_job("capped", "sleep 1", NO_RETRY, "max_running = 2"),
+    );
     for _ in 0..5 {
-        ok(&dispatch(&server, &["job", "dispatch", "-detach", "capped"]));
+        ok(&dispatch(
+            &server,
+            &["job", "dispatch", "-detach", "capped"],
+        ));
     }
     let mut max_seen = 0;
     wait_until(60, "all five to finish", || {
@@ -276,11 +415,27 @@ fn max_running_limits_concurrent_children_of_a_job() {
 fn stopping_a_job_kills_its_running_tasks() {
     let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
-    register(&server, dir.path(), "sleepy", &shell_job("sleepy", "sleep 60", NO_RETRY, ""));
-    let child = dispatched_id(&ok(&dispatch(&server, &["job", "dispatch", "-detach", "sleepy"])));
-    wait_until(20, "the task to run", || runs(&server, &child).iter().any(|r| r["State"] == "TASK_RUNNING"));
+    register(
+        &server,
+        dir.path(),
+        "sleepy",
+        &shell_job("sleepy", "sleep 60", NO_RETRY, ""),
+    );
+    let child = dispatched_id(&ok(&dispatch(
+        &server,
+        &["job", "dispatch", "-detach", "sleepy"],
+    )));
+    wait_until(20, "the task to run", || {
+        runs(&server, &child)
+            .iter()
+            .any(|r| r["State"] == "TASK_RUNNING")
+    });
     ok(&dispatch(&server, &["job", "stop", "sleepy"]));
-    wait_until(20, "the task to be killed", || runs(&server, &child).iter().all(|r| r["State"] == "TASK_KILLED"));
+    wait_until(20, "the task to be killed", || {
+        runs(&server, &child)
+            .iter()
+            .all(|r| r["State"] == "TASK_KILLED")
+    });
     let job = get_json(&server, &format!("/v1/job/{child}"));
     assert_eq!(job["DispatchStatus"], "stopped");
 }
@@ -291,10 +446,22 @@ fn a_restart_fails_running_attempts_cleanly_and_never_relaunches_one() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("finished-by");
     let script = format!("sleep 4; echo $NOMAD_ALLOC_INDEX >> {}", marker.display());
-    let job = shell_job("survivor", &script, "restart {\n attempts = 1\n delay = \"100ms\"\n }\n reschedule {\n attempts = 0\n }", "");
+    let job = shell_job(
+        "survivor",
+        &script,
+        "restart {\n attempts = 1\n delay = \"100ms\"\n }\n reschedule {\n attempts = 0\n }",
+        "",
+    );
     register(&server, dir.path(), "survivor", &job);
-    let child = dispatched_id(&ok(&dispatch(&server, &["job", "dispatch", "-detach", "survivor"])));
-    wait_until(20, "the task to run", || runs(&server, &child).iter().any(|r| r["State"] == "TASK_RUNNING"));
+    let child = dispatched_id(&ok(&dispatch(
+        &server,
+        &["job", "dispatch", "-detach", "survivor"],
+    )));
+    wait_until(20, "the task to run", || {
+        runs(&server, &child)
+            .iter()
+            .any(|r| r["State"] == "TASK_RUNNING")
+    });
     server.kill9();
     server.restart();
     wait_until(30, "the dispatch to finish", || {

@@ -9,11 +9,19 @@ use super::query::{json_reply, Query};
 use super::AppState;
 
 pub async fn leader(State(app): State<AppState>) -> Response {
-    json_reply(&app.advertise.to_string(), app.state.committed_index(), false)
+    json_reply(
+        &app.advertise.to_string(),
+        app.state.committed_index(),
+        false,
+    )
 }
 
 pub async fn peers(State(app): State<AppState>) -> Response {
-    json_reply(&[app.advertise.to_string()], app.state.committed_index(), false)
+    json_reply(
+        &[app.advertise.to_string()],
+        app.state.committed_index(),
+        false,
+    )
 }
 
 pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Response {
@@ -49,7 +57,10 @@ pub async fn health(State(app): State<AppState>) -> Response {
 }
 
 /// `PUT /v1/search {"Prefix", "Context"}`: prefix search over jobs and evaluations.
-pub async fn search(State(app): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+pub async fn search(
+    State(app): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let req: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid search request: {e}")))?;
     let prefix = super::jobs::field(&req, "Prefix")

@@ -9,7 +9,10 @@ use super::query::{json_reply, Query};
 use super::wire::{Allocation, Evaluation};
 use super::AppState;
 
-pub async fn list(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref());
     let prefix = query.get("prefix").unwrap_or_default().to_string();
     let per_page: usize = query
@@ -42,8 +45,8 @@ pub async fn route(
         Some(id) => (id, true),
         None => (rest.as_str(), false),
     };
-    let eval_id = uuid::Uuid::parse_str(id)
-        .map_err(|_| ApiError::NotFound("eval not found".into()))?;
+    let eval_id =
+        uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound("eval not found".into()))?;
     let ((eval, allocs), index) = blocking::read(&app.state, &query, |state| {
         let d = state
             .evals

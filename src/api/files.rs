@@ -43,7 +43,11 @@ fn dispatch(app: &AppState, id: &str) -> Result<Dispatch, ApiError> {
 }
 
 /// The sandbox of the latest attempt of `task` (by name; the only task when `None`).
-fn task_dir(app: &AppState, d: &Dispatch, task: Option<&str>) -> Result<(PathBuf, String), ApiError> {
+fn task_dir(
+    app: &AppState,
+    d: &Dispatch,
+    task: Option<&str>,
+) -> Result<(PathBuf, String), ApiError> {
     let names: Vec<&str> = d
         .job
         .task_groups
@@ -231,7 +235,11 @@ fn text(bytes: Vec<u8>) -> Response {
 
 pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let d = dispatch(app, id)?;
-    let rel = query.get("path").unwrap_or("").trim_matches('/').to_string();
+    let rel = query
+        .get("path")
+        .unwrap_or("")
+        .trim_matches('/')
+        .to_string();
     let (first, rest) = rel.split_once('/').unwrap_or((rel.as_str(), ""));
     let target = if first.is_empty() {
         // The root: the shared alloc dir and one directory per task.
@@ -261,9 +269,9 @@ pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, Api
         let (dir, _) = task_dir(app, &d, Some(first))?;
         join_inside(&dir, rest)?
     };
-    let meta = tokio::fs::metadata(&target).await.map_err(|e| {
-        ApiError::NotFound(format!("{rel:?} in {id:?}: {e}"))
-    })?;
+    let meta = tokio::fs::metadata(&target)
+        .await
+        .map_err(|e| ApiError::NotFound(format!("{rel:?} in {id:?}: {e}")))?;
     if meta.is_dir() {
         let mut entries = Vec::new();
         let mut rd = tokio::fs::read_dir(&target)
@@ -273,7 +281,10 @@ pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, Api
             let Ok(m) = tokio::fs::metadata(entry.path()).await else {
                 continue;
             };
-            entries.push(file_info(entry.file_name().to_string_lossy().into_owned(), &m));
+            entries.push(file_info(
+                entry.file_name().to_string_lossy().into_owned(),
+                &m,
+            ));
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         return Ok(json_reply(&entries, d.modify_index, query.flag("pretty")?));
@@ -286,7 +297,11 @@ pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, Api
 
 fn any_task_dir(app: &AppState, d: &Dispatch) -> Result<(PathBuf, String), ApiError> {
     let run = d.runs.last().ok_or_else(|| {
-        ApiError::NotFound(format!("{:?} has not started yet (status {})", d.id, d.status.as_str()))
+        ApiError::NotFound(format!(
+            "{:?} has not started yet (status {})",
+            d.id,
+            d.status.as_str()
+        ))
     })?;
     Ok((task_sandbox(&app.sandbox_root, &run.task_id), String::new()))
 }

@@ -68,8 +68,14 @@ pub async fn route(
         ("/summary", &Method::GET) => summary(&app, &query, id).await,
         ("/allocations", &Method::GET) => allocations(&app, &query, id).await,
         ("/evaluations", &Method::GET) => evaluations(&app, &query, id).await,
-        ("/deployment", &Method::GET) => Ok(json_reply(&Value::Null, app.state.committed_index(), false)),
-        ("/deployments", &Method::GET) => Ok(json_reply(&Vec::<Value>::new(), app.state.committed_index(), false)),
+        ("/deployment", &Method::GET) => {
+            Ok(json_reply(&Value::Null, app.state.committed_index(), false))
+        }
+        ("/deployments", &Method::GET) => Ok(json_reply(
+            &Vec::<Value>::new(),
+            app.state.committed_index(),
+            false,
+        )),
         ("/versions", &Method::GET) => versions(&app, &query, id).await,
         ("/rendered", &Method::GET) => rendered(&app, &query, id).await,
         ("/logs", &Method::GET) => super::files::logs(&app, &query, id).await,
@@ -95,7 +101,10 @@ async fn read_job(app: &AppState, query: &Query, id: &str) -> Result<Response, A
             return Ok((Found::Parent((*entry.job).clone()), entry.job.modify_index));
         }
         if let Some(d) = state.dispatches.get(id) {
-            return Ok((Found::Child(d.to_child_job(None), d.payload_len), d.modify_index));
+            return Ok((
+                Found::Child(d.to_child_job(None), d.payload_len),
+                d.modify_index,
+            ));
         }
         Err(ApiError::NotFound("job not found".into()))
     })
@@ -221,7 +230,9 @@ async fn stop(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiEr
         })
         .await?
     else {
-        return Err(ApiError::Internal("stop answered with another reply".into()));
+        return Err(ApiError::Internal(
+            "stop answered with another reply".into(),
+        ));
     };
     let body = DeregisterResponse {
         eval_id: String::new(),
@@ -311,7 +322,9 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
     let priority = match field(&value, "Priority") {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_i64().ok_or_else(|| {
-            ApiError::BadRequest(format!("Priority must be a whole number from 1 to 100, got {v}"))
+            ApiError::BadRequest(format!(
+                "Priority must be a whole number from 1 to 100, got {v}"
+            ))
         })?,
     };
     Ok(DispatchRequest {
@@ -324,13 +337,23 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
     })
 }
 
-async fn dispatch(app: &AppState, query: &Query, id: &str, body: &[u8]) -> Result<Response, ApiError> {
+async fn dispatch(
+    app: &AppState,
+    query: &Query,
+    id: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let request = decode_dispatch_body(id, query, body)?;
     send_dispatch(app, query, request).await
 }
 
 /// `/dispatch/payload`: the raw body is the payload; only query parameters are read.
-async fn dispatch_raw(app: &AppState, query: &Query, id: &str, body: Bytes) -> Result<Response, ApiError> {
+async fn dispatch_raw(
+    app: &AppState,
+    query: &Query,
+    id: &str,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let request = DispatchRequest {
         job_id: id.to_string(),
         payload: Some(body.to_vec()),
@@ -340,10 +363,18 @@ async fn dispatch_raw(app: &AppState, query: &Query, id: &str, body: Bytes) -> R
     send_dispatch(app, query, request).await
 }
 
-async fn send_dispatch(app: &AppState, query: &Query, request: DispatchRequest) -> Result<Response, ApiError> {
+async fn send_dispatch(
+    app: &AppState,
+    query: &Query,
+    request: DispatchRequest,
+) -> Result<Response, ApiError> {
     let reply = match app.state.apply(Command::Dispatch(request)).await {
         Ok(Reply::Dispatched(reply)) => reply,
-        Ok(_) => return Err(ApiError::Internal("dispatch answered with another reply".into())),
+        Ok(_) => {
+            return Err(ApiError::Internal(
+                "dispatch answered with another reply".into(),
+            ))
+        }
         Err(e @ StateError::ParentNotFound) => return Err(e.into()),
         Err(e) => return Err(e.into()),
     };
@@ -364,7 +395,10 @@ mod tests {
     #[test]
     fn sub_resources_are_found_by_suffix() {
         assert_eq!(split_suffix("transcode"), ("transcode", ""));
-        assert_eq!(split_suffix("transcode/dispatch"), ("transcode", "/dispatch"));
+        assert_eq!(
+            split_suffix("transcode/dispatch"),
+            ("transcode", "/dispatch")
+        );
         assert_eq!(
             split_suffix("transcode/dispatch-1-abcdef01/summary"),
             ("transcode/dispatch-1-abcdef01", "/summary")

@@ -147,9 +147,8 @@ fn decode_register_body(body: &[u8]) -> Result<Job, ApiError> {
         }
         Some(job) => job,
     };
-    let job: Job = serde_path_to_error::deserialize(job).map_err(|e| {
-        ApiError::BadRequest(format!("Job.{}: {}", e.path(), e.inner()))
-    })?;
+    let job: Job = serde_path_to_error::deserialize(job)
+        .map_err(|e| ApiError::BadRequest(format!("Job.{}: {}", e.path(), e.inner())))?;
     if job.id.is_empty() {
         return Err(ApiError::BadRequest("Job ID hasn't been provided".into()));
     }
@@ -171,7 +170,9 @@ pub async fn register(
     }
     let Reply::Registered(reply) = app.state.apply(Command::RegisterJob(Box::new(job))).await?
     else {
-        return Err(ApiError::Internal("register answered with another reply".into()));
+        return Err(ApiError::Internal(
+            "register answered with another reply".into(),
+        ));
     };
     let body = RegisterResponse {
         eval_id: String::new(),
@@ -204,8 +205,8 @@ pub async fn parse(
     let canonicalize = field(&value, "Canonicalize")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut job = crate::spec::parse_job(hcl, "JobHCL")
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut job =
+        crate::spec::parse_job(hcl, "JobHCL").map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if canonicalize {
         job.canonicalize();
     }

@@ -395,7 +395,8 @@ impl Allocation {
             };
             let mut task_states = BTreeMap::new();
             for (t, task) in group.tasks.iter().enumerate() {
-                let mine: Vec<&&TaskRun> = runs.iter().filter(|r| r.slot.task as usize == t).collect();
+                let mine: Vec<&&TaskRun> =
+                    runs.iter().filter(|r| r.slot.task as usize == t).collect();
                 let Some(last) = mine.last() else {
                     task_states.insert(
                         task.name.clone(),
@@ -411,7 +412,11 @@ impl Allocation {
                     continue;
                 };
                 let state = if last.is_active() {
-                    if last.state.is_some() { "running" } else { "pending" }
+                    if last.state.is_some() {
+                        "running"
+                    } else {
+                        "pending"
+                    }
                 } else {
                     "dead"
                 };
@@ -431,7 +436,9 @@ impl Allocation {
                         failed: !last.is_active() && !last.finished(),
                         restarts: mine.len().saturating_sub(1) as u64,
                         started_at: mine.first().and_then(|r| rfc3339(r.launched_at)),
-                        finished_at: (!last.is_active()).then(|| rfc3339(last.updated_at)).flatten(),
+                        finished_at: (!last.is_active())
+                            .then(|| rfc3339(last.updated_at))
+                            .flatten(),
                         events,
                     },
                 );
@@ -449,9 +456,16 @@ impl Allocation {
                     _ => "failed",
                 }
             };
-            let node = runs.last().map(|r| r.agent_id.to_string()).unwrap_or_default();
+            let node = runs
+                .last()
+                .map(|r| r.agent_id.to_string())
+                .unwrap_or_default();
             out.push(Allocation {
-                id: crate::render::alloc_id(&crate::render::alloc_key(&d.id, &group.name, instance)),
+                id: crate::render::alloc_id(&crate::render::alloc_key(
+                    &d.id,
+                    &group.name,
+                    instance,
+                )),
                 eval_id: d.eval_id.to_string(),
                 name: format!("{}.{}[{}]", d.id, group.name, instance),
                 namespace: d.job.namespace.clone(),
@@ -460,7 +474,12 @@ impl Allocation {
                 job_id: d.id.to_string(),
                 job_version: 0,
                 task_group: group.name.clone(),
-                desired_status: if d.status.is_terminal() { "stop" } else { "run" }.into(),
+                desired_status: if d.status.is_terminal() {
+                    "stop"
+                } else {
+                    "run"
+                }
+                .into(),
                 desired_description: d.description.as_deref().unwrap_or_default().to_string(),
                 client_status: client_status.into(),
                 client_description: String::new(),
@@ -482,7 +501,11 @@ impl Allocation {
                 create_index: d.create_index,
                 modify_index: d.modify_index,
                 create_time: runs.first().map_or(d.submit_time, |r| r.launched_at),
-                modify_time: runs.iter().map(|r| r.updated_at).max().unwrap_or(d.submit_time),
+                modify_time: runs
+                    .iter()
+                    .map(|r| r.updated_at)
+                    .max()
+                    .unwrap_or(d.submit_time),
                 followup_eval_id: String::new(),
             });
         }

@@ -69,9 +69,30 @@ mod tests {
     #[test]
     fn single_dash_long_flags_become_double_dash() {
         assert_eq!(
-            norm(&["t", "-meta", "a=b", "-detach", "-meta=c=d", "-", "--", "-meta"]),
-            ["t", "--meta", "a=b", "--detach", "--meta=c=d", "-", "--", "-meta"]
+            norm(&[
+                "t",
+                "-meta",
+                "a=b",
+                "-detach",
+                "-meta=c=d",
+                "-",
+                "--",
+                "-meta"
+            ]),
+            [
+                "t",
+                "--meta",
+                "a=b",
+                "--detach",
+                "--meta=c=d",
+                "-",
+                "--",
+                "-meta"
+            ]
         );
-        assert_eq!(norm(&["t", "-x", "--meta", "k=v"]), ["t", "-x", "--meta", "k=v"]);
+        assert_eq!(
+            norm(&["t", "-x", "--meta", "k=v"]),
+            ["t", "-x", "--meta", "k=v"]
+        );
     }
 }

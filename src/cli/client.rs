@@ -110,7 +110,9 @@ impl Client {
             .query(&[("index", index_s.as_str()), ("wait", wait)])
             .send()
             .await
-            .map_err(|e| CliError::new(format!("Error querying the server at {}: {e}", self.base)))?;
+            .map_err(|e| {
+                CliError::new(format!("Error querying the server at {}: {e}", self.base))
+            })?;
         let status = response.status();
         let new_index = response
             .headers()

@@ -102,7 +102,8 @@ pub async fn run(command: JobCommand) -> Result<i32, CliError> {
 }
 
 fn read_job(file: &std::path::Path) -> Result<Job, CliError> {
-    crate::spec::read_job_file(file).map_err(|e| CliError::new(format!("Error parsing job file {}: {e}", file.display())))
+    crate::spec::read_job_file(file)
+        .map_err(|e| CliError::new(format!("Error parsing job file {}: {e}", file.display())))
 }
 
 fn validate(file: &std::path::Path) -> Result<i32, CliError> {
@@ -146,7 +147,10 @@ async fn resolve_parameterized(client: &Client, prefix: &str) -> Result<String, 
         [one] => Ok(one.id.clone()),
         many => Err(CliError::new(format!(
             "Prefix matched multiple parameterized jobs: {}",
-            many.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -204,7 +208,10 @@ async fn dispatch(args: DispatchArgs) -> Result<i32, CliError> {
         .map_err(|f| CliError::new(format!("Failed to dispatch job: {}", f.message)))?;
     let mut lines = vec![("Dispatched Job ID", reply.dispatched_job_id.clone())];
     if !reply.eval_id.is_empty() {
-        lines.push(("Evaluation ID", short_id(&reply.eval_id, args.verbose).to_string()));
+        lines.push((
+            "Evaluation ID",
+            short_id(&reply.eval_id, args.verbose).to_string(),
+        ));
     }
     println!("{}", super::format::kv(&lines));
     if args.detach && !args.wait {
@@ -219,7 +226,11 @@ async fn dispatch(args: DispatchArgs) -> Result<i32, CliError> {
 
 /// Follow the dispatch's evaluation the way Nomad's monitor prints it, then the dispatch
 /// itself to its end; the exit code is the task's.
-async fn monitor(client: &Client, reply: &DispatchResponse, verbose: bool) -> Result<i32, CliError> {
+async fn monitor(
+    client: &Client,
+    reply: &DispatchResponse,
+    verbose: bool,
+) -> Result<i32, CliError> {
     let eval = short_id(&reply.eval_id, verbose);
     println!();
     println!("==> {}: Monitoring evaluation {eval:?}", now());
@@ -231,8 +242,14 @@ async fn monitor(client: &Client, reply: &DispatchResponse, verbose: bool) -> Re
         now(),
         reply.dispatched_job_id
     );
-    println!("    {}: Evaluation status changed: \"pending\" -> {status:?}", now());
-    println!("==> {}: Evaluation {eval:?} finished with status {status:?}", now());
+    println!(
+        "    {}: Evaluation status changed: \"pending\" -> {status:?}",
+        now()
+    );
+    println!(
+        "==> {}: Evaluation {eval:?} finished with status {status:?}",
+        now()
+    );
     follow(client, &reply.dispatched_job_id).await
 }
 
@@ -245,9 +262,8 @@ pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
     let mut index = 0;
     let mut said_queued = false;
     loop {
-        let (allocs, new_index): (Vec<Value>, u64) = client
-            .get_blocking(&allocs_path, index, "30s")
-            .await??;
+        let (allocs, new_index): (Vec<Value>, u64) =
+            client.get_blocking(&allocs_path, index, "30s").await??;
         index = new_index;
         let mut last_exit: Option<i64> = None;
         for alloc in &allocs {
@@ -271,11 +287,17 @@ pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
                     "TASK_STAGING" => {}
                     "TASK_STARTING" => println!("    {}: Task {task:?} is starting", now()),
                     "TASK_RUNNING" => println!("    {}: Task {task:?} is running", now()),
-                    "TASK_FINISHED" => println!("    {}: Task {task:?} finished (exit code 0)", now()),
+                    "TASK_FINISHED" => {
+                        println!("    {}: Task {task:?} finished (exit code 0)", now())
+                    }
                     other => println!(
                         "    {}: Task {task:?} is {other}{}",
                         now(),
-                        if message.is_empty() { String::new() } else { format!(": {message}") }
+                        if message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {message}")
+                        }
                     ),
                 }
                 seen.insert(task_id, state);
@@ -294,8 +316,15 @@ pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
         match status {
             "pending" if !said_queued => {
                 said_queued = true;
-                println!("==> {}: Dispatch {child:?} is queued{}", now(),
-                    if description.is_empty() { String::new() } else { format!(" ({description})") });
+                println!(
+                    "==> {}: Dispatch {child:?} is queued{}",
+                    now(),
+                    if description.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({description})")
+                    }
+                );
             }
             "complete" => {
                 println!("==> {}: Dispatch {child:?} complete", now());
@@ -344,7 +373,11 @@ async fn inspect(client: &Client, job: &str, rendered: bool) -> Result<i32, CliE
         .get(&path, &[])
         .await?
         .map_err(|f| CliError::new(format!("Error inspecting job: {}", f.message)))?;
-    let wrapped = if rendered { value } else { json!({ "Job": value }) };
+    let wrapped = if rendered {
+        value
+    } else {
+        json!({ "Job": value })
+    };
     println!(
         "{}",
         serde_json::to_string_pretty(&wrapped).unwrap_or_default()

@@ -131,7 +131,11 @@ pub async fn fs(args: FsArgs) -> Result<i32, CliError> {
             e["FileMode"].as_str().unwrap_or_default().to_string(),
             e["Size"].as_u64().unwrap_or(0).to_string(),
             e["ModTime"].as_str().unwrap_or_default().to_string(),
-            if is_dir { format!("{name}/") } else { name.to_string() },
+            if is_dir {
+                format!("{name}/")
+            } else {
+                name.to_string()
+            },
         ]);
     }
     println!("{}", table(&rows));

@@ -62,7 +62,11 @@ impl AddressArgs {
         let addr = self
             .address
             .clone()
-            .or_else(|| std::env::var("DISPATCH_ADDR").ok().filter(|s| !s.is_empty()))
+            .or_else(|| {
+                std::env::var("DISPATCH_ADDR")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
             .or_else(|| std::env::var("NOMAD_ADDR").ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| DEFAULT_ADDR.to_string());
         Client::new(&addr)
@@ -105,7 +109,10 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             return code;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

@@ -12,7 +12,12 @@ pub struct ServerArgs {
     #[arg(long)]
     dev: bool,
     /// Directory of the durable store
-    #[arg(long, value_name = "DIR", env = "DISPATCH_DATA_DIR", default_value = "dispatch-data")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "DISPATCH_DATA_DIR",
+        default_value = "dispatch-data"
+    )]
     data_dir: PathBuf,
     /// Address and port of the HTTP API
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:4646")]

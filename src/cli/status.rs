@@ -63,7 +63,9 @@ async fn resolve(client: &Client, prefix: &str) -> Result<String, CliError> {
         return Ok(prefix.to_string());
     }
     match stubs.as_slice() {
-        [] => Err(CliError::new(format!("No job(s) with prefix or ID {prefix:?} found"))),
+        [] => Err(CliError::new(format!(
+            "No job(s) with prefix or ID {prefix:?} found"
+        ))),
         [one] => Ok(one.id.clone()),
         many => {
             let mut rows = vec![vec!["ID".into(), "Type".into(), "Status".into()]];
@@ -136,7 +138,11 @@ fn header(job: &Job) -> String {
     kv(&pairs)
 }
 
-async fn print_parameterized(client: &Client, job: &Job, summary: &JobSummary) -> Result<(), CliError> {
+async fn print_parameterized(
+    client: &Client,
+    job: &Job,
+    summary: &JobSummary,
+) -> Result<(), CliError> {
     let Some(p) = &job.parameterized else {
         return Ok(());
     };
@@ -180,7 +186,11 @@ async fn print_parameterized(client: &Client, job: &Job, summary: &JobSummary) -
     }
     println!("Dispatched Jobs");
     let mut rows = vec![vec!["ID".into(), "Status".into()]];
-    rows.extend(children.iter().map(|s| vec![s.id.clone(), s.status.clone()]));
+    rows.extend(
+        children
+            .iter()
+            .map(|s| vec![s.id.clone(), s.status.clone()]),
+    );
     println!("{}", table(&rows));
     Ok(())
 }
@@ -224,7 +234,14 @@ async fn print_runs(client: &Client, path: &str) -> Result<(), CliError> {
     println!();
     println!("Task Runs");
     let mut rows = vec![[
-        "Task", "Attempt", "State", "Exit Code", "Agent", "Launched", "Updated", "Message",
+        "Task",
+        "Attempt",
+        "State",
+        "Exit Code",
+        "Agent",
+        "Launched",
+        "Updated",
+        "Message",
     ]
     .map(String::from)
     .to_vec()];
@@ -234,7 +251,10 @@ async fn print_runs(client: &Client, path: &str) -> Result<(), CliError> {
                 run["Task"].as_str().unwrap_or_default().to_string(),
                 run["Attempt"].as_u64().unwrap_or(0).to_string(),
                 run["State"].as_str().unwrap_or_default().to_string(),
-                run["ExitCode"].as_i64().map(|c| c.to_string()).unwrap_or_default(),
+                run["ExitCode"]
+                    .as_i64()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
                 run["AgentID"].as_str().unwrap_or_default().to_string(),
                 time(run["LaunchedAt"].as_i64().unwrap_or(0)),
                 time(run["UpdatedAt"].as_i64().unwrap_or(0)),

@@ -139,7 +139,11 @@ impl Demand {
     /// The resource list Mesos expects (zero quantities left out, cpus always present).
     pub fn to_resources(&self) -> Vec<Resource> {
         let mut out = vec![Resource::scalar("cpus", self.cpus)];
-        for (name, v) in [("mem", self.mem_mb), ("disk", self.disk_mb), ("gpus", self.gpus)] {
+        for (name, v) in [
+            ("mem", self.mem_mb),
+            ("disk", self.disk_mb),
+            ("gpus", self.gpus),
+        ] {
             if v > 0.0 {
                 out.push(Resource::scalar(name, v));
             }

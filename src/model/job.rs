@@ -100,7 +100,11 @@ pub struct Parameterized {
     pub meta_optional: Vec<String>,
     /// Dispatch extension: at most this many children of the job run at once; the rest wait
     /// queued. 0 = no limit.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub max_running: u32,
 }
 
@@ -216,7 +220,11 @@ pub struct Task {
     /// Dispatch extension (`depends_on = ["fetch"]`): start only after these tasks of the same
     /// group FINISHED. Tasks without it follow Nomad's lifecycle: prestart, then main, then
     /// poststop.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub depends_on: Vec<String>,
     #[serde(flatten)]
     pub extra: IndexMap<String, Value>,

@@ -156,7 +156,10 @@ pub enum SlotState {
     /// Another task of its group must finish first.
     Waiting,
     /// May launch attempt `attempt` from `not_before` (unix ns) on.
-    Ready { attempt: u32, not_before: i64 },
+    Ready {
+        attempt: u32,
+        not_before: i64,
+    },
     /// An attempt is launched and not terminal.
     Active,
     Finished,
@@ -165,7 +168,7 @@ pub enum SlotState {
 }
 
 /// The latest run of a slot, if any.
-pub fn latest_run<'a>(runs: &'a [TaskRun], slot: Slot) -> Option<&'a TaskRun> {
+pub fn latest_run(runs: &[TaskRun], slot: Slot) -> Option<&TaskRun> {
     runs.iter().rev().find(|r| r.slot == slot)
 }
 
@@ -191,13 +194,15 @@ pub fn slot_state(job: &Job, runs: &[TaskRun], slot: Slot) -> SlotState {
         }
         None => {}
     }
-    let waiting = prerequisites(group, slot.task as usize).into_iter().any(|t| {
-        let pre = Slot {
-            task: t as u16,
-            ..slot
-        };
-        !latest_run(runs, pre).is_some_and(TaskRun::finished)
-    });
+    let waiting = prerequisites(group, slot.task as usize)
+        .into_iter()
+        .any(|t| {
+            let pre = Slot {
+                task: t as u16,
+                ..slot
+            };
+            !latest_run(runs, pre).is_some_and(TaskRun::finished)
+        });
     if waiting {
         SlotState::Waiting
     } else {

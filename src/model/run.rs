@@ -54,10 +54,12 @@ impl TaskRun {
 
     /// A failure that retrying the same spec cannot fix, or a deliberate stop.
     pub fn is_final_failure(&self) -> bool {
-        matches!(self.state, Some(TaskState::TaskError) | Some(TaskState::TaskKilled))
-            || self
-                .message
-                .as_deref()
-                .is_some_and(|m| m.contains("REASON_MAX_COMPLETION_TIME_REACHED"))
+        matches!(
+            self.state,
+            Some(TaskState::TaskError) | Some(TaskState::TaskKilled)
+        ) || self
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("REASON_MAX_COMPLETION_TIME_REACHED"))
     }
 }

@@ -22,7 +22,10 @@ impl Scheduler {
         };
         for offer in &offers {
             let offered = Demand::of(&offer.resources);
-            let largest = self.largest_agent.entry(offer.agent_id.value.clone()).or_default();
+            let largest = self
+                .largest_agent
+                .entry(offer.agent_id.value.clone())
+                .or_default();
             *largest = Demand {
                 cpus: largest.cpus.max(offered.cpus),
                 mem_mb: largest.mem_mb.max(offered.mem_mb),
@@ -49,7 +52,8 @@ impl Scheduler {
                 if !unit.demand.fits_in(&free) {
                     continue;
                 }
-                let new_dispatch = unit.dispatch.runs.is_empty() && !started.contains_key(&unit.dispatch.id);
+                let new_dispatch =
+                    unit.dispatch.runs.is_empty() && !started.contains_key(&unit.dispatch.id);
                 if new_dispatch && self.at_limit(unit, &running) {
                     continue;
                 }
@@ -117,8 +121,7 @@ impl Scheduler {
             }
         }
         let results =
-            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c)))
-                .await;
+            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c))).await;
         for result in results {
             if let Err(e) = result {
                 tracing::info!("not launched: {e}");
@@ -231,11 +234,7 @@ impl Scheduler {
             notes.push((unit.dispatch.id.clone(), note));
         }
         for (dispatch_id, note) in notes {
-            if let Err(e) = self
-                .state
-                .apply(Command::Note { dispatch_id, note })
-                .await
-            {
+            if let Err(e) = self.state.apply(Command::Note { dispatch_id, note }).await {
                 tracing::error!("cannot record the note: {e}");
             }
         }

@@ -7,9 +7,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::command::{
-    Command, DispatchReply, DispatchRequest, RegisterReply, Reply, StopReply,
-};
+use super::command::{Command, DispatchReply, DispatchRequest, RegisterReply, Reply, StopReply};
 use super::error::StateError;
 use super::{ChildCounts, JobEntry, State};
 use crate::model::dispatch::child_id;
@@ -51,7 +49,14 @@ pub fn apply(
             reason,
         } => {
             let index = next_index(state);
-            set_child_status(state, &dispatch_id, DispatchStatus::Failed, Some(reason), index, changes);
+            set_child_status(
+                state,
+                &dispatch_id,
+                DispatchStatus::Failed,
+                Some(reason),
+                index,
+                changes,
+            );
             Ok(Reply::Failed)
         }
     }
@@ -157,7 +162,11 @@ fn validate_dispatch(state: &State, req: &DispatchRequest) -> Result<(), StateEr
         return Err(StateError::ParentNotFound);
     };
     let job = &entry.job;
-    let Some(params) = job.parameterized.as_ref().filter(|_| job.is_parameterized()) else {
+    let Some(params) = job
+        .parameterized
+        .as_ref()
+        .filter(|_| job.is_parameterized())
+    else {
         return Err(StateError::NotParameterized(job.id.clone()));
     };
     if job.stop {
@@ -326,7 +335,14 @@ fn stop_parent(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Chang
             .is_some_and(|d| !d.status.is_terminal())
         {
             let why = format!("stopped with its parent job {id:?}");
-            set_child_status(state, child, DispatchStatus::Stopped, Some(why), index, changes);
+            set_child_status(
+                state,
+                child,
+                DispatchStatus::Stopped,
+                Some(why),
+                index,
+                changes,
+            );
             children_stopped += 1;
         }
     }
@@ -360,7 +376,14 @@ fn stop_child(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Change
         .is_some_and(|d| !d.status.is_terminal())
     {
         let why = "stopped by request".to_string();
-        set_child_status(state, id, DispatchStatus::Stopped, Some(why), index, changes);
+        set_child_status(
+            state,
+            id,
+            DispatchStatus::Stopped,
+            Some(why),
+            index,
+            changes,
+        );
     }
     StopReply {
         job_modify_index: index,

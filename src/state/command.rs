@@ -13,7 +13,10 @@ pub enum Command {
     Dispatch(DispatchRequest),
     /// Stop (and with `purge`, remove) a job. For a parameterized parent this also stops
     /// its pending children, so nothing is orphaned.
-    StopJob { id: String, purge: bool },
+    StopJob {
+        id: String,
+        purge: bool,
+    },
     /// The scheduler is about to launch these attempts (recorded before the cluster is
     /// asked, so an attempt is never launched twice).
     Launch {
@@ -23,9 +26,15 @@ pub enum Command {
     /// A task status update from the cluster.
     TaskUpdate(TaskUpdate),
     /// Put a note on a dispatch (why it waits) without changing its status.
-    Note { dispatch_id: Arc<str>, note: String },
+    Note {
+        dispatch_id: Arc<str>,
+        note: String,
+    },
     /// The scheduler cannot run this dispatch (e.g. rendering failed).
-    FailDispatch { dispatch_id: Arc<str>, reason: String },
+    FailDispatch {
+        dispatch_id: Arc<str>,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -64,7 +73,9 @@ pub enum Reply {
     Dispatched(DispatchReply),
     Stopped(StopReply),
     /// Launch recorded.
-    Launched { index: u64 },
+    Launched {
+        index: u64,
+    },
     /// Update applied (or ignored as stale); the dispatch's status afterwards.
     Updated {
         dispatch_id: Option<Arc<str>>,

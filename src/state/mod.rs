@@ -22,11 +22,10 @@ mod runs;
 mod writer;
 
 pub use command::{
-    Command, DispatchReply, DispatchRequest, LaunchRun, RegisterReply, Reply, StopReply,
-    TaskUpdate,
+    Command, DispatchReply, DispatchRequest, LaunchRun, RegisterReply, Reply, StopReply, TaskUpdate,
 };
-pub use queue::QueueKey;
 pub use error::StateError;
+pub use queue::QueueKey;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -116,7 +115,10 @@ impl State {
     pub fn children_of<'a>(&'a self, parent: &str) -> impl Iterator<Item = &'a Dispatch> + 'a {
         let prefix = format!("{parent}/dispatch-");
         self.dispatches
-            .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
             .take_while(move |(id, _)| id.starts_with(&prefix))
             .map(|(_, d)| d)
     }

@@ -57,7 +57,10 @@ pub fn dispatch_demand(job: &Job) -> Demand {
     let mut total = Demand::default();
     for slot in crate::model::plan::slots(job) {
         let group = &job.task_groups[slot.group as usize];
-        total = total.add(&crate::render::demand(group, &group.tasks[slot.task as usize]));
+        total = total.add(&crate::render::demand(
+            group,
+            &group.tasks[slot.task as usize],
+        ));
     }
     total
 }

@@ -19,7 +19,10 @@ fn run_row(dispatch_id: &str, run: &TaskRun) -> RunRow {
         instance: run.slot.instance,
         task: run.slot.task,
         attempt: run.attempt,
-        state: run.state.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        state: run
+            .state
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         agent_id: run.agent_id.to_string(),
         exit_code: run.exit_code,
         message: run.message.as_deref().map(str::to_string),

@@ -66,7 +66,9 @@ pub enum Change {
     /// Insert or replace a job version (the current one is the highest version).
     PutJobVersion(JobRow),
     /// Remove a job and all its versions (purge).
-    DeleteJob { id: String },
+    DeleteJob {
+        id: String,
+    },
     PutDispatch(DispatchRow),
     SetDispatchStatus {
         id: String,
@@ -75,7 +77,9 @@ pub enum Change {
         description: Option<String>,
     },
     /// Remove a dispatch and its runs.
-    DeleteDispatch { id: String },
+    DeleteDispatch {
+        id: String,
+    },
     /// Insert or replace a task run.
     PutRun(RunRow),
     /// The last index handed out; restored on start.

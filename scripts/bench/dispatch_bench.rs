@@ -259,16 +259,18 @@ async fn load(args: &Args, addr: SocketAddr, body: &str) -> LoadResult {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("reqwest client");
-    let started = Instant::now();
+    // Workers open their connections first; the clock starts when all are connected.
+    let ready = Arc::new(tokio::sync::Barrier::new(args.concurrency + 1));
     let mut tasks = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
         let next = next.clone();
+        let ready = ready.clone();
         let n = args.requests;
         let expect = expect.clone();
         let task = match args.client {
             ClientKind::Raw => {
                 let request = raw_request(addr, &path, body);
-                tokio::spawn(raw_worker(addr, request, expect, next, n))
+                tokio::spawn(raw_worker(addr, request, expect, next, n, ready))
             }
             ClientKind::Reqwest => {
                 let url = format!("http://{addr}{path}");
@@ -279,11 +281,14 @@ async fn load(args: &Args, addr: SocketAddr, body: &str) -> LoadResult {
                     expect,
                     next,
                     n,
+                    ready,
                 ))
             }
         };
         tasks.push(task);
     }
+    ready.wait().await;
+    let started = Instant::now();
     let mut latencies = Vec::with_capacity(args.requests);
     let mut errors = 0;
     let mut first_errors = Vec::new();
@@ -328,8 +333,10 @@ async fn reqwest_worker(
     expect: String,
     next: Arc<AtomicUsize>,
     n: usize,
+    ready: Arc<tokio::sync::Barrier>,
 ) -> WorkerResult {
     let mut out = WorkerResult::default();
+    ready.wait().await;
     while claim(&next, n) {
         let t = Instant::now();
         let res = client
@@ -370,18 +377,17 @@ async fn raw_worker(
     expect: String,
     next: Arc<AtomicUsize>,
     n: usize,
+    ready: Arc<tokio::sync::Barrier>,
 ) -> WorkerResult {
     let mut out = WorkerResult::default();
-    let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut conn = connect(addr).await.ok();
+    ready.wait().await;
     let mut body = Vec::new();
     while claim(&next, n) {
         let t = Instant::now();
         if conn.is_none() {
-            match TcpStream::connect(addr).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    conn = Some(BufReader::with_capacity(16 * 1024, s));
-                }
+            match connect(addr).await {
+                Ok(c) => conn = Some(c),
                 Err(e) => {
                     out.error(format!("connect: {e}"));
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -411,6 +417,12 @@ async fn raw_worker(
         }
     }
     out
+}
+
+async fn connect(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
+    let s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    Ok(BufReader::with_capacity(16 * 1024, s))
 }
 
 /// Send `request`, read one response into `body`; returns (status, keep-alive).

@@ -2,12 +2,13 @@
 """Drive a running Dispatch server with the real python-nomad client.
 
 Run by tests/python_nomad.rs with NOMAD_ADDR=http://127.0.0.1:PORT. Prints one line per
-check; any failed `assert` exits non-zero with a traceback.
+check; every check runs, then the script exits 1 if any failed.
 """
 
 import base64
 import os
 import sys
+import traceback
 from urllib.parse import urlparse
 
 try:
@@ -75,13 +76,17 @@ job "resize" {
 }
 """
 
+CHECKS = []
+
+
 def check(name):
-    """Print the check name; `ok` finishes the line."""
-    print(f"check: {name} ... ", end="", flush=True)
+    """Register a check; checks run in order and share `ctx` (the client, the children)."""
 
+    def register(fn):
+        CHECKS.append((name, fn))
+        return fn
 
-def ok(detail=""):
-    print("ok" + (f" ({detail})" if detail else ""), flush=True)
+    return register
 
 
 def expect_raises(cls, fn, *args, **kwargs):
@@ -96,53 +101,54 @@ def expect_raises(cls, fn, *args, **kwargs):
     raise AssertionError(f"expected {cls.__name__}, got a result: {result!r}")
 
 
-def main():
-    addr = os.environ["NOMAD_ADDR"]
-    url = urlparse(addr)
-    n = nomad.Nomad(address=addr, timeout=10)
-
-    check("status.leader.get_leader")
+@check("status.leader.get_leader")
+def _(n, ctx):
     leader = n.status.leader.get_leader()
-    assert leader == f"{url.hostname}:{url.port}", leader
-    ok(leader)
+    assert leader == f"{ctx['host']}:{ctx['port']}", leader
+    return leader
 
-    check("agent.get_agent")
+
+@check("agent.get_agent")
+def _(n, ctx):
     agent = n.agent.get_agent()
     assert "config" in agent and "member" in agent, agent
-    ok(agent["member"].get("Name", ""))
+    return agent["member"].get("Name", "")
 
-    check("jobs.register_job(transcode)")
+
+@check("jobs.register_job(transcode)")
+def _(n, ctx):
     reg = n.jobs.register_job(JOB)
     assert "JobModifyIndex" in reg, reg
-    ok(f"JobModifyIndex={reg['JobModifyIndex']}")
+    return f"JobModifyIndex={reg['JobModifyIndex']}"
 
-    check("job.get_job(transcode)")
+
+@check("job.get_job(transcode)")
+def _(n, ctx):
     job = n.job.get_job("transcode")
     assert job["ID"] == "transcode", job
     assert job["Type"] == "batch", job
     assert job["ParameterizedJob"]["MetaRequired"] == ["input"], job["ParameterizedJob"]
     assert not job["Stop"], job
-    ok()
 
-    children = []
 
-    check("dispatch_job(meta={input})")
+@check("dispatch_job(meta={input})")
+def _(n, ctx):
     d = n.job.dispatch_job("transcode", meta={"input": "a.mp4"})
     child = d["DispatchedJobID"]
     assert child.startswith("transcode/dispatch-"), d
     assert "EvalID" in d, d
-    children.append(child)
-    ok(child)
+    ctx["children"].append(child)
+    return child
 
-    check("dispatch_job with payload, child read back")
+
+@check("dispatch_job(payload=...), child read back with get_job")
+def _(n, ctx):
     data = b"hello \x00\xff payload"
     d = n.job.dispatch_job(
-        "transcode",
-        meta={"input": "b.mp4"},
-        payload=base64.b64encode(data).decode(),
+        "transcode", meta={"input": "b.mp4"}, payload=base64.b64encode(data).decode()
     )
     child = d["DispatchedJobID"]
-    children.append(child)
+    ctx["children"].append(child)
     cj = n.job.get_job(child)
     assert cj["ID"] == child, cj
     assert base64.b64decode(cj["Payload"]) == data, cj.get("Payload")
@@ -150,86 +156,134 @@ def main():
     assert cj["ParentID"] == "transcode", cj.get("ParentID")
     assert cj["Dispatched"] is True, cj.get("Dispatched")
     assert cj["Status"] == "pending", cj.get("Status")
-    ok(child)
+    return child
 
-    check("dispatch_job(id_prefix_template=run1)")
+
+@check("dispatch_job(id_prefix_template=run1)")
+def _(n, ctx):
     d = n.job.dispatch_job("transcode", meta={"input": "c.mp4"}, id_prefix_template="run1")
     child = d["DispatchedJobID"]
     assert child.startswith("transcode/dispatch-run1-"), d
-    children.append(child)
-    ok(child)
+    ctx["children"].append(child)
+    return child
 
-    check("dispatch_job(idempotency_token=...) twice gives one child")
+
+@check("dispatch_job(idempotency_token=...) twice gives one child")
+def _(n, ctx):
     d1 = n.job.dispatch_job("transcode", meta={"input": "d.mp4"}, idempotency_token="tok-1")
+    ctx["children"].append(d1["DispatchedJobID"])
     d2 = n.job.dispatch_job("transcode", meta={"input": "d.mp4"}, idempotency_token="tok-1")
     assert d1["DispatchedJobID"] == d2["DispatchedJobID"], (d1, d2)
-    children.append(d1["DispatchedJobID"])
-    ok(d1["DispatchedJobID"])
+    return d1["DispatchedJobID"]
 
-    check("get_summary Children.Pending")
+
+@check("job.get_summary Children.Pending")
+def _(n, ctx):
     summary = n.job.get_summary("transcode")
-    assert summary["Children"]["Pending"] == len(children), (summary, len(children))
-    ok(f"Pending={summary['Children']['Pending']}")
+    assert summary["Children"]["Pending"] == len(ctx["children"]), (summary, ctx["children"])
+    return f"Pending={summary['Children']['Pending']}"
 
-    check("jobs.get_jobs(prefix=transcode/) lists exactly the children")
-    listed = sorted(j["ID"] for j in n.jobs.get_jobs(prefix="transcode/"))
-    assert listed == sorted(children), (listed, children)
-    for stub in n.jobs.get_jobs(prefix="transcode/"):
+
+@check("jobs.get_jobs(prefix=transcode/) lists exactly the children")
+def _(n, ctx):
+    stubs = n.jobs.get_jobs(prefix="transcode/")
+    listed = sorted(j["ID"] for j in stubs)
+    assert listed == sorted(ctx["children"]), (listed, ctx["children"])
+    for stub in stubs:
         assert stub["ParentID"] == "transcode", stub
-    ok(f"{len(listed)} children")
+    return f"{len(listed)} children"
 
-    check("jobs.parse(HCL2)")
-    parsed = n.jobs.parse(HCL)
+
+@check("jobs.parse(HCL2 parameterized job)")
+def _(n, ctx):
+    try:
+        parsed = n.jobs.parse(HCL)
+    except exc.BaseNomadException as e:
+        raise AssertionError(f"{type(e).__name__}: {e.nomad_resp.text.strip()}") from None
     assert parsed["Name"] == "resize", parsed
     assert parsed["Type"] == "batch", parsed
-    ok(f"Name={parsed['Name']} Type={parsed['Type']}")
+    return f"Name={parsed['Name']} Type={parsed['Type']}"
 
-    check("missing required meta -> BadRequestNomadException")
+
+@check("missing required meta -> BadRequestNomadException")
+def _(n, ctx):
     e = expect_raises(exc.BadRequestNomadException, n.job.dispatch_job, "transcode", meta={})
-    assert "Dispatch did not provide required meta keys: [input]" in e.nomad_resp.text, e.nomad_resp.text
-    ok(e.nomad_resp.text.strip())
+    text = e.nomad_resp.text
+    assert "Dispatch did not provide required meta keys: [input]" in text, text
+    return text.strip()
 
-    check("unpermitted meta -> BadRequestNomadException")
+
+@check("unpermitted meta -> BadRequestNomadException")
+def _(n, ctx):
     e = expect_raises(
         exc.BadRequestNomadException,
         n.job.dispatch_job,
         "transcode",
         meta={"input": "x", "foo": "bar"},
     )
-    assert "unpermitted metadata keys: [foo]" in e.nomad_resp.text, e.nomad_resp.text
-    ok(e.nomad_resp.text.strip())
+    text = e.nomad_resp.text
+    assert "unpermitted metadata keys: [foo]" in text, text
+    return text.strip()
 
-    check("dispatch of an unknown job -> URLNotFoundNomadException")
+
+@check("dispatch_job of an unknown job -> URLNotFoundNomadException")
+def _(n, ctx):
     e = expect_raises(exc.URLNotFoundNomadException, n.job.dispatch_job, "nope", meta={"input": "x"})
-    ok(e.nomad_resp.text.strip())
+    return e.nomad_resp.text.strip()
 
-    check("get_job(nope) -> URLNotFoundNomadException")
+
+@check("job.get_job(nope) -> URLNotFoundNomadException")
+def _(n, ctx):
     e = expect_raises(exc.URLNotFoundNomadException, n.job.get_job, "nope")
-    ok(e.nomad_resp.text.strip())
+    return e.nomad_resp.text.strip()
 
-    check("deregister_job(transcode)")
+
+@check("job.deregister_job(transcode): Stop, children dead")
+def _(n, ctx):
     dereg = n.job.deregister_job("transcode")
     assert "EvalID" in dereg, dereg
     job = n.job.get_job("transcode")
     assert job["Stop"] is True, job.get("Stop")
-    for child in children:
+    for child in ctx["children"]:
         status = n.job.get_job(child)["Status"]
         assert status == "dead", (child, status)
-    ok(f"Stop=true, {len(children)} children dead")
+    return f"{len(ctx['children'])} children dead"
 
-    check("dispatch to a stopped job -> BadRequestNomadException")
-    e = expect_raises(
-        exc.BaseNomadException, n.job.dispatch_job, "transcode", meta={"input": "x"}
-    )
-    assert 'Specified job "transcode" is stopped' in e.nomad_resp.text, e.nomad_resp.text
-    ok(f"{type(e).__name__}: {e.nomad_resp.text.strip()}")
 
-    check("deregister_job(purge=True) then get_job -> URLNotFoundNomadException")
+@check("dispatch_job of a stopped job -> error 'is stopped'")
+def _(n, ctx):
+    e = expect_raises(exc.BaseNomadException, n.job.dispatch_job, "transcode", meta={"input": "x"})
+    text = e.nomad_resp.text
+    assert 'Specified job "transcode" is stopped' in text, text
+    return f"{type(e).__name__}: {text.strip()}"
+
+
+@check("job.deregister_job(purge=True), then get_job -> URLNotFoundNomadException")
+def _(n, ctx):
     n.job.deregister_job("transcode", purge=True)
     expect_raises(exc.URLNotFoundNomadException, n.job.get_job, "transcode")
-    ok()
 
-    print("all python-nomad checks passed")
+
+def main():
+    addr = os.environ["NOMAD_ADDR"]
+    url = urlparse(addr)
+    n = nomad.Nomad(address=addr, timeout=10)
+    ctx = {"host": url.hostname, "port": url.port, "children": []}
+    failed = []
+    for name, fn in CHECKS:
+        print(f"check: {name} ... ", end="", flush=True)
+        try:
+            detail = fn(n, ctx)
+        except Exception as e:  # report every check, then fail at the end
+            failed.append(name)
+            print(f"FAIL\n    {type(e).__name__}: {e}", flush=True)
+            traceback.print_exc(limit=-1)
+            continue
+        print("ok" + (f" ({detail})" if detail else ""), flush=True)
+    print(f"{len(CHECKS) - len(failed)}/{len(CHECKS)} python-nomad checks passed")
+    if failed:
+        print("failed: " + "; ".join(failed))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

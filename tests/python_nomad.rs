@@ -24,7 +24,8 @@ fn python_nomad_client_works() {
         String::from_utf8_lossy(&probe.stderr)
     );
 
-    let server = TestServer::start();
+    // No cpus to offer: dispatched children stay pending, as the checks expect.
+    let server = TestServer::start_with(&["-local-cpus", "0"]);
     let out = Command::new("python3")
         .arg(common::repo_root().join(SCRIPT))
         .env("NOMAD_ADDR", server.url())

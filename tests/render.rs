@@ -52,10 +52,11 @@ fn dispatch_of(job: Job, meta: &[(&str, &str)]) -> Dispatch {
     Dispatch {
         id: Arc::from(id.as_str()),
         job: Arc::new(job),
-        meta: meta
+        meta: (&meta
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Meta>(),
+            .collect::<Meta>())
+            .into(),
         priority: 50,
         status: DispatchStatus::Pending,
         idempotency_token: None,

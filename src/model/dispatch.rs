@@ -61,6 +61,37 @@ impl DispatchStatus {
     }
 }
 
+/// A dispatch's own meta, compact: a million dispatches live in memory, and a boxed slice
+/// of pairs costs a fraction of a hash map.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompactMeta(Box<[(Box<str>, Box<str>)]>);
+
+impl CompactMeta {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub fn to_meta(&self) -> Meta {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+impl From<&Meta> for CompactMeta {
+    fn from(meta: &Meta) -> Self {
+        CompactMeta(
+            meta.iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+        )
+    }
+}
+
 /// One dispatched child.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
@@ -69,7 +100,7 @@ pub struct Dispatch {
     /// The parent's job as it was when dispatched (children are frozen copies, as in Nomad).
     pub job: Arc<Job>,
     /// Meta sent with the dispatch (merged over `job.meta` when read).
-    pub meta: Meta,
+    pub meta: CompactMeta,
     /// Effective priority (the request's, or the parent's when the request said 0).
     pub priority: u8,
     pub status: DispatchStatus,
@@ -97,8 +128,8 @@ impl Dispatch {
     /// `meta_optional` key that is still missing, as an empty string (Nomad 0.8.4+).
     pub fn merged_meta(&self) -> Meta {
         let mut meta = self.job.meta.clone();
-        for (k, v) in &self.meta {
-            meta.insert(k.clone(), v.clone());
+        for (k, v) in self.meta.iter() {
+            meta.insert(k.to_string(), v.to_string());
         }
         if let Some(p) = &self.job.parameterized {
             for key in &p.meta_optional {

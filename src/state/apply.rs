@@ -250,7 +250,7 @@ fn dispatch(
     let dispatch = Dispatch {
         id: id.clone(),
         job: parent.clone(),
-        meta: req.meta,
+        meta: (&req.meta).into(),
         priority: priority.clamp(1, MAX_PRIORITY) as u8,
         status: DispatchStatus::Pending,
         idempotency_token: token.as_deref().map(Into::into),
@@ -269,7 +269,7 @@ fn dispatch(
         status: dispatch.status,
         priority: dispatch.priority,
         idempotency_token: token.clone(),
-        meta_json: serde_json::to_string(&dispatch.meta).unwrap_or_else(|_| "{}".into()),
+        meta_json: serde_json::to_string(&dispatch.meta.to_meta()).unwrap_or_else(|_| "{}".into()),
         payload,
         payload_len: dispatch.payload_len,
         eval_id: *dispatch.eval_id.as_bytes(),

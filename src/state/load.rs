@@ -1,107 +1,128 @@
-//! Rebuilding `State` from the store's rows at start-up.
+//! Rebuilding `State` from the store at start-up, row by row as the store reads them.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{ChildCounts, JobEntry, StartError, State};
 use crate::cluster::TaskState;
 use crate::model::{Dispatch, Job, Meta, Slot, TaskRun};
-use crate::store::Contents;
+use crate::store::{DispatchRow, JobRow, RunRow, SqliteStore};
 
-pub fn rebuild(contents: Contents) -> Result<State, StartError> {
-    let mut state = State {
-        index: contents.index,
-        ..State::default()
-    };
+pub fn rebuild(store: &SqliteStore) -> Result<State, StartError> {
+    let mut state = State::default();
     // Every stored version of every job, so each dispatch can point at the version it was
     // dispatched from. Versions no dispatch refers to are dropped once loading is done.
-    let mut versions: HashMap<(String, u64), Arc<Job>> = HashMap::new();
-    for row in contents.job_versions {
-        let job: Job = serde_json::from_str(&row.json)
-            .map_err(|e| StartError::Corrupt(format!("job {} v{}: {e}", row.id, row.version)))?;
-        let job = Arc::new(job);
-        // Rows come ordered by (job, version): the last one wins as current.
-        state.jobs.insert(
-            row.id.clone(),
-            JobEntry {
-                job: job.clone(),
-                children: ChildCounts::default(),
-                summary_index: job.modify_index,
-                pending_demand: Default::default(),
-                tokens: HashMap::new(),
-            },
-        );
-        versions.insert((row.id, row.version), job);
-    }
+    let versions: RefCell<HashMap<(String, u64), Arc<Job>>> = RefCell::new(HashMap::new());
     let mut key = (String::new(), 0);
-    for row in contents.dispatches {
-        key.0.clear();
-        key.0.push_str(&row.job_id);
-        key.1 = row.job_version;
-        let job = versions.get(&key).cloned().ok_or_else(|| {
-            StartError::Corrupt(format!(
-                "dispatch {} refers to missing job {} v{}",
-                row.id, row.job_id, row.job_version
-            ))
-        })?;
-        let meta: Meta = serde_json::from_str(&row.meta_json)
-            .map_err(|e| StartError::Corrupt(format!("dispatch {} meta: {e}", row.id)))?;
-        let id: Arc<str> = row.id.into();
-        let eval_id = uuid::Uuid::from_bytes(row.eval_id);
-        if let Some(entry) = state.jobs.get_mut(&row.job_id) {
-            entry.children.add(row.status);
-            entry.summary_index = entry.summary_index.max(row.modify_index);
-            if let Some(token) = &row.idempotency_token {
-                entry.tokens.insert(token.as_str().into(), id.clone());
-            }
-        }
-        state.evals.insert(eval_id, id.clone());
-        state.dispatches.insert(
-            id.clone(),
-            Dispatch {
-                id,
-                job,
-                meta,
-                priority: row.priority,
-                status: row.status,
-                idempotency_token: row.idempotency_token.map(Into::into),
-                payload_len: row.payload_len,
-                eval_id,
-                submit_time: row.submit_time,
-                create_index: row.create_index,
-                modify_index: row.modify_index,
-                description: row.description.map(Into::into),
-                runs: Vec::new(),
+    let index = {
+        let state = RefCell::new(&mut state);
+        store.load(
+            |row| add_job(&mut state.borrow_mut(), &mut versions.borrow_mut(), row),
+            |row| {
+                key.0.clear();
+                key.0.push_str(&row.job_id);
+                key.1 = row.job_version;
+                let job = versions.borrow().get(&key).cloned().ok_or_else(|| {
+                    StartError::Corrupt(format!(
+                        "dispatch {} refers to missing job {} v{}",
+                        row.id, row.job_id, row.job_version
+                    ))
+                })?;
+                add_dispatch(&mut state.borrow_mut(), job, row)
             },
-        );
-    }
-    for row in contents.runs {
-        let Some(d) = state.dispatches.get_mut(row.dispatch_id.as_str()) else {
-            continue;
-        };
-        let run = TaskRun {
-            task_id: row.task_id.into(),
-            slot: Slot {
-                group: row.group,
-                instance: row.instance,
-                task: row.task,
+            |row| {
+                add_run(&mut state.borrow_mut(), row);
+                Ok(())
             },
-            attempt: row.attempt,
-            state: (!row.state.is_empty()).then(|| TaskState::parse(&row.state)),
-            agent_id: row.agent_id.into(),
-            exit_code: row.exit_code,
-            message: row.message.map(Into::into),
-            launched_at: row.launched_at,
-            updated_at: row.updated_at,
-        };
-        if run.is_active() {
-            state.run_index.insert(run.task_id.clone(), d.id.clone());
-        }
-        d.runs.push(run);
-    }
+        )?
+    };
+    state.index = index;
     let ids: Vec<Arc<str>> = state.dispatches.keys().cloned().collect();
     for id in ids {
         super::queue::refresh(&mut state, &id);
     }
     Ok(state)
+}
+
+fn add_job(
+    state: &mut State,
+    versions: &mut HashMap<(String, u64), Arc<Job>>,
+    row: JobRow,
+) -> Result<(), StartError> {
+    let job: Job = serde_json::from_str(&row.json)
+        .map_err(|e| StartError::Corrupt(format!("job {} v{}: {e}", row.id, row.version)))?;
+    let job = Arc::new(job);
+    // Rows come ordered by (job, version): the last one wins as current.
+    state.jobs.insert(
+        row.id.clone(),
+        JobEntry {
+            job: job.clone(),
+            children: ChildCounts::default(),
+            summary_index: job.modify_index,
+            pending_demand: Default::default(),
+            tokens: HashMap::new(),
+        },
+    );
+    versions.insert((row.id, row.version), job);
+    Ok(())
+}
+
+fn add_dispatch(state: &mut State, job: Arc<Job>, row: DispatchRow) -> Result<(), StartError> {
+    let meta: Meta = serde_json::from_str(&row.meta_json)
+        .map_err(|e| StartError::Corrupt(format!("dispatch {} meta: {e}", row.id)))?;
+    let id: Arc<str> = row.id.into();
+    let eval_id = uuid::Uuid::from_bytes(row.eval_id);
+    if let Some(entry) = state.jobs.get_mut(&row.job_id) {
+        entry.children.add(row.status);
+        entry.summary_index = entry.summary_index.max(row.modify_index);
+        if let Some(token) = &row.idempotency_token {
+            entry.tokens.insert(token.as_str().into(), id.clone());
+        }
+    }
+    state.evals.insert(eval_id, id.clone());
+    state.dispatches.insert(
+        id.clone(),
+        Dispatch {
+            id,
+            job,
+            meta: (&meta).into(),
+            priority: row.priority,
+            status: row.status,
+            idempotency_token: row.idempotency_token.map(Into::into),
+            payload_len: row.payload_len,
+            eval_id,
+            submit_time: row.submit_time,
+            create_index: row.create_index,
+            modify_index: row.modify_index,
+            description: row.description.map(Into::into),
+            runs: Vec::new(),
+        },
+    );
+    Ok(())
+}
+
+fn add_run(state: &mut State, row: RunRow) {
+    let Some(d) = state.dispatches.get_mut(row.dispatch_id.as_str()) else {
+        return;
+    };
+    let run = TaskRun {
+        task_id: row.task_id.into(),
+        slot: Slot {
+            group: row.group,
+            instance: row.instance,
+            task: row.task,
+        },
+        attempt: row.attempt,
+        state: (!row.state.is_empty()).then(|| TaskState::parse(&row.state)),
+        agent_id: row.agent_id.into(),
+        exit_code: row.exit_code,
+        message: row.message.map(Into::into),
+        launched_at: row.launched_at,
+        updated_at: row.updated_at,
+    };
+    if run.is_active() {
+        state.run_index.insert(run.task_id.clone(), d.id.clone());
+    }
+    d.runs.push(run);
 }

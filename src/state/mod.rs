@@ -139,8 +139,7 @@ impl StateHandle {
     /// Open the store, load everything, and start the writer thread.
     pub fn open(data_dir: &std::path::Path) -> Result<Self, StartError> {
         let store = SqliteStore::open(data_dir)?;
-        let contents = store.load()?;
-        let state = load::rebuild(contents)?;
+        let state = load::rebuild(&store)?;
         let index = state.index;
         let payloads = store.payload_reader();
         let shared = Arc::new(RwLock::new(state));

@@ -86,16 +86,6 @@ pub enum Change {
     SetIndex(u64),
 }
 
-/// Everything in the store, as loaded at start-up.
-#[derive(Debug, Default)]
-pub struct Contents {
-    pub index: u64,
-    pub job_versions: Vec<JobRow>,
-    pub dispatches: Vec<DispatchRow>,
-    /// Ordered by dispatch, then launch time.
-    pub runs: Vec<RunRow>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Change, Contents, DispatchRow, JobRow, RunRow, StoreError};
+use super::{Change, DispatchRow, JobRow, RunRow, StoreError};
 use crate::model::DispatchStatus;
 
 const SCHEMA: &str = "
@@ -24,8 +24,12 @@ CREATE TABLE IF NOT EXISTS job_versions (
 CREATE TABLE IF NOT EXISTS dispatches (
     id TEXT PRIMARY KEY, job_id TEXT NOT NULL, job_version INTEGER NOT NULL,
     status INTEGER NOT NULL, priority INTEGER NOT NULL, token TEXT,
-    meta TEXT NOT NULL, payload BLOB, eval_id BLOB NOT NULL, submit_time INTEGER NOT NULL,
-    create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL, description TEXT) WITHOUT ROWID;
+    meta TEXT NOT NULL, payload_len INTEGER NOT NULL, eval_id BLOB NOT NULL,
+    submit_time INTEGER NOT NULL, create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL,
+    description TEXT) WITHOUT ROWID;
+-- Payloads (up to 16 KiB) live apart from the small dispatch rows, in an ordinary rowid
+-- table: inline they would spill every dispatch row into half-empty overflow pages.
+CREATE TABLE IF NOT EXISTS payloads (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS task_runs (
     task_id TEXT PRIMARY KEY, dispatch_id TEXT NOT NULL, grp INTEGER NOT NULL,
     instance INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL,
@@ -71,85 +75,55 @@ impl SqliteStore {
         }
     }
 
-    /// Read everything back (start-up).
-    pub fn load(&self) -> Result<Contents, StoreError> {
+    /// Read everything back (start-up), handing each row to a callback as it is read so
+    /// that a million rows never sit in memory twice. Jobs come first (ordered by job and
+    /// version), then dispatches, then runs (ordered by dispatch and launch). Returns the
+    /// stored index.
+    pub fn load<E: From<StoreError>>(
+        &self,
+        mut on_job: impl FnMut(JobRow) -> Result<(), E>,
+        mut on_dispatch: impl FnMut(DispatchRow) -> Result<(), E>,
+        mut on_run: impl FnMut(RunRow) -> Result<(), E>,
+    ) -> Result<u64, E> {
         let index: u64 = self
             .writer
             .query_row("SELECT value FROM kv WHERE key = 'index'", [], |r| r.get(0))
-            .optional()?
+            .optional()
+            .map_err(StoreError::from)?
             .unwrap_or(0);
         let mut stmt = self
             .writer
-            .prepare("SELECT job_id, version, json FROM job_versions ORDER BY job_id, version")?;
-        let job_versions = stmt
-            .query_map([], |r| {
-                Ok(JobRow {
-                    id: r.get(0)?,
-                    version: r.get(1)?,
-                    json: r.get(2)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut stmt = self.writer.prepare(
-            "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
-                    submit_time, create_index, modify_index, length(payload), description
-             FROM dispatches",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut dispatches = Vec::new();
-        while let Some(r) = rows.next()? {
-            let status: i64 = r.get(3)?;
-            let eval: Vec<u8> = r.get(7)?;
-            let payload_len: Option<i64> = r.get(11)?;
-            dispatches.push(DispatchRow {
-                id: r.get(0)?,
-                job_id: r.get(1)?,
-                job_version: r.get(2)?,
-                status: status_from_code(status)?,
-                priority: r.get(4)?,
-                idempotency_token: r.get(5)?,
-                meta_json: r.get(6)?,
-                // Payload bytes stay on disk; only their length is loaded.
-                payload: None,
-                payload_len: payload_len.unwrap_or(0) as u32,
-                eval_id: eval
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("eval_id is not 16 bytes".into()))?,
-                submit_time: r.get(8)?,
-                create_index: r.get(9)?,
-                modify_index: r.get(10)?,
-                description: r.get(12)?,
-            });
+            .prepare("SELECT job_id, version, json FROM job_versions ORDER BY job_id, version")
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(StoreError::from)?;
+        while let Some(r) = rows.next().map_err(StoreError::from)? {
+            on_job(job_row(r).map_err(StoreError::from)?)?;
         }
-        let mut stmt = self.writer.prepare(
-            "SELECT task_id, dispatch_id, grp, instance, task, attempt, state, agent_id,
+        let mut stmt = self
+            .writer
+            .prepare(
+                "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
+                    submit_time, create_index, modify_index, payload_len, description
+             FROM dispatches",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(StoreError::from)?;
+        while let Some(r) = rows.next().map_err(StoreError::from)? {
+            on_dispatch(dispatch_row(r)?)?;
+        }
+        let mut stmt = self
+            .writer
+            .prepare(
+                "SELECT task_id, dispatch_id, grp, instance, task, attempt, state, agent_id,
                     exit_code, message, launched_at, updated_at
              FROM task_runs ORDER BY dispatch_id, launched_at, attempt",
-        )?;
-        let runs = stmt
-            .query_map([], |r| {
-                Ok(RunRow {
-                    task_id: r.get(0)?,
-                    dispatch_id: r.get(1)?,
-                    group: r.get(2)?,
-                    instance: r.get(3)?,
-                    task: r.get(4)?,
-                    attempt: r.get(5)?,
-                    state: r.get(6)?,
-                    agent_id: r.get(7)?,
-                    exit_code: r.get(8)?,
-                    message: r.get(9)?,
-                    launched_at: r.get(10)?,
-                    updated_at: r.get(11)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Contents {
-            index,
-            job_versions,
-            dispatches,
-            runs,
-        })
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(StoreError::from)?;
+        while let Some(r) = rows.next().map_err(StoreError::from)? {
+            on_run(run_row(r).map_err(StoreError::from)?)?;
+        }
+        Ok(index)
     }
 
     /// Apply a batch atomically and durably: one transaction, one fsync.
@@ -161,6 +135,55 @@ impl SqliteStore {
         tx.commit()?;
         Ok(())
     }
+}
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        version: r.get(1)?,
+        json: r.get(2)?,
+    })
+}
+
+fn dispatch_row(r: &rusqlite::Row<'_>) -> Result<DispatchRow, StoreError> {
+    let status: i64 = r.get(3)?;
+    let eval: Vec<u8> = r.get(7)?;
+    Ok(DispatchRow {
+        id: r.get(0)?,
+        job_id: r.get(1)?,
+        job_version: r.get(2)?,
+        status: status_from_code(status)?,
+        priority: r.get(4)?,
+        idempotency_token: r.get(5)?,
+        meta_json: r.get(6)?,
+        // Payload bytes stay on disk; only their length is loaded.
+        payload: None,
+        payload_len: r.get(11)?,
+        eval_id: eval
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("eval_id is not 16 bytes".into()))?,
+        submit_time: r.get(8)?,
+        create_index: r.get(9)?,
+        modify_index: r.get(10)?,
+        description: r.get(12)?,
+    })
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        task_id: r.get(0)?,
+        dispatch_id: r.get(1)?,
+        group: r.get(2)?,
+        instance: r.get(3)?,
+        task: r.get(4)?,
+        attempt: r.get(5)?,
+        state: r.get(6)?,
+        agent_id: r.get(7)?,
+        exit_code: r.get(8)?,
+        message: r.get(9)?,
+        launched_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
 }
 
 fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreError> {
@@ -178,7 +201,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
         Change::PutDispatch(d) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO dispatches (id, job_id, job_version, status, priority,
-                    token, meta, payload, eval_id, submit_time, create_index, modify_index,
+                    token, meta, payload_len, eval_id, submit_time, create_index, modify_index,
                     description)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
@@ -190,13 +213,17 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
                 d.priority,
                 d.idempotency_token,
                 d.meta_json,
-                d.payload,
+                d.payload_len,
                 &d.eval_id[..],
                 d.submit_time,
                 d.create_index,
                 d.modify_index,
                 d.description
             ])?;
+            if let Some(payload) = &d.payload {
+                tx.prepare_cached("INSERT OR REPLACE INTO payloads (id, data) VALUES (?1, ?2)")?
+                    .execute(params![d.id, payload])?;
+            }
         }
         Change::SetDispatchStatus {
             id,
@@ -213,6 +240,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
             tx.prepare_cached("DELETE FROM dispatches WHERE id = ?1")?
                 .execute(params![id])?;
             tx.prepare_cached("DELETE FROM task_runs WHERE dispatch_id = ?1")?
+                .execute(params![id])?;
+            tx.prepare_cached("DELETE FROM payloads WHERE id = ?1")?
                 .execute(params![id])?;
         }
         Change::PutRun(run) => {
@@ -249,7 +278,7 @@ impl PayloadReader {
     pub fn payload(&self, dispatch_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.conn.lock();
         let payload: Option<Option<Vec<u8>>> = conn
-            .prepare_cached("SELECT payload FROM dispatches WHERE id = ?1")?
+            .prepare_cached("SELECT data FROM payloads WHERE id = ?1")?
             .query_row(params![dispatch_id], |r| r.get(0))
             .optional()?;
         Ok(payload.flatten())

@@ -598,6 +598,10 @@ impl Server {
             .arg(self.addr.to_string())
             .arg("--log-level")
             .arg("warn")
+            // Measure the dispatch path: the local runner offers nothing, so the queue only
+            // grows (as it does when a cluster is full).
+            .arg("--local-cpus")
+            .arg("0")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -56,6 +56,7 @@ pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHan
         reported_too_large: HashSet::new(),
         largest_agent: HashMap::new(),
         last_revive: None,
+        revive_pending: false,
     };
     tokio::spawn(scheduler.run(events))
 }
@@ -76,6 +77,20 @@ struct Scheduler {
     /// Largest resources each agent has offered at once (what "too large" is measured by).
     largest_agent: HashMap<String, crate::cluster::Demand>,
     last_revive: Option<Instant>,
+    /// A revive was wanted inside the debounce window: check again when it closes.
+    revive_pending: bool,
+}
+
+/// Least time between two REVIVE calls. Mesos frameworks debounce revives so the master's
+/// allocator is not flooded (Marathon: 5 s); the local runner answers in microseconds, so a
+/// short window keeps dispatch-to-running latency low. A revive wanted inside the window is
+/// deferred to its end, never dropped.
+fn revive_debounce(backend: &str) -> Duration {
+    if backend == "local" {
+        Duration::from_millis(10)
+    } else {
+        Duration::from_secs(1)
+    }
 }
 
 impl Scheduler {
@@ -118,6 +133,12 @@ impl Scheduler {
                         return;
                     }
                     self.kill_ended_dispatches();
+                    self.revive_if_work();
+                }
+                _ = tokio::time::sleep_until(
+                        self.last_revive.map_or_else(tokio::time::Instant::now, |t| (t + revive_debounce(self.backend)).into())
+                    ), if self.revive_pending => {
+                    self.revive_pending = false;
                     self.revive_if_work();
                 }
                 _ = tick.tick() => {
@@ -257,8 +278,9 @@ impl Scheduler {
         };
         if self
             .last_revive
-            .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+            .is_some_and(|t| t.elapsed() < revive_debounce(self.backend))
         {
+            self.revive_pending = true;
             return;
         }
         let now = now_ns();

@@ -325,7 +325,7 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
 }
 
 async fn dispatch(app: &AppState, query: &Query, id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let request = decode_dispatch_body(id, query, body)?;
+    let request = crate::metrics::dispatch_decoded(decode_dispatch_body(id, query, body))?;
     send_dispatch(app, query, request).await
 }
 
@@ -341,7 +341,10 @@ async fn dispatch_raw(app: &AppState, query: &Query, id: &str, body: Bytes) -> R
 }
 
 async fn send_dispatch(app: &AppState, query: &Query, request: DispatchRequest) -> Result<Response, ApiError> {
-    let reply = match app.state.apply(Command::Dispatch(request)).await {
+    let job_id = request.job_id.clone();
+    let result = app.state.apply(Command::Dispatch(request)).await;
+    crate::metrics::dispatch_request(&job_id, &result);
+    let reply = match result {
         Ok(Reply::Dispatched(reply)) => reply,
         Ok(_) => return Err(ApiError::Internal("dispatch answered with another reply".into())),
         Err(e @ StateError::ParentNotFound) => return Err(e.into()),

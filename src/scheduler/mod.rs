@@ -114,17 +114,27 @@ impl Scheduler {
     }
 
     async fn on_event(&mut self, event: ClusterEvent) {
+        crate::metrics::cluster_event(self.backend);
         match event {
             ClusterEvent::Subscribed { framework_id } => {
                 tracing::info!(framework_id, "subscribed; reconciling");
+                crate::metrics::cluster_subscribed(self.backend);
                 self.suppressed = false;
                 self.reconcile();
+                crate::metrics::reconcile(self.backend, 0);
                 self.call(ClusterCall::Reconcile(Vec::new()));
             }
-            ClusterEvent::Offers(offers) => self.on_offers(offers).await,
-            ClusterEvent::Rescind(id) => tracing::debug!(offer = %id, "offer rescinded"),
+            ClusterEvent::Offers(offers) => {
+                crate::metrics::offers_received(self.backend, &offers);
+                self.on_offers(offers).await
+            }
+            ClusterEvent::Rescind(id) => {
+                crate::metrics::offer_rescinded(self.backend);
+                tracing::debug!(offer = %id, "offer rescinded")
+            }
             ClusterEvent::Update(status) => self.on_update(status).await,
             ClusterEvent::Disconnected { reason } => {
+                crate::metrics::cluster_disconnected(self.backend);
                 tracing::warn!(reason, "cluster disconnected");
             }
         }
@@ -145,6 +155,7 @@ impl Scheduler {
                 .collect()
         };
         if !tasks.is_empty() {
+            crate::metrics::reconcile(self.backend, tasks.len());
             self.call(ClusterCall::Reconcile(tasks));
         }
     }
@@ -158,6 +169,7 @@ impl Scheduler {
             exit_code: status.exit_code(),
         };
         tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
+        crate::metrics::task_update(&self.state.read(), self.backend, &status);
         match self.state.apply(Command::TaskUpdate(update)).await {
             Ok(Reply::Updated { .. }) => {}
             Ok(_) => {}
@@ -168,6 +180,7 @@ impl Scheduler {
             }
         }
         if let (Some(uuid), Some(agent)) = (&status.uuid, &status.agent_id) {
+            crate::metrics::ack(self.backend);
             self.call(ClusterCall::Acknowledge {
                 agent_id: agent.clone(),
                 task_id: status.task_id.clone(),

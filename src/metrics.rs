@@ -168,7 +168,7 @@ fn install(statsd_addr: Option<&str>) -> Result<&'static Installed, String> {
                 .map_err(|e| format!("cannot start the DogStatsD exporter: {e}"))?;
             let fanout = metrics_util::layers::FanoutBuilder::default()
                 .add_recorder(prometheus)
-                .add_recorder(statsd)
+                .add_recorder(DatadogNames(statsd))
                 .build();
             ::metrics::set_global_recorder(fanout).map_err(|_| ())
         }
@@ -182,6 +182,82 @@ fn install(statsd_addr: Option<&str>) -> Result<&'static Installed, String> {
         prometheus: handle,
         statsd: statsd_addr.map(str::to_string),
     }))
+}
+
+/// DogStatsD gets Datadog's names for the same series, the names Datadog's openmetrics
+/// check gives them when it scrapes `/metrics` (`deploy/datadog`): `dispatch_queue_depth` ->
+/// `dispatch.queue_depth`; counters lose `_total` and gain `.count`
+/// (`dispatch.dispatch_requests.count`). Histograms are sent as distributions
+/// (`dispatch.queue_wait_seconds`). Labels become tags.
+struct DatadogNames<R>(R);
+
+/// The DogStatsD name of a metric.
+pub fn datadog_name(name: &str, counter: bool) -> String {
+    let name = name
+        .strip_prefix("dispatch_")
+        .map_or_else(|| name.to_string(), |rest| format!("dispatch.{rest}"));
+    match name.strip_suffix("_total") {
+        Some(base) if counter => format!("{base}.count"),
+        _ => name,
+    }
+}
+
+fn datadog_key(key: &::metrics::Key, counter: bool) -> ::metrics::Key {
+    ::metrics::Key::from_parts(
+        datadog_name(key.name(), counter),
+        key.labels().cloned().collect::<Vec<_>>(),
+    )
+}
+
+impl<R: ::metrics::Recorder> ::metrics::Recorder for DatadogNames<R> {
+    fn describe_counter(
+        &self,
+        key: ::metrics::KeyName,
+        unit: Option<Unit>,
+        d: ::metrics::SharedString,
+    ) {
+        self.0
+            .describe_counter(datadog_name(key.as_str(), true).into(), unit, d)
+    }
+    fn describe_gauge(
+        &self,
+        key: ::metrics::KeyName,
+        unit: Option<Unit>,
+        d: ::metrics::SharedString,
+    ) {
+        self.0
+            .describe_gauge(datadog_name(key.as_str(), false).into(), unit, d)
+    }
+    fn describe_histogram(
+        &self,
+        key: ::metrics::KeyName,
+        unit: Option<Unit>,
+        d: ::metrics::SharedString,
+    ) {
+        self.0
+            .describe_histogram(datadog_name(key.as_str(), false).into(), unit, d)
+    }
+    fn register_counter(
+        &self,
+        key: &::metrics::Key,
+        m: &::metrics::Metadata<'_>,
+    ) -> ::metrics::Counter {
+        self.0.register_counter(&datadog_key(key, true), m)
+    }
+    fn register_gauge(
+        &self,
+        key: &::metrics::Key,
+        m: &::metrics::Metadata<'_>,
+    ) -> ::metrics::Gauge {
+        self.0.register_gauge(&datadog_key(key, false), m)
+    }
+    fn register_histogram(
+        &self,
+        key: &::metrics::Key,
+        m: &::metrics::Metadata<'_>,
+    ) -> ::metrics::Histogram {
+        self.0.register_histogram(&datadog_key(key, false), m)
+    }
 }
 
 fn prometheus_builder() -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
@@ -803,6 +879,19 @@ mod tests {
         assert_eq!(route_label("/v1/evaluation/abc"), "/v1/evaluation/:id");
         assert_eq!(route_label("/metrics"), "/metrics");
         assert_eq!(route_label("/etc/passwd"), "other");
+    }
+
+    #[test]
+    fn datadog_names_match_the_openmetrics_check() {
+        assert_eq!(datadog_name(QUEUE_DEPTH, false), "dispatch.queue_depth");
+        assert_eq!(
+            datadog_name(DISPATCH_REQUESTS, true),
+            "dispatch.dispatch_requests.count"
+        );
+        assert_eq!(
+            datadog_name(QUEUE_WAIT, false),
+            "dispatch.queue_wait_seconds"
+        );
     }
 
     #[test]

@@ -440,7 +440,8 @@ async fn lifecycle_gauges_follow_the_runner() {
     assert_eq!(value(&text, "dispatch_pending_cpus", &s), Some(0.0));
 }
 
-/// DogStatsD: the same gauge values arrive over UDP, with tags instead of labels.
+/// DogStatsD: the same gauge values arrive over UDP, with tags instead of labels and the
+/// names Datadog's openmetrics check would give them (`dispatch.queue_depth`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dogstatsd_lines_carry_the_same_values() {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
@@ -457,13 +458,13 @@ async fn dogstatsd_lines_carry_the_same_values() {
 
     let want = [
         (
-            "dispatch_queue_depth",
+            "dispatch.queue_depth",
             "4",
             &["job:statsd", "state:pending"][..],
         ),
-        ("dispatch_pending_cpus", "4", &["job:statsd"][..]),
+        ("dispatch.pending_cpus", "4", &["job:statsd"][..]),
         (
-            "dispatch_pending_memory_bytes",
+            "dispatch.pending_memory_bytes",
             "268435456",
             &["job:statsd"][..],
         ),

@@ -455,6 +455,7 @@ pub fn reason_slug(e: &StateError) -> &'static str {
         StateError::CannotUnparameterize | StateError::CannotParameterize => "bad_job_change",
         StateError::ChildIsReadOnly(_) => "child_read_only",
         StateError::Invalid(_) => "invalid",
+        StateError::Render(_) => "render_error",
         StateError::NotLaunchable(..) => "not_launchable",
         StateError::WriterGone => "shutting_down",
     }
@@ -796,6 +797,13 @@ fn refresh_cluster() {
                 0.0
             });
         }
+    }
+}
+
+/// Status updates applied together: `task_update` for each, in order.
+pub fn task_updates(state: &ServiceState, backend: &'static str, statuses: &[TaskStatus]) {
+    for status in statuses {
+        task_update(state, backend, status);
     }
 }
 

@@ -47,7 +47,8 @@ impl ApiError {
                 | StateError::CannotUnparameterize
                 | StateError::CannotParameterize
                 | StateError::ChildIsReadOnly(_)
-                | StateError::Invalid(_) => StatusCode::BAD_REQUEST,
+                | StateError::Invalid(_)
+                | StateError::Render(_) => StatusCode::BAD_REQUEST,
             },
         }
     }

@@ -371,14 +371,6 @@ fn rfc3339(ns: i64) -> Option<String> {
         .ok()
 }
 
-/// Stable allocation ID of a group instance of a dispatch.
-pub fn alloc_id(dispatch_id: &str, group: &str, instance: u32) -> uuid::Uuid {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("{dispatch_id}\0{group}\0{instance}").as_bytes(),
-    )
-}
-
 impl Allocation {
     /// The allocations of a dispatch: one per group instance that has launched anything.
     pub fn of_dispatch(d: &Dispatch) -> Vec<Allocation> {
@@ -459,7 +451,7 @@ impl Allocation {
             };
             let node = runs.last().map(|r| r.agent_id.to_string()).unwrap_or_default();
             out.push(Allocation {
-                id: alloc_id(&d.id, &group.name, instance).to_string(),
+                id: crate::render::alloc_id(&crate::render::alloc_key(&d.id, &group.name, instance)),
                 eval_id: d.eval_id.to_string(),
                 name: format!("{}.{}[{}]", d.id, group.name, instance),
                 namespace: d.job.namespace.clone(),

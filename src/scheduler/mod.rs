@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 use crate::cluster::{AgentId, ClusterCall, ClusterEvent, ClusterHandle, TaskId, TaskStatus};
-use crate::state::{Command, Reply, StateHandle, TaskUpdate};
+use crate::state::{Command, StateHandle, TaskUpdate};
 
 /// How long declined resources are not offered again (new work revives sooner).
 pub const DECLINE_SECONDS: f64 = 600.0;
@@ -51,6 +51,7 @@ pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHan
         calls,
         backend: name,
         suppressed: false,
+        quiet: None,
         kills: HashMap::new(),
         reported_too_large: HashSet::new(),
         largest_agent: HashMap::new(),
@@ -64,6 +65,10 @@ struct Scheduler {
     calls: mpsc::UnboundedSender<ClusterCall>,
     backend: &'static str,
     suppressed: bool,
+    /// Set when we last turned offers away (suppress, or declined everything): the
+    /// committed index and the time then. New offers are asked for (REVIVE) only when work
+    /// became ready after that: new commits, or a retry whose delay ran out.
+    quiet: Option<(u64, i64)>,
     /// Task ID -> when we last asked to kill it.
     kills: HashMap<Arc<str>, Instant>,
     /// Dispatches already told they are too large for every agent.
@@ -86,7 +91,27 @@ impl Scheduler {
                         tracing::warn!("cluster backend stopped; scheduler exits");
                         return;
                     };
-                    self.on_event(event).await;
+                    // Status updates that arrived together are applied together (one
+                    // commit) before they are acknowledged.
+                    let mut updates = Vec::new();
+                    let mut next = Some(event);
+                    while let Some(event) = next.take() {
+                        match event {
+                            ClusterEvent::Update(status) if updates.len() < 1024 => {
+                                updates.push(status);
+                                next = events.try_recv().ok();
+                            }
+                            other => {
+                                if !updates.is_empty() {
+                                    self.on_updates(std::mem::take(&mut updates)).await;
+                                }
+                                self.on_event(other).await;
+                            }
+                        }
+                    }
+                    if !updates.is_empty() {
+                        self.on_updates(updates).await;
+                    }
                 }
                 changed = index.changed() => {
                     if changed.is_err() {
@@ -120,6 +145,7 @@ impl Scheduler {
                 tracing::info!(framework_id, "subscribed; reconciling");
                 crate::metrics::cluster_subscribed(self.backend);
                 self.suppressed = false;
+                self.quiet = None;
                 self.reconcile();
                 crate::metrics::reconcile(self.backend, 0);
                 self.call(ClusterCall::Reconcile(Vec::new()));
@@ -132,7 +158,7 @@ impl Scheduler {
                 crate::metrics::offer_rescinded(self.backend);
                 tracing::debug!(offer = %id, "offer rescinded")
             }
-            ClusterEvent::Update(status) => self.on_update(status).await,
+            ClusterEvent::Update(status) => self.on_updates(vec![status]).await,
             ClusterEvent::Disconnected { reason } => {
                 crate::metrics::cluster_disconnected(self.backend);
                 tracing::warn!(reason, "cluster disconnected");
@@ -160,35 +186,38 @@ impl Scheduler {
         }
     }
 
-    async fn on_update(&mut self, status: TaskStatus) {
-        let update = TaskUpdate {
-            task_id: status.task_id.value.clone(),
-            state: status.state,
-            agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
-            message: describe(&status),
-            exit_code: status.exit_code(),
-        };
-        tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
-        crate::metrics::task_update(&self.state.read(), self.backend, &status);
-        match self.state.apply(Command::TaskUpdate(update)).await {
-            Ok(Reply::Updated { .. }) => {}
-            Ok(_) => {}
-            Err(e) => {
+    /// Apply status updates (concurrently: the writer commits them together), then
+    /// acknowledge those that are durable.
+    async fn on_updates(&mut self, statuses: Vec<TaskStatus>) {
+        crate::metrics::task_updates(&self.state.read(), self.backend, &statuses);
+        let applied = futures_util::future::join_all(statuses.iter().map(|status| {
+            tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
+            self.state.apply(Command::TaskUpdate(TaskUpdate {
+                task_id: status.task_id.value.clone(),
+                state: status.state,
+                agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
+                message: describe(status),
+                exit_code: status.exit_code(),
+            }))
+        }))
+        .await;
+        for (status, result) in statuses.iter().zip(applied) {
+            if let Err(e) = result {
                 // Not durable: do not acknowledge; the backend will send it again.
-                tracing::error!("cannot record status update: {e}");
-                return;
+                tracing::error!(task = %status.task_id, "cannot record status update: {e}");
+                continue;
             }
-        }
-        if let (Some(uuid), Some(agent)) = (&status.uuid, &status.agent_id) {
-            crate::metrics::ack(self.backend);
-            self.call(ClusterCall::Acknowledge {
-                agent_id: agent.clone(),
-                task_id: status.task_id.clone(),
-                uuid: uuid.clone(),
-            });
-        }
-        if status.state.is_terminal() {
-            self.kills.remove(status.task_id.value.as_str());
+            if let (Some(uuid), Some(agent)) = (&status.uuid, &status.agent_id) {
+                crate::metrics::ack(self.backend);
+                self.call(ClusterCall::Acknowledge {
+                    agent_id: agent.clone(),
+                    task_id: status.task_id.clone(),
+                    uuid: uuid.clone(),
+                });
+            }
+            if status.state.is_terminal() {
+                self.kills.remove(status.task_id.value.as_str());
+            }
         }
         self.kill_ended_dispatches();
         self.revive_if_work();
@@ -234,28 +263,39 @@ impl Scheduler {
         }
     }
 
-    /// REVIVE when suppressed and something could launch now (debounced).
+    /// REVIVE when offers were turned away and work became ready since (debounced).
     fn revive_if_work(&mut self) {
-        if !self.suppressed {
+        let Some((quiet_index, quiet_time)) = self.quiet else {
+            return;
+        };
+        if self
+            .last_revive
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+        {
             return;
         }
-        let has_work = {
+        let now = now_ns();
+        let wanted = {
             let s = self.state.read();
-            ready::has_ready_work(&s, now_ns())
+            (self.state.committed_index() > quiet_index && ready::has_ready_work(&s, now))
+                || ready::newly_ready(&s, quiet_time, now)
         };
-        if has_work
-            && self
-                .last_revive
-                .is_none_or(|t| t.elapsed() >= Duration::from_millis(200))
-        {
+        if wanted {
             tracing::debug!("work is ready: revive");
             self.suppressed = false;
+            self.quiet = None;
             self.last_revive = Some(Instant::now());
             self.call(ClusterCall::Revive);
         }
     }
 
+    /// Offers were turned away: remember when, so that only newer work revives them.
+    fn went_quiet(&mut self) {
+        self.quiet = Some((self.state.committed_index(), now_ns()));
+    }
+
     fn suppress(&mut self) {
+        self.went_quiet();
         if !self.suppressed {
             tracing::debug!("nothing to launch: suppress");
             self.suppressed = true;

@@ -64,8 +64,12 @@ impl Scheduler {
             self.launch_on(offer, chosen).await;
         }
         self.report_too_large(&units, &taken).await;
-        if units.iter().zip(&taken).all(|(_, t)| *t) {
+        if taken.iter().all(|t| *t) {
             self.suppress();
+        } else {
+            // Something waits but nothing more fits: offers come back when resources
+            // free up, or when newer work revives them.
+            self.went_quiet();
         }
     }
 
@@ -80,8 +84,10 @@ impl Scheduler {
     }
 
     /// Record and launch the chosen units on one offer; decline it when nothing launches.
+    /// All launch records of the offer are sent together, so they share one commit.
     async fn launch_on(&mut self, offer: Offer, chosen: Vec<&Unit>) {
-        let mut tasks: Vec<TaskInfo> = Vec::new();
+        let mut rendered_units = Vec::new();
+        let mut commands = Vec::new();
         for unit in chosen {
             match self.render_unit(unit, &offer).await {
                 Ok(rendered) => {
@@ -95,25 +101,42 @@ impl Scheduler {
                             agent_id: offer.agent_id.value.clone(),
                         })
                         .collect();
-                    let cmd = Command::Launch {
+                    commands.push(Command::Launch {
                         dispatch_id: unit.dispatch.id.clone(),
                         runs,
-                    };
-                    match self.state.apply(cmd).await {
-                        Ok(_) => tasks.extend(rendered),
-                        Err(e) => tracing::info!(dispatch = %unit.dispatch.id, "not launched: {e}"),
-                    }
+                    });
+                    rendered_units.push((unit.dispatch.id.clone(), rendered));
                 }
                 Err(reason) => {
                     tracing::warn!(dispatch = %unit.dispatch.id, "cannot render: {reason}");
-                    let cmd = Command::FailDispatch {
+                    commands.push(Command::FailDispatch {
                         dispatch_id: unit.dispatch.id.clone(),
                         reason,
-                    };
-                    if let Err(e) = self.state.apply(cmd).await {
-                        tracing::error!("cannot record the failure: {e}");
-                    }
+                    });
                 }
+            }
+        }
+        let results =
+            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c)))
+                .await;
+        for result in results {
+            if let Err(e) = result {
+                tracing::info!("not launched: {e}");
+            }
+        }
+        let mut tasks: Vec<TaskInfo> = Vec::new();
+        for (id, rendered) in rendered_units {
+            // Launch only what the state recorded (a stop may have raced the placement).
+            let recorded = {
+                let s = self.state.read();
+                s.dispatches.get(&id).is_some_and(|d| {
+                    rendered
+                        .iter()
+                        .all(|t| d.runs.iter().any(|r| *r.task_id == *t.task_id.value))
+                })
+            };
+            if recorded {
+                tasks.extend(rendered);
             }
         }
         if tasks.is_empty() {

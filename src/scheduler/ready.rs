@@ -81,6 +81,19 @@ pub fn has_ready_work(state: &State, now: i64) -> bool {
     })
 }
 
+/// A retry whose delay ran out in `(since, now]`: ready work that no commit announced.
+pub fn newly_ready(state: &State, since: i64, now: i64) -> bool {
+    state.active.iter().any(|id| {
+        state.dispatches.get(id).is_some_and(|d| {
+            d.status == DispatchStatus::Running
+                && plan::slots(&d.job).into_iter().any(|slot| {
+                    matches!(plan::slot_state(&d.job, &d.runs, slot),
+                        SlotState::Ready { not_before, .. } if not_before > since && not_before <= now)
+                })
+        })
+    })
+}
+
 fn units_of(d: &Dispatch, now: i64) -> Vec<Unit> {
     let mut by_alloc: HashMap<(u16, u32), Unit> = HashMap::new();
     for slot in plan::slots(&d.job) {

@@ -86,6 +86,7 @@ fn register(
     job.stop = false;
     job.canonicalize();
     crate::spec::validate(&job)?;
+    crate::render::check_job(&job)?;
     if state.dispatches.contains_key(job.id.as_str()) {
         return Err(StateError::ChildIsReadOnly(job.id));
     }

@@ -35,6 +35,8 @@ pub enum StateError {
     ChildIsReadOnly(String),
     #[error("{0}")]
     Invalid(#[from] SpecError),
+    #[error("{0}")]
+    Render(#[from] crate::render::RenderError),
     #[error("dispatch {0:?} cannot launch attempt {1} of this task: {2}")]
     NotLaunchable(String, u32, String),
     #[error("the state writer has stopped; the server is shutting down")]

@@ -1,30 +1,148 @@
-//! The embedded local runner. TEMPORARY STUB until the runner lands.
+//! The embedded local runner: a one-agent Mesos "cluster" on this machine that runs tasks
+//! as local processes (or `docker run` for image tasks when an engine is reachable).
+//!
+//! It answers the cluster interface the way a Mesos master and agent would, so the scheduler
+//! cannot tell it from Mesos: one agent (`local-agent`) with one outstanding offer of all free
+//! resources, decline filters, suppress/revive, Mesos task validation (TASK_ERROR,
+//! TASK_DROPPED), executor updates with uuids, master-made reconciliation answers without.
+//!
+//! Modules: `agent` (the loop playing master + agent), `offers` (offer and filter
+//! bookkeeping), `task` (one task's life), `sandbox` (task directories, data files, leftover
+//! cleanup), `fetch` (the URI fetcher), `process` (spawning and signalling), `docker` (image
+//! tasks), `status` (building updates).
+//!
+//! Sandboxes live in `<sandbox_root>/tasks/<task_id>/` (`local/`, `secrets/`, `alloc` → the
+//! dispatch group's `<sandbox_root>/allocs/<key>/alloc`, `stdout`, `stderr`, `.pid`). A `.pid`
+//! file exists while the task's process group runs: on start, groups left by a crashed server
+//! are killed and their tasks answer TASK_GONE. Dropping the handle does not kill tasks.
+//!
+//! `command.user`: running as another user needs a root runner (it then switches uid/gid and
+//! hands the sandbox to that user); otherwise the task fails with a clear message.
+
+mod agent;
+mod docker;
+mod fetch;
+mod offers;
+mod process;
+mod sandbox;
+mod status;
+mod task;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use super::ClusterHandle;
 
+pub use sandbox::task_sandbox;
+
+/// The one agent's ID.
+pub const AGENT_ID: &str = "local-agent";
+/// The framework ID the local runner reports in `Subscribed`.
+pub const FRAMEWORK_ID: &str = "local";
+
+/// What the local agent offers and where it keeps task files.
+#[derive(Debug, Clone)]
 pub struct LocalConfig {
     pub cpus: f64,
     pub mem_mb: f64,
     pub disk_mb: f64,
     pub gpus: f64,
+    /// Task sandboxes and shared alloc dirs live here (e.g. `<data-dir>/sandboxes`).
     pub sandbox_root: PathBuf,
+    /// Prepended to every task's PATH (e.g. the repository's `scripts/`).
     pub task_path: Vec<PathBuf>,
+    /// The offers' hostname.
     pub hostname: String,
 }
 
 impl LocalConfig {
+    /// This machine: CPUs (available parallelism), memory (MemTotal), disk (space available
+    /// to unprivileged users on the sandbox root's filesystem), no GPUs, the host name.
     pub fn detect(sandbox_root: PathBuf) -> LocalConfig {
-        LocalConfig { cpus: 2.0, mem_mb: 1024.0, disk_mb: 1024.0, gpus: 0.0, sandbox_root, task_path: vec![], hostname: "localhost".into() }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        LocalConfig {
+            cpus,
+            mem_mb: mem_total_mb().unwrap_or(1024.0),
+            disk_mb: disk_available_mb(&sandbox_root).unwrap_or(0.0),
+            gpus: 0.0,
+            task_path: Vec::new(),
+            hostname: hostname(),
+            sandbox_root,
+        }
     }
 }
 
-pub fn start(_config: LocalConfig) -> std::io::Result<ClusterHandle> {
-    let (calls, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let (_tx, events) = tokio::sync::mpsc::unbounded_channel();
-    Ok(ClusterHandle { calls, events, name: "local" })
+fn mem_total_mb() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kb / 1024.0).floor())
 }
 
-pub fn task_sandbox(sandbox_root: &Path, task_id: &str) -> PathBuf {
-    sandbox_root.join("tasks").join(task_id)
+/// Free space of the filesystem holding `path` (or its nearest existing ancestor).
+fn disk_available_mb(path: &Path) -> Option<f64> {
+    let abs = std::path::absolute(path).ok()?;
+    let existing = abs.ancestors().find(|p| p.exists())?;
+    let st = nix::sys::statvfs::statvfs(existing).ok()?;
+    let bytes = st.blocks_available() as f64 * st.fragment_size() as f64;
+    Some((bytes / (1024.0 * 1024.0)).floor())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Start the local runner on the current tokio runtime: kills what a previous run left
+/// behind, then emits `Subscribed` and the first offer.
+pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
+    let rt = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
+    config.sandbox_root = std::path::absolute(&config.sandbox_root)?;
+    config.task_path = config
+        .task_path
+        .iter()
+        .map(std::path::absolute)
+        .collect::<std::io::Result<_>>()?;
+    std::fs::create_dir_all(config.sandbox_root.join("tasks"))?;
+    std::fs::create_dir_all(config.sandbox_root.join("allocs"))?;
+    let gone = sandbox::kill_leftovers(&config.sandbox_root);
+    if !gone.is_empty() {
+        tracing::info!(
+            count = gone.len(),
+            "killed tasks left over from a previous run"
+        );
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    tracing::info!(
+        cpus = config.cpus,
+        mem_mb = config.mem_mb,
+        disk_mb = config.disk_mb,
+        gpus = config.gpus,
+        sandbox_root = %config.sandbox_root.display(),
+        "local runner starting"
+    );
+    let ctx = Arc::new(task::RunCtx {
+        config,
+        http,
+        updates: updates_tx,
+    });
+    let agent = agent::Agent::new(ctx, gone, events_tx);
+    rt.spawn(agent.run(calls_rx, updates_rx));
+    Ok(ClusterHandle {
+        calls: calls_tx,
+        events: events_rx,
+        name: "local",
+    })
 }

@@ -1,0 +1,314 @@
+//! Dispatched work really runs: the scheduler and the embedded local runner end to end,
+//! with real processes and real ffmpeg, driven through the `dispatch` CLI.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use serde_json::Value;
+
+fn dispatch(server: &TestServer, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(args)
+        .env("DISPATCH_ADDR", server.url())
+        .env_remove("NOMAD_ADDR")
+        .output()
+        .expect("run dispatch")
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "{}", show(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn dispatched_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Dispatched Job ID = "))
+        .unwrap_or_else(|| panic!("no Dispatched Job ID in:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+fn register(server: &TestServer, dir: &Path, name: &str, hcl: &str) {
+    let path = dir.join(format!("{name}.hcl"));
+    std::fs::write(&path, hcl).unwrap();
+    ok(&dispatch(server, &["job", "run", path.to_str().unwrap()]));
+}
+
+fn get_json(server: &TestServer, path: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-fsS", &format!("{}{}", server.url(), path)])
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "GET {path}: {}", show(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn children(server: &TestServer, job: &str) -> Value {
+    get_json(server, &format!("/v1/job/{job}/summary"))["Children"].clone()
+}
+
+/// Poll until `f` is true or `secs` pass.
+fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn runs(server: &TestServer, child: &str) -> Vec<Value> {
+    let allocs = get_json(server, &format!("/v1/job/{child}/allocations"));
+    allocs
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["TaskRuns"].as_array().unwrap().clone())
+        .collect()
+}
+
+fn shell_job(name: &str, script: &str, extra_group: &str, extra_param: &str) -> String {
+    format!(
+        r#"job "{name}" {{
+  type = "batch"
+  parameterized {{
+    meta_optional = ["n"]
+    {extra_param}
+  }}
+  group "g" {{
+    {extra_group}
+    task "t" {{
+      driver = "raw_exec"
+      config {{
+        command = "/bin/sh"
+        args    = ["-c", "{script}"]
+      }}
+      resources {{
+        cpu    = 1000
+        memory = 32
+      }}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+const NO_RETRY: &str = "restart {\n attempts = 0\n }\n reschedule {\n attempts = 0\n }";
+
+fn ffmpeg_available() {
+    let ok = Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "ffmpeg is missing: run scripts/test-deps.sh (it installs ffmpeg)");
+}
+
+fn make_clip(dir: &Path) -> std::path::PathBuf {
+    ffmpeg_available();
+    let clip = dir.join("clip.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+               "testsrc=duration=2:size=320x240:rate=10", "-f", "lavfi", "-i",
+               "sine=frequency=440:duration=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+               "-c:a", "aac", "-shortest"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    clip
+}
+
+fn width_of(video: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width", "-of", "csv=p=0"])
+        .arg(video)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn transcode_makes_small_and_large_mp4s_with_ffmpeg() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path());
+    let out_dir = dir.path().join("videos");
+    let root = env!("CARGO_MANIFEST_DIR");
+    ok(&dispatch(&server, &["job", "run", &format!("{root}/jobs/transcode.hcl")]));
+    let input = format!("input={}", clip.display());
+    let output = format!("output_dir={}", out_dir.display());
+    // Dispatch-and-wait: follows to the end and exits with the task's code.
+    let small = dispatch(&server, &["job", "dispatch", "-meta", &input, "-meta", &output, "transcode"]);
+    let text = ok(&small);
+    assert!(text.contains("is running") && text.contains("finished (exit code 0)"), "{text}");
+    assert!(text.contains("complete"), "{text}");
+    let large = dispatch(&server, &["job", "dispatch", "-meta", &input, "-meta", "profile=large", "-meta", &output, "transcode"]);
+    ok(&large);
+    let mut widths: Vec<u64> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| width_of(&e.unwrap().path()))
+        .collect();
+    widths.sort();
+    assert_eq!(widths, [640, 1280], "outputs in {}", out_dir.display());
+    // The rendered template reached the sandbox.
+    let child = dispatched_id(&text);
+    let ini = ok(&dispatch(&server, &["fs", &child, "tc/local/s3cfg.ini"]));
+    assert!(ini.starts_with("[default]\naccess_key = "), "{ini}");
+    let logs = ok(&dispatch(&server, &["logs", &child]));
+    assert!(logs.contains("Transcoding"), "{logs}");
+}
+
+#[test]
+fn the_gif_pipeline_runs_its_four_steps_in_order() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path());
+    let out_dir = dir.path().join("gifs");
+    let root = env!("CARGO_MANIFEST_DIR");
+    ok(&dispatch(&server, &["job", "run", &format!("{root}/jobs/gif.hcl")]));
+    let run = dispatch(&server, &["job", "dispatch", "-meta", &format!("input={}", clip.display()),
+        "-meta", &format!("output_dir={}", out_dir.display()), "-meta", "width=160", "gif"]);
+    let text = ok(&run);
+    let child = dispatched_id(&text);
+    let order: Vec<usize> = ["\"download\" finished", "\"palettegen\" finished", "\"paletteuse\" finished", "\"publish\" finished"]
+        .iter()
+        .map(|s| text.find(s).unwrap_or_else(|| panic!("{s} missing in:\n{text}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "steps out of order:\n{text}");
+    let gifs: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(gifs.len(), 1, "{gifs:?}");
+    let bytes = std::fs::read(&gifs[0]).unwrap();
+    assert!(bytes.starts_with(b"GIF89a"), "not a GIF");
+    let listing = ok(&dispatch(&server, &["fs", &child, "alloc"]));
+    assert!(listing.contains("output.gif") && listing.contains("palette.png"), "{listing}");
+    let logs = ok(&dispatch(&server, &["logs", &child, "publish"]));
+    assert!(logs.contains("published"), "{logs}");
+}
+
+#[test]
+fn failures_are_retried_then_the_dispatch_fails_with_the_exit_code() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let job = shell_job("flaky", "echo try; exit 3", "restart {\n attempts = 2\n delay = \"200ms\"\n }\n reschedule {\n attempts = 0\n }", "");
+    register(&server, dir.path(), "flaky", &job);
+    let out = dispatch(&server, &["job", "dispatch", "flaky"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("attempt 3 launched"), "{text}");
+    assert!(text.contains("failed"), "{text}");
+    let child = dispatched_id(&text);
+    let runs = runs(&server, &child);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let mut ids: Vec<&str> = runs.iter().map(|r| r["TaskID"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "every attempt has its own task ID");
+    assert!(runs.iter().all(|r| r["State"] == "TASK_FAILED" && r["ExitCode"] == 3), "{runs:?}");
+    let status = ok(&dispatch(&server, &["job", "status", &child]));
+    assert!(status.contains("Task Runs") && status.contains("TASK_FAILED"), "{status}");
+    assert_eq!(children(&server, "flaky"), serde_json::json!({"Pending": 0, "Running": 0, "Dead": 1}));
+}
+
+#[test]
+fn max_run_duration_kills_a_long_task() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let job = shell_job("slow", "sleep 30", &format!("max_run_duration = \"1s\"\n {NO_RETRY}"), "");
+    register(&server, dir.path(), "slow", &job);
+    let started = Instant::now();
+    let out = dispatch(&server, &["job", "dispatch", "slow"]);
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let child = dispatched_id(&String::from_utf8_lossy(&out.stdout));
+    let runs = runs(&server, &child);
+    assert!(runs[0]["Message"].as_str().unwrap().contains("MAX_COMPLETION_TIME"), "{runs:?}");
+}
+
+#[test]
+fn work_waits_in_the_queue_when_the_machine_is_full() {
+    let server = TestServer::start_with(&["-local-cpus", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    register(&server, dir.path(), "one", &shell_job("one", "sleep 1", NO_RETRY, ""));
+    for _ in 0..5 {
+        ok(&dispatch(&server, &["job", "dispatch", "-detach", "one"]));
+    }
+    let mut saw_queue = false;
+    wait_until(60, "all five to finish", || {
+        let c = children(&server, "one");
+        assert!(c["Running"].as_u64().unwrap() <= 1, "more than one runs on 1 cpu: {c}");
+        if c["Running"] == 1 && c["Pending"].as_u64().unwrap() >= 3 {
+            saw_queue = true;
+        }
+        c["Dead"] == 5
+    });
+    assert!(saw_queue, "the queue was never seen holding work");
+}
+
+#[test]
+fn max_running_limits_concurrent_children_of_a_job() {
+    let server = TestServer::start_with(&["-local-cpus", "8"]);
+    let dir = tempfile::tempdir().unwrap();
+    register(&server, dir.path(), "capped", &shell_job("capped", "sleep 1", NO_RETRY, "max_running = 2"));
+    for _ in 0..5 {
+        ok(&dispatch(&server, &["job", "dispatch", "-detach", "capped"]));
+    }
+    let mut max_seen = 0;
+    wait_until(60, "all five to finish", || {
+        let c = children(&server, "capped");
+        max_seen = max_seen.max(c["Running"].as_u64().unwrap());
+        assert!(c["Running"].as_u64().unwrap() <= 2, "limit broken: {c}");
+        c["Dead"] == 5
+    });
+    assert_eq!(max_seen, 2, "two should run at once");
+}
+
+#[test]
+fn stopping_a_job_kills_its_running_tasks() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    register(&server, dir.path(), "sleepy", &shell_job("sleepy", "sleep 60", NO_RETRY, ""));
+    let child = dispatched_id(&ok(&dispatch(&server, &["job", "dispatch", "-detach", "sleepy"])));
+    wait_until(20, "the task to run", || runs(&server, &child).iter().any(|r| r["State"] == "TASK_RUNNING"));
+    ok(&dispatch(&server, &["job", "stop", "sleepy"]));
+    wait_until(20, "the task to be killed", || runs(&server, &child).iter().all(|r| r["State"] == "TASK_KILLED"));
+    let job = get_json(&server, &format!("/v1/job/{child}"));
+    assert_eq!(job["DispatchStatus"], "stopped");
+}
+
+#[test]
+fn a_restart_fails_running_attempts_cleanly_and_never_relaunches_one() {
+    let mut server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("finished-by");
+    let script = format!("sleep 4; echo $NOMAD_ALLOC_INDEX >> {}", marker.display());
+    let job = shell_job("survivor", &script, "restart {\n attempts = 1\n delay = \"100ms\"\n }\n reschedule {\n attempts = 0\n }", "");
+    register(&server, dir.path(), "survivor", &job);
+    let child = dispatched_id(&ok(&dispatch(&server, &["job", "dispatch", "-detach", "survivor"])));
+    wait_until(20, "the task to run", || runs(&server, &child).iter().any(|r| r["State"] == "TASK_RUNNING"));
+    server.kill9();
+    server.restart();
+    wait_until(30, "the dispatch to finish", || {
+        get_json(&server, &format!("/v1/job/{child}"))["DispatchStatus"] == "complete"
+    });
+    let runs = runs(&server, &child);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["Attempt"], 1);
+    assert_eq!(runs[0]["State"], "TASK_GONE", "{runs:?}");
+    assert_eq!(runs[1]["Attempt"], 2);
+    assert_eq!(runs[1]["State"], "TASK_FINISHED");
+    assert_ne!(runs[0]["TaskID"], runs[1]["TaskID"]);
+    // The first attempt's process died with the old server: only attempt 2 finished.
+    std::thread::sleep(Duration::from_secs(5));
+    let lines = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+}

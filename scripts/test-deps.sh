@@ -7,7 +7,7 @@
 #   curl              apt package curl     (transcode.sh downloads http inputs)
 #   python3           apt package python3  (test HTTP server: python3 -m http.server)
 #   python3 `nomad`   PyPI python-nomad    (Nomad API client compatibility tests)
-# Not needed yet: promtool (apt package prometheus).
+#   promtool          apt package prometheus (tests/metrics.rs: check metrics and rules)
 #
 # `apt-get update` runs only when something has to be installed with apt.
 set -euo pipefail
@@ -30,6 +30,7 @@ apt_pkgs=()
 have ffmpeg && have ffprobe || apt_pkgs+=(ffmpeg)
 have curl || have wget || apt_pkgs+=(curl)
 have python3 || apt_pkgs+=(python3)
+have promtool || apt_pkgs+=(prometheus)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }
@@ -64,4 +65,5 @@ if [ "$need_nomad" -eq 1 ] && ! python_has_nomad; then
 fi
 
 echo "test deps OK: $(ffmpeg -version | head -n1)"
+echo "test deps OK: $(promtool --version 2>&1 | head -n1)"
 echo "test deps OK: python3 module nomad $(python3 -c 'import nomad, importlib.metadata as m; print(m.version("python-nomad"))' 2>/dev/null || echo present)"

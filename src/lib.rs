@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cli;
 pub mod cluster;
+pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod scheduler;

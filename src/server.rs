@@ -19,6 +19,8 @@ pub struct ServerConfig {
     /// runner live in `<data_dir>/sandboxes`.
     pub data_dir: PathBuf,
     pub local: LocalOptions,
+    /// DogStatsD address (`host:port`, UDP) to send metrics to, besides `/metrics`.
+    pub statsd_addr: Option<String>,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -48,6 +50,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("cannot start the local runner: {0}")]
     Runner(std::io::Error),
+    #[error("cannot start metrics: {0}")]
+    Metrics(String),
 }
 
 fn local_config(options: &LocalOptions, sandbox_root: PathBuf) -> local::LocalConfig {
@@ -111,6 +115,8 @@ pub async fn serve(
             config.data_dir.display()
         );
     }
+    crate::metrics::start(state.clone(), config.statsd_addr.as_deref())
+        .map_err(ServerError::Metrics)?;
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let sandbox_root = config.data_dir.join("sandboxes");
     let cluster = local::start(local_config(&config.local, sandbox_root.clone()))

@@ -28,6 +28,7 @@ impl Api {
                     cpus: Some(0.0),
                     ..Default::default()
                 },
+                statsd_addr: None,
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

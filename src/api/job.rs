@@ -15,7 +15,7 @@ use super::query::{json_reply, Query};
 use super::wire::{Allocation, DeregisterResponse, DispatchResponse, Evaluation, JobSummary};
 use super::AppState;
 use crate::model::{Job, Meta};
-use crate::state::{Command, DispatchRequest, Reply, StateError};
+use crate::state::{Command, DispatchRequest, Reply};
 
 /// Sub-resources of a job, longest first so `/dispatch/payload` wins over `/dispatch`.
 const SUFFIXES: &[&str] = &[
@@ -343,7 +343,7 @@ async fn dispatch(
     id: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let request = decode_dispatch_body(id, query, body)?;
+    let request = crate::metrics::dispatch_decoded(decode_dispatch_body(id, query, body))?;
     send_dispatch(app, query, request).await
 }
 
@@ -368,14 +368,16 @@ async fn send_dispatch(
     query: &Query,
     request: DispatchRequest,
 ) -> Result<Response, ApiError> {
-    let reply = match app.state.apply(Command::Dispatch(request)).await {
+    let job_id = request.job_id.clone();
+    let result = app.state.apply(Command::Dispatch(request)).await;
+    crate::metrics::dispatch_request(&job_id, &result);
+    let reply = match result {
         Ok(Reply::Dispatched(reply)) => reply,
         Ok(_) => {
             return Err(ApiError::Internal(
                 "dispatch answered with another reply".into(),
             ))
         }
-        Err(e @ StateError::ParentNotFound) => return Err(e.into()),
         Err(e) => return Err(e.into()),
     };
     let body = DispatchResponse {

@@ -50,6 +50,8 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/health", get(agent::health))
         .route("/v1/search", any(agent::search))
+        .merge(crate::metrics::routes())
         .fallback(agent::not_found)
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(app)
 }

@@ -40,6 +40,9 @@ pub struct ServerArgs {
     /// Directory put first on every local task's PATH (repeatable; default: ./scripts if it exists)
     #[arg(long, value_name = "DIR")]
     task_path: Vec<PathBuf>,
+    /// Also send metrics to this DogStatsD agent over UDP, e.g. 127.0.0.1:8125 (tags instead of labels)
+    #[arg(long, value_name = "HOST:PORT", env = "DISPATCH_STATSD_ADDR")]
+    statsd_addr: Option<String>,
 }
 
 pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
@@ -68,6 +71,7 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
             gpus: args.local_gpus,
             task_path,
         },
+        statsd_addr: args.statsd_addr,
     };
     run_server(config, shutdown_signal())
         .await

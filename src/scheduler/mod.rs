@@ -160,18 +160,28 @@ impl Scheduler {
     }
 
     async fn on_event(&mut self, event: ClusterEvent) {
+        crate::metrics::cluster_event(self.backend);
         match event {
             ClusterEvent::Subscribed { framework_id } => {
                 tracing::info!(framework_id, "subscribed; reconciling");
+                crate::metrics::cluster_subscribed(self.backend);
                 self.suppressed = false;
                 self.quiet = None;
                 self.reconcile();
+                crate::metrics::reconcile(self.backend, 0);
                 self.call(ClusterCall::Reconcile(Vec::new()));
             }
-            ClusterEvent::Offers(offers) => self.on_offers(offers).await,
-            ClusterEvent::Rescind(id) => tracing::debug!(offer = %id, "offer rescinded"),
+            ClusterEvent::Offers(offers) => {
+                crate::metrics::offers_received(self.backend, &offers);
+                self.on_offers(offers).await
+            }
+            ClusterEvent::Rescind(id) => {
+                crate::metrics::offer_rescinded(self.backend);
+                tracing::debug!(offer = %id, "offer rescinded")
+            }
             ClusterEvent::Update(status) => self.on_updates(vec![status]).await,
             ClusterEvent::Disconnected { reason } => {
+                crate::metrics::cluster_disconnected(self.backend);
                 tracing::warn!(reason, "cluster disconnected");
             }
         }
@@ -192,6 +202,7 @@ impl Scheduler {
                 .collect()
         };
         if !tasks.is_empty() {
+            crate::metrics::reconcile(self.backend, tasks.len());
             self.call(ClusterCall::Reconcile(tasks));
         }
     }
@@ -199,6 +210,7 @@ impl Scheduler {
     /// Apply status updates (concurrently: the writer commits them together), then
     /// acknowledge those that are durable.
     async fn on_updates(&mut self, statuses: Vec<TaskStatus>) {
+        crate::metrics::task_updates(&self.state.read(), self.backend, &statuses);
         let applied = futures_util::future::join_all(statuses.iter().map(|status| {
             tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
             self.state.apply(Command::TaskUpdate(TaskUpdate {
@@ -217,6 +229,7 @@ impl Scheduler {
                 continue;
             }
             if let (Some(uuid), Some(agent)) = (&status.uuid, &status.agent_id) {
+                crate::metrics::ack(self.backend);
                 self.call(ClusterCall::Acknowledge {
                     agent_id: agent.clone(),
                     task_id: status.task_id.clone(),

@@ -143,6 +143,7 @@ impl Scheduler {
             }
         }
         if tasks.is_empty() {
+            crate::metrics::offer_declined(self.backend);
             self.call(ClusterCall::Decline {
                 offer_ids: vec![offer.id],
                 refuse_seconds: DECLINE_SECONDS,
@@ -154,6 +155,7 @@ impl Scheduler {
                 tasks = tasks.len(),
                 "launching"
             );
+            crate::metrics::offer_used(self.backend, &tasks);
             self.call(ClusterCall::Accept {
                 offer_ids: vec![offer.id],
                 tasks,

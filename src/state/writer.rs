@@ -60,6 +60,7 @@ pub fn spawn(
                         tracing::error!("commit failed, stopping the server: {e}");
                         std::process::exit(70);
                     }
+                    crate::metrics::commit(replies.len(), started.elapsed());
                     tracing::trace!(
                         changes = changes.len(),
                         micros = started.elapsed().as_micros() as u64,

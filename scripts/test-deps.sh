@@ -28,7 +28,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 apt_pkgs=()
 have ffmpeg && have ffprobe || apt_pkgs+=(ffmpeg)
-have curl || have wget || apt_pkgs+=(curl)
+have curl || apt_pkgs+=(curl)
 have python3 || apt_pkgs+=(python3)
 have promtool || apt_pkgs+=(prometheus)
 

@@ -479,3 +479,50 @@ fn a_restart_fails_running_attempts_cleanly_and_never_relaunches_one() {
     let lines = std::fs::read_to_string(&marker).unwrap();
     assert_eq!(lines.lines().count(), 1, "{lines}");
 }
+
+#[test]
+fn logs_follow_a_running_task_to_its_end_and_fs_reads_the_sandbox() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let job = shell_job(
+        "talk",
+        "echo one; echo oops >&2; sleep 1; echo two",
+        NO_RETRY,
+        "",
+    );
+    register(&server, dir.path(), "talk", &job);
+    let child = dispatched_id(&ok(&dispatch(
+        &server,
+        &["job", "dispatch", "-detach", "talk"],
+    )));
+    wait_until(20, "the task to start", || {
+        runs(&server, &child)
+            .iter()
+            .any(|r| r["State"] == "TASK_RUNNING" || r["State"] == "TASK_FINISHED")
+    });
+    // -f keeps streaming until the task ends, then returns.
+    let followed = ok(&dispatch(&server, &["logs", "-f", &child]));
+    assert_eq!(followed, "one\ntwo\n");
+    assert_eq!(
+        ok(&dispatch(&server, &["logs", "-stderr", &child, "t"])),
+        "oops\n"
+    );
+    assert_eq!(
+        ok(&dispatch(&server, &["logs", "-tail", "-n", "1", &child])),
+        "two\n"
+    );
+    let root = ok(&dispatch(&server, &["fs", &child]));
+    assert!(root.contains("alloc/") && root.contains("t/"), "{root}");
+    let sandbox = ok(&dispatch(&server, &["fs", &child, "t"]));
+    assert!(
+        sandbox.contains("stdout") && sandbox.contains("local/"),
+        "{sandbox}"
+    );
+    assert_eq!(
+        ok(&dispatch(&server, &["fs", &child, "t/stdout"])),
+        "one\ntwo\n"
+    );
+    let escape = dispatch(&server, &["fs", &child, "t/../../../etc/passwd"]);
+    assert_eq!(escape.status.code(), Some(1), "{}", show(&escape));
+    assert!(String::from_utf8_lossy(&escape.stderr).contains("must stay inside the sandbox"));
+}

@@ -526,3 +526,30 @@ fn logs_follow_a_running_task_to_its_end_and_fs_reads_the_sandbox() {
     assert_eq!(escape.status.code(), Some(1), "{}", show(&escape));
     assert!(String::from_utf8_lossy(&escape.stderr).contains("must stay inside the sandbox"));
 }
+
+#[test]
+fn a_task_too_large_for_the_machine_is_reported_and_does_not_block_smaller_ones() {
+    let server = TestServer::start_with(&["-local-cpus", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let big = shell_job("big", "true", NO_RETRY, "").replace("cpu    = 1000", "cpu    = 4000");
+    register(&server, dir.path(), "big", &big);
+    register(
+        &server,
+        dir.path(),
+        "small",
+        &shell_job("small", "true", NO_RETRY, ""),
+    );
+    let big_child = dispatched_id(&ok(&dispatch(
+        &server,
+        &["job", "dispatch", "-detach", "big"],
+    )));
+    // The small one runs to completion although the big one is ahead of it in the queue.
+    ok(&dispatch(&server, &["job", "dispatch", "small"]));
+    wait_until(20, "the big dispatch to be reported", || {
+        get_json(&server, &format!("/v1/job/{big_child}"))["StatusDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("needs cpus=4") && d.contains("largest: cpus=1"))
+    });
+    let job = get_json(&server, &format!("/v1/job/{big_child}"));
+    assert_eq!(job["DispatchStatus"], "pending");
+}

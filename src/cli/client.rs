@@ -59,10 +59,12 @@ impl Client {
         &self.base
     }
 
-    async fn send<T: DeserializeOwned>(
+    /// Send a request; decode a 2xx JSON answer, return the server's message otherwise.
+    /// Also returns the answer's `X-Nomad-Index` (0 when absent).
+    async fn send_indexed<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<Result<T, ApiFailure>, CliError> {
+    ) -> Result<Result<(T, u64), ApiFailure>, CliError> {
         let response = request.send().await.map_err(|e| {
             CliError::new(format!(
                 "Error querying the server at {}: {e}; is `dispatch server` running? (set -address or DISPATCH_ADDR)",
@@ -70,6 +72,12 @@ impl Client {
             ))
         })?;
         let status = response.status();
+        let index = response
+            .headers()
+            .get("x-nomad-index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let bytes = response
             .bytes()
             .await
@@ -81,8 +89,15 @@ impl Client {
             }));
         }
         serde_json::from_slice(&bytes)
-            .map(Ok)
+            .map(|v| Ok((v, index)))
             .map_err(|e| CliError::new(format!("Unexpected answer from the server: {e}")))
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Result<T, ApiFailure>, CliError> {
+        Ok(self.send_indexed(request).await?.map(|(v, _)| v))
     }
 
     pub async fn get<T: DeserializeOwned>(
@@ -104,35 +119,12 @@ impl Client {
     ) -> Result<Result<(T, u64), ApiFailure>, CliError> {
         let url = format!("{}{}", self.base, path);
         let index_s = index.to_string();
-        let response = self
-            .http
-            .get(url)
-            .query(&[("index", index_s.as_str()), ("wait", wait)])
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::new(format!("Error querying the server at {}: {e}", self.base))
-            })?;
-        let status = response.status();
-        let new_index = response
-            .headers()
-            .get("x-nomad-index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(index);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| CliError::new(format!("Error reading the server's answer: {e}")))?;
-        if !status.is_success() {
-            return Ok(Err(ApiFailure {
-                status: status.as_u16(),
-                message: String::from_utf8_lossy(&bytes).trim().to_string(),
-            }));
-        }
-        serde_json::from_slice(&bytes)
-            .map(|v| Ok((v, new_index)))
-            .map_err(|e| CliError::new(format!("Unexpected answer from the server: {e}")))
+        self.send_indexed(
+            self.http
+                .get(url)
+                .query(&[("index", index_s.as_str()), ("wait", wait)]),
+        )
+        .await
     }
 
     pub async fn put<T: DeserializeOwned>(

@@ -264,7 +264,7 @@ pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
     loop {
         let (allocs, new_index): (Vec<Value>, u64) =
             client.get_blocking(&allocs_path, index, "30s").await??;
-        index = new_index;
+        index = new_index.max(index);
         let mut last_exit: Option<i64> = None;
         for alloc in &allocs {
             for run in alloc["TaskRuns"].as_array().into_iter().flatten() {

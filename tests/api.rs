@@ -139,7 +139,10 @@ async fn dispatch_creates_a_child_with_merged_meta_and_nomads_id_format() {
     let job = api.ok("GET", &format!("/v1/job/{child}"), None).await;
     let escaped = child.replace('/', "%2F");
     let same = api.ok("GET", &format!("/v1/job/{escaped}"), None).await;
-    assert_eq!(job, same);
+    // (The scheduler may note in between that no agent offers cpus: compare identity.)
+    for field in ["ID", "SubmitTime", "Meta", "TaskGroups", "CreateIndex"] {
+        assert_eq!(job[field], same[field], "{field}");
+    }
     assert_eq!(job["ID"], child);
     assert_eq!(job["Name"], child);
     assert_eq!(job["ParentID"], "transcode");

@@ -1,0 +1,12 @@
+//! A strict in-process Mesos master double for the v1 scheduler HTTP API
+//! (JSON encoding), written against mesos-scheduler-api.md and the captures of
+//! a real Apache Mesos 1.12 master. See `master.rs` for the controls.
+#![allow(dead_code, unused_imports)]
+
+mod master;
+mod stream;
+mod validate;
+
+pub use master::*;
+pub use stream::record;
+pub use validate::Pool;

@@ -5,6 +5,7 @@
 //! durable in `store` before anyone is answered.
 
 pub mod api;
+pub mod batch;
 pub mod cli;
 pub mod cluster;
 pub mod metrics;

@@ -9,8 +9,11 @@ mod client;
 mod format;
 mod job;
 mod logs;
+mod run;
 mod server;
 mod status;
+mod task;
+mod tasks;
 
 use std::ffi::OsString;
 
@@ -47,6 +50,12 @@ enum Commands {
     Logs(logs::LogsArgs),
     /// List a dispatch's sandbox directories or print a file from them
     Fs(logs::FsArgs),
+    /// Run a Mesosfile, task list, Org document or job file once as a batch and follow it
+    Run(run::RunArgs),
+    /// Print a Mesosfile task entry built from flags (YAML, or -format json)
+    Task(task::TaskArgs),
+    /// List task runs (running only unless -all or -state)
+    Tasks(tasks::TasksArgs),
 }
 
 /// Address flags every client command takes.
@@ -126,6 +135,9 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             Commands::Status(a) => status::run(a).await,
             Commands::Logs(a) => logs::logs(a).await,
             Commands::Fs(a) => logs::fs(a).await,
+            Commands::Run(a) => run::run(a).await,
+            Commands::Task(a) => task::run(a),
+            Commands::Tasks(a) => tasks::run(a).await,
         }
     });
     match result {

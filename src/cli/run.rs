@@ -1,0 +1,393 @@
+//! `dispatch run [FILE | -]`: a Mesosfile, a mesos-batch task list, an Org document or a
+//! Nomad job file run once as a batch.
+//!
+//! The file becomes a `model::Job` (`crate::batch`), registered over HTTP (`PUT /v1/jobs`),
+//! dispatched once (`PUT /v1/job/<id>/dispatch`) and, unless `-detach`, followed to its end
+//! with `job::follow`: the exit code is 0 only when every task FINISHED. A failed run prints a
+//! report naming each task that did not finish, its state, message and command.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::client::{escape_segment, Client, DispatchResponse};
+use super::format::{now, table};
+use super::{AddressArgs, CliError};
+use crate::batch::{self, Format, Options};
+use crate::model::Job;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    address: AddressArgs,
+    /// Force the format: mesosfile, tasklist, org or hcl (default: detected)
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+    /// Run the tasks one after another: task n+1 starts only after task n FINISHED
+    #[arg(long)]
+    sync: bool,
+    /// Relaunch a failed task up to N times (new task IDs, backoff 1s, 2s, 4s ... 60s)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retry: u32,
+    /// Keep-alive relaunch of tasks that exit: not supported yet (use -retry N)
+    #[arg(long)]
+    restart: bool,
+    /// Kill the run's tasks this long after they start (10secs, 2mins, 90s, 1h)
+    #[arg(long, value_name = "DURATION")]
+    kill_after: Option<String>,
+    /// Register and dispatch, print the IDs and return at once
+    #[arg(long)]
+    detach: bool,
+    /// Job ID for the run (default: run-<file name>)
+    #[arg(long, value_name = "ID")]
+    name: Option<String>,
+    /// Print the tasks the file converts to, without launching anything
+    #[arg(long)]
+    show: bool,
+    /// mesos-batch: framework name (applies when the server runs against Mesos)
+    #[arg(long, value_name = "NAME")]
+    framework_name: Option<String>,
+    /// mesos-batch: role (applies when the server runs against Mesos)
+    #[arg(long, value_name = "ROLE")]
+    role: Option<String>,
+    /// mesos-batch: principal (applies when the server runs against Mesos)
+    #[arg(long, value_name = "PRINCIPAL")]
+    principal: Option<String>,
+    /// mesos-batch: secret (applies when the server runs against Mesos)
+    #[arg(long, value_name = "SECRET")]
+    secret: Option<String>,
+    /// mesos-batch: checkpoint (applies when the server runs against Mesos)
+    #[arg(long)]
+    checkpoint: bool,
+    /// mesos-batch: framework capabilities, comma separated (applies when the server runs against Mesos)
+    #[arg(long, value_name = "LIST")]
+    capabilities: Option<String>,
+    /// mesos-batch: json or protobuf (applies when the server runs against Mesos)
+    #[arg(long, value_name = "TYPE")]
+    content_type: Option<String>,
+    /// Mesosfile / task list / Org / job file; `-` for standard input; inline task-list
+    /// JSON; file:///path [default: ./Mesosfile]
+    file: Option<String>,
+}
+
+/// Where the file came from: its text, a path for format detection, a stem for the ID.
+struct Source {
+    text: String,
+    path: Option<PathBuf>,
+    label: String,
+    stem: String,
+}
+
+fn read_source(arg: Option<&str>) -> Result<Source, CliError> {
+    let arg = arg.unwrap_or("Mesosfile");
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| CliError::new(format!("Error reading standard input: {e}")))?;
+        return Ok(Source {
+            text,
+            path: None,
+            label: "standard input".into(),
+            stem: "stdin".into(),
+        });
+    }
+    if arg.trim_start().starts_with(['{', '[']) {
+        return Ok(Source {
+            text: arg.to_string(),
+            path: None,
+            label: "the inline task list".into(),
+            stem: "tasklist".into(),
+        });
+    }
+    let path = PathBuf::from(arg.strip_prefix("file://").unwrap_or(arg));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::new(format!("Error reading {}: {e}", path.display())))?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("file")
+        .to_string();
+    Ok(Source {
+        text,
+        label: path.display().to_string(),
+        path: Some(path),
+        stem,
+    })
+}
+
+fn mesos_flag_notes(args: &RunArgs) -> Result<Vec<String>, CliError> {
+    if let Some(ct) = &args.content_type {
+        if !matches!(ct.to_ascii_lowercase().as_str(), "json" | "protobuf") {
+            return Err(CliError::new(format!(
+                "Invalid -content-type {ct:?}: expected json or protobuf"
+            )));
+        }
+    }
+    let given: Vec<&str> = [
+        ("-framework-name", args.framework_name.is_some()),
+        ("-role", args.role.is_some()),
+        ("-principal", args.principal.is_some()),
+        ("-secret", args.secret.is_some()),
+        ("-checkpoint", args.checkpoint),
+        ("-capabilities", args.capabilities.is_some()),
+        ("-content-type", args.content_type.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(n, _)| *n)
+    .collect();
+    Ok(if given.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{} applies when the server runs against Mesos (server flags); ignored by the local runner",
+            given.join(", ")
+        )]
+    })
+}
+
+/// Read, detect, parse and convert: the job `dispatch run` registers.
+fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>), CliError> {
+    if args.restart {
+        return Err(CliError::new(
+            "-restart (keep-alive: relaunch tasks whenever they exit) is not supported yet; use -retry N to relaunch failed tasks",
+        ));
+    }
+    let kill_after_ns = args
+        .kill_after
+        .as_deref()
+        .map(batch::parse_duration)
+        .transpose()
+        .map_err(|e| CliError::new(format!("Invalid -kill-after: {e}")))?;
+    let forced = args
+        .format
+        .as_deref()
+        .map(Format::parse)
+        .transpose()
+        .map_err(CliError::new)?;
+    let mut notes = mesos_flag_notes(args)?;
+    let source = read_source(args.file.as_deref())?;
+    let format = match forced {
+        Some(f) => f,
+        None => batch::detect(source.path.as_deref(), &source.text)
+            .map_err(|e| CliError::new(format!("Error reading {}: {e}", source.label)))?,
+    };
+    let filename = source
+        .path
+        .as_deref()
+        .and_then(Path::to_str)
+        .unwrap_or("stdin")
+        .to_string();
+    let parsed = batch::parse(format, &source.text, &filename).map_err(|e| {
+        CliError::new(format!(
+            "Error parsing {} as {}: {e}",
+            source.label,
+            format.name()
+        ))
+    })?;
+    notes.extend(parsed.notes.iter().cloned());
+    let id = match &args.name {
+        Some(n) if !n.trim().is_empty() => batch::sanitize(n.trim()),
+        _ => batch::default_id(&source.stem),
+    };
+    let opts = Options {
+        id,
+        sync: args.sync,
+        retry: args.retry,
+        kill_after_ns,
+    };
+    let job = batch::to_job(parsed, &opts)
+        .map_err(|e| CliError::new(format!("Error in {}: {e}", source.label)))?;
+    Ok((job, notes))
+}
+
+fn show(job: &Job) {
+    let mut rows = vec![vec![
+        "GROUP".to_string(),
+        "TASK".into(),
+        "LANG/DRIVER".into(),
+        "CPUS".into(),
+        "MEM".into(),
+        "DISK".into(),
+        "GPUS".into(),
+        "IMAGE".into(),
+        "AFTER".into(),
+        "COMMAND".into(),
+    ]];
+    for g in &job.task_groups {
+        for t in &g.tasks {
+            let r = t.resources.clone().unwrap_or_default();
+            let command = batch::command_line(t);
+            let first = command.lines().next().unwrap_or_default().to_string();
+            let command = if command.lines().count() > 1 {
+                format!("{first} ...")
+            } else {
+                first
+            };
+            rows.push(vec![
+                g.name.clone(),
+                t.name.clone(),
+                t.meta
+                    .get("org.lang")
+                    .cloned()
+                    .unwrap_or_else(|| t.driver.clone()),
+                format!("{}", r.mesos_cpus()),
+                r.memory_mb.map(|m| m.to_string()).unwrap_or_default(),
+                r.disk_mb.map(|m| m.to_string()).unwrap_or_default(),
+                r.gpus.map(|m| m.to_string()).unwrap_or_default(),
+                t.config
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                t.depends_on.join(","),
+                command,
+            ]);
+        }
+    }
+    println!("Job {:?}: {} task(s)", job.id, rows.len() - 1);
+    println!("{}", table(&rows));
+}
+
+pub async fn run(args: RunArgs) -> Result<i32, CliError> {
+    let (job, notes) = build_job(&args)?;
+    for n in &notes {
+        eprintln!("Note: {n}");
+    }
+    if args.show {
+        show(&job);
+        return Ok(0);
+    }
+    let client = args.address.client()?;
+    client
+        .put::<Value>("/v1/jobs", &[], &json!({ "Job": job }))
+        .await?
+        .map_err(|f| CliError::new(format!("Error submitting job: {}", f.message)))?;
+    let path = format!("/v1/job/{}/dispatch", escape_segment(&job.id));
+    let reply: DispatchResponse = client
+        .put(&path, &[], &json!({}))
+        .await?
+        .map_err(|f| CliError::new(format!("Failed to dispatch job: {}", f.message)))?;
+    let child = reply.dispatched_job_id;
+    let tasks: usize = job.task_groups.iter().map(|g| g.tasks.len()).sum();
+    println!("Job ID            = {}", job.id);
+    println!("Dispatched Job ID = {child}");
+    println!("Tasks             = {tasks}");
+    if args.detach {
+        return Ok(0);
+    }
+    let follow = super::job::follow(&client, &child);
+    tokio::pin!(follow);
+    let code = tokio::select! {
+        code = &mut follow => code?,
+        note = watch_too_large(&client, &child) => {
+            println!("==> {}: {note}; stopping the run", now());
+            let _ = client
+                .delete::<Value>(&format!("/v1/job/{}", escape_segment(&child)), &[])
+                .await?;
+            follow.await?
+        }
+    };
+    if code != 0 {
+        report(&client, &child).await?;
+    }
+    Ok(code)
+}
+
+fn is_active(state: &str) -> bool {
+    matches!(
+        state,
+        "" | "TASK_STAGING" | "TASK_STARTING" | "TASK_RUNNING" | "TASK_KILLING"
+    )
+}
+
+/// Resolves when the run waits for a task no agent can hold and nothing else of it is
+/// active: the others have been given their chance; waiting longer would hang the run.
+async fn watch_too_large(client: &Client, child: &str) -> String {
+    let job_path = format!("/v1/job/{}", escape_segment(child));
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let Ok(Ok(job)) = client.get::<Value>(&job_path, &[]).await else {
+            continue;
+        };
+        let note = job["StatusDescription"].as_str().unwrap_or_default();
+        if !note.contains("no agent has offered that much") {
+            continue;
+        }
+        let Ok(Ok(allocs)) = client
+            .get::<Vec<Value>>(&format!("{job_path}/allocations"), &[])
+            .await
+        else {
+            continue;
+        };
+        let active = allocs
+            .iter()
+            .flat_map(|a| a["TaskRuns"].as_array().cloned().unwrap_or_default())
+            .any(|r| is_active(r["State"].as_str().unwrap_or_default()));
+        if !active {
+            return format!("A task is too large for every agent ({note})");
+        }
+    }
+}
+
+/// Name each task that did not finish: its state, message, exit code and command.
+async fn report(client: &Client, child: &str) -> Result<(), CliError> {
+    let job_path = format!("/v1/job/{}", escape_segment(child));
+    let job: Job = client.get(&job_path, &[]).await??;
+    let allocs: Vec<Value> = client
+        .get(&format!("{job_path}/allocations"), &[])
+        .await??;
+    let runs: Vec<Value> = allocs
+        .iter()
+        .flat_map(|a| a["TaskRuns"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let mut lines = Vec::new();
+    for g in &job.task_groups {
+        for t in &g.tasks {
+            let last = runs
+                .iter()
+                .filter(|r| r["Task"].as_str() == Some(t.name.as_str()))
+                .max_by_key(|r| r["Attempt"].as_u64().unwrap_or(0));
+            let (state, detail) = match last {
+                None => ("not launched".to_string(), job.status_description.clone()),
+                Some(r) => {
+                    let state = r["State"].as_str().unwrap_or("TASK_STAGING").to_string();
+                    if state == "TASK_FINISHED" {
+                        continue;
+                    }
+                    let mut detail = r["Message"].as_str().unwrap_or_default().to_string();
+                    if let Some(code) = r["ExitCode"].as_i64() {
+                        detail = format!("exit code {code}; {detail}");
+                    }
+                    let attempts = r["Attempt"].as_u64().unwrap_or(1);
+                    if attempts > 1 {
+                        detail = format!("after {attempts} attempts; {detail}");
+                    }
+                    (state, detail)
+                }
+            };
+            let command = batch::command_line(t);
+            let command = command.lines().collect::<Vec<_>>().join("; ");
+            lines.push(format!(
+                "  - task {:?}: {state}{}\n    command: {command}",
+                t.name,
+                if detail.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", detail.trim().trim_end_matches(';'))
+                },
+            ));
+        }
+    }
+    let total: usize = job.task_groups.iter().map(|g| g.tasks.len()).sum();
+    eprintln!(
+        "Run {child:?} failed: {} of {total} task(s) did not finish:",
+        lines.len()
+    );
+    for l in lines {
+        eprintln!("{l}");
+    }
+    Ok(())
+}

@@ -312,6 +312,12 @@ pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
         }
         let job: Value = client.get(&job_path, &[]).await??;
         let status = job["DispatchStatus"].as_str().unwrap_or("pending");
+        let ended = matches!(status, "complete" | "failed" | "stopped");
+        if ended && job["ModifyIndex"].as_u64().unwrap_or(0) > index {
+            // It ended after the allocations were read: read them once more, so the last
+            // task states are printed and the exit code is the final one.
+            continue;
+        }
         let description = job["StatusDescription"].as_str().unwrap_or_default();
         match status {
             "pending" if !said_queued => {

@@ -7,6 +7,7 @@
 //! suppress, revive). The scheduler cannot tell the backends apart.
 
 pub mod local;
+pub mod mesos;
 pub mod types;
 
 use tokio::sync::mpsc;

@@ -4,10 +4,10 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::TestServer;
+use common::{dispatched_id, get_json, make_clip, ok, show, task_runs as runs, TestServer};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -46,21 +46,6 @@ fn dispatch_stdin(server: &TestServer, args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "{}", show(o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 #[track_caller]
 fn fails(o: &Output, code: i32, needle: &str) -> String {
     let all = show(o);
@@ -71,57 +56,6 @@ fn fails(o: &Output, code: i32, needle: &str) -> String {
     }
     assert!(all.contains(needle), "{needle:?} missing in:\n{all}");
     all
-}
-
-fn child_id(out: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix("Dispatched Job ID = "))
-        .unwrap_or_else(|| panic!("no Dispatched Job ID in:\n{out}"))
-        .trim()
-        .to_string()
-}
-
-fn get_json(server: &TestServer, path: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-fsS", &format!("{}{}", server.url(), path)])
-        .output()
-        .expect("curl");
-    assert!(out.status.success(), "GET {path}: {}", show(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn runs(server: &TestServer, child: &str) -> Vec<Value> {
-    let child = child.replace('/', "%2F");
-    get_json(server, &format!("/v1/job/{child}/allocations"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["TaskRuns"].as_array().unwrap().clone())
-        .collect()
-}
-
-fn make_clip(dir: &Path) -> PathBuf {
-    let clip = dir.join("clip.mp4");
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=duration=2:size=320x240:rate=10",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&clip)
-        .output()
-        .expect("ffmpeg (run scripts/test-deps.sh)");
-    assert!(out.status.success(), "{}", show(&out));
-    clip
 }
 
 #[test]
@@ -168,7 +102,7 @@ fn a_four_step_mesosfile_pipeline_makes_a_gif_with_sync() {
     assert_eq!(job["ParameterizedJob"]["Payload"], "forbidden");
     assert_eq!(job["TaskGroups"][0]["MaxRunDuration"], 120_000_000_000i64);
     let status = ok(&dispatch(&server, &["job", "status", "run-Mesosfile"]));
-    assert!(status.contains(&child_id(&out)), "{status}");
+    assert!(status.contains(&dispatched_id(&out)), "{status}");
 }
 
 #[test]
@@ -183,7 +117,7 @@ fn a_group_entry_launches_its_tasks_together() {
             fixture("group.Mesosfile").to_str().unwrap(),
         ],
     ));
-    let child = child_id(&out);
+    let child = dispatched_id(&out);
     let allocs = get_json(
         &server,
         &format!("/v1/job/{}/allocations", child.replace('/', "%2F")),
@@ -234,7 +168,7 @@ fn a_nine_task_list_runs_every_task_and_mesos_flags_are_reported() {
         ),
         "{err}"
     );
-    let child = child_id(&out);
+    let child = dispatched_id(&out);
     let finished = runs(&server, &child)
         .iter()
         .filter(|r| r["State"] == "TASK_FINISHED")
@@ -278,7 +212,7 @@ fn an_org_document_runs_its_blocks_and_show_lists_them() {
         "{}",
         show(&o)
     );
-    let child = child_id(&out);
+    let child = dispatched_id(&out);
     let logs = ok(&dispatch(&server, &["logs", &child, "shell-step"]));
     assert_eq!(logs.trim(), "hello org");
     let logs = ok(&dispatch(&server, &["logs", &child, "block-2"]));
@@ -320,7 +254,7 @@ fn retry_relaunches_a_failed_task_with_new_ids() {
         ],
     );
     let all = fails(&o, -1, "after 2 attempts");
-    let child = child_id(&String::from_utf8_lossy(&o.stdout));
+    let child = dispatched_id(&String::from_utf8_lossy(&o.stdout));
     let broken: Vec<Value> = runs(&server, &child)
         .into_iter()
         .filter(|r| r["Task"] == "broken")
@@ -385,7 +319,7 @@ fn dispatch_task_output_round_trips_through_run_stdin() {
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["command"]["shell"], false);
     let o = dispatch_stdin(&server, &["run", "-"], json.as_bytes());
-    let child = child_id(&ok(&o));
+    let child = dispatched_id(&ok(&o));
     let logs = ok(&dispatch(&server, &["logs", &child, "j"]));
     assert_eq!(logs.trim(), "a b");
 }

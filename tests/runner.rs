@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{dispatched_id, get_json, make_clip, ok, show, task_runs as runs, TestServer};
 use serde_json::Value;
 
 fn dispatch(server: &TestServer, args: &[&str]) -> Output {
@@ -19,42 +19,10 @@ fn dispatch(server: &TestServer, args: &[&str]) -> Output {
         .expect("run dispatch")
 }
 
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "{}", show(o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn dispatched_id(out: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix("Dispatched Job ID = "))
-        .unwrap_or_else(|| panic!("no Dispatched Job ID in:\n{out}"))
-        .trim()
-        .to_string()
-}
-
 fn register(server: &TestServer, dir: &Path, name: &str, hcl: &str) {
     let path = dir.join(format!("{name}.hcl"));
     std::fs::write(&path, hcl).unwrap();
     ok(&dispatch(server, &["job", "run", path.to_str().unwrap()]));
-}
-
-fn get_json(server: &TestServer, path: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-fsS", &format!("{}{}", server.url(), path)])
-        .output()
-        .expect("curl");
-    assert!(out.status.success(), "GET {path}: {}", show(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn children(server: &TestServer, job: &str) -> Value {
@@ -68,16 +36,6 @@ fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn runs(server: &TestServer, child: &str) -> Vec<Value> {
-    let allocs = get_json(server, &format!("/v1/job/{child}/allocations"));
-    allocs
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["TaskRuns"].as_array().unwrap().clone())
-        .collect()
 }
 
 fn shell_job(name: &str, script: &str, extra_group: &str, extra_param: &str) -> String {
@@ -108,49 +66,6 @@ fn shell_job(name: &str, script: &str, extra_group: &str, extra_param: &str) -> 
 }
 
 const NO_RETRY: &str = "restart {\n attempts = 0\n }\n reschedule {\n attempts = 0\n }";
-
-fn ffmpeg_available() {
-    let ok = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "ffmpeg is missing: run scripts/test-deps.sh (it installs ffmpeg)"
-    );
-}
-
-fn make_clip(dir: &Path) -> std::path::PathBuf {
-    ffmpeg_available();
-    let clip = dir.join("clip.mp4");
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=duration=2:size=320x240:rate=10",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=2",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&clip)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
-    clip
-}
 
 fn width_of(video: &Path) -> u64 {
     let out = Command::new("ffprobe")

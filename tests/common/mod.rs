@@ -166,3 +166,90 @@ pub fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A finished command's exit code, stdout and stderr, for assertion messages.
+pub fn show(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Assert a command exited 0 and return its stdout.
+#[track_caller]
+pub fn ok(o: &std::process::Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "{}", show(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The child ID from `dispatch job dispatch` / `dispatch run` output.
+pub fn dispatched_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Dispatched Job ID = "))
+        .unwrap_or_else(|| panic!("no Dispatched Job ID in:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+/// `GET path` on the server, as JSON (through curl, as a user would).
+pub fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-fsS", &format!("{}{}", server.url(), path)])
+        .output()
+        .expect("curl (run scripts/test-deps.sh)");
+    assert!(out.status.success(), "GET {path}: {}", show(&out));
+    serde_json::from_slice(&out.stdout).expect("a JSON answer")
+}
+
+/// Every task run (attempt) of a dispatched child, from its allocations.
+pub fn task_runs(server: &TestServer, child: &str) -> Vec<serde_json::Value> {
+    let child = child.replace('/', "%2F");
+    get_json(server, &format!("/v1/job/{child}/allocations"))
+        .as_array()
+        .expect("allocations")
+        .iter()
+        .flat_map(|a| a["TaskRuns"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// A 2-second test clip (video and audio) made with real ffmpeg.
+pub fn make_clip(dir: &Path) -> PathBuf {
+    let available = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        available,
+        "ffmpeg is missing: run scripts/test-deps.sh (it installs ffmpeg)"
+    );
+    let clip = dir.join("clip.mp4");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "{}", show(&out));
+    clip
+}

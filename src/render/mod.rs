@@ -207,6 +207,18 @@ fn runtime_env(input: &RenderInput, meta: &Meta) -> BTreeMap<String, String> {
     env
 }
 
+/// Refuse a task whose driver no backend can run; hand the location back for later errors.
+fn check_driver(task: &Task, at: Location) -> Result<Location, RenderError> {
+    if SUPPORTED_DRIVERS.contains(&task.driver.as_str()) {
+        Ok(at)
+    } else {
+        Err(RenderError::UnsupportedDriver {
+            at: Box::new(at),
+            driver: task.driver.clone(),
+        })
+    }
+}
+
 /// Render one launch of one task.
 pub fn render_task(input: &RenderInput) -> Result<TaskInfo, RenderError> {
     let d = input.dispatch;
@@ -216,12 +228,7 @@ pub fn render_task(input: &RenderInput) -> Result<TaskInfo, RenderError> {
         group: group.name.clone(),
         task: task.name.clone(),
     };
-    if !SUPPORTED_DRIVERS.contains(&task.driver.as_str()) {
-        return Err(RenderError::UnsupportedDriver {
-            at: Box::new(at),
-            driver: task.driver.clone(),
-        });
-    }
+    let at = check_driver(task, at)?;
 
     // 1. Environment: runtime variables, then the task's own env (interpolated).
     let meta = effective_meta(d, group, task);
@@ -416,12 +423,7 @@ pub fn check_job(job: &Job) -> Result<(), RenderError> {
                 group: group.name.clone(),
                 task: task.name.clone(),
             };
-            if !SUPPORTED_DRIVERS.contains(&task.driver.as_str()) {
-                return Err(RenderError::UnsupportedDriver {
-                    at: Box::new(at),
-                    driver: task.driver.clone(),
-                });
-            }
+            let at = check_driver(task, at)?;
             for (k, v) in &task.config {
                 interpolate::check_value(v)
                     .map_err(|e| RenderError::invalid(&at, format!("config.{k}"), e))?;

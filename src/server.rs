@@ -6,8 +6,12 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
-use crate::cluster::local;
+use std::sync::Arc;
+
+use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistFrameworkId};
+use crate::cluster::{local, ClusterHandle};
 use crate::scheduler;
+use crate::state::Command;
 use crate::state::StateHandle;
 
 /// How the server is started (`dispatch server ...`).
@@ -21,7 +25,13 @@ pub struct ServerConfig {
     pub local: LocalOptions,
     /// DogStatsD address (`host:port`, UDP) to send metrics to, besides `/metrics`.
     pub statsd_addr: Option<String>,
+    /// Run tasks on Mesos instead of the local runner. An empty `advertise_url` means
+    /// `http://<listen address>`.
+    pub mesos: Option<MesosSettings>,
 }
+
+/// Where the stored Mesos FrameworkID lives in the settings table.
+pub const FRAMEWORK_ID_SETTING: &str = "mesos.framework_id";
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
 #[derive(Debug, Clone, Default)]
@@ -50,6 +60,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("cannot start the local runner: {0}")]
     Runner(std::io::Error),
+    #[error("cannot start the Mesos backend: {0}")]
+    Mesos(String),
     #[error("cannot start metrics: {0}")]
     Metrics(String),
 }
@@ -119,20 +131,77 @@ pub async fn serve(
         .map_err(ServerError::Metrics)?;
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let sandbox_root = config.data_dir.join("sandboxes");
-    let cluster = local::start(local_config(&config.local, sandbox_root.clone()))
-        .map_err(ServerError::Runner)?;
+    let node_name = hostname();
+    let (cluster, mesos) = match config.mesos {
+        Some(mut settings) => {
+            if settings.advertise_url.is_empty() {
+                settings.advertise_url = advertise_url(advertise, &node_name);
+            }
+            if settings.webui_url.is_none() {
+                settings.webui_url = Some(settings.advertise_url.clone());
+            }
+            let directory = Arc::new(MesosDirectory::default());
+            let cluster = start_mesos(&state, settings, directory.clone())?;
+            (cluster, Some(directory))
+        }
+        None => (
+            local::start(local_config(&config.local, sandbox_root.clone()))
+                .map_err(ServerError::Runner)?,
+            None,
+        ),
+    };
     scheduler::spawn(state.clone(), cluster);
     let app = AppState {
         state,
         advertise,
-        node_name: hostname(),
+        node_name,
         sandbox_root,
+        mesos,
     };
     tracing::info!("Dispatch API listening on http://{advertise}");
     axum::serve(listener, api::router(app))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve)
+}
+
+/// Our API's URL as others reach it: the listen address, or the host name when listening on
+/// every interface.
+fn advertise_url(addr: SocketAddr, node_name: &str) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://{node_name}:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// Start the Mesos backend with the stored FrameworkID, persisting new ones in the store.
+fn start_mesos(
+    state: &StateHandle,
+    settings: MesosSettings,
+    directory: Arc<MesosDirectory>,
+) -> Result<ClusterHandle, ServerError> {
+    let stored = state
+        .read()
+        .settings
+        .get(FRAMEWORK_ID_SETTING)
+        .filter(|id| !id.is_empty())
+        .cloned();
+    let writer = state.clone();
+    let persist: PersistFrameworkId = Arc::new(move |id: Option<String>| {
+        let writer = writer.clone();
+        Box::pin(async move {
+            writer
+                .apply(Command::SetSetting {
+                    key: FRAMEWORK_ID_SETTING.into(),
+                    value: id.unwrap_or_default(),
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    });
+    mesos::start(settings, stored, persist, directory).map_err(ServerError::Mesos)
 }
 
 fn hostname() -> String {

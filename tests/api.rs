@@ -29,6 +29,7 @@ impl Api {
                     ..Default::default()
                 },
                 statsd_addr: None,
+                mesos: None,
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

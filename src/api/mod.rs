@@ -15,6 +15,7 @@ mod files;
 mod job;
 mod jobs;
 mod query;
+mod sandbox;
 mod wire;
 
 pub use error::ApiError;
@@ -35,6 +36,9 @@ pub struct AppState {
     pub node_name: String,
     /// Where the local runner keeps task sandboxes (logs and files endpoints).
     pub sandbox_root: std::path::PathBuf,
+    /// Set when tasks run on Mesos: FrameworkID and agent endpoints (sandboxes are read
+    /// through the agents' files API).
+    pub mesos: Option<std::sync::Arc<crate::cluster::mesos::MesosDirectory>>,
 }
 
 /// All routes of the service.
@@ -43,6 +47,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/jobs", any(jobs::jobs))
         .route("/v1/jobs/parse", any(jobs::parse))
         .route("/v1/job/{*rest}", any(job::route))
+        .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
         .route("/v1/evaluations", get(evaluations::list))
         .route("/v1/evaluation/{*rest}", get(evaluations::route))
         .route("/v1/status/leader", get(agent::leader))

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::CliError;
+use crate::cluster::mesos::MesosSettings;
 use crate::server::{run as run_server, shutdown_signal, LocalOptions, ServerConfig};
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +44,124 @@ pub struct ServerArgs {
     /// Also send metrics to this DogStatsD agent over UDP, e.g. 127.0.0.1:8125 (tags instead of labels)
     #[arg(long, value_name = "HOST:PORT", env = "DISPATCH_STATSD_ADDR")]
     statsd_addr: Option<String>,
+    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or http(s)://host:port).
+    /// Without it tasks run on the embedded local runner
+    #[arg(long, value_name = "HOST:PORT[,...]", env = "DISPATCH_MESOS_MASTER")]
+    mesos_master: Option<String>,
+    /// Encoding of the scheduler API: protobuf or json
+    #[arg(long, value_name = "json|protobuf", default_value = "protobuf")]
+    mesos_content_type: String,
+    /// FrameworkInfo.name, shown in the Mesos UI
+    #[arg(long, value_name = "NAME", default_value = "dispatch")]
+    mesos_framework_name: String,
+    /// Role(s) to receive offers for (repeatable or comma-separated)
+    #[arg(long, value_name = "ROLE", value_delimiter = ',', default_value = "*")]
+    mesos_role: Vec<String>,
+    /// FrameworkInfo.user: the user tasks run as unless they set one (default: the server's user)
+    #[arg(long, value_name = "USER")]
+    mesos_user: Option<String>,
+    /// Principal for authentication and reservations
+    #[arg(long, value_name = "PRINCIPAL", env = "DISPATCH_MESOS_PRINCIPAL")]
+    mesos_principal: Option<String>,
+    /// Secret of the principal (HTTP Basic); prefer -mesos-secret-file
+    #[arg(long, value_name = "SECRET", env = "DISPATCH_MESOS_SECRET")]
+    mesos_secret: Option<String>,
+    /// File holding the secret of the principal (trailing newline ignored)
+    #[arg(long, value_name = "FILE")]
+    mesos_secret_file: Option<PathBuf>,
+    /// How long Mesos keeps our tasks running while Dispatch is away (Go duration)
+    #[arg(long, value_name = "DURATION", default_value = "168h")]
+    mesos_failover_timeout: String,
+    /// Capabilities to declare besides MULTI_ROLE, PARTITION_AWARE, TASK_KILLING_STATE
+    /// (comma-separated: GPU_RESOURCES, SHARED_RESOURCES, RESERVATION_REFINEMENT, ...)
+    #[arg(long, value_name = "CAP[,...]")]
+    mesos_capabilities: Option<String>,
+    /// Longest wait between two attempts to reach a master (Go duration)
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    mesos_max_backoff: String,
+    /// Base URL of this server as Mesos agents reach it (sandbox files are fetched from it;
+    /// also the framework's web UI link). Default: http://<bind address>
+    #[arg(long, value_name = "URL", env = "DISPATCH_ADVERTISE")]
+    advertise: Option<String>,
+}
+
+fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, CliError> {
+    let ns = crate::spec::parse_go_duration(value).map_err(|e| {
+        CliError::new(format!(
+            "-{flag}: {value:?} is not a duration ({e}); expected e.g. 90s, 15m, 168h"
+        ))
+    })?;
+    Ok(std::time::Duration::from_nanos(ns.max(0) as u64))
+}
+
+fn current_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into())
+}
+
+/// The `-mesos-*` flags, checked; `None` without `-mesos-master`.
+fn mesos_settings(args: &ServerArgs) -> Result<Option<MesosSettings>, CliError> {
+    use crate::cluster::mesos::settings as ms;
+    let Some(list) = args.mesos_master.as_deref() else {
+        return Ok(None);
+    };
+    let usage = |e: ms::SettingsError| CliError::new(e.to_string());
+    let masters = ms::parse_masters(list).map_err(usage)?;
+    let encoding = ms::parse_encoding(&args.mesos_content_type).map_err(usage)?;
+    let roles: Vec<String> = args
+        .mesos_role
+        .iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    for role in &roles {
+        ms::check_role(role).map_err(usage)?;
+    }
+    let secret = match (&args.mesos_secret, &args.mesos_secret_file) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::new(
+                "-mesos-secret and -mesos-secret-file are mutually exclusive",
+            ))
+        }
+        (Some(s), None) => Some(s.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    CliError::new(format!(
+                        "-mesos-secret-file: cannot read {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    if secret.is_some() && args.mesos_principal.is_none() {
+        return Err(usage(ms::SettingsError::SecretWithoutPrincipal));
+    }
+    Ok(Some(MesosSettings {
+        masters,
+        encoding,
+        framework_name: args.mesos_framework_name.clone(),
+        user: args.mesos_user.clone().unwrap_or_else(current_user),
+        roles: if roles.is_empty() {
+            vec!["*".into()]
+        } else {
+            roles
+        },
+        principal: args.mesos_principal.clone(),
+        secret,
+        failover_timeout: duration_flag("mesos-failover-timeout", &args.mesos_failover_timeout)?,
+        capabilities: ms::parse_capabilities(args.mesos_capabilities.as_deref()).map_err(usage)?,
+        webui_url: None,
+        advertise_url: args.advertise.clone().unwrap_or_default(),
+        max_backoff: duration_flag("mesos-max-backoff", &args.mesos_max_backoff)?,
+    }))
 }
 
 pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
@@ -55,6 +174,7 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    let mesos = mesos_settings(&args)?;
     let mut task_path = args.task_path;
     if task_path.is_empty() {
         if let Ok(scripts) = std::fs::canonicalize("scripts") {
@@ -72,6 +192,7 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
             task_path,
         },
         statsd_addr: args.statsd_addr,
+        mesos,
     };
     run_server(config, shutdown_signal())
         .await

@@ -167,6 +167,12 @@ pub enum SlotState {
     Failed,
 }
 
+/// Relaunches of a slot after infrastructure losses (DROPPED, LOST, GONE, UNKNOWN) before
+/// it fails: these do not use the job's `restart`/`reschedule` budget.
+pub const MAX_INFRASTRUCTURE_RETRIES: u32 = 10;
+/// Wait before relaunching after the n-th infrastructure loss: n × this.
+pub const INFRASTRUCTURE_RETRY_DELAY_NS: i64 = 1_000_000_000;
+
 /// The latest run of a slot, if any.
 pub fn latest_run(runs: &[TaskRun], slot: Slot) -> Option<&TaskRun> {
     runs.iter().rev().find(|r| r.slot == slot)
@@ -184,7 +190,24 @@ pub fn slot_state(job: &Job, runs: &[TaskRun], slot: Slot) -> SlotState {
                 return SlotState::Failed;
             }
             let next = run.attempt + 1;
-            return match RetryPolicy::of(group).delay_before(next) {
+            let losses = runs
+                .iter()
+                .filter(|r| r.slot == slot && r.is_infrastructure_loss())
+                .count() as u32;
+            if run.is_infrastructure_loss() {
+                return if losses <= MAX_INFRASTRUCTURE_RETRIES {
+                    SlotState::Ready {
+                        attempt: next,
+                        not_before: run
+                            .updated_at
+                            .saturating_add(INFRASTRUCTURE_RETRY_DELAY_NS * losses as i64),
+                    }
+                } else {
+                    SlotState::Failed
+                };
+            }
+            // Attempts lost to the infrastructure do not count against the policy.
+            return match RetryPolicy::of(group).delay_before(next - losses) {
                 Some(delay) => SlotState::Ready {
                     attempt: next,
                     not_before: run.updated_at.saturating_add(delay),

@@ -36,11 +36,32 @@ pub struct TaskRun {
 
 impl TaskRun {
     /// Still holding resources (or may still be running somewhere).
+    ///
+    /// TASK_UNREACHABLE stays active (the agent may come back with the task still running;
+    /// reconciliation turns it into GONE/UNKNOWN if it does not). TASK_UNKNOWN is not
+    /// terminal for Mesos but means the master knows nothing of the task: it is over for us.
     pub fn is_active(&self) -> bool {
         match self.state {
             None => true,
+            Some(TaskState::TaskUnknown) => false,
             Some(s) => !s.is_terminal(),
         }
+    }
+
+    /// Lost to the infrastructure, not to the task's own doing: the launch never reached an
+    /// agent (DROPPED), the agent or its container went away (LOST, GONE, GONE_BY_OPERATOR),
+    /// or Mesos forgot the task (UNKNOWN). Retried without using the job's retry budget.
+    pub fn is_infrastructure_loss(&self) -> bool {
+        matches!(
+            self.state,
+            Some(
+                TaskState::TaskDropped
+                    | TaskState::TaskLost
+                    | TaskState::TaskGone
+                    | TaskState::TaskGoneByOperator
+                    | TaskState::TaskUnknown
+            )
+        )
     }
 
     pub fn finished(&self) -> bool {

@@ -26,6 +26,17 @@ pub fn task_id(dispatch_id: &str, group: &str, instance: u32, task: &str, attemp
     fit(id)
 }
 
+/// Mesos executor ID of one group instance of a dispatch (the DEFAULT executor its tasks are
+/// launched in as a task group): `<dispatch id with / as .>.<group>.<instance>.executor`.
+pub fn executor_id(dispatch_id: &str, group: &str, instance: u32) -> String {
+    fit(format!(
+        "{}.{}.{}.executor",
+        component(&dispatch_id.replace('/', ".")),
+        component(group),
+        instance
+    ))
+}
+
 /// Key of one group instance of a dispatch; also Nomad's allocation name
 /// (`<job>.<group>[<index>]`, `NOMAD_ALLOC_NAME`).
 pub fn alloc_key(dispatch_id: &str, group: &str, instance: u32) -> String {

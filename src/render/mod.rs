@@ -41,7 +41,7 @@ use crate::model::job::{Resources, Task, TaskGroup};
 use crate::model::{Dispatch, Job, Meta};
 
 pub use command::SUPPORTED_DRIVERS;
-pub use ids::{alloc_id, alloc_key, task_id};
+pub use ids::{alloc_id, alloc_key, executor_id, task_id};
 pub use sandbox::{SandboxFile, SandboxFiles};
 
 /// Sandbox-relative task directories (Nomad's `local/`, `alloc/`, `secrets/`).

@@ -240,8 +240,41 @@ impl Scheduler {
                 self.kills.remove(status.task_id.value.as_str());
             }
         }
+        self.kill_strays(&statuses);
         self.kill_ended_dispatches();
         self.revive_if_work();
+    }
+
+    /// A task reported alive that we consider over (retried after it was LOST/UNKNOWN, or not
+    /// ours at all, e.g. from implicit reconciliation) would run unaccounted: kill it.
+    fn kill_strays(&mut self, statuses: &[TaskStatus]) {
+        let strays: Vec<&TaskStatus> = {
+            let s = self.state.read();
+            statuses
+                .iter()
+                .filter(|st| {
+                    !st.state.is_terminal()
+                        && st.state != crate::cluster::TaskState::TaskUnknown
+                        && !s.run_index.contains_key(st.task_id.value.as_str())
+                })
+                .collect()
+        };
+        for st in strays {
+            let due = self
+                .kills
+                .get(st.task_id.value.as_str())
+                .is_none_or(|at| at.elapsed() >= KILL_RETRY);
+            if due {
+                tracing::warn!(task = %st.task_id, state = st.state.as_str(), "killing a task we do not track");
+                self.kills
+                    .insert(st.task_id.value.as_str().into(), Instant::now());
+                self.call(ClusterCall::Kill {
+                    task_id: st.task_id.clone(),
+                    agent_id: st.agent_id.clone(),
+                    grace_ns: None,
+                });
+            }
+        }
     }
 
     /// Kill the still-active tasks of dispatches that ended (stopped, or failed elsewhere).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::ready::{ready_units, running_per_job, Unit};
 use super::{now_ns, Scheduler, DECLINE_SECONDS};
 use crate::cluster::{ClusterCall, Demand, Id, Offer, Resource, TaskInfo};
-use crate::render::{render_task, RenderInput};
+use crate::render::{alloc_key, executor_id, render_task, RenderInput};
 use crate::state::{Command, LaunchRun};
 
 impl Scheduler {
@@ -49,7 +49,8 @@ impl Scheduler {
                 {
                     continue;
                 }
-                if !unit.demand.fits_in(&free) {
+                let demand = unit.demand.add(&self.executor_overhead(unit, &offer));
+                if !demand.fits_in(&free) {
                     continue;
                 }
                 let new_dispatch =
@@ -57,7 +58,7 @@ impl Scheduler {
                 if new_dispatch && self.at_limit(unit, &running) {
                     continue;
                 }
-                free = free.sub(&unit.demand);
+                free = free.sub(&demand);
                 taken[i] = true;
                 if new_dispatch {
                     started.insert(unit.dispatch.id.clone(), ());
@@ -199,7 +200,60 @@ impl Scheduler {
             info.resources = carve(&info.resources, &offer.resources);
             out.push(info);
         }
+        if self.launches_as_group(unit) {
+            let slot = unit.slots[0].0;
+            let group = &d.job.task_groups[slot.group as usize];
+            let executor = serde_json::json!({
+                "type": "DEFAULT",
+                "executor_id": {"value": executor_id(&d.id, &group.name, slot.instance)},
+                "name": format!("dispatch {}", alloc_key(&d.id, &group.name, slot.instance)),
+                "resources": carve(&EXECUTOR_OVERHEAD.to_resources(), &offer.resources),
+            });
+            for info in &mut out {
+                share_alloc_dir(info);
+                info.extra.insert("executor".into(), executor.clone());
+            }
+        }
         Ok(out)
+    }
+
+    /// Tasks of one group instance launched together go to Mesos as one task group (the
+    /// DEFAULT executor runs them side by side, sharing `alloc/`). The local runner runs them
+    /// as plain tasks; Docker containerizer tasks cannot be in a group.
+    fn launches_as_group(&self, unit: &Unit) -> bool {
+        self.backend != "local"
+            && unit.slots.len() > 1
+            && unit.slots.iter().all(|(slot, _)| {
+                unit.dispatch
+                    .job
+                    .task_groups
+                    .get(slot.group as usize)
+                    .and_then(|g| g.tasks.get(slot.task as usize))
+                    .is_some_and(|t| t.driver != "docker")
+            })
+    }
+
+    /// What the group's executor needs on top of its tasks, unless it already runs on the
+    /// offer's agent (`Offer.executor_ids`).
+    fn executor_overhead(&self, unit: &Unit, offer: &Offer) -> Demand {
+        if !self.launches_as_group(unit) {
+            return Demand::default();
+        }
+        let slot = unit.slots[0].0;
+        let Some(group) = unit.dispatch.job.task_groups.get(slot.group as usize) else {
+            return Demand::default();
+        };
+        let id = executor_id(&unit.dispatch.id, &group.name, slot.instance);
+        let running = offer
+            .extra
+            .get("executor_ids")
+            .and_then(|v| v.as_array())
+            .is_some_and(|ids| ids.iter().any(|e| e["value"] == id.as_str()));
+        if running {
+            Demand::default()
+        } else {
+            EXECUTOR_OVERHEAD
+        }
     }
 
     /// Put a note on dispatches no agent can hold, once each.
@@ -239,6 +293,37 @@ impl Scheduler {
             if let Err(e) = self.state.apply(Command::Note { dispatch_id, note }).await {
                 tracing::error!("cannot record the note: {e}");
             }
+        }
+    }
+}
+
+/// Resources of a DEFAULT executor (what mesos-execute gives it; the master refuses one
+/// without disk).
+const EXECUTOR_OVERHEAD: Demand = Demand {
+    cpus: 0.1,
+    mem_mb: 32.0,
+    disk_mb: 32.0,
+    gpus: 0.0,
+};
+
+/// Mount the executor's `alloc/` directory into a group task's sandbox (Nomad's shared
+/// allocation directory): a SANDBOX_PATH volume of type PARENT.
+fn share_alloc_dir(info: &mut TaskInfo) {
+    let volume = serde_json::json!({
+        "container_path": crate::render::ALLOC_DIR,
+        "mode": "RW",
+        "source": {"type": "SANDBOX_PATH",
+                   "sandbox_path": {"type": "PARENT", "path": crate::render::ALLOC_DIR}},
+    });
+    let container = info
+        .container
+        .get_or_insert_with(|| serde_json::json!({"type": "MESOS"}));
+    if let Some(obj) = container.as_object_mut() {
+        let volumes = obj
+            .entry("volumes")
+            .or_insert_with(|| serde_json::json!([]));
+        if let Some(list) = volumes.as_array_mut() {
+            list.push(volume);
         }
     }
 }

@@ -44,6 +44,13 @@ pub fn apply(
             }
             Ok(Reply::Failed)
         }
+        Command::SetSetting { key, value } => {
+            if state.settings.get(&key) != Some(&value) {
+                state.settings.insert(key.clone(), value.clone());
+                changes.push(Change::PutSetting { key, value });
+            }
+            Ok(Reply::Stored)
+        }
         Command::FailDispatch {
             dispatch_id,
             reason,

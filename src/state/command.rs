@@ -35,6 +35,11 @@ pub enum Command {
         dispatch_id: Arc<str>,
         reason: String,
     },
+    /// Remember a setting across restarts (the Mesos FrameworkID).
+    SetSetting {
+        key: String,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -81,7 +86,10 @@ pub enum Reply {
         dispatch_id: Option<Arc<str>>,
         status: Option<DispatchStatus>,
     },
+    /// A note or failure recorded.
     Failed,
+    /// A setting stored.
+    Stored,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -38,6 +38,7 @@ pub fn rebuild(store: &SqliteStore) -> Result<State, StartError> {
         )?
     };
     state.index = index;
+    state.settings = store.settings()?.into_iter().collect();
     let ids: Vec<Arc<str>> = state.dispatches.keys().cloned().collect();
     for id in ids {
         super::queue::refresh(&mut state, &id);

@@ -108,6 +108,8 @@ pub struct State {
     pub active: BTreeSet<Arc<str>>,
     /// Task ID -> dispatch ID, for runs that are not terminal.
     pub run_index: HashMap<Arc<str>, Arc<str>>,
+    /// Durable settings of the cluster backends (`mesos.framework_id`).
+    pub settings: BTreeMap<String, String>,
 }
 
 impl State {

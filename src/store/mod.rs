@@ -63,6 +63,11 @@ pub struct RunRow {
 /// One durable change. A batch of them is committed atomically.
 #[derive(Debug, Clone)]
 pub enum Change {
+    /// Insert or replace a setting (e.g. the Mesos FrameworkID).
+    PutSetting {
+        key: String,
+        value: String,
+    },
     /// Insert or replace a job version (the current one is the highest version).
     PutJobVersion(JobRow),
     /// Remove a job and all its versions (purge).

@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS task_runs (
     state TEXT NOT NULL, agent_id TEXT NOT NULL, exit_code INTEGER, message TEXT,
     launched_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS task_runs_by_dispatch ON task_runs (dispatch_id);
+-- Cluster settings that must outlive the process (the Mesos FrameworkID).
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 ";
 
 /// SQLite store. `commit` is for the single writer; `payload` may be called from any thread
@@ -126,6 +128,13 @@ impl SqliteStore {
         Ok(index)
     }
 
+    /// Every stored setting (start-up).
+    pub fn settings(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.writer.prepare("SELECT key, value FROM settings")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Apply a batch atomically and durably: one transaction, one fsync.
     pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         let tx = self.writer.transaction()?;
@@ -193,6 +202,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
                 "INSERT OR REPLACE INTO job_versions (job_id, version, json) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![row.id, row.version, row.json])?;
+        }
+        Change::PutSetting { key, value } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)")?
+                .execute(params![key, value])?;
         }
         Change::DeleteJob { id } => {
             tx.prepare_cached("DELETE FROM job_versions WHERE job_id = ?1")?

@@ -236,7 +236,8 @@ pub struct Accept {
     pub filters: Option<Filters>,
 }
 
-/// `Offer.Operation`: LAUNCH and LAUNCH_GROUP are modelled; the others stay JSON in `extra`.
+/// `Offer.Operation`: LAUNCH, LAUNCH_GROUP, RESERVE, UNRESERVE, CREATE and DESTROY are
+/// modelled; the others stay JSON in `extra`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operation {
     #[serde(rename = "type")]
@@ -247,31 +248,89 @@ pub struct Operation {
     pub launch: Option<Launch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_group: Option<LaunchGroup>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserve: Option<ResourcesOp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreserve: Option<ResourcesOp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<VolumesOp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroy: Option<VolumesOp>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// The payload of RESERVE and UNRESERVE.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResourcesOp {
+    #[serde(default)]
+    pub resources: Vec<Resource>,
+}
+
+/// The payload of CREATE and DESTROY.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct VolumesOp {
+    #[serde(default)]
+    pub volumes: Vec<Resource>,
+}
+
 impl Operation {
+    fn of_kind(kind: OperationType) -> Operation {
+        Operation {
+            kind,
+            id: None,
+            launch: None,
+            launch_group: None,
+            reserve: None,
+            unreserve: None,
+            create: None,
+            destroy: None,
+            extra: Extra::new(),
+        }
+    }
+
     pub fn launch(task_infos: Vec<TaskInfo>) -> Operation {
         Operation {
-            kind: OperationType::Launch,
-            id: None,
             launch: Some(Launch { task_infos }),
-            launch_group: None,
-            extra: Extra::new(),
+            ..Operation::of_kind(OperationType::Launch)
         }
     }
 
     pub fn launch_group(executor: ExecutorInfo, tasks: Vec<TaskInfo>) -> Operation {
         Operation {
-            kind: OperationType::LaunchGroup,
-            id: None,
-            launch: None,
             launch_group: Some(LaunchGroup {
                 executor,
                 task_group: TaskGroupInfo { tasks },
             }),
-            extra: Extra::new(),
+            ..Operation::of_kind(OperationType::LaunchGroup)
+        }
+    }
+
+    pub fn reserve(resources: Vec<Resource>) -> Operation {
+        Operation {
+            reserve: Some(ResourcesOp { resources }),
+            ..Operation::of_kind(OperationType::Reserve)
+        }
+    }
+
+    pub fn unreserve(resources: Vec<Resource>) -> Operation {
+        Operation {
+            unreserve: Some(ResourcesOp { resources }),
+            ..Operation::of_kind(OperationType::Unreserve)
+        }
+    }
+
+    pub fn create(volumes: Vec<Resource>) -> Operation {
+        Operation {
+            create: Some(VolumesOp { volumes }),
+            ..Operation::of_kind(OperationType::Create)
+        }
+    }
+
+    pub fn destroy(volumes: Vec<Resource>) -> Operation {
+        Operation {
+            destroy: Some(VolumesOp { volumes }),
+            ..Operation::of_kind(OperationType::Destroy)
         }
     }
 }

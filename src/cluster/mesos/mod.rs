@@ -1,7 +1,77 @@
-//! The Mesos v1 scheduler API backend: wire codecs (RecordIO framing, Mesos JSON, protobuf)
-//! and the conversions between the protobuf messages and the cluster interface's types.
+//! The Mesos v1 scheduler API backend: Dispatch as a Mesos framework.
+//!
+//! Modules: `settings` (the `-mesos-*` flags, `FrameworkInfo`), `master` (finding the leader,
+//! HTTP, redirects), `driver` (the subscription loop: events in, calls out, FrameworkID
+//! persistence, heartbeat watchdog, backoff), `launch` (ACCEPT with LAUNCH / LAUNCH_GROUP,
+//! sandbox files as fetcher URIs), `directory` (FrameworkID and agent endpoints for the API),
+//! and the wire codecs:
+//! `recordio` (framing), `json` (Mesos JSON), `proto` (protobuf messages), `convert`
+//! (protobuf <-> types), `codec` (the two encodings behind one interface).
 
+pub mod codec;
 pub mod convert;
+pub mod directory;
+pub mod driver;
 pub mod json;
+pub mod launch;
+pub mod master;
 pub mod proto;
 pub mod recordio;
+pub mod settings;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+pub use directory::MesosDirectory;
+pub use driver::{PersistFrameworkId, BACKEND};
+pub use settings::MesosSettings;
+
+use super::ClusterHandle;
+
+/// Start the framework driver on the current tokio runtime. `framework_id` is the stored
+/// FrameworkID (reused on every subscription); `persist` makes a new one durable.
+pub fn start(
+    settings: MesosSettings,
+    framework_id: Option<String>,
+    persist: PersistFrameworkId,
+    directory: Arc<MesosDirectory>,
+) -> Result<ClusterHandle, String> {
+    let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+    let masters = master::Masters::new(
+        settings.masters.clone(),
+        settings.encoding,
+        settings.authorization(),
+    )
+    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    if let Some(id) = &framework_id {
+        directory.set_framework_id(id);
+    }
+    tracing::info!(
+        masters = settings.masters.join(","),
+        encoding = settings.encoding.name(),
+        framework_id = framework_id.as_deref().unwrap_or("(new)"),
+        roles = settings.roles.join(","),
+        "Mesos backend starting"
+    );
+    // Not connected until SUBSCRIBED (the gauge exists from the start, at 0).
+    crate::metrics::cluster_disconnected(BACKEND);
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let driver = driver::Driver {
+        settings: Arc::new(settings),
+        masters: Arc::new(masters),
+        directory,
+        persist,
+        framework_id,
+        events: events_tx,
+        suppressed: false,
+        backoff: driver::first_backoff(),
+    };
+    rt.spawn(driver.run(calls_rx));
+    Ok(ClusterHandle {
+        calls: calls_tx,
+        events: events_rx,
+        name: BACKEND,
+    })
+}

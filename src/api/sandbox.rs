@@ -1,0 +1,88 @@
+//! `GET /v1/sandbox/<task id>/<path>`: one sandbox file of a launched task (a rendered
+//! template, the dispatch payload), for the Mesos fetcher.
+//!
+//! On Mesos the command executor does not unpack `TaskInfo.data`, so the backend turns each
+//! sandbox file into a fetcher URI pointing here. The file is rendered again from the stored
+//! dispatch (rendering is pure: the same attempt gives the same bytes). Only tasks that are
+//! not terminal are served.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::model::Dispatch;
+use crate::render::{render_task, RenderInput, SandboxFiles};
+
+pub async fn file(
+    State(app): State<AppState>,
+    Path((task_id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let dispatch = active_dispatch(&app, &task_id)?;
+    let payload = if dispatch.payload_len > 0 {
+        app.state
+            .payload(&dispatch.id)
+            .await
+            .map_err(|e| ApiError::Internal(format!("cannot read the payload: {e}")))?
+    } else {
+        None
+    };
+    let bytes = render_file(&dispatch, &task_id, &path, payload.as_deref())?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Bytes::from(bytes),
+    )
+        .into_response())
+}
+
+fn active_dispatch(app: &AppState, task_id: &str) -> Result<Dispatch, ApiError> {
+    let s = app.state.read();
+    s.run_index
+        .get(task_id)
+        .and_then(|id| s.dispatches.get(id))
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no running task {task_id:?}")))
+}
+
+fn render_file(
+    d: &Dispatch,
+    task_id: &str,
+    path: &str,
+    payload: Option<&[u8]>,
+) -> Result<Vec<u8>, ApiError> {
+    let run = d
+        .runs
+        .iter()
+        .find(|r| &*r.task_id == task_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no task {task_id:?}")))?;
+    let group = d
+        .job
+        .task_groups
+        .get(run.slot.group as usize)
+        .ok_or_else(|| ApiError::Internal("the job has no such group".into()))?;
+    let task = group
+        .tasks
+        .get(run.slot.task as usize)
+        .ok_or_else(|| ApiError::Internal("the group has no such task".into()))?;
+    let info = render_task(&RenderInput {
+        dispatch: d,
+        group,
+        instance: run.slot.instance,
+        task,
+        attempt: run.attempt,
+        payload,
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let files = match info.data.as_deref() {
+        Some(data) => SandboxFiles::decode(data).map_err(ApiError::Internal)?,
+        None => SandboxFiles::default(),
+    };
+    files
+        .files
+        .iter()
+        .find(|f| f.path == path)
+        .and_then(|f| f.bytes())
+        .ok_or_else(|| ApiError::NotFound(format!("task {task_id:?} has no sandbox file {path:?}")))
+}

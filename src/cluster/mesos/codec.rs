@@ -1,0 +1,94 @@
+//! The two encodings of the scheduler API, behind one interface: calls go out as bytes with
+//! the exact `Content-Type`, events come in as bytes of one RecordIO record.
+//!
+//! Both decode into the JSON codec's `Event` (offers and statuses as `cluster::types`), so the
+//! driver does not care which one is on the wire.
+
+use prost::Message;
+
+use super::{convert, json, proto};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Json,
+    Protobuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("cannot decode a JSON event: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot decode a protobuf event: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error(transparent)]
+    Convert(#[from] convert::ConvertError),
+}
+
+impl Encoding {
+    /// The exact `Content-Type` (and SUBSCRIBE `Accept`) string; the master compares it
+    /// literally.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Json => "application/json",
+            Encoding::Protobuf => "application/x-protobuf",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Protobuf => "protobuf",
+        }
+    }
+
+    pub fn encode_call(self, call: &json::Call) -> Result<Vec<u8>, CodecError> {
+        match self {
+            Encoding::Json => Ok(json::encode_call(call)),
+            Encoding::Protobuf => Ok(convert::call_to_proto(call)?.encode_to_vec()),
+        }
+    }
+
+    pub fn decode_event(self, record: &[u8]) -> Result<json::Event, CodecError> {
+        match self {
+            Encoding::Json => Ok(json::decode_event(record)?),
+            Encoding::Protobuf => {
+                let event = proto::Event::decode(record)?;
+                Ok(convert::event_from_proto(&event)?)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::types::{Id, TaskId};
+
+    #[test]
+    fn both_encodings_round_trip_a_call() {
+        let call = json::Call::kill(
+            Id::new("fw"),
+            json::Kill {
+                task_id: TaskId::new("t1"),
+                agent_id: Some(Id::new("a1")),
+                kill_policy: None,
+            },
+        );
+        for enc in [Encoding::Json, Encoding::Protobuf] {
+            let bytes = enc.encode_call(&call).unwrap();
+            let back = match enc {
+                Encoding::Json => serde_json::from_slice::<json::Call>(&bytes).unwrap(),
+                Encoding::Protobuf => {
+                    convert::call_from_proto(&proto::Call::decode(&bytes[..]).unwrap()).unwrap()
+                }
+            };
+            assert_eq!(back, call, "{}", enc.name());
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(Encoding::Json.decode_event(b"{not json").is_err());
+        assert!(Encoding::Protobuf.decode_event(b"\xff\xff\xff").is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! What the rest of the service needs to know about the Mesos cluster it runs on: our
+//! FrameworkID and where each agent's HTTP endpoint is (from the offers' `url`), so that the
+//! API can read task sandboxes through the agents' files API.
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+
+use crate::cluster::types::Offer;
+
+#[derive(Debug, Default)]
+pub struct MesosDirectory {
+    framework_id: RwLock<Option<String>>,
+    /// Agent ID -> base URL of the agent (`http://10.0.0.7:5051`).
+    agents: RwLock<HashMap<String, String>>,
+}
+
+impl MesosDirectory {
+    pub fn framework_id(&self) -> Option<String> {
+        self.framework_id.read().clone()
+    }
+
+    pub fn set_framework_id(&self, id: &str) {
+        *self.framework_id.write() = Some(id.to_string());
+    }
+
+    /// The agent's base URL, once one of its offers was seen.
+    pub fn agent_url(&self, agent_id: &str) -> Option<String> {
+        self.agents.read().get(agent_id).cloned()
+    }
+
+    pub fn set_agent_url(&self, agent_id: &str, url: String) {
+        self.agents.write().insert(agent_id.to_string(), url);
+    }
+
+    /// Remember the agent endpoints these offers name.
+    pub fn learn(&self, offers: &[Offer]) {
+        for offer in offers {
+            if let Some(url) = agent_base_url(offer) {
+                let known = self.agents.read().get(&offer.agent_id.value) == Some(&url);
+                if !known {
+                    self.set_agent_url(&offer.agent_id.value, url);
+                }
+            }
+        }
+    }
+}
+
+/// `Offer.url` (`{scheme, address: {hostname, ip, port}, path}`) as a base URL; the IP is
+/// preferred over the hostname (agents often advertise names only they resolve).
+pub fn agent_base_url(offer: &Offer) -> Option<String> {
+    let url = offer.extra.get("url")?;
+    let scheme = url.get("scheme").and_then(|s| s.as_str()).unwrap_or("http");
+    let address = url.get("address")?;
+    let host = address
+        .get("ip")
+        .and_then(|s| s.as_str())
+        .or_else(|| address.get("hostname").and_then(|s| s.as_str()))?;
+    let port = address.get("port").and_then(|p| p.as_u64())?;
+    Some(format!("{scheme}://{host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offer_url_gives_the_agent_endpoint() {
+        let offer: Offer = serde_json::from_value(serde_json::json!({
+            "id": {"value": "o1"}, "agent_id": {"value": "a1"}, "hostname": "h",
+            "url": {"scheme": "http", "address": {"hostname": "h", "ip": "10.0.0.7", "port": 5051},
+                    "path": "/slave(1)"}
+        }))
+        .unwrap();
+        let d = MesosDirectory::default();
+        d.learn(&[offer]);
+        assert_eq!(d.agent_url("a1").as_deref(), Some("http://10.0.0.7:5051"));
+        assert_eq!(d.agent_url("a2"), None);
+    }
+}

@@ -1,0 +1,182 @@
+//! Turning the scheduler's launch (offers + TaskInfos) into one Mesos ACCEPT.
+//!
+//! * Tasks that carry a DEFAULT `executor` (the scheduler sets one on the tasks of a group
+//!   instance launched together) become one LAUNCH_GROUP per executor; the executor gets our
+//!   FrameworkID (the master fills it in only for LAUNCH) and leaves the tasks.
+//! * Every other task goes into one LAUNCH (command executor, or its custom executor).
+//! * Sandbox files (`TaskInfo.data`: rendered templates, the payload) cannot travel in
+//!   `data` on Mesos (the command executor ignores it), so each becomes a fetcher URI served
+//!   by our API, `<advertise>/v1/sandbox/<task id>/<path>`, with `output_file` = its path.
+
+use indexmap::IndexMap;
+
+use super::json::{self, ExecutorInfo, Operation};
+use crate::cluster::types::{FrameworkId, OfferId, TaskInfo, Uri};
+use crate::render::SandboxFiles;
+
+pub fn accept_call(
+    framework_id: &FrameworkId,
+    offer_ids: Vec<OfferId>,
+    tasks: Vec<TaskInfo>,
+    refuse_seconds: f64,
+    advertise_url: &str,
+) -> json::Call {
+    let mut launch = Vec::new();
+    let mut groups: IndexMap<String, (ExecutorInfo, Vec<TaskInfo>)> = IndexMap::new();
+    for mut task in tasks {
+        if !has_custom_executor(&task) {
+            sandbox_files_as_uris(&mut task, advertise_url);
+        }
+        match default_executor(&mut task) {
+            Some(mut executor) => {
+                executor.framework_id = Some(framework_id.clone());
+                groups
+                    .entry(executor.executor_id.value.clone())
+                    .or_insert_with(|| (executor, Vec::new()))
+                    .1
+                    .push(task);
+            }
+            None => launch.push(task),
+        }
+    }
+    let mut operations = Vec::new();
+    if !launch.is_empty() {
+        operations.push(Operation::launch(launch));
+    }
+    for (_, (executor, tasks)) in groups {
+        operations.push(Operation::launch_group(executor, tasks));
+    }
+    json::Call::accept(
+        framework_id.clone(),
+        json::Accept {
+            offer_ids,
+            operations,
+            filters: Some(json::Filters {
+                refuse_seconds: Some(refuse_seconds),
+            }),
+        },
+    )
+}
+
+/// A custom executor reads `data` itself: leave it alone.
+fn has_custom_executor(task: &TaskInfo) -> bool {
+    task.extra
+        .get("executor")
+        .is_some_and(|e| e.get("type").and_then(|t| t.as_str()) != Some("DEFAULT"))
+}
+
+/// Take a DEFAULT executor out of the task (a task-group member); other executors stay.
+fn default_executor(task: &mut TaskInfo) -> Option<ExecutorInfo> {
+    let value = task.extra.get("executor")?;
+    let executor: ExecutorInfo = serde_json::from_value(value.clone()).ok()?;
+    if executor.kind.as_deref() != Some("DEFAULT") {
+        return None;
+    }
+    task.extra.shift_remove("executor");
+    Some(executor)
+}
+
+/// Move the files of `TaskInfo.data` to fetcher URIs on our API.
+pub fn sandbox_files_as_uris(task: &mut TaskInfo, advertise_url: &str) {
+    let Some(data) = task.data.as_deref() else {
+        return;
+    };
+    let files = match SandboxFiles::decode(data) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(task = %task.task_id, "task data is not a sandbox file list ({e}); sent as is");
+            return;
+        }
+    };
+    let command = task.command.get_or_insert_with(Default::default);
+    for file in &files.files {
+        if file.render_after_fetch {
+            tracing::warn!(
+                task = %task.task_id,
+                path = file.path,
+                "templates with a `source` are rendered by the local runner only; not delivered on Mesos"
+            );
+            continue;
+        }
+        let executable = u32::from_str_radix(&file.mode, 8).is_ok_and(|m| m & 0o111 != 0);
+        command.uris.push(Uri {
+            value: sandbox_file_url(advertise_url, &task.task_id.value, &file.path),
+            executable: executable.then_some(true),
+            extract: Some(false),
+            cache: Some(false),
+            output_file: Some(file.path.clone()),
+        });
+    }
+    task.data = None;
+}
+
+/// Where an agent fetches one sandbox file of a task from.
+pub fn sandbox_file_url(advertise_url: &str, task_id: &str, path: &str) -> String {
+    format!(
+        "{}/v1/sandbox/{task_id}/{path}",
+        advertise_url.trim_end_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::types::Id;
+    use crate::render::SandboxFile;
+
+    fn task(id: &str, executor: Option<serde_json::Value>) -> TaskInfo {
+        let mut t: TaskInfo = serde_json::from_value(serde_json::json!({
+            "name": id, "task_id": {"value": id}, "agent_id": {"value": "a1"},
+            "command": {"value": "cat local/in.txt"}
+        }))
+        .unwrap();
+        t.data = SandboxFiles {
+            files: vec![SandboxFile::new(
+                "local/in.txt".into(),
+                b"hi",
+                "0644".into(),
+            )],
+        }
+        .encode();
+        if let Some(e) = executor {
+            t.extra.insert("executor".into(), e);
+        }
+        t
+    }
+
+    #[test]
+    fn group_members_become_one_launch_group_with_our_framework_id() {
+        let exec = serde_json::json!({"type": "DEFAULT", "executor_id": {"value": "d.g.0.executor"},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]});
+        let call = accept_call(
+            &Id::new("fw-1"),
+            vec![Id::new("o1")],
+            vec![
+                task("t1", Some(exec.clone())),
+                task("t2", Some(exec)),
+                task("t3", None),
+            ],
+            600.0,
+            "http://10.0.0.2:4646",
+        );
+        let v = serde_json::to_value(&call).unwrap();
+        let ops = v["accept"]["operations"].as_array().unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0]["type"], "LAUNCH");
+        assert_eq!(ops[0]["launch"]["task_infos"][0]["task_id"]["value"], "t3");
+        assert_eq!(ops[1]["type"], "LAUNCH_GROUP");
+        let group = &ops[1]["launch_group"];
+        assert_eq!(group["executor"]["framework_id"]["value"], "fw-1");
+        assert_eq!(group["task_group"]["tasks"].as_array().unwrap().len(), 2);
+        assert!(group["task_group"]["tasks"][0].get("executor").is_none());
+        let uri = &group["task_group"]["tasks"][0]["command"]["uris"][0];
+        assert_eq!(
+            uri["value"],
+            "http://10.0.0.2:4646/v1/sandbox/t1/local/in.txt"
+        );
+        assert_eq!(uri["output_file"], "local/in.txt");
+        assert_eq!(uri["extract"], false);
+        assert!(group["task_group"]["tasks"][0].get("data").is_none());
+        assert_eq!(v["accept"]["filters"]["refuse_seconds"], 600.0);
+    }
+}

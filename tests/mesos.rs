@@ -1,0 +1,412 @@
+//! Dispatch as a Mesos framework, end to end: the real `dispatch` server process talks the v1
+//! scheduler API to the strict master double in `tests/mesos_double/`, driven through the
+//! `dispatch` CLI and the HTTP API as a user would.
+
+mod common;
+mod mesos_double;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{dispatched_id, get_json, ok, repo_root, show, task_runs, TestServer};
+use mesos_double::{Config, MesosDouble, TaskBehavior};
+use serde_json::Value;
+
+/// The master double on its own runtime (its controls are plain functions).
+struct Master {
+    double: MesosDouble,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for Master {
+    type Target = MesosDouble;
+    fn deref(&self) -> &MesosDouble {
+        &self.double
+    }
+}
+
+fn master(cfg: Config) -> Master {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let double = rt.block_on(MesosDouble::start(cfg));
+    Master { double, _rt: rt }
+}
+
+fn fast_config() -> Config {
+    Config {
+        heartbeat_interval: Duration::from_secs(1),
+        resend_interval: Duration::from_millis(500),
+        ..Config::default()
+    }
+}
+
+fn server(masters: &str, encoding: &str, extra: &[&str]) -> TestServer {
+    let mut args = vec![
+        "-mesos-master",
+        masters,
+        "-mesos-content-type",
+        encoding,
+        "-mesos-max-backoff",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
+    TestServer::start_with(&args)
+}
+
+fn dispatch(server: &TestServer, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(args)
+        .env("DISPATCH_ADDR", server.url())
+        .env_remove("NOMAD_ADDR")
+        .output()
+        .expect("run dispatch")
+}
+
+#[track_caller]
+fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn register(server: &TestServer, file: &str) {
+    let path = format!("{}/{file}", repo_root().display());
+    ok(&dispatch(server, &["job", "run", &path]));
+}
+
+fn status_of(server: &TestServer, child: &str) -> String {
+    let child = child.replace('/', "%2F");
+    get_json(server, &format!("/v1/job/{child}"))["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every status update the double sent with a uuid was acknowledged, with the exact uuid.
+fn assert_every_update_acked(m: &Master) {
+    let acks = m.acks();
+    for e in m.events() {
+        if e["type"] == "UPDATE" {
+            if let Some(uuid) = e["update"]["status"]["uuid"].as_str() {
+                assert!(
+                    acks.iter().any(|a| a.uuid == uuid),
+                    "update not acknowledged: {e}"
+                );
+            }
+        }
+    }
+    assert!(acks.iter().all(|a| a.matched), "stray acks: {acks:?}");
+}
+
+fn transcode_and_gif(encoding: &str) {
+    let m = master(fast_config());
+    let s = server(&m.url(), encoding, &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 8.0, 16384.0, 100_000.0);
+    register(&s, "jobs/transcode.hcl");
+    register(&s, "jobs/gif.hcl");
+
+    let out = ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=http://media.example/in.mov",
+            "-meta",
+            "profile=large",
+            "transcode",
+        ],
+    ));
+    let transcode = dispatched_id(&out);
+    let out = ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=http://media.example/in.mov",
+            "gif",
+        ],
+    ));
+    let gif = dispatched_id(&out);
+    assert_eq!(status_of(&s, &transcode), "dead", "{}", s.log());
+    assert_eq!(status_of(&s, &gif), "dead");
+    for child in [&transcode, &gif] {
+        let runs = task_runs(&s, child);
+        assert!(!runs.is_empty());
+        for r in &runs {
+            assert_eq!(r["State"], "TASK_FINISHED", "{child}: {r}");
+        }
+    }
+
+    let launched = m.launched_tasks();
+    let tc = launched
+        .iter()
+        .find(|t| t.task_id.starts_with("transcode.dispatch-"))
+        .expect("transcode launched");
+    let info = &tc.task_info;
+    assert_eq!(info["agent_id"]["value"], "agent-1");
+    assert_eq!(info["command"]["shell"], false);
+    let args: Vec<&str> = info["command"]["arguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args,
+        ["transcode.sh", "http://media.example/in.mov", "large"]
+    );
+    // Resources carved from the offer keep its identity (MULTI_ROLE allocation_info).
+    for r in info["resources"].as_array().unwrap() {
+        assert_eq!(r["allocation_info"]["role"], "*", "{r}");
+    }
+    // The GIF pipeline ran its four steps one after another, each launched once.
+    let steps: Vec<&str> = launched
+        .iter()
+        .filter(|t| t.task_id.starts_with("gif.dispatch-"))
+        .map(|t| t.task_info["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    for (step, name) in steps
+        .iter()
+        .zip(["download", "palettegen", "paletteuse", "publish"])
+    {
+        assert!(step.ends_with(&format!("/{name}")), "{steps:?}");
+    }
+    assert_every_update_acked(&m);
+    // Idle again: offers are suppressed.
+    wait_until(10, "SUPPRESS when idle", || m.suppressed());
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+
+    // What the framework told Mesos about itself.
+    let fi = m.framework_info().unwrap();
+    assert_eq!(fi["name"], "dispatch");
+    assert_eq!(fi["failover_timeout"], 604800.0);
+    assert_eq!(fi["checkpoint"], true);
+    assert_eq!(fi["roles"], serde_json::json!(["*"]));
+    assert_eq!(fi["webui_url"], s.url());
+    let caps: Vec<&str> = fi["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    for cap in ["MULTI_ROLE", "PARTITION_AWARE", "TASK_KILLING_STATE"] {
+        assert!(caps.contains(&cap), "{caps:?}");
+    }
+    let ct = if encoding == "json" {
+        "application/json"
+    } else {
+        "application/x-protobuf"
+    };
+    for c in m.calls() {
+        assert_eq!(c.headers.get("content-type").map(String::as_str), Some(ct));
+    }
+}
+
+#[test]
+fn transcode_and_gif_run_on_mesos_over_json() {
+    transcode_and_gif("json");
+}
+
+#[test]
+fn framework_id_is_kept_across_restart_and_tasks_are_reconciled_not_relaunched() {
+    let m = master(fast_config());
+    let mut s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    let first_id = m.framework_id().unwrap();
+    m.set_task_behavior("sleeper.", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("sleeper.hcl");
+    std::fs::write(
+        &job,
+        r#"job "sleeper" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "sleep"
+        args    = ["600"]
+      }
+      resources {
+        cpu    = 500
+        memory = 64
+      }
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(
+        &s,
+        &["job", "dispatch", "-detach", "sleeper"],
+    )));
+    wait_until(20, "the task running", || {
+        task_runs(&s, &child)
+            .iter()
+            .any(|r| r["State"] == "TASK_RUNNING")
+    });
+    let task_id = m.launched_tasks()[0].task_id.clone();
+
+    s.kill9();
+    wait_until(20, "the master to see the framework go", || {
+        !m.is_subscribed()
+    });
+    s.restart();
+    wait_until(20, "resubscription", || m.is_subscribed());
+    assert_eq!(m.framework_id().unwrap(), first_id);
+    let subscribes = m.accepted_calls("SUBSCRIBE");
+    let last = subscribes.last().unwrap();
+    assert_eq!(last["framework_id"]["value"], first_id);
+    assert_eq!(last["subscribe"]["framework_info"]["id"]["value"], first_id);
+    // Reconciliation after the resubscribe asks about the running task by ID.
+    wait_until(20, "explicit reconciliation", || {
+        m.accepted_calls("RECONCILE").iter().any(|c| {
+            c["reconcile"]["tasks"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["task_id"]["value"] == task_id))
+        })
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(m.launched_tasks().len(), 1, "relaunched after restart");
+    assert_eq!(status_of(&s, &child), "running");
+
+    // Stopping the job kills the task on Mesos, with the task's kill timeout as grace.
+    ok(&dispatch(&s, &["job", "stop", &child]));
+    wait_until(20, "KILL", || m.kills().contains(&task_id));
+    wait_until(20, "TASK_KILLED recorded", || {
+        task_runs(&s, &child)
+            .iter()
+            .any(|r| r["State"] == "TASK_KILLED")
+    });
+    assert_every_update_acked(&m);
+}
+
+#[test]
+fn failover_to_a_second_master_resubscribes_with_the_same_id() {
+    let m1 = master(fast_config());
+    let m2 = master(fast_config());
+    let masters = format!("{},{}", m1.addr(), m2.addr());
+    let s = server(&masters, "json", &[]);
+    wait_until(20, "SUBSCRIBED on the first master", || m1.is_subscribed());
+    let id = m1.framework_id().unwrap();
+    m1.fail_over(&m2.addr().to_string());
+    wait_until(30, "SUBSCRIBED on the new leader", || m2.is_subscribed());
+    assert_eq!(m2.framework_id().unwrap(), id);
+    // Work dispatched now runs on the new leader's agents.
+    m2.offer("agent-9", 2.0, 2048.0, 4096.0);
+    register(&s, "jobs/transcode.hcl");
+    let out = ok(&dispatch(
+        &s,
+        &["job", "dispatch", "-meta", "input=/tmp/x.mov", "transcode"],
+    ));
+    let child = dispatched_id(&out);
+    assert_eq!(status_of(&s, &child), "dead");
+    assert_eq!(m2.launched_tasks().len(), 1);
+    assert!(
+        s.log().contains("following the master's redirect")
+            || s.log().contains(&m2.addr().to_string())
+    );
+}
+
+#[test]
+fn watchdog_reconnects_when_heartbeats_stop() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    let first_stream = m.stream_id().unwrap();
+    m.set_heartbeats(false);
+    // 5 missed 1 s heartbeats, then a new subscription.
+    wait_until(30, "a new stream", || {
+        m.stream_id().is_some_and(|id| id != first_stream) && m.is_subscribed()
+    });
+    assert!(s.log().contains("heartbeats missed"), "{}", s.log());
+}
+
+#[test]
+fn unreachable_master_gives_a_clear_error_and_dispatches_still_queue() {
+    let port = common::free_port();
+    let s = server(&port.to_string(), "json", &[]);
+    register(&s, "jobs/transcode.hcl");
+    let out = ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-detach",
+            "-meta",
+            "input=/tmp/x.mov",
+            "transcode",
+        ],
+    ));
+    let child = dispatched_id(&out);
+    assert_eq!(status_of(&s, &child), "pending");
+    wait_until(20, "the error in the log", || {
+        s.log()
+            .contains("cannot subscribe: no master answered as leader")
+    });
+    let metrics = Command::new("curl")
+        .args(["-fsS", &format!("{}/metrics", s.url())])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("dispatch_cluster_connected{backend=\"mesos\"} 0")),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_mesos_flags_are_usage_errors() {
+    for (args, want) in [
+        (vec!["-mesos-master", "zk://z:2181/mesos"], "ZooKeeper URLs"),
+        (
+            vec!["-mesos-master", "m:5050", "-mesos-capabilities", "TELEPORT"],
+            "unknown capability \"TELEPORT\"",
+        ),
+        (
+            vec!["-mesos-master", "m:5050", "-mesos-content-type", "xml"],
+            "expected json or protobuf",
+        ),
+        (
+            vec!["-mesos-master", "m:5050", "-mesos-secret", "s"],
+            "-mesos-secret needs -mesos-principal",
+        ),
+        (
+            vec!["-mesos-master", "m:5050", "-mesos-role", "a b"],
+            "not a valid role name",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut argv = vec!["server", "-data-dir", dir.path().to_str().unwrap()];
+        argv.extend(args);
+        let out = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+            .args(&argv)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{want}: {}",
+            show(&out)
+        );
+    }
+}
+
+#[allow(dead_code)]
+fn json_of(v: &Value) -> String {
+    v.to_string()
+}

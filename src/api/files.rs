@@ -1,5 +1,6 @@
 //! A dispatch's logs and sandbox files (Nomad's `alloc logs` / `alloc fs`, mesos-cli's
-//! `read` / `list`), served from the local runner's sandboxes.
+//! `read` / `list`), served from the local runner's sandboxes or, on Mesos, read through the
+//! agents' files API (`cluster::mesos::agent_files`): the same endpoints on both backends.
 //!
 //! `GET /v1/job/<dispatch>/logs?task=T&type=stdout|stderr&tail=N&follow=true` streams a
 //! task's output (the latest attempt's). `GET /v1/job/<dispatch>/fs?path=P` lists a
@@ -18,7 +19,105 @@ use super::error::ApiError;
 use super::query::{json_reply, Query};
 use super::AppState;
 use crate::cluster::local::task_sandbox;
-use crate::model::Dispatch;
+use crate::cluster::mesos::agent_files::{sandbox_candidates, AgentFile, AgentFiles};
+use crate::model::{Dispatch, TaskRun};
+use crate::render::executor_id;
+
+/// A task's sandbox (or a path in it): on this machine, or on a Mesos agent.
+#[derive(Clone)]
+enum Sandbox {
+    Local(PathBuf),
+    Agent {
+        files: AgentFiles,
+        /// The agent's base URL.
+        agent: String,
+        /// Path on the agent (virtual sandbox path + relative part).
+        path: String,
+    },
+}
+
+impl Sandbox {
+    /// A path inside this sandbox, refusing anything that climbs out.
+    fn join(&self, rel: &str) -> Result<Sandbox, ApiError> {
+        match self {
+            Sandbox::Local(dir) => join_inside(dir, rel).map(Sandbox::Local),
+            Sandbox::Agent { files, agent, path } => {
+                let checked = join_inside(Path::new("/"), rel)?;
+                let rel = checked.to_string_lossy();
+                let rel = rel.trim_start_matches('/');
+                Ok(Sandbox::Agent {
+                    files: files.clone(),
+                    agent: agent.clone(),
+                    path: if rel.is_empty() {
+                        path.clone()
+                    } else {
+                        format!("{path}/{rel}")
+                    },
+                })
+            }
+        }
+    }
+
+    /// The file's bytes from `offset` (empty when it does not exist yet).
+    async fn read_from(&self, offset: u64) -> Vec<u8> {
+        match self {
+            Sandbox::Local(path) => read_from(path, offset).await,
+            Sandbox::Agent { files, agent, path } => files
+                .read_from(agent, path, offset)
+                .await
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A directory listing, or `None` when this is a file.
+    async fn entries(&self, rel: &str, id: &str) -> Result<Option<Vec<FileInfo>>, ApiError> {
+        match self {
+            Sandbox::Local(target) => {
+                let meta = tokio::fs::metadata(target)
+                    .await
+                    .map_err(|e| ApiError::NotFound(format!("{rel:?} in {id:?}: {e}")))?;
+                if !meta.is_dir() {
+                    return Ok(None);
+                }
+                let mut entries = Vec::new();
+                let mut rd = tokio::fs::read_dir(target)
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("listing {rel:?}: {e}")))?;
+                while let Ok(Some(entry)) = rd.next_entry().await {
+                    let Ok(m) = tokio::fs::metadata(entry.path()).await else {
+                        continue;
+                    };
+                    entries.push(file_info(
+                        entry.file_name().to_string_lossy().into_owned(),
+                        &m,
+                    ));
+                }
+                Ok(Some(entries))
+            }
+            Sandbox::Agent { files, agent, path } => {
+                let list = files
+                    .browse(agent, path)
+                    .await
+                    .map_err(|e| ApiError::NotFound(format!("{rel:?} in {id:?}: {e}")))?;
+                // Browsing a file answers that one file.
+                if list.len() == 1 && list[0].path == *path && !list[0].is_dir() {
+                    return Ok(None);
+                }
+                Ok(Some(list.iter().map(agent_file_info).collect()))
+            }
+        }
+    }
+}
+
+fn agent_file_info(f: &AgentFile) -> FileInfo {
+    FileInfo {
+        name: f.name().to_string(),
+        is_dir: f.is_dir(),
+        size: f.size,
+        file_mode: f.mode.clone(),
+        mod_time: crate::cli::format_time((f.mtime * 1e9) as i64),
+    }
+}
 
 /// How often a followed log is checked for new bytes.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -43,11 +142,11 @@ fn dispatch(app: &AppState, id: &str) -> Result<Dispatch, ApiError> {
 }
 
 /// The sandbox of the latest attempt of `task` (by name; the only task when `None`).
-fn task_dir(
+async fn task_dir(
     app: &AppState,
     d: &Dispatch,
     task: Option<&str>,
-) -> Result<(PathBuf, String), ApiError> {
+) -> Result<(Sandbox, String), ApiError> {
     let names: Vec<&str> = d
         .job
         .task_groups
@@ -90,7 +189,47 @@ fn task_dir(
                 d.status.as_str()
             ))
         })?;
-    Ok((task_sandbox(&app.sandbox_root, &run.task_id), name))
+    Ok((run_sandbox(app, d, run, false).await?, name))
+}
+
+/// The sandbox of one run (`alloc`: the directory its group shares instead).
+async fn run_sandbox(
+    app: &AppState,
+    d: &Dispatch,
+    run: &TaskRun,
+    alloc: bool,
+) -> Result<Sandbox, ApiError> {
+    let Some(mesos) = &app.mesos else {
+        let dir = task_sandbox(&app.sandbox_root, &run.task_id);
+        return Ok(Sandbox::Local(if alloc { dir.join("alloc") } else { dir }));
+    };
+    let framework = mesos
+        .framework_id()
+        .ok_or_else(|| ApiError::NotFound("not registered with Mesos yet".into()))?;
+    let agent = mesos.agent_url(&run.agent_id).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "the address of agent {:?} (task {:?}) is not known yet: no offer from it since the server started",
+            run.agent_id, run.task_id
+        ))
+    })?;
+    // Tasks of a group with several tasks may have been launched as a task group.
+    let group = d.job.task_groups.get(run.slot.group as usize);
+    let executor = group
+        .filter(|g| g.tasks.len() > 1)
+        .map(|g| executor_id(&d.id, &g.name, run.slot.instance));
+    let files = AgentFiles::new();
+    let candidates = sandbox_candidates(&framework, &run.task_id, executor.as_deref());
+    let path = files
+        .first_existing(&agent, &candidates)
+        .await
+        .map_err(|e| ApiError::NotFound(format!("sandbox of task {:?}: {e}", run.task_id)))?;
+    let path = match (alloc, path.split_once("/tasks/")) {
+        // A task group's shared directory is in the executor's sandbox.
+        (true, Some((executor_dir, _))) => format!("{executor_dir}/alloc"),
+        (true, None) => format!("{path}/alloc"),
+        (false, _) => path,
+    };
+    Ok(Sandbox::Agent { files, agent, path })
 }
 
 /// Join a user path under `base`, refusing anything that climbs out.
@@ -112,7 +251,7 @@ fn join_inside(base: &Path, rel: &str) -> Result<PathBuf, ApiError> {
 
 pub async fn logs(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let d = dispatch(app, id)?;
-    let (dir, task) = task_dir(app, &d, query.get("task").filter(|t| !t.is_empty()))?;
+    let (dir, task) = task_dir(app, &d, query.get("task").filter(|t| !t.is_empty())).await?;
     let kind = match query.get("type").unwrap_or("stdout") {
         "stdout" => "stdout",
         "stderr" => "stderr",
@@ -122,8 +261,8 @@ pub async fn logs(app: &AppState, query: &Query, id: &str) -> Result<Response, A
             )))
         }
     };
-    let path = dir.join(kind);
-    let content = tokio::fs::read(&path).await.unwrap_or_default();
+    let path = dir.join(kind)?;
+    let content = path.read_from(0).await;
     let start = match query.get("tail") {
         Some(n) => {
             let n: usize = n.parse().map_err(|_| {
@@ -156,7 +295,7 @@ pub async fn logs(app: &AppState, query: &Query, id: &str) -> Result<Response, A
                 }
                 loop {
                     let ended = task_ended(&state, &id, &task);
-                    let bytes = read_from(&path, offset).await;
+                    let bytes = path.read_from(offset).await;
                     if !bytes.is_empty() {
                         offset += bytes.len() as u64;
                         return Some((Ok(Bytes::from(bytes)), (None, offset, false)));
@@ -263,39 +402,26 @@ pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, Api
         }
         return Ok(json_reply(&entries, d.modify_index, query.flag("pretty")?));
     } else if first == "alloc" {
-        let (dir, _) = any_task_dir(app, &d)?;
-        join_inside(&dir.join("alloc"), rest)?
+        any_task_dir(app, &d).await?.join(rest)?
     } else {
-        let (dir, _) = task_dir(app, &d, Some(first))?;
-        join_inside(&dir, rest)?
+        let (dir, _) = task_dir(app, &d, Some(first)).await?;
+        dir.join(rest)?
     };
-    let meta = tokio::fs::metadata(&target)
-        .await
-        .map_err(|e| ApiError::NotFound(format!("{rel:?} in {id:?}: {e}")))?;
-    if meta.is_dir() {
-        let mut entries = Vec::new();
-        let mut rd = tokio::fs::read_dir(&target)
-            .await
-            .map_err(|e| ApiError::Internal(format!("listing {rel:?}: {e}")))?;
-        while let Ok(Some(entry)) = rd.next_entry().await {
-            let Ok(m) = tokio::fs::metadata(entry.path()).await else {
-                continue;
-            };
-            entries.push(file_info(
-                entry.file_name().to_string_lossy().into_owned(),
-                &m,
-            ));
-        }
+    if let Some(mut entries) = target.entries(&rel, id).await? {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         return Ok(json_reply(&entries, d.modify_index, query.flag("pretty")?));
     }
-    let bytes = tokio::fs::read(&target)
-        .await
-        .map_err(|e| ApiError::Internal(format!("reading {rel:?}: {e}")))?;
+    let bytes = match &target {
+        Sandbox::Local(path) => tokio::fs::read(path)
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading {rel:?}: {e}")))?,
+        agent => agent.read_from(0).await,
+    };
     Ok(text(bytes))
 }
 
-fn any_task_dir(app: &AppState, d: &Dispatch) -> Result<(PathBuf, String), ApiError> {
+/// The directory the dispatch's group shares (`alloc/`), seen from its latest run.
+async fn any_task_dir(app: &AppState, d: &Dispatch) -> Result<Sandbox, ApiError> {
     let run = d.runs.last().ok_or_else(|| {
         ApiError::NotFound(format!(
             "{:?} has not started yet (status {})",
@@ -303,7 +429,7 @@ fn any_task_dir(app: &AppState, d: &Dispatch) -> Result<(PathBuf, String), ApiEr
             d.status.as_str()
         ))
     })?;
-    Ok((task_sandbox(&app.sandbox_root, &run.task_id), String::new()))
+    run_sandbox(app, d, run, true).await
 }
 
 fn file_info(name: String, m: &std::fs::Metadata) -> FileInfo {

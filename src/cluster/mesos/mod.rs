@@ -4,6 +4,7 @@
 //! HTTP, redirects), `driver` (the subscription loop: events in, calls out, FrameworkID
 //! persistence, heartbeat watchdog, backoff), `launch` (ACCEPT with LAUNCH / LAUNCH_GROUP,
 //! sandbox files as fetcher URIs), `directory` (FrameworkID and agent endpoints for the API),
+//! `agent_files` (task sandboxes through the agents' files API),
 //! and the wire codecs:
 //! `recordio` (framing), `json` (Mesos JSON), `proto` (protobuf messages), `convert`
 //! (protobuf <-> types), `codec` (the two encodings behind one interface).
@@ -13,6 +14,7 @@ pub mod convert;
 pub mod directory;
 pub mod driver;
 pub mod json;
+pub mod agent_files;
 pub mod launch;
 pub mod master;
 pub mod proto;

@@ -5,7 +5,9 @@ mod mesos_double;
 
 use std::time::Duration;
 
+use dispatch::cluster::mesos::proto;
 use mesos_double::{Config, MesosDouble, TaskBehavior};
+use prost::Message;
 use serde_json::{json, Value};
 
 const CT: &str = "application/json";
@@ -15,6 +17,8 @@ struct Events {
     resp: reqwest::Response,
     buf: Vec<u8>,
     chunks: usize,
+    /// Records are serialized `proto::Event`s (decoded to Mesos JSON here).
+    protobuf: bool,
 }
 
 impl Events {
@@ -33,7 +37,7 @@ impl Events {
                 assert!(len > 0);
                 if self.buf.len() >= nl + 1 + len {
                     let rec: Vec<u8> = self.buf.drain(..nl + 1 + len).skip(nl + 1).collect();
-                    return Some(serde_json::from_slice(&rec).expect("record is JSON"));
+                    return Some(self.decode(&rec));
                 }
             }
             let chunk = tokio::time::timeout_at(deadline, self.resp.chunk()).await;
@@ -49,6 +53,14 @@ impl Events {
                 Err(_) => panic!("no event within {d:?}"),
             }
         }
+    }
+
+    fn decode(&self, rec: &[u8]) -> Value {
+        if !self.protobuf {
+            return serde_json::from_slice(rec).expect("record is JSON");
+        }
+        let e = proto::Event::decode(rec).expect("record is a protobuf Event");
+        serde_json::to_value(&e).expect("event as JSON")
     }
 
     /// Next event that is not a HEARTBEAT.
@@ -142,6 +154,7 @@ async fn open_stream(d: &MesosDouble, call: &Value) -> (Events, reqwest::header:
             resp,
             buf: Vec::new(),
             chunks: 0,
+            protobuf: false,
         },
         headers,
     )
@@ -933,4 +946,129 @@ async fn decline_filters_suppress_and_revive() {
     assert!(d.rescind(&o[0]));
     let e = ev.next_of("RESCIND").await;
     assert_eq!(e["rescind"]["offer_id"]["value"], o[0].as_str());
+}
+
+// ------------------------------------------------------------ protobuf
+
+const PB: &str = "application/x-protobuf";
+
+/// A Mesos JSON call as protobuf bytes (through the crate's prost types).
+fn pb_bytes(call: &Value) -> Vec<u8> {
+    let c: proto::Call = serde_json::from_value(call.clone()).expect("call has a protobuf form");
+    c.encode_to_vec()
+}
+
+async fn pb_call(c: &Client, mut call: Value) -> Reply {
+    call["framework_id"] = json!({ "value": c.fid });
+    post_raw(
+        &c.url,
+        &[("Content-Type", PB), ("Mesos-Stream-Id", &c.sid)],
+        pb_bytes(&call),
+    )
+    .await
+}
+
+async fn pb_ack(c: &Client, update: &Value) {
+    let s = &update["update"]["status"];
+    let r = pb_call(c, json!({"type": "ACKNOWLEDGE", "acknowledge": {
+        "agent_id": s["agent_id"], "task_id": s["task_id"], "uuid": s["uuid"]}}))
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+}
+
+#[tokio::test]
+async fn protobuf_subscription_launch_ack_finished() {
+    let d = MesosDouble::start(fast()).await;
+    let resp = reqwest::Client::new()
+        .post(d.scheduler_url())
+        .header("Content-Type", PB)
+        .header("Accept", PB)
+        .body(pb_bytes(&subscribe_call(ALL_CAPS)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], PB);
+    let sid = resp.headers()["mesos-stream-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut ev = Events {
+        resp,
+        buf: Vec::new(),
+        chunks: 0,
+        protobuf: true,
+    };
+    let sub = ev.next().await.unwrap();
+    assert_eq!(sub["type"], "SUBSCRIBED");
+    assert_eq!(sub["subscribed"]["heartbeat_interval_seconds"], 15.0);
+    let fid = sub["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ev.next().await.unwrap()["type"], "HEARTBEAT");
+    let c = Client {
+        http: reqwest::Client::new(),
+        url: d.scheduler_url(),
+        fid,
+        sid,
+    };
+    let oid = d.offer("a1", 2.0, 1024.0, 1000.0).unwrap();
+    let offers = ev.next_of("OFFERS").await;
+    assert_eq!(offers["offers"]["offers"][0]["id"]["value"], oid);
+    let r = pb_call(&c, launch(&[&oid], vec![task("pb-1", "a1", 1.0, 64.0)])).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    for state in ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"] {
+        let u = ev.next_of("UPDATE").await;
+        assert_eq!(status(&u)["state"], state);
+        assert_eq!(status(&u)["task_id"]["value"], "pb-1");
+        pb_ack(&c, &u).await;
+    }
+    assert!(d.acks().iter().all(|a| a.matched));
+    assert_eq!(d.acks().len(), 3);
+    // Garbage protobuf: 400 with the real master's text.
+    let r = post_raw(
+        &c.url,
+        &[("Content-Type", PB), ("Mesos-Stream-Id", &c.sid)],
+        &b"\x00garbage{"[..],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, "Failed to parse body into Call protobuf");
+    if let Some(cap) = capture("protobuf/calls.jsonl")
+        .into_iter()
+        .find(|x| x["name"] == "call-garbage-body")
+    {
+        assert_eq!(r.body, cap["response_body"]);
+    }
+}
+
+#[tokio::test]
+async fn subscribe_accept_negotiation() {
+    let d = MesosDouble::start(fast()).await;
+    let body = subscribe_call(ALL_CAPS).to_string();
+    let ct_for = |accept: Option<&'static str>| {
+        let url = d.scheduler_url();
+        let body = body.clone();
+        async move {
+            let mut rb = reqwest::Client::new()
+                .post(url)
+                .header("Content-Type", CT);
+            if let Some(a) = accept {
+                rb = rb.header("Accept", a);
+            }
+            let r = rb.body(body).send().await.unwrap();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status().as_u16(), ct)
+        }
+    };
+    assert_eq!(ct_for(None).await, (200, Some(CT.to_string())));
+    let both = Some("application/x-protobuf, application/json");
+    assert_eq!(ct_for(both).await, (200, Some(CT.to_string())));
+    assert_eq!(ct_for(Some(PB)).await, (200, Some(PB.to_string())));
+    assert_eq!(ct_for(Some("*/*")).await.1, Some(CT.to_string()));
+    assert_eq!(ct_for(Some("text/html")).await.0, 406);
 }

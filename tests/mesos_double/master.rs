@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use super::stream::StreamTx;
 use super::validate::{json_parse_error, missing_required, strip_allocation, validate_task, Pool};
 
-pub const JSON: &str = "application/json";
-pub const PROTOBUF: &str = "application/x-protobuf";
+pub use super::codec::{Encoding, JSON, PROTOBUF};
+use super::codec::{decode_protobuf_call, negotiate};
 
 /// How a launched task behaves on its (simulated) agent.
 #[derive(Clone, Debug)]
@@ -625,28 +625,27 @@ fn handle(
             "Expecting 'Content-Type' to be present",
         );
     };
-    let ct = ct.to_str().unwrap_or("");
-    if ct == PROTOBUF {
-        return err(
-            StatusCode::NOT_IMPLEMENTED,
-            "mesos double: application/x-protobuf is not implemented (JSON only)",
-        );
-    }
-    if ct != JSON {
-        return err(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Expecting 'Content-Type' of application/json or application/x-protobuf",
-        );
-    }
-    let call: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
+    let call = match ct.to_str().unwrap_or("") {
+        JSON => match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Failed to parse body into JSON: {}",
+                        json_parse_error(body, &e)
+                    ),
+                )
+            }
+        },
+        PROTOBUF => match decode_protobuf_call(body) {
+            Ok(v) => v,
+            Err(e) => return err(StatusCode::BAD_REQUEST, e),
+        },
+        _ => {
             return err(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Failed to parse body into JSON: {}",
-                    json_parse_error(body, &e)
-                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expecting 'Content-Type' of application/json or application/x-protobuf",
             )
         }
     };
@@ -718,39 +717,20 @@ fn handle(
                 v("'framework_id' differs from 'subscribe.framework_info.id'"),
             );
         }
-        if let Some(accept) = headers.get(header::ACCEPT) {
-            let a = accept.to_str().unwrap_or("");
-            let ok = |t: &str| {
-                a.split(',').any(|p| {
-                    let mut parts = p.split(';');
-                    let mt = parts.next().unwrap_or("").trim();
-                    let q0 = parts.any(|x| {
-                        let x = x.trim().replace(' ', "");
-                        x == "q=0" || x == "q=0.0" || x == "q=0.00" || x == "q=0.000"
-                    });
-                    !q0 && (mt == t || mt == "*/*" || mt == "application/*")
-                })
-            };
-            if !ok(JSON) {
-                if ok(PROTOBUF) {
-                    return err(
-                        StatusCode::NOT_IMPLEMENTED,
-                        "mesos double: application/x-protobuf is not implemented (JSON only)",
-                    );
-                }
-                return err(
-                    StatusCode::NOT_ACCEPTABLE,
-                    "Expecting 'Accept' to allow application/json or application/x-protobuf",
-                );
-            }
-        }
+        let accept = headers.get(header::ACCEPT).map(|a| a.to_str().unwrap_or(""));
+        let Some(encoding) = negotiate(accept) else {
+            return err(
+                StatusCode::NOT_ACCEPTABLE,
+                "Expecting 'Accept' to allow application/json or application/x-protobuf",
+            );
+        };
         if headers.contains_key("mesos-stream-id") {
             return err(
                 StatusCode::BAD_REQUEST,
                 "Subscribe calls should not include the 'Mesos-Stream-Id' header",
             );
         }
-        return (subscribe(st, &call), String::new());
+        return (subscribe(st, &call, encoding), String::new());
     }
     let Some(fid) = call["framework_id"]["value"].as_str() else {
         return err(
@@ -884,12 +864,12 @@ fn ids(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn subscribe(st: &Shared, call: &Value) -> Response {
+fn subscribe(st: &Shared, call: &Value, encoding: Encoding) -> Response {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let mut s = st.lock();
     let split = s.cfg.split_records;
-    let tx = StreamTx::new(stream_id.clone(), tx, split);
+    let tx = StreamTx::new(stream_id.clone(), encoding, tx, split);
     let info = call["subscribe"]["framework_info"].clone();
     let requested = info["id"]["value"].as_str().map(String::from);
     if let Some(id) = requested.as_ref().filter(|id| s.removed.contains(*id)) {
@@ -960,7 +940,7 @@ fn subscribe(st: &Shared, call: &Value) -> Response {
     });
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, JSON)
+        .header(header::CONTENT_TYPE, encoding.content_type())
         .header("Mesos-Stream-Id", stream_id)
         .body(Body::from_stream(body))
         .unwrap()

@@ -3,10 +3,11 @@
 //! a real Apache Mesos 1.12 master. See `master.rs` for the controls.
 #![allow(dead_code, unused_imports)]
 
+mod codec;
 mod master;
 mod stream;
 mod validate;
 
 pub use master::*;
-pub use stream::record;
+pub use stream::{frame, record};
 pub use validate::Pool;

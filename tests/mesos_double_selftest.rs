@@ -1072,3 +1072,93 @@ async fn subscribe_accept_negotiation() {
     assert_eq!(ct_for(Some("*/*")).await.1, Some(CT.to_string()));
     assert_eq!(ct_for(Some("text/html")).await.0, 406);
 }
+
+// ------------------------------------------------------------ auth, redirect
+
+fn basic(principal: &str, secret: &str) -> String {
+    use base64::Engine;
+    let raw = format!("{principal}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+async fn subscribe_as(d: &MesosDouble, auth: &str, principal: &str) -> (u16, Events) {
+    let mut call = subscribe_call(ALL_CAPS);
+    call["subscribe"]["framework_info"]["principal"] = json!(principal);
+    let resp = reqwest::Client::new()
+        .post(d.scheduler_url())
+        .header("Content-Type", CT)
+        .header("Authorization", auth)
+        .body(call.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ev = Events {
+        resp,
+        buf: Vec::new(),
+        chunks: 0,
+        protobuf: false,
+    };
+    (status, ev)
+}
+
+#[tokio::test]
+async fn basic_auth_before_leadership_and_principal_match() {
+    let d = MesosDouble::start(Config {
+        credentials: Some(("dispatch".into(), "s3cret".into())),
+        ..fast()
+    })
+    .await;
+    let url = d.scheduler_url();
+    let body = subscribe_call(ALL_CAPS).to_string();
+    let r = post_raw(&url, &[("Content-Type", CT)], body.clone()).await;
+    assert_eq!(r.status, 401);
+    let wrong = basic("dispatch", "nope");
+    let r = post_raw(&url, &[("Content-Type", CT), ("Authorization", &wrong)], body.clone()).await;
+    assert_eq!(r.status, 401);
+    // Authentication comes before the leader check.
+    d.no_leader();
+    let r = post_raw(&url, &[("Content-Type", CT)], body.clone()).await;
+    assert_eq!(r.status, 401);
+    let good = basic("dispatch", "s3cret");
+    let r = post_raw(&url, &[("Content-Type", CT), ("Authorization", &good)], body).await;
+    assert_eq!(r.status, 503);
+    d.set_leader(true);
+    // A principal other than the authenticated one: 200, ERROR, end of stream.
+    let (st, mut ev) = subscribe_as(&d, &good, "someone-else").await;
+    assert_eq!(st, 200);
+    let e = ev.next().await.unwrap();
+    assert_eq!(e["type"], "ERROR");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("someone-else"));
+    assert!(ev.next().await.is_none());
+    let (st, mut ev) = subscribe_as(&d, &good, "dispatch").await;
+    assert_eq!(st, 200);
+    assert_eq!(ev.next().await.unwrap()["type"], "SUBSCRIBED");
+    let last = d.calls().pop().unwrap();
+    assert_eq!(last.headers["authorization"], good);
+}
+
+#[tokio::test]
+async fn master_redirect_endpoint() {
+    let d = MesosDouble::start(fast()).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = || http.get(format!("{}/master/redirect", d.url())).send();
+    let r = get().await.unwrap();
+    assert_eq!(r.status().as_u16(), 307);
+    let port = d.addr().port();
+    assert_eq!(r.headers()["location"], format!("//127.0.0.1:{port}"));
+    d.fail_over("127.0.0.1:5050");
+    let r = get().await.unwrap();
+    assert_eq!(r.headers()["location"], "//127.0.0.1:5050");
+    d.no_leader();
+    assert_eq!(get().await.unwrap().status().as_u16(), 503);
+}

@@ -47,6 +47,9 @@ pub struct Config {
     pub split_records: bool,
     /// Internal clock of the simulation (timers, resends, filters).
     pub tick: Duration,
+    /// HTTP framework authentication (`--authenticate_http_frameworks`, basic):
+    /// `(principal, secret)` every scheduler call must carry.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             },
             split_records: false,
             tick: Duration::from_millis(10),
+            credentials: None,
         }
     }
 }
@@ -596,6 +600,10 @@ fn handle(
     body: &Bytes,
     rec: &mut RecordedCall,
 ) -> (Response, String) {
+    let principal = match authenticate(&st.lock().cfg, headers) {
+        Ok(p) => p,
+        Err(r) => return (r, String::new()),
+    };
     {
         let s = st.lock();
         match &s.leadership {
@@ -730,7 +738,10 @@ fn handle(
                 "Subscribe calls should not include the 'Mesos-Stream-Id' header",
             );
         }
-        return (subscribe(st, &call, encoding), String::new());
+        return (
+            subscribe(st, &call, encoding, principal.as_deref()),
+            String::new(),
+        );
     }
     let Some(fid) = call["framework_id"]["value"].as_str() else {
         return err(
@@ -779,6 +790,10 @@ fn handle(
         drop(s);
         return err(StatusCode::BAD_REQUEST, "Framework cannot be found");
     };
+    if let Some(m) = principal_mismatch(principal.as_deref(), &fw.info) {
+        drop(s);
+        return err(StatusCode::BAD_REQUEST, m);
+    }
     let Some(stream) = fw.stream.as_ref().filter(|x| !x.is_closed()) else {
         drop(s);
         return err(StatusCode::FORBIDDEN, "Framework is not subscribed");
@@ -854,6 +869,50 @@ fn handle(
     (StatusCode::ACCEPTED.into_response(), String::new())
 }
 
+/// HTTP Basic authentication of a scheduler call: the authenticated principal,
+/// or the 401 answer. Without configured credentials nobody is authenticated.
+fn authenticate(cfg: &Config, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let Some((principal, secret)) = cfg.credentials.as_ref() else {
+        return Ok(None);
+    };
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"))
+    );
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given == Some(expected.as_str()) {
+        return Ok(Some(principal.clone()));
+    }
+    Err((
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")],
+    )
+        .into_response())
+}
+
+/// The authenticated principal must be the framework's `principal`.
+fn principal_mismatch(authenticated: Option<&str>, info: &Value) -> Option<String> {
+    let auth = authenticated?;
+    let declared = info["principal"].as_str();
+    (declared != Some(auth)).then(|| {
+        format!(
+            "Authenticated principal '{auth}' does not match principal '{}' set in `FrameworkInfo`",
+            declared.unwrap_or("")
+        )
+    })
+}
+
+/// Why a well-formed SUBSCRIBE is refused (200 + ERROR event), if it is.
+fn subscribe_refusal(s: &St, info: &Value, principal: Option<&str>) -> Option<String> {
+    let requested = info["id"]["value"].as_str();
+    if requested.is_some_and(|id| s.removed.contains(id)) {
+        return Some("Framework has been removed".into());
+    }
+    principal_mismatch(principal, info)
+}
+
 fn ids(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -864,7 +923,12 @@ fn ids(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn subscribe(st: &Shared, call: &Value, encoding: Encoding) -> Response {
+fn subscribe(
+    st: &Shared,
+    call: &Value,
+    encoding: Encoding,
+    principal: Option<&str>,
+) -> Response {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let mut s = st.lock();
@@ -872,9 +936,8 @@ fn subscribe(st: &Shared, call: &Value, encoding: Encoding) -> Response {
     let tx = StreamTx::new(stream_id.clone(), encoding, tx, split);
     let info = call["subscribe"]["framework_info"].clone();
     let requested = info["id"]["value"].as_str().map(String::from);
-    if let Some(id) = requested.as_ref().filter(|id| s.removed.contains(*id)) {
-        let _ = id;
-        tx.send(&json!({"type": "ERROR", "error": {"message": "Framework has been removed"}}));
+    if let Some(message) = subscribe_refusal(&s, &info, principal) {
+        tx.send(&json!({"type": "ERROR", "error": {"message": message}}));
         drop(tx);
     } else {
         // One live subscription per framework: the old stream is failed over.

@@ -4,7 +4,10 @@
 #![allow(dead_code, unused_imports)]
 
 mod codec;
+mod files;
+mod group;
 mod master;
+mod operations;
 mod stream;
 mod validate;
 

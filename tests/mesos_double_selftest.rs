@@ -1162,3 +1162,244 @@ async fn master_redirect_endpoint() {
     d.no_leader();
     assert_eq!(get().await.unwrap().status().as_u16(), 503);
 }
+
+// ------------------------------------------------------------ task groups
+
+fn scalar(name: &str, v: f64, role: &str) -> Value {
+    json!({"name": name, "type": "SCALAR", "scalar": {"value": v}, "allocation_info": {"role": role}})
+}
+
+fn group_task(id: &str, agent: &str, cpus: f64) -> Value {
+    json!({"name": id, "task_id": {"value": id}, "agent_id": {"value": agent},
+        "resources": [scalar("cpus", cpus, "*"), scalar("mem", 64.0, "*")],
+        "command": {"value": format!("echo {id}")}})
+}
+
+fn default_executor(id: &str, fid: &str, resources: Vec<Value>) -> Value {
+    json!({"type": "DEFAULT", "executor_id": {"value": id}, "framework_id": {"value": fid},
+        "resources": resources})
+}
+
+fn group_accept(offer: &str, executor: Value, tasks: Vec<Value>) -> Value {
+    json!({"type": "ACCEPT", "accept": {"offer_ids": [{"value": offer}],
+        "operations": [{"type": "LAUNCH_GROUP", "launch_group": {
+            "executor": executor, "task_group": {"tasks": tasks}}}],
+        "filters": {"refuse_seconds": 0}}})
+}
+
+fn exec_resources(disk: bool) -> Vec<Value> {
+    let mut r = vec![scalar("cpus", 0.1, "*"), scalar("mem", 32.0, "*")];
+    if disk {
+        r.push(scalar("disk", 32.0, "*"));
+    }
+    r
+}
+
+/// Reads `n` UPDATEs (acking those with a uuid); other events are skipped.
+async fn updates(ev: &mut Events, c: &Client, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let e = ev.next_of("UPDATE").await;
+        if status(&e)["uuid"].is_string() {
+            c.ack(&e).await;
+        }
+        out.push(status(&e).clone());
+    }
+    out
+}
+
+fn states_of(updates: &[Value], task: &str) -> Vec<String> {
+    updates
+        .iter()
+        .filter(|s| s["task_id"]["value"] == task)
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn next_offer(d: &MesosDouble, ev: &mut Events) -> Value {
+    d.reoffer();
+    ev.next_of("OFFERS").await["offers"]["offers"][0].clone()
+}
+
+/// The outstanding offers, as sent.
+fn outstanding(d: &MesosDouble) -> Vec<Value> {
+    let ids = d.outstanding_offers();
+    d.events()
+        .iter()
+        .filter(|e| e["type"] == "OFFERS")
+        .flat_map(|e| e["offers"]["offers"].as_array().cloned().unwrap_or_default())
+        .filter(|o| ids.iter().any(|id| o["id"]["value"] == id.as_str()))
+        .collect()
+}
+
+fn offered(offer: &Value, name: &str) -> f64 {
+    offer["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == name && r["reservations"].is_null())
+        .map(|r| r["scalar"]["value"].as_f64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn launch_group_validation() {
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let oid = d.offer("a1", 4.0, 4096.0, 1000.0).unwrap();
+    ev.next_of("OFFERS").await;
+    let tasks = vec![group_task("g-a", "a1", 1.0), group_task("g-b", "a1", 1.0)];
+    let ex = default_executor("ex1", &c.fid, exec_resources(false));
+    c.ok(group_accept(&oid, ex, tasks.clone())).await;
+    let errs = updates(&mut ev, &c, 2).await;
+    for s in &errs {
+        assert_eq!(s["state"], "TASK_ERROR");
+        assert_eq!(s["reason"], "REASON_TASK_GROUP_INVALID");
+        assert_eq!(s["message"], "Executor 'ex1' uses no disk");
+        assert!(s["uuid"].is_null());
+    }
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"executor_id": {"value": "ex1"}, "framework_id": {"value": c.fid},
+                   "resources": exec_resources(true)}),
+            "'ExecutorInfo.type' must be set",
+        ),
+        (
+            json!({"type": "DEFAULT", "executor_id": {"value": "ex1"},
+                   "resources": exec_resources(true)}),
+            "'ExecutorInfo.framework_id' must be set",
+        ),
+        (
+            json!({"type": "DEFAULT", "executor_id": {"value": "ex1"}, "framework_id": {"value": c.fid},
+                   "command": {"value": "x"}, "resources": exec_resources(true)}),
+            "'ExecutorInfo.command' must not be set",
+        ),
+        (
+            json!({"type": "DEFAULT", "executor_id": {"value": "ex1"}, "framework_id": {"value": c.fid},
+                   "container": {"type": "DOCKER", "docker": {"image": "x"}},
+                   "resources": exec_resources(true)}),
+            "Docker ContainerInfo is not supported on the executor",
+        ),
+    ];
+    for (ex, want) in cases {
+        let o = next_offer(&d, &mut ev).await;
+        let oid = o["id"]["value"].as_str().unwrap();
+        c.ok(group_accept(oid, ex, tasks.clone())).await;
+        for s in updates(&mut ev, &c, 2).await {
+            assert_eq!(s["reason"], "REASON_TASK_GROUP_INVALID");
+            assert!(s["message"].as_str().unwrap().contains(want), "{s}");
+        }
+    }
+    // A DOCKER task, and duplicate task IDs within the group.
+    let mut docker = group_task("g-c", "a1", 1.0);
+    docker["container"] = json!({"type": "DOCKER", "docker": {"image": "x"}});
+    let dup = vec![group_task("g-d", "a1", 1.0), group_task("g-d", "a1", 1.0)];
+    for (ts, want) in [
+        (vec![docker], "Docker ContainerInfo is not supported"),
+        (dup, "duplicate ID"),
+    ] {
+        let o = next_offer(&d, &mut ev).await;
+        let oid = o["id"]["value"].as_str().unwrap();
+        let ex = default_executor("ex1", &c.fid, exec_resources(true));
+        let n = ts.len();
+        c.ok(group_accept(oid, ex, ts)).await;
+        for s in updates(&mut ev, &c, n).await {
+            assert!(s["message"].as_str().unwrap().contains(want), "{s}");
+        }
+    }
+    // More than offered.
+    let o = next_offer(&d, &mut ev).await;
+    let ex = default_executor("ex1", &c.fid, exec_resources(true));
+    let big = vec![group_task("g-e", "a1", 3.0), group_task("g-f", "a1", 1.0)];
+    c.ok(group_accept(o["id"]["value"].as_str().unwrap(), ex, big))
+        .await;
+    for s in updates(&mut ev, &c, 2).await {
+        assert_eq!(s["state"], "TASK_ERROR");
+        assert!(s["message"]
+            .as_str()
+            .unwrap()
+            .contains("required by task group and its executor is more than available"));
+    }
+    assert!(d.launched_tasks().is_empty());
+    assert!(d.executors("a1").is_empty());
+}
+
+#[tokio::test]
+async fn launch_group_lifecycle_sibling_kills_and_executor_failure() {
+    let d = MesosDouble::start(fast()).await;
+    d.set_task_behavior("g-", TaskBehavior::RunUntilKilled);
+    d.set_task_behavior(
+        "g-fail",
+        TaskBehavior::Fail {
+            after: Duration::from_millis(100),
+            exit_code: 2,
+        },
+    );
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let oid = d.offer("a1", 4.0, 4096.0, 1000.0).unwrap();
+    let first = ev.next_of("OFFERS").await;
+    let url = &first["offers"]["offers"][0]["url"];
+    assert_eq!(url["address"]["port"], d.addr().port());
+    assert_eq!(url["address"]["ip"], "127.0.0.1");
+    assert_eq!(url["address"]["hostname"], "a1");
+    assert_eq!(url["path"], "/slave(1)");
+    let ex = default_executor("ex1", &c.fid, exec_resources(true));
+    let g1 = vec![group_task("g-a", "a1", 1.0), group_task("g-b", "a1", 1.0)];
+    c.ok(group_accept(&oid, ex.clone(), g1)).await;
+    let ups = updates(&mut ev, &c, 4).await;
+    for t in ["g-a", "g-b"] {
+        assert_eq!(states_of(&ups, t), ["TASK_STARTING", "TASK_RUNNING"]);
+    }
+    assert!(ups.iter().all(|s| s["executor_id"]["value"] == "ex1"));
+    let launched = d.launched_tasks();
+    assert!(launched
+        .iter()
+        .all(|l| l.group && l.executor_id.as_deref() == Some("ex1")));
+    // The executor shows in offers; its resources are not charged twice.
+    let o = next_offer(&d, &mut ev).await;
+    assert_eq!(o["executor_ids"], json!([{"value": "ex1"}]));
+    assert!((offered(&o, "cpus") - 1.9).abs() < 1e-9, "{o}");
+    let g2 = vec![
+        group_task("g-fail-c", "a1", 0.95),
+        group_task("g-d", "a1", 0.95),
+    ];
+    c.ok(group_accept(o["id"]["value"].as_str().unwrap(), ex, g2))
+        .await;
+    // g-fail-c fails: the default executor kills g-d; group 1 is untouched.
+    let ups = updates(&mut ev, &c, 7).await;
+    assert_eq!(
+        states_of(&ups, "g-fail-c"),
+        ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]
+    );
+    assert_eq!(
+        states_of(&ups, "g-d"),
+        [
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_KILLING",
+            "TASK_KILLED"
+        ]
+    );
+    assert!(states_of(&ups, "g-a").is_empty());
+    assert_eq!(d.executors("a1"), ["ex1"]);
+    // KILL of g-a takes g-b down too; then the executor exits.
+    c.ok(json!({"type": "KILL", "kill": {"task_id": {"value": "g-a"}}}))
+        .await;
+    let ups = updates(&mut ev, &c, 4).await;
+    assert_eq!(states_of(&ups, "g-a"), ["TASK_KILLING", "TASK_KILLED"]);
+    assert_eq!(states_of(&ups, "g-b"), ["TASK_KILLING", "TASK_KILLED"]);
+    let f = ev.next_of("FAILURE").await;
+    assert_eq!(
+        f["failure"],
+        json!({"agent_id": {"value": "a1"}, "executor_id": {"value": "ex1"}, "status": 0})
+    );
+    assert!(d.executors("a1").is_empty());
+    // Everything, executor resources included, is offered again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let open = outstanding(&d);
+    let cpus: f64 = open.iter().map(|o| offered(o, "cpus")).sum();
+    assert!((cpus - 4.0).abs() < 1e-9, "{open:?}");
+    // The offer made when the executor exited no longer lists it.
+    assert!(open.last().unwrap()["executor_ids"].is_null());
+    assert!(d.violations().is_empty(), "{:?}", d.violations());
+}

@@ -1403,3 +1403,153 @@ async fn launch_group_lifecycle_sibling_kills_and_executor_failure() {
     assert!(open.last().unwrap()["executor_ids"].is_null());
     assert!(d.violations().is_empty(), "{:?}", d.violations());
 }
+
+// ------------------------------------------------------------ agent files API
+
+struct FileReply {
+    status: u16,
+    body: String,
+}
+
+/// GET on the agent the offer's URL names.
+async fn agent_get(offer: &Value, endpoint: &str, query: &[(&str, &str)]) -> FileReply {
+    let a = &offer["url"]["address"];
+    let url = format!(
+        "{}://{}:{}/files/{endpoint}",
+        offer["url"]["scheme"].as_str().unwrap(),
+        a["ip"].as_str().unwrap(),
+        a["port"]
+    );
+    let r = reqwest::Client::new()
+        .get(url)
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    FileReply {
+        status: r.status().as_u16(),
+        body: r.text().await.unwrap(),
+    }
+}
+
+fn captured_files() -> Option<Value> {
+    let p = "/work/shared/reference/mesos-captures/json/agent-files.json";
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| serde_json::from_str(&s).unwrap())
+}
+
+#[tokio::test]
+async fn agent_files_browse_and_read_sandboxes() {
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let oid = d.offer("a1", 4.0, 4096.0, 1000.0).unwrap();
+    let offer = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let mut t = task("hello-1", "a1", 0.5, 64.0);
+    t["command"]["value"] = json!("echo hello from mesos");
+    c.ok(launch(&[&oid], vec![t])).await;
+    let ups = updates(&mut ev, &c, 3).await;
+    assert_eq!(states_of(&ups, "hello-1")[2], "TASK_FINISHED");
+    let container = ups[0]["container_status"]["container_id"]["value"]
+        .as_str()
+        .unwrap();
+    let sandbox = d.sandbox_dir("hello-1").unwrap();
+    assert_eq!(
+        sandbox,
+        format!(
+            "/var/lib/mesos/agent/slaves/a1/frameworks/{}/executors/hello-1/runs/{container}",
+            c.fid
+        )
+    );
+    // browse: the captured shape, key order included.
+    let r = agent_get(&offer, "browse", &[("path", &sandbox)]).await;
+    assert_eq!(r.status, 200);
+    let entries: Value = serde_json::from_str(&r.body).unwrap();
+    let paths: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    let stdout = format!("{sandbox}/stdout");
+    assert_eq!(paths, [format!("{sandbox}/stderr"), stdout.clone()]);
+    assert_eq!(entries[1]["size"], 22);
+    assert_eq!(entries[1]["mode"], "-rw-r--r--");
+    if let Some(cap) = captured_files() {
+        let body = cap["answers"]["browse"]["body"].as_str().unwrap();
+        let captured: Value = serde_json::from_str(body).unwrap();
+        let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+        assert_eq!(keys(&entries[0]), keys(&captured[0]));
+    }
+    // read: data + offset, -1 for the size, 404 for a missing file, 400 for a bad offset.
+    let r = agent_get(
+        &offer,
+        "read",
+        &[("path", &stdout), ("offset", "0"), ("length", "4096")],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, r#"{"data":"echo hello from mesos\n","offset":0}"#)
+    );
+    let r = agent_get(&offer, "read", &[("path", &stdout), ("offset", "-1")]).await;
+    assert_eq!(r.body, r#"{"data":"","offset":22}"#);
+    let r = agent_get(&offer, "read", &[("path", &stdout), ("offset", "5"), ("length", "5")]).await;
+    assert_eq!(r.body, r#"{"data":"hello","offset":5}"#);
+    let missing = format!("{sandbox}/nope");
+    let r = agent_get(&offer, "read", &[("path", &missing), ("offset", "0")]).await;
+    assert_eq!((r.status, r.body.as_str()), (404, ""));
+    let r = agent_get(&offer, "browse", &[("path", &missing)]).await;
+    assert_eq!(r.status, 404);
+    for bad in ["abc", "-5"] {
+        let r = agent_get(&offer, "read", &[("path", &stdout), ("offset", bad)]).await;
+        assert_eq!(r.status, 400, "offset {bad}");
+    }
+    // The virtual path, and appended output.
+    assert!(d.append_sandbox_file("hello-1", "stdout", b"more\n"));
+    let virt = format!(
+        "/frameworks/{}/executors/hello-1/runs/latest/stdout",
+        c.fid
+    );
+    let r = agent_get(&offer, "read", &[("path", &virt), ("offset", "0")]).await;
+    assert_eq!(r.body, r#"{"data":"echo hello from mesos\nmore\n","offset":0}"#);
+    assert_eq!(
+        d.sandbox_file("hello-1", "stdout").unwrap(),
+        b"echo hello from mesos\nmore\n"
+    );
+    assert!(d.sandbox_file("hello-1", "stderr").is_some());
+    assert!(d.sandbox_file("nobody", "stdout").is_none());
+
+    // A task group: the executor's sandbox has its own logs and tasks/<id>.
+    let o = next_offer(&d, &mut ev).await;
+    let ex = default_executor("gx", &c.fid, exec_resources(true));
+    c.ok(group_accept(
+        o["id"]["value"].as_str().unwrap(),
+        ex,
+        vec![group_task("gt-1", "a1", 0.5)],
+    ))
+    .await;
+    updates(&mut ev, &c, 3).await;
+    let exec_root = format!("/frameworks/{}/executors/gx/runs/latest", c.fid);
+    let r = agent_get(&o, "browse", &[("path", &exec_root)]).await;
+    let entries: Value = serde_json::from_str(&r.body).unwrap();
+    let names: Vec<String> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["stderr", "stdout", "tasks"]);
+    assert_eq!(entries[2]["mode"], "drwxr-xr-x");
+    let task_dir = d.sandbox_dir("gt-1").unwrap();
+    assert!(task_dir.starts_with("/var/lib/mesos/agent/slaves/a1/frameworks/"));
+    assert!(task_dir.contains("/executors/gx/runs/"), "{task_dir}");
+    assert!(task_dir.ends_with("/tasks/gt-1"), "{task_dir}");
+    let r = agent_get(
+        &o,
+        "read",
+        &[("path", &format!("{exec_root}/tasks/gt-1/stdout")), ("offset", "0")],
+    )
+    .await;
+    assert_eq!(r.body, r#"{"data":"echo gt-1\n","offset":0}"#);
+}

@@ -161,7 +161,11 @@ async fn open_stream(d: &MesosDouble, call: &Value) -> (Events, reqwest::header:
 }
 
 async fn subscribe(d: &MesosDouble, caps: &[&str]) -> (Client, Events) {
-    let (mut ev, headers) = open_stream(d, &subscribe_call(caps)).await;
+    subscribe_with(d, &subscribe_call(caps)).await
+}
+
+async fn subscribe_with(d: &MesosDouble, call: &Value) -> (Client, Events) {
+    let (mut ev, headers) = open_stream(d, call).await;
     assert_eq!(headers["content-type"], CT);
     let sid = headers["mesos-stream-id"].to_str().unwrap().to_string();
     let sub = ev.next().await.unwrap();
@@ -1552,4 +1556,141 @@ async fn agent_files_browse_and_read_sandboxes() {
     )
     .await;
     assert_eq!(r.body, r#"{"data":"echo gt-1\n","offset":0}"#);
+}
+
+// ------------------------------------------------------------ reservations and volumes
+
+fn batch_framework(caps: &[&str]) -> Value {
+    let mut call = subscribe_call(caps);
+    call["subscribe"]["framework_info"]["roles"] = json!(["batch"]);
+    call["subscribe"]["framework_info"]["principal"] = json!("dispatch");
+    call
+}
+
+fn refined(name: &str, v: f64, principal: &str) -> Value {
+    json!({"name": name, "type": "SCALAR", "scalar": {"value": v}, "allocation_info": {"role": "batch"},
+        "reservations": [{"type": "DYNAMIC", "role": "batch", "principal": principal,
+            "labels": {"labels": [{"key": "owner", "value": "cache"}]}}]})
+}
+
+fn volume(id: &str, size: f64) -> Value {
+    let mut v = refined("disk", size, "dispatch");
+    v["disk"] = json!({"persistence": {"id": id, "principal": "dispatch"},
+        "volume": {"container_path": "cache", "mode": "RW"}});
+    v
+}
+
+fn accept_ops(offer: &Value, ops: Vec<Value>) -> Value {
+    json!({"type": "ACCEPT", "accept": {"offer_ids": [offer["id"]],
+        "operations": ops, "filters": {"refuse_seconds": 0}}})
+}
+
+fn find_resource<'a>(offer: &'a Value, pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+    offer["resources"].as_array().unwrap().iter().find(|r| pred(r))
+}
+
+#[tokio::test]
+async fn reserve_create_launch_destroy_unreserve() {
+    let d = MesosDouble::start(fast()).await;
+    d.set_task_behavior("w-", TaskBehavior::RunUntilKilled);
+    let caps = ["MULTI_ROLE", "PARTITION_AWARE", "RESERVATION_REFINEMENT"];
+    let (c, mut ev) = subscribe_with(&d, &batch_framework(&caps)).await;
+    d.offer("a1", 4.0, 4096.0, 10000.0).unwrap();
+    let offer = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let mut warm = task("w-1", "a1", 1.0, 64.0);
+    warm["resources"] = json!([refined("cpus", 1.0, "dispatch"), volume("vol-1", 4096.0)]);
+    let ops = vec![
+        json!({"type": "RESERVE", "reserve": {"resources": [
+            refined("cpus", 1.0, "dispatch"), refined("disk", 4096.0, "dispatch")]}}),
+        json!({"type": "CREATE", "create": {"volumes": [volume("vol-1", 4096.0)]}}),
+        json!({"type": "LAUNCH", "launch": {"task_infos": [warm]}}),
+    ];
+    c.ok(accept_ops(&offer, ops)).await;
+    let ups = updates(&mut ev, &c, 2).await;
+    assert_eq!(states_of(&ups, "w-1"), ["TASK_STARTING", "TASK_RUNNING"]);
+    assert!(d.rejected_operations().is_empty(), "{:?}", d.rejected_operations());
+    assert_eq!(d.volumes("a1"), ["vol-1"]);
+    let reserved = d.reserved("a1");
+    assert_eq!(reserved.len(), 2, "{reserved:?}");
+    assert!(reserved.iter().all(|r| r["allocation_info"].is_null()));
+
+    // Refused operations are dropped (and recorded).
+    let o = next_offer(&d, &mut ev).await;
+    assert!(find_resource(&o, |r| !r["reservations"].is_null()).is_none());
+    let ops = vec![
+        json!({"type": "RESERVE", "reserve": {"resources": [refined("cpus", 1.0, "mallory")]}}),
+        json!({"type": "DESTROY", "destroy": {"volumes": [volume("vol-1", 4096.0)]}}),
+        json!({"type": "CREATE", "create": {"volumes": [volume("vol-1", 10.0)]}}),
+        json!({"type": "UNRESERVE", "unreserve": {"resources": [refined("disk", 10.0, "dispatch")]}}),
+    ];
+    c.ok(accept_ops(&o, ops)).await;
+    let rejected = d.rejected_operations();
+    assert_eq!(rejected.len(), 4, "{rejected:?}");
+    assert!(rejected[0].starts_with("RESERVE") && rejected[0].contains("principal"));
+    assert!(rejected[1].contains("in use by task 'w-1'"), "{}", rejected[1]);
+    assert!(rejected[2].contains("already in use"), "{}", rejected[2]);
+    assert!(rejected[3].contains("DESTROY it first"), "{}", rejected[3]);
+
+    // Once the task is gone the reserved cpus and the volume are offered, exactly.
+    c.ok(json!({"type": "KILL", "kill": {"task_id": {"value": "w-1"}}}))
+        .await;
+    updates(&mut ev, &c, 1).await;
+    let o = next_offer(&d, &mut ev).await;
+    let cpus = find_resource(&o, |r| r["name"] == "cpus" && !r["reservations"].is_null()).unwrap();
+    assert_eq!(cpus, &refined("cpus", 1.0, "dispatch"));
+    let vol = find_resource(&o, |r| !r["disk"]["persistence"].is_null()).unwrap();
+    assert_eq!(vol, &volume("vol-1", 4096.0));
+    // DESTROY then UNRESERVE: back to unreserved resources.
+    let ops = vec![
+        json!({"type": "DESTROY", "destroy": {"volumes": [volume("vol-1", 4096.0)]}}),
+        json!({"type": "UNRESERVE", "unreserve": {"resources": [
+            refined("cpus", 1.0, "dispatch"), refined("disk", 4096.0, "dispatch")]}}),
+    ];
+    c.ok(accept_ops(&o, ops)).await;
+    assert_eq!(d.rejected_operations().len(), 4, "{:?}", d.rejected_operations());
+    assert!(d.volumes("a1").is_empty());
+    assert!(d.reserved("a1").is_empty());
+    let o = next_offer(&d, &mut ev).await;
+    assert!(find_resource(&o, |r| !r["reservations"].is_null()).is_none());
+    assert!((offered(&o, "cpus") - 4.0).abs() < 1e-9, "{o}");
+    assert!((offered(&o, "disk") - 10000.0).abs() < 1e-9, "{o}");
+}
+
+#[tokio::test]
+async fn reservation_formats_and_role_star() {
+    // Without RESERVATION_REFINEMENT: the old `role` + `reservation` format.
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe_with(&d, &batch_framework(&["MULTI_ROLE"])).await;
+    d.offer("a1", 2.0, 1024.0, 1000.0).unwrap();
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let old = json!({"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0},
+        "allocation_info": {"role": "batch"}, "role": "batch",
+        "reservation": {"principal": "dispatch"}});
+    let ops = vec![
+        json!({"type": "RESERVE", "reserve": {"resources": [refined("cpus", 1.0, "dispatch")]}}),
+        json!({"type": "RESERVE", "reserve": {"resources": [old.clone()]}}),
+    ];
+    c.ok(accept_ops(&o, ops)).await;
+    let rejected = d.rejected_operations();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].contains("RESERVATION_REFINEMENT"));
+    let o = next_offer(&d, &mut ev).await;
+    assert_eq!(find_resource(&o, |r| r["role"] == "batch").unwrap(), &old);
+    drop(ev);
+
+    // Role "*" cannot reserve.
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    d.offer("a1", 2.0, 1024.0, 1000.0).unwrap();
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let mut star = refined("cpus", 1.0, "dispatch");
+    star["allocation_info"] = json!({"role": "*"});
+    star["reservations"][0]["role"] = json!("*");
+    c.ok(accept_ops(
+        &o,
+        vec![json!({"type": "RESERVE", "reserve": {"resources": [star]}})],
+    ))
+    .await;
+    assert!(d.rejected_operations()[0].contains("'*'"));
+    assert!(d.reserved("a1").is_empty());
 }

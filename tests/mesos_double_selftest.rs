@@ -974,8 +974,11 @@ async fn pb_call(c: &Client, mut call: Value) -> Reply {
 
 async fn pb_ack(c: &Client, update: &Value) {
     let s = &update["update"]["status"];
-    let r = pb_call(c, json!({"type": "ACKNOWLEDGE", "acknowledge": {
-        "agent_id": s["agent_id"], "task_id": s["task_id"], "uuid": s["uuid"]}}))
+    let r = pb_call(
+        c,
+        json!({"type": "ACKNOWLEDGE", "acknowledge": {
+        "agent_id": s["agent_id"], "task_id": s["task_id"], "uuid": s["uuid"]}}),
+    )
     .await;
     assert_eq!(r.status, 202, "{}", r.body);
 }
@@ -1055,9 +1058,7 @@ async fn subscribe_accept_negotiation() {
         let url = d.scheduler_url();
         let body = body.clone();
         async move {
-            let mut rb = reqwest::Client::new()
-                .post(url)
-                .header("Content-Type", CT);
+            let mut rb = reqwest::Client::new().post(url).header("Content-Type", CT);
             if let Some(a) = accept {
                 rb = rb.header("Accept", a);
             }
@@ -1121,14 +1122,24 @@ async fn basic_auth_before_leadership_and_principal_match() {
     let r = post_raw(&url, &[("Content-Type", CT)], body.clone()).await;
     assert_eq!(r.status, 401);
     let wrong = basic("dispatch", "nope");
-    let r = post_raw(&url, &[("Content-Type", CT), ("Authorization", &wrong)], body.clone()).await;
+    let r = post_raw(
+        &url,
+        &[("Content-Type", CT), ("Authorization", &wrong)],
+        body.clone(),
+    )
+    .await;
     assert_eq!(r.status, 401);
     // Authentication comes before the leader check.
     d.no_leader();
     let r = post_raw(&url, &[("Content-Type", CT)], body.clone()).await;
     assert_eq!(r.status, 401);
     let good = basic("dispatch", "s3cret");
-    let r = post_raw(&url, &[("Content-Type", CT), ("Authorization", &good)], body).await;
+    let r = post_raw(
+        &url,
+        &[("Content-Type", CT), ("Authorization", &good)],
+        body,
+    )
+    .await;
     assert_eq!(r.status, 503);
     d.set_leader(true);
     // A principal other than the authenticated one: 200, ERROR, end of stream.
@@ -1231,7 +1242,12 @@ fn outstanding(d: &MesosDouble) -> Vec<Value> {
     d.events()
         .iter()
         .filter(|e| e["type"] == "OFFERS")
-        .flat_map(|e| e["offers"]["offers"].as_array().cloned().unwrap_or_default())
+        .flat_map(|e| {
+            e["offers"]["offers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter(|o| ids.iter().any(|id| o["id"]["value"] == id.as_str()))
         .collect()
 }
@@ -1498,7 +1514,12 @@ async fn agent_files_browse_and_read_sandboxes() {
     );
     let r = agent_get(&offer, "read", &[("path", &stdout), ("offset", "-1")]).await;
     assert_eq!(r.body, r#"{"data":"","offset":22}"#);
-    let r = agent_get(&offer, "read", &[("path", &stdout), ("offset", "5"), ("length", "5")]).await;
+    let r = agent_get(
+        &offer,
+        "read",
+        &[("path", &stdout), ("offset", "5"), ("length", "5")],
+    )
+    .await;
     assert_eq!(r.body, r#"{"data":"hello","offset":5}"#);
     let missing = format!("{sandbox}/nope");
     let r = agent_get(&offer, "read", &[("path", &missing), ("offset", "0")]).await;
@@ -1511,12 +1532,12 @@ async fn agent_files_browse_and_read_sandboxes() {
     }
     // The virtual path, and appended output.
     assert!(d.append_sandbox_file("hello-1", "stdout", b"more\n"));
-    let virt = format!(
-        "/frameworks/{}/executors/hello-1/runs/latest/stdout",
-        c.fid
-    );
+    let virt = format!("/frameworks/{}/executors/hello-1/runs/latest/stdout", c.fid);
     let r = agent_get(&offer, "read", &[("path", &virt), ("offset", "0")]).await;
-    assert_eq!(r.body, r#"{"data":"echo hello from mesos\nmore\n","offset":0}"#);
+    assert_eq!(
+        r.body,
+        r#"{"data":"echo hello from mesos\nmore\n","offset":0}"#
+    );
     assert_eq!(
         d.sandbox_file("hello-1", "stdout").unwrap(),
         b"echo hello from mesos\nmore\n"
@@ -1541,7 +1562,15 @@ async fn agent_files_browse_and_read_sandboxes() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .map(|e| {
+            e["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(names, ["stderr", "stdout", "tasks"]);
     assert_eq!(entries[2]["mode"], "drwxr-xr-x");
@@ -1552,7 +1581,10 @@ async fn agent_files_browse_and_read_sandboxes() {
     let r = agent_get(
         &o,
         "read",
-        &[("path", &format!("{exec_root}/tasks/gt-1/stdout")), ("offset", "0")],
+        &[
+            ("path", &format!("{exec_root}/tasks/gt-1/stdout")),
+            ("offset", "0"),
+        ],
     )
     .await;
     assert_eq!(r.body, r#"{"data":"echo gt-1\n","offset":0}"#);
@@ -1586,7 +1618,11 @@ fn accept_ops(offer: &Value, ops: Vec<Value>) -> Value {
 }
 
 fn find_resource<'a>(offer: &'a Value, pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
-    offer["resources"].as_array().unwrap().iter().find(|r| pred(r))
+    offer["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| pred(r))
 }
 
 #[tokio::test]
@@ -1608,7 +1644,11 @@ async fn reserve_create_launch_destroy_unreserve() {
     c.ok(accept_ops(&offer, ops)).await;
     let ups = updates(&mut ev, &c, 2).await;
     assert_eq!(states_of(&ups, "w-1"), ["TASK_STARTING", "TASK_RUNNING"]);
-    assert!(d.rejected_operations().is_empty(), "{:?}", d.rejected_operations());
+    assert!(
+        d.rejected_operations().is_empty(),
+        "{:?}",
+        d.rejected_operations()
+    );
     assert_eq!(d.volumes("a1"), ["vol-1"]);
     let reserved = d.reserved("a1");
     assert_eq!(reserved.len(), 2, "{reserved:?}");
@@ -1627,7 +1667,11 @@ async fn reserve_create_launch_destroy_unreserve() {
     let rejected = d.rejected_operations();
     assert_eq!(rejected.len(), 4, "{rejected:?}");
     assert!(rejected[0].starts_with("RESERVE") && rejected[0].contains("principal"));
-    assert!(rejected[1].contains("in use by task 'w-1'"), "{}", rejected[1]);
+    assert!(
+        rejected[1].contains("in use by task 'w-1'"),
+        "{}",
+        rejected[1]
+    );
     assert!(rejected[2].contains("already in use"), "{}", rejected[2]);
     assert!(rejected[3].contains("DESTROY it first"), "{}", rejected[3]);
 
@@ -1647,7 +1691,12 @@ async fn reserve_create_launch_destroy_unreserve() {
             refined("cpus", 1.0, "dispatch"), refined("disk", 4096.0, "dispatch")]}}),
     ];
     c.ok(accept_ops(&o, ops)).await;
-    assert_eq!(d.rejected_operations().len(), 4, "{:?}", d.rejected_operations());
+    assert_eq!(
+        d.rejected_operations().len(),
+        4,
+        "{:?}",
+        d.rejected_operations()
+    );
     assert!(d.volumes("a1").is_empty());
     assert!(d.reserved("a1").is_empty());
     let o = next_offer(&d, &mut ev).await;

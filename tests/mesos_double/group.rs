@@ -40,7 +40,10 @@ pub fn validate_group_executor(executor: &Value, framework_id: &str) -> Option<S
     if is_docker(&executor["container"]) {
         return Some("Docker ContainerInfo is not supported on the executor".into());
     }
-    let res = executor["resources"].as_array().cloned().unwrap_or_default();
+    let res = executor["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if let Err(e) = Pool::parse(&res, None) {
         return Some(format!("Executor uses invalid resources: {e}"));
     }

@@ -1,5 +1,5 @@
-//! The simulated master: HTTP handler, framework/offer/task state, the agent's
-//! status-update retry loop and the allocator (greatly simplified).
+//! The simulated master: HTTP handler, framework/offer/task/executor state,
+//! the agent's status-update retry loop and the allocator (greatly simplified).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -23,8 +23,8 @@ use super::operations;
 use super::stream::StreamTx;
 use super::validate::{json_parse_error, missing_required, strip_allocation, validate_task, Pool};
 
-pub use super::codec::{Encoding, JSON, PROTOBUF};
 use super::codec::{decode_protobuf_call, negotiate};
+pub use super::codec::{Encoding, JSON, PROTOBUF};
 
 /// How a launched task behaves on its (simulated) agent.
 #[derive(Clone, Debug)]
@@ -831,7 +831,9 @@ fn handle(
                 v("'framework_id' differs from 'subscribe.framework_info.id'"),
             );
         }
-        let accept = headers.get(header::ACCEPT).map(|a| a.to_str().unwrap_or(""));
+        let accept = headers
+            .get(header::ACCEPT)
+            .map(|a| a.to_str().unwrap_or(""));
         let Some(encoding) = negotiate(accept) else {
             return err(
                 StatusCode::NOT_ACCEPTABLE,
@@ -1029,12 +1031,7 @@ fn ids(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn subscribe(
-    st: &Shared,
-    call: &Value,
-    encoding: Encoding,
-    principal: Option<&str>,
-) -> Response {
+fn subscribe(st: &Shared, call: &Value, encoding: Encoding, principal: Option<&str>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let mut s = st.lock();
@@ -1304,7 +1301,10 @@ fn launch_group_op(
     let key = (ctx.agent.clone(), exid.clone());
     let running = s.executors.contains_key(&key);
     let role = ctx.default_role.as_deref();
-    let ex_res = executor["resources"].as_array().cloned().unwrap_or_default();
+    let ex_res = executor["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let ex_pool = Pool::parse(&ex_res, role).unwrap_or_default();
     let mut need = Pool::default();
     for t in &tasks {
@@ -1324,7 +1324,13 @@ fn launch_group_op(
     });
     if let Some(msg) = problem {
         for t in &tasks {
-            task_error(s, &task_id_of(t), "REASON_TASK_GROUP_INVALID", &msg, &ctx.agent);
+            task_error(
+                s,
+                &task_id_of(t),
+                "REASON_TASK_GROUP_INVALID",
+                &msg,
+                &ctx.agent,
+            );
         }
         return;
     }
@@ -1374,7 +1380,10 @@ fn task_sandbox(
         .map(|f| f.id.clone())
         .unwrap_or_default();
     if group.is_some() {
-        if let Some(e) = s.executors.get(&(agent.to_string(), executor_id.to_string())) {
+        if let Some(e) = s
+            .executors
+            .get(&(agent.to_string(), executor_id.to_string()))
+        {
             return format!("{}/tasks/{task_id}", e.sandbox);
         }
     }
@@ -1532,7 +1541,8 @@ fn reconcile(s: &mut St, rec: &Value) {
 
 // ---------------------------------------------------------------- public handle
 
-/// An in-process strict Mesos master (scheduler API, JSON encoding).
+/// An in-process strict Mesos master (scheduler API, JSON and protobuf
+/// encodings) and its agents (files API).
 pub struct MesosDouble {
     st: Shared,
     addr: SocketAddr,

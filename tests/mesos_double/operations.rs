@@ -56,7 +56,10 @@ fn reservation_of(r: &Value, refinement: bool) -> Result<(String, Option<String>
         let role = top["role"]
             .as_str()
             .ok_or_else(|| format!("Resource {name}: reservation without role"))?;
-        return Ok((role.to_string(), top["principal"].as_str().map(String::from)));
+        return Ok((
+            role.to_string(),
+            top["principal"].as_str().map(String::from),
+        ));
     }
     if stacked.is_some() {
         return Err(format!(
@@ -294,7 +297,9 @@ fn destroy(s: &mut St, vols: &[Value], ctx: &AcceptCtx, pool: &mut Pool) -> Resu
             return Err(format!("Persistent volume '{id}' does not exist"));
         }
         if let Some(task) = volume_user(s, &ctx.agent, id) {
-            return Err(format!("Persistent volume '{id}' is in use by task '{task}'"));
+            return Err(format!(
+                "Persistent volume '{id}' is in use by task '{task}'"
+            ));
         }
         ids.push(id.to_string());
     }

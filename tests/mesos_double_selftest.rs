@@ -1617,7 +1617,7 @@ fn accept_ops(offer: &Value, ops: Vec<Value>) -> Value {
         "operations": ops, "filters": {"refuse_seconds": 0}}})
 }
 
-fn find_resource<'a>(offer: &'a Value, pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+fn find_resource(offer: &Value, pred: impl Fn(&Value) -> bool) -> Option<&Value> {
     offer["resources"]
         .as_array()
         .unwrap()

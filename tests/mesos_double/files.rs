@@ -182,13 +182,13 @@ impl Sandboxes {
     }
 
     /// `/files/read`: `{"data", "offset"}`; `offset == -1` asks for the size.
-    pub fn read(&self, path: &str, offset: i64, length: Option<usize>) -> Result<Value, Response> {
+    pub fn read(&self, path: &str, offset: i64, length: Option<usize>) -> Result<Value, Refusal> {
         let abs = self.resolve(path);
         let Some(f) = self.files.get(&abs) else {
             if self.is_dir(&abs) {
                 return Err(bad_request("Cannot read a directory.\n"));
             }
-            return Err(StatusCode::NOT_FOUND.into_response());
+            return Err(not_found());
         };
         let size = f.data.len();
         if offset == -1 {
@@ -202,13 +202,39 @@ impl Sandboxes {
     }
 }
 
-fn bad_request(msg: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        msg.to_string(),
-    )
-        .into_response()
+/// An error answer of the files API: status and text body.
+pub struct Refusal {
+    status: StatusCode,
+    body: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        if self.body.is_empty() {
+            return self.status.into_response();
+        }
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+fn bad_request(msg: &str) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        body: msg.to_string(),
+    }
+}
+
+/// Missing path: 404 with an empty body.
+fn not_found() -> Refusal {
+    Refusal {
+        status: StatusCode::NOT_FOUND,
+        body: String::new(),
+    }
 }
 
 fn json_ok(v: &Value) -> Response {
@@ -220,14 +246,14 @@ fn json_ok(v: &Value) -> Response {
         .into_response()
 }
 
-fn path_param(q: &HashMap<String, String>) -> Result<&str, Response> {
+fn path_param(q: &HashMap<String, String>) -> Result<&str, Refusal> {
     q.get("path")
         .map(String::as_str)
         .ok_or_else(|| bad_request("Expecting 'path=value' in query.\n"))
 }
 
 /// `offset` (default -1) and `length` (default: up to 16 pages) as the agent parses them.
-fn read_params(q: &HashMap<String, String>) -> Result<(i64, Option<usize>), Response> {
+fn read_params(q: &HashMap<String, String>) -> Result<(i64, Option<usize>), Refusal> {
     let offset = match q.get("offset") {
         None => -1,
         Some(o) => {
@@ -261,11 +287,11 @@ pub async fn browse(
 ) -> Response {
     let path = match path_param(&q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match st.lock().sandboxes.browse(path) {
         Some(entries) => json_ok(&Value::Array(entries)),
-        None => StatusCode::NOT_FOUND.into_response(),
+        None => not_found().into_response(),
     }
 }
 
@@ -275,14 +301,14 @@ pub async fn read(
 ) -> Response {
     let path = match path_param(&q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (offset, length) = match read_params(&q) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match st.lock().sandboxes.read(path, offset, length) {
         Ok(v) => json_ok(&v),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }

@@ -706,9 +706,12 @@ fn handle(
     body: &Bytes,
     rec: &mut RecordedCall,
 ) -> (Response, String) {
-    let principal = match authenticate(&st.lock().cfg, headers) {
-        Ok(p) => p,
-        Err(r) => return (r, String::new()),
+    let Ok(principal) = authenticate(&st.lock().cfg, headers) else {
+        let challenge = [(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")];
+        return (
+            (StatusCode::UNAUTHORIZED, challenge).into_response(),
+            String::new(),
+        );
     };
     {
         let s = st.lock();
@@ -977,9 +980,9 @@ fn handle(
     (StatusCode::ACCEPTED.into_response(), String::new())
 }
 
-/// HTTP Basic authentication of a scheduler call: the authenticated principal,
-/// or the 401 answer. Without configured credentials nobody is authenticated.
-fn authenticate(cfg: &Config, headers: &HeaderMap) -> Result<Option<String>, Response> {
+/// HTTP Basic authentication of a scheduler call: the authenticated principal
+/// (`None` without configured credentials), `Err` for a 401.
+fn authenticate(cfg: &Config, headers: &HeaderMap) -> Result<Option<String>, ()> {
     let Some((principal, secret)) = cfg.credentials.as_ref() else {
         return Ok(None);
     };
@@ -991,13 +994,10 @@ fn authenticate(cfg: &Config, headers: &HeaderMap) -> Result<Option<String>, Res
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if given == Some(expected.as_str()) {
-        return Ok(Some(principal.clone()));
+        Ok(Some(principal.clone()))
+    } else {
+        Err(())
     }
-    Err((
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")],
-    )
-        .into_response())
 }
 
 /// The authenticated principal must be the framework's `principal`.

@@ -5,7 +5,9 @@ mod mesos_double;
 
 use std::time::Duration;
 
+use dispatch::cluster::mesos::proto;
 use mesos_double::{Config, MesosDouble, TaskBehavior};
+use prost::Message;
 use serde_json::{json, Value};
 
 const CT: &str = "application/json";
@@ -15,6 +17,8 @@ struct Events {
     resp: reqwest::Response,
     buf: Vec<u8>,
     chunks: usize,
+    /// Records are serialized `proto::Event`s (decoded to Mesos JSON here).
+    protobuf: bool,
 }
 
 impl Events {
@@ -33,7 +37,7 @@ impl Events {
                 assert!(len > 0);
                 if self.buf.len() >= nl + 1 + len {
                     let rec: Vec<u8> = self.buf.drain(..nl + 1 + len).skip(nl + 1).collect();
-                    return Some(serde_json::from_slice(&rec).expect("record is JSON"));
+                    return Some(self.decode(&rec));
                 }
             }
             let chunk = tokio::time::timeout_at(deadline, self.resp.chunk()).await;
@@ -49,6 +53,14 @@ impl Events {
                 Err(_) => panic!("no event within {d:?}"),
             }
         }
+    }
+
+    fn decode(&self, rec: &[u8]) -> Value {
+        if !self.protobuf {
+            return serde_json::from_slice(rec).expect("record is JSON");
+        }
+        let e = proto::Event::decode(rec).expect("record is a protobuf Event");
+        serde_json::to_value(&e).expect("event as JSON")
     }
 
     /// Next event that is not a HEARTBEAT.
@@ -142,13 +154,18 @@ async fn open_stream(d: &MesosDouble, call: &Value) -> (Events, reqwest::header:
             resp,
             buf: Vec::new(),
             chunks: 0,
+            protobuf: false,
         },
         headers,
     )
 }
 
 async fn subscribe(d: &MesosDouble, caps: &[&str]) -> (Client, Events) {
-    let (mut ev, headers) = open_stream(d, &subscribe_call(caps)).await;
+    subscribe_with(d, &subscribe_call(caps)).await
+}
+
+async fn subscribe_with(d: &MesosDouble, call: &Value) -> (Client, Events) {
+    let (mut ev, headers) = open_stream(d, call).await;
     assert_eq!(headers["content-type"], CT);
     let sid = headers["mesos-stream-id"].to_str().unwrap().to_string();
     let sub = ev.next().await.unwrap();
@@ -933,4 +950,796 @@ async fn decline_filters_suppress_and_revive() {
     assert!(d.rescind(&o[0]));
     let e = ev.next_of("RESCIND").await;
     assert_eq!(e["rescind"]["offer_id"]["value"], o[0].as_str());
+}
+
+// ------------------------------------------------------------ protobuf
+
+const PB: &str = "application/x-protobuf";
+
+/// A Mesos JSON call as protobuf bytes (through the crate's prost types).
+fn pb_bytes(call: &Value) -> Vec<u8> {
+    let c: proto::Call = serde_json::from_value(call.clone()).expect("call has a protobuf form");
+    c.encode_to_vec()
+}
+
+async fn pb_call(c: &Client, mut call: Value) -> Reply {
+    call["framework_id"] = json!({ "value": c.fid });
+    post_raw(
+        &c.url,
+        &[("Content-Type", PB), ("Mesos-Stream-Id", &c.sid)],
+        pb_bytes(&call),
+    )
+    .await
+}
+
+async fn pb_ack(c: &Client, update: &Value) {
+    let s = &update["update"]["status"];
+    let r = pb_call(
+        c,
+        json!({"type": "ACKNOWLEDGE", "acknowledge": {
+        "agent_id": s["agent_id"], "task_id": s["task_id"], "uuid": s["uuid"]}}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+}
+
+#[tokio::test]
+async fn protobuf_subscription_launch_ack_finished() {
+    let d = MesosDouble::start(fast()).await;
+    let resp = reqwest::Client::new()
+        .post(d.scheduler_url())
+        .header("Content-Type", PB)
+        .header("Accept", PB)
+        .body(pb_bytes(&subscribe_call(ALL_CAPS)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], PB);
+    let sid = resp.headers()["mesos-stream-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut ev = Events {
+        resp,
+        buf: Vec::new(),
+        chunks: 0,
+        protobuf: true,
+    };
+    let sub = ev.next().await.unwrap();
+    assert_eq!(sub["type"], "SUBSCRIBED");
+    assert_eq!(sub["subscribed"]["heartbeat_interval_seconds"], 15.0);
+    let fid = sub["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ev.next().await.unwrap()["type"], "HEARTBEAT");
+    let c = Client {
+        http: reqwest::Client::new(),
+        url: d.scheduler_url(),
+        fid,
+        sid,
+    };
+    let oid = d.offer("a1", 2.0, 1024.0, 1000.0).unwrap();
+    let offers = ev.next_of("OFFERS").await;
+    assert_eq!(offers["offers"]["offers"][0]["id"]["value"], oid);
+    let r = pb_call(&c, launch(&[&oid], vec![task("pb-1", "a1", 1.0, 64.0)])).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    for state in ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"] {
+        let u = ev.next_of("UPDATE").await;
+        assert_eq!(status(&u)["state"], state);
+        assert_eq!(status(&u)["task_id"]["value"], "pb-1");
+        pb_ack(&c, &u).await;
+    }
+    assert!(d.acks().iter().all(|a| a.matched));
+    assert_eq!(d.acks().len(), 3);
+    // Garbage protobuf: 400 with the real master's text.
+    let r = post_raw(
+        &c.url,
+        &[("Content-Type", PB), ("Mesos-Stream-Id", &c.sid)],
+        &b"\x00garbage{"[..],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, "Failed to parse body into Call protobuf");
+    if let Some(cap) = capture("protobuf/calls.jsonl")
+        .into_iter()
+        .find(|x| x["name"] == "call-garbage-body")
+    {
+        assert_eq!(r.body, cap["response_body"]);
+    }
+}
+
+#[tokio::test]
+async fn subscribe_accept_negotiation() {
+    let d = MesosDouble::start(fast()).await;
+    let body = subscribe_call(ALL_CAPS).to_string();
+    let ct_for = |accept: Option<&'static str>| {
+        let url = d.scheduler_url();
+        let body = body.clone();
+        async move {
+            let mut rb = reqwest::Client::new().post(url).header("Content-Type", CT);
+            if let Some(a) = accept {
+                rb = rb.header("Accept", a);
+            }
+            let r = rb.body(body).send().await.unwrap();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status().as_u16(), ct)
+        }
+    };
+    assert_eq!(ct_for(None).await, (200, Some(CT.to_string())));
+    let both = Some("application/x-protobuf, application/json");
+    assert_eq!(ct_for(both).await, (200, Some(CT.to_string())));
+    assert_eq!(ct_for(Some(PB)).await, (200, Some(PB.to_string())));
+    assert_eq!(ct_for(Some("*/*")).await.1, Some(CT.to_string()));
+    assert_eq!(ct_for(Some("text/html")).await.0, 406);
+}
+
+// ------------------------------------------------------------ auth, redirect
+
+fn basic(principal: &str, secret: &str) -> String {
+    use base64::Engine;
+    let raw = format!("{principal}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+async fn subscribe_as(d: &MesosDouble, auth: &str, principal: &str) -> (u16, Events) {
+    let mut call = subscribe_call(ALL_CAPS);
+    call["subscribe"]["framework_info"]["principal"] = json!(principal);
+    let resp = reqwest::Client::new()
+        .post(d.scheduler_url())
+        .header("Content-Type", CT)
+        .header("Authorization", auth)
+        .body(call.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ev = Events {
+        resp,
+        buf: Vec::new(),
+        chunks: 0,
+        protobuf: false,
+    };
+    (status, ev)
+}
+
+#[tokio::test]
+async fn basic_auth_before_leadership_and_principal_match() {
+    let d = MesosDouble::start(Config {
+        credentials: Some(("dispatch".into(), "s3cret".into())),
+        ..fast()
+    })
+    .await;
+    let url = d.scheduler_url();
+    let body = subscribe_call(ALL_CAPS).to_string();
+    let r = post_raw(&url, &[("Content-Type", CT)], body.clone()).await;
+    assert_eq!(r.status, 401);
+    let wrong = basic("dispatch", "nope");
+    let r = post_raw(
+        &url,
+        &[("Content-Type", CT), ("Authorization", &wrong)],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // Authentication comes before the leader check.
+    d.no_leader();
+    let r = post_raw(&url, &[("Content-Type", CT)], body.clone()).await;
+    assert_eq!(r.status, 401);
+    let good = basic("dispatch", "s3cret");
+    let r = post_raw(
+        &url,
+        &[("Content-Type", CT), ("Authorization", &good)],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 503);
+    d.set_leader(true);
+    // A principal other than the authenticated one: 200, ERROR, end of stream.
+    let (st, mut ev) = subscribe_as(&d, &good, "someone-else").await;
+    assert_eq!(st, 200);
+    let e = ev.next().await.unwrap();
+    assert_eq!(e["type"], "ERROR");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("someone-else"));
+    assert!(ev.next().await.is_none());
+    let (st, mut ev) = subscribe_as(&d, &good, "dispatch").await;
+    assert_eq!(st, 200);
+    assert_eq!(ev.next().await.unwrap()["type"], "SUBSCRIBED");
+    let last = d.calls().pop().unwrap();
+    assert_eq!(last.headers["authorization"], good);
+}
+
+#[tokio::test]
+async fn master_redirect_endpoint() {
+    let d = MesosDouble::start(fast()).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = || http.get(format!("{}/master/redirect", d.url())).send();
+    let r = get().await.unwrap();
+    assert_eq!(r.status().as_u16(), 307);
+    let port = d.addr().port();
+    assert_eq!(r.headers()["location"], format!("//127.0.0.1:{port}"));
+    d.fail_over("127.0.0.1:5050");
+    let r = get().await.unwrap();
+    assert_eq!(r.headers()["location"], "//127.0.0.1:5050");
+    d.no_leader();
+    assert_eq!(get().await.unwrap().status().as_u16(), 503);
+}
+
+// ------------------------------------------------------------ task groups
+
+fn scalar(name: &str, v: f64, role: &str) -> Value {
+    json!({"name": name, "type": "SCALAR", "scalar": {"value": v}, "allocation_info": {"role": role}})
+}
+
+fn group_task(id: &str, agent: &str, cpus: f64) -> Value {
+    json!({"name": id, "task_id": {"value": id}, "agent_id": {"value": agent},
+        "resources": [scalar("cpus", cpus, "*"), scalar("mem", 64.0, "*")],
+        "command": {"value": format!("echo {id}")}})
+}
+
+fn default_executor(id: &str, fid: &str, resources: Vec<Value>) -> Value {
+    json!({"type": "DEFAULT", "executor_id": {"value": id}, "framework_id": {"value": fid},
+        "resources": resources})
+}
+
+fn group_accept(offer: &str, executor: Value, tasks: Vec<Value>) -> Value {
+    json!({"type": "ACCEPT", "accept": {"offer_ids": [{"value": offer}],
+        "operations": [{"type": "LAUNCH_GROUP", "launch_group": {
+            "executor": executor, "task_group": {"tasks": tasks}}}],
+        "filters": {"refuse_seconds": 0}}})
+}
+
+fn exec_resources(disk: bool) -> Vec<Value> {
+    let mut r = vec![scalar("cpus", 0.1, "*"), scalar("mem", 32.0, "*")];
+    if disk {
+        r.push(scalar("disk", 32.0, "*"));
+    }
+    r
+}
+
+/// Reads `n` UPDATEs (acking those with a uuid); other events are skipped.
+async fn updates(ev: &mut Events, c: &Client, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let e = ev.next_of("UPDATE").await;
+        if status(&e)["uuid"].is_string() {
+            c.ack(&e).await;
+        }
+        out.push(status(&e).clone());
+    }
+    out
+}
+
+fn states_of(updates: &[Value], task: &str) -> Vec<String> {
+    updates
+        .iter()
+        .filter(|s| s["task_id"]["value"] == task)
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn next_offer(d: &MesosDouble, ev: &mut Events) -> Value {
+    d.reoffer();
+    ev.next_of("OFFERS").await["offers"]["offers"][0].clone()
+}
+
+/// The outstanding offers, as sent.
+fn outstanding(d: &MesosDouble) -> Vec<Value> {
+    let ids = d.outstanding_offers();
+    d.events()
+        .iter()
+        .filter(|e| e["type"] == "OFFERS")
+        .flat_map(|e| {
+            e["offers"]["offers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|o| ids.iter().any(|id| o["id"]["value"] == id.as_str()))
+        .collect()
+}
+
+fn offered(offer: &Value, name: &str) -> f64 {
+    offer["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == name && r["reservations"].is_null())
+        .map(|r| r["scalar"]["value"].as_f64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn launch_group_validation() {
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let oid = d.offer("a1", 4.0, 4096.0, 1000.0).unwrap();
+    ev.next_of("OFFERS").await;
+    let tasks = vec![group_task("g-a", "a1", 1.0), group_task("g-b", "a1", 1.0)];
+    let ex = default_executor("ex1", &c.fid, exec_resources(false));
+    c.ok(group_accept(&oid, ex, tasks.clone())).await;
+    let errs = updates(&mut ev, &c, 2).await;
+    for s in &errs {
+        assert_eq!(s["state"], "TASK_ERROR");
+        assert_eq!(s["reason"], "REASON_TASK_GROUP_INVALID");
+        assert_eq!(s["message"], "Executor 'ex1' uses no disk");
+        assert!(s["uuid"].is_null());
+    }
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"executor_id": {"value": "ex1"}, "framework_id": {"value": c.fid},
+                   "resources": exec_resources(true)}),
+            "'ExecutorInfo.type' must be set",
+        ),
+        (
+            json!({"type": "DEFAULT", "executor_id": {"value": "ex1"},
+                   "resources": exec_resources(true)}),
+            "'ExecutorInfo.framework_id' must be set",
+        ),
+        (
+            json!({"type": "DEFAULT", "executor_id": {"value": "ex1"}, "framework_id": {"value": c.fid},
+                   "command": {"value": "x"}, "resources": exec_resources(true)}),
+            "'ExecutorInfo.command' must not be set",
+        ),
+        (
+            json!({"type": "DEFAULT", "executor_id": {"value": "ex1"}, "framework_id": {"value": c.fid},
+                   "container": {"type": "DOCKER", "docker": {"image": "x"}},
+                   "resources": exec_resources(true)}),
+            "Docker ContainerInfo is not supported on the executor",
+        ),
+    ];
+    for (ex, want) in cases {
+        let o = next_offer(&d, &mut ev).await;
+        let oid = o["id"]["value"].as_str().unwrap();
+        c.ok(group_accept(oid, ex, tasks.clone())).await;
+        for s in updates(&mut ev, &c, 2).await {
+            assert_eq!(s["reason"], "REASON_TASK_GROUP_INVALID");
+            assert!(s["message"].as_str().unwrap().contains(want), "{s}");
+        }
+    }
+    // A DOCKER task, and duplicate task IDs within the group.
+    let mut docker = group_task("g-c", "a1", 1.0);
+    docker["container"] = json!({"type": "DOCKER", "docker": {"image": "x"}});
+    let dup = vec![group_task("g-d", "a1", 1.0), group_task("g-d", "a1", 1.0)];
+    for (ts, want) in [
+        (vec![docker], "Docker ContainerInfo is not supported"),
+        (dup, "duplicate ID"),
+    ] {
+        let o = next_offer(&d, &mut ev).await;
+        let oid = o["id"]["value"].as_str().unwrap();
+        let ex = default_executor("ex1", &c.fid, exec_resources(true));
+        let n = ts.len();
+        c.ok(group_accept(oid, ex, ts)).await;
+        for s in updates(&mut ev, &c, n).await {
+            assert!(s["message"].as_str().unwrap().contains(want), "{s}");
+        }
+    }
+    // More than offered.
+    let o = next_offer(&d, &mut ev).await;
+    let ex = default_executor("ex1", &c.fid, exec_resources(true));
+    let big = vec![group_task("g-e", "a1", 3.0), group_task("g-f", "a1", 1.0)];
+    c.ok(group_accept(o["id"]["value"].as_str().unwrap(), ex, big))
+        .await;
+    for s in updates(&mut ev, &c, 2).await {
+        assert_eq!(s["state"], "TASK_ERROR");
+        assert!(s["message"]
+            .as_str()
+            .unwrap()
+            .contains("required by task group and its executor is more than available"));
+    }
+    assert!(d.launched_tasks().is_empty());
+    assert!(d.executors("a1").is_empty());
+}
+
+#[tokio::test]
+async fn launch_group_lifecycle_sibling_kills_and_executor_failure() {
+    let d = MesosDouble::start(fast()).await;
+    d.set_task_behavior("g-", TaskBehavior::RunUntilKilled);
+    d.set_task_behavior(
+        "g-fail",
+        TaskBehavior::Fail {
+            after: Duration::from_millis(100),
+            exit_code: 2,
+        },
+    );
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let oid = d.offer("a1", 4.0, 4096.0, 1000.0).unwrap();
+    let first = ev.next_of("OFFERS").await;
+    let url = &first["offers"]["offers"][0]["url"];
+    assert_eq!(url["address"]["port"], d.addr().port());
+    assert_eq!(url["address"]["ip"], "127.0.0.1");
+    assert_eq!(url["address"]["hostname"], "a1");
+    assert_eq!(url["path"], "/slave(1)");
+    let ex = default_executor("ex1", &c.fid, exec_resources(true));
+    let g1 = vec![group_task("g-a", "a1", 1.0), group_task("g-b", "a1", 1.0)];
+    c.ok(group_accept(&oid, ex.clone(), g1)).await;
+    let ups = updates(&mut ev, &c, 4).await;
+    for t in ["g-a", "g-b"] {
+        assert_eq!(states_of(&ups, t), ["TASK_STARTING", "TASK_RUNNING"]);
+    }
+    assert!(ups.iter().all(|s| s["executor_id"]["value"] == "ex1"));
+    let launched = d.launched_tasks();
+    assert!(launched
+        .iter()
+        .all(|l| l.group && l.executor_id.as_deref() == Some("ex1")));
+    // The executor shows in offers; its resources are not charged twice.
+    let o = next_offer(&d, &mut ev).await;
+    assert_eq!(o["executor_ids"], json!([{"value": "ex1"}]));
+    assert!((offered(&o, "cpus") - 1.9).abs() < 1e-9, "{o}");
+    let g2 = vec![
+        group_task("g-fail-c", "a1", 0.95),
+        group_task("g-d", "a1", 0.95),
+    ];
+    c.ok(group_accept(o["id"]["value"].as_str().unwrap(), ex, g2))
+        .await;
+    // g-fail-c fails: the default executor kills g-d; group 1 is untouched.
+    let ups = updates(&mut ev, &c, 7).await;
+    assert_eq!(
+        states_of(&ups, "g-fail-c"),
+        ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]
+    );
+    assert_eq!(
+        states_of(&ups, "g-d"),
+        [
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_KILLING",
+            "TASK_KILLED"
+        ]
+    );
+    assert!(states_of(&ups, "g-a").is_empty());
+    assert_eq!(d.executors("a1"), ["ex1"]);
+    // KILL of g-a takes g-b down too; then the executor exits.
+    c.ok(json!({"type": "KILL", "kill": {"task_id": {"value": "g-a"}}}))
+        .await;
+    let ups = updates(&mut ev, &c, 4).await;
+    assert_eq!(states_of(&ups, "g-a"), ["TASK_KILLING", "TASK_KILLED"]);
+    assert_eq!(states_of(&ups, "g-b"), ["TASK_KILLING", "TASK_KILLED"]);
+    let f = ev.next_of("FAILURE").await;
+    assert_eq!(
+        f["failure"],
+        json!({"agent_id": {"value": "a1"}, "executor_id": {"value": "ex1"}, "status": 0})
+    );
+    assert!(d.executors("a1").is_empty());
+    // Everything, executor resources included, is offered again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let open = outstanding(&d);
+    let cpus: f64 = open.iter().map(|o| offered(o, "cpus")).sum();
+    assert!((cpus - 4.0).abs() < 1e-9, "{open:?}");
+    // The offer made when the executor exited no longer lists it.
+    assert!(open.last().unwrap()["executor_ids"].is_null());
+    assert!(d.violations().is_empty(), "{:?}", d.violations());
+}
+
+// ------------------------------------------------------------ agent files API
+
+struct FileReply {
+    status: u16,
+    body: String,
+}
+
+/// GET on the agent the offer's URL names.
+async fn agent_get(offer: &Value, endpoint: &str, query: &[(&str, &str)]) -> FileReply {
+    let a = &offer["url"]["address"];
+    let url = format!(
+        "{}://{}:{}/files/{endpoint}",
+        offer["url"]["scheme"].as_str().unwrap(),
+        a["ip"].as_str().unwrap(),
+        a["port"]
+    );
+    let r = reqwest::Client::new()
+        .get(url)
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    FileReply {
+        status: r.status().as_u16(),
+        body: r.text().await.unwrap(),
+    }
+}
+
+fn captured_files() -> Option<Value> {
+    let p = "/work/shared/reference/mesos-captures/json/agent-files.json";
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| serde_json::from_str(&s).unwrap())
+}
+
+#[tokio::test]
+async fn agent_files_browse_and_read_sandboxes() {
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let oid = d.offer("a1", 4.0, 4096.0, 1000.0).unwrap();
+    let offer = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let mut t = task("hello-1", "a1", 0.5, 64.0);
+    t["command"]["value"] = json!("echo hello from mesos");
+    c.ok(launch(&[&oid], vec![t])).await;
+    let ups = updates(&mut ev, &c, 3).await;
+    assert_eq!(states_of(&ups, "hello-1")[2], "TASK_FINISHED");
+    let container = ups[0]["container_status"]["container_id"]["value"]
+        .as_str()
+        .unwrap();
+    let sandbox = d.sandbox_dir("hello-1").unwrap();
+    assert_eq!(
+        sandbox,
+        format!(
+            "/var/lib/mesos/agent/slaves/a1/frameworks/{}/executors/hello-1/runs/{container}",
+            c.fid
+        )
+    );
+    // browse: the captured shape, key order included.
+    let r = agent_get(&offer, "browse", &[("path", &sandbox)]).await;
+    assert_eq!(r.status, 200);
+    let entries: Value = serde_json::from_str(&r.body).unwrap();
+    let paths: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    let stdout = format!("{sandbox}/stdout");
+    assert_eq!(paths, [format!("{sandbox}/stderr"), stdout.clone()]);
+    assert_eq!(entries[1]["size"], 22);
+    assert_eq!(entries[1]["mode"], "-rw-r--r--");
+    if let Some(cap) = captured_files() {
+        let body = cap["answers"]["browse"]["body"].as_str().unwrap();
+        let captured: Value = serde_json::from_str(body).unwrap();
+        let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+        assert_eq!(keys(&entries[0]), keys(&captured[0]));
+    }
+    // read: data + offset, -1 for the size, 404 for a missing file, 400 for a bad offset.
+    let r = agent_get(
+        &offer,
+        "read",
+        &[("path", &stdout), ("offset", "0"), ("length", "4096")],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, r#"{"data":"echo hello from mesos\n","offset":0}"#)
+    );
+    let r = agent_get(&offer, "read", &[("path", &stdout), ("offset", "-1")]).await;
+    assert_eq!(r.body, r#"{"data":"","offset":22}"#);
+    let r = agent_get(
+        &offer,
+        "read",
+        &[("path", &stdout), ("offset", "5"), ("length", "5")],
+    )
+    .await;
+    assert_eq!(r.body, r#"{"data":"hello","offset":5}"#);
+    let missing = format!("{sandbox}/nope");
+    let r = agent_get(&offer, "read", &[("path", &missing), ("offset", "0")]).await;
+    assert_eq!((r.status, r.body.as_str()), (404, ""));
+    let r = agent_get(&offer, "browse", &[("path", &missing)]).await;
+    assert_eq!(r.status, 404);
+    for bad in ["abc", "-5"] {
+        let r = agent_get(&offer, "read", &[("path", &stdout), ("offset", bad)]).await;
+        assert_eq!(r.status, 400, "offset {bad}");
+    }
+    // The virtual path, and appended output.
+    assert!(d.append_sandbox_file("hello-1", "stdout", b"more\n"));
+    let virt = format!("/frameworks/{}/executors/hello-1/runs/latest/stdout", c.fid);
+    let r = agent_get(&offer, "read", &[("path", &virt), ("offset", "0")]).await;
+    assert_eq!(
+        r.body,
+        r#"{"data":"echo hello from mesos\nmore\n","offset":0}"#
+    );
+    assert_eq!(
+        d.sandbox_file("hello-1", "stdout").unwrap(),
+        b"echo hello from mesos\nmore\n"
+    );
+    assert!(d.sandbox_file("hello-1", "stderr").is_some());
+    assert!(d.sandbox_file("nobody", "stdout").is_none());
+
+    // A task group: the executor's sandbox has its own logs and tasks/<id>.
+    let o = next_offer(&d, &mut ev).await;
+    let ex = default_executor("gx", &c.fid, exec_resources(true));
+    c.ok(group_accept(
+        o["id"]["value"].as_str().unwrap(),
+        ex,
+        vec![group_task("gt-1", "a1", 0.5)],
+    ))
+    .await;
+    updates(&mut ev, &c, 3).await;
+    let exec_root = format!("/frameworks/{}/executors/gx/runs/latest", c.fid);
+    let r = agent_get(&o, "browse", &[("path", &exec_root)]).await;
+    let entries: Value = serde_json::from_str(&r.body).unwrap();
+    let names: Vec<String> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(names, ["stderr", "stdout", "tasks"]);
+    assert_eq!(entries[2]["mode"], "drwxr-xr-x");
+    let task_dir = d.sandbox_dir("gt-1").unwrap();
+    assert!(task_dir.starts_with("/var/lib/mesos/agent/slaves/a1/frameworks/"));
+    assert!(task_dir.contains("/executors/gx/runs/"), "{task_dir}");
+    assert!(task_dir.ends_with("/tasks/gt-1"), "{task_dir}");
+    let r = agent_get(
+        &o,
+        "read",
+        &[
+            ("path", &format!("{exec_root}/tasks/gt-1/stdout")),
+            ("offset", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(r.body, r#"{"data":"echo gt-1\n","offset":0}"#);
+}
+
+// ------------------------------------------------------------ reservations and volumes
+
+fn batch_framework(caps: &[&str]) -> Value {
+    let mut call = subscribe_call(caps);
+    call["subscribe"]["framework_info"]["roles"] = json!(["batch"]);
+    call["subscribe"]["framework_info"]["principal"] = json!("dispatch");
+    call
+}
+
+fn refined(name: &str, v: f64, principal: &str) -> Value {
+    json!({"name": name, "type": "SCALAR", "scalar": {"value": v}, "allocation_info": {"role": "batch"},
+        "reservations": [{"type": "DYNAMIC", "role": "batch", "principal": principal,
+            "labels": {"labels": [{"key": "owner", "value": "cache"}]}}]})
+}
+
+fn volume(id: &str, size: f64) -> Value {
+    let mut v = refined("disk", size, "dispatch");
+    v["disk"] = json!({"persistence": {"id": id, "principal": "dispatch"},
+        "volume": {"container_path": "cache", "mode": "RW"}});
+    v
+}
+
+fn accept_ops(offer: &Value, ops: Vec<Value>) -> Value {
+    json!({"type": "ACCEPT", "accept": {"offer_ids": [offer["id"]],
+        "operations": ops, "filters": {"refuse_seconds": 0}}})
+}
+
+fn find_resource(offer: &Value, pred: impl Fn(&Value) -> bool) -> Option<&Value> {
+    offer["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| pred(r))
+}
+
+#[tokio::test]
+async fn reserve_create_launch_destroy_unreserve() {
+    let d = MesosDouble::start(fast()).await;
+    d.set_task_behavior("w-", TaskBehavior::RunUntilKilled);
+    let caps = ["MULTI_ROLE", "PARTITION_AWARE", "RESERVATION_REFINEMENT"];
+    let (c, mut ev) = subscribe_with(&d, &batch_framework(&caps)).await;
+    d.offer("a1", 4.0, 4096.0, 10000.0).unwrap();
+    let offer = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let mut warm = task("w-1", "a1", 1.0, 64.0);
+    warm["resources"] = json!([refined("cpus", 1.0, "dispatch"), volume("vol-1", 4096.0)]);
+    let ops = vec![
+        json!({"type": "RESERVE", "reserve": {"resources": [
+            refined("cpus", 1.0, "dispatch"), refined("disk", 4096.0, "dispatch")]}}),
+        json!({"type": "CREATE", "create": {"volumes": [volume("vol-1", 4096.0)]}}),
+        json!({"type": "LAUNCH", "launch": {"task_infos": [warm]}}),
+    ];
+    c.ok(accept_ops(&offer, ops)).await;
+    let ups = updates(&mut ev, &c, 2).await;
+    assert_eq!(states_of(&ups, "w-1"), ["TASK_STARTING", "TASK_RUNNING"]);
+    assert!(
+        d.rejected_operations().is_empty(),
+        "{:?}",
+        d.rejected_operations()
+    );
+    assert_eq!(d.volumes("a1"), ["vol-1"]);
+    let reserved = d.reserved("a1");
+    assert_eq!(reserved.len(), 2, "{reserved:?}");
+    assert!(reserved.iter().all(|r| r["allocation_info"].is_null()));
+
+    // Refused operations are dropped (and recorded).
+    let o = next_offer(&d, &mut ev).await;
+    assert!(find_resource(&o, |r| !r["reservations"].is_null()).is_none());
+    let ops = vec![
+        json!({"type": "RESERVE", "reserve": {"resources": [refined("cpus", 1.0, "mallory")]}}),
+        json!({"type": "DESTROY", "destroy": {"volumes": [volume("vol-1", 4096.0)]}}),
+        json!({"type": "CREATE", "create": {"volumes": [volume("vol-1", 10.0)]}}),
+        json!({"type": "UNRESERVE", "unreserve": {"resources": [refined("disk", 10.0, "dispatch")]}}),
+    ];
+    c.ok(accept_ops(&o, ops)).await;
+    let rejected = d.rejected_operations();
+    assert_eq!(rejected.len(), 4, "{rejected:?}");
+    assert!(rejected[0].starts_with("RESERVE") && rejected[0].contains("principal"));
+    assert!(
+        rejected[1].contains("in use by task 'w-1'"),
+        "{}",
+        rejected[1]
+    );
+    assert!(rejected[2].contains("already in use"), "{}", rejected[2]);
+    assert!(rejected[3].contains("DESTROY it first"), "{}", rejected[3]);
+
+    // Once the task is gone the reserved cpus and the volume are offered, exactly.
+    c.ok(json!({"type": "KILL", "kill": {"task_id": {"value": "w-1"}}}))
+        .await;
+    updates(&mut ev, &c, 1).await;
+    let o = next_offer(&d, &mut ev).await;
+    let cpus = find_resource(&o, |r| r["name"] == "cpus" && !r["reservations"].is_null()).unwrap();
+    assert_eq!(cpus, &refined("cpus", 1.0, "dispatch"));
+    let vol = find_resource(&o, |r| !r["disk"]["persistence"].is_null()).unwrap();
+    assert_eq!(vol, &volume("vol-1", 4096.0));
+    // DESTROY then UNRESERVE: back to unreserved resources.
+    let ops = vec![
+        json!({"type": "DESTROY", "destroy": {"volumes": [volume("vol-1", 4096.0)]}}),
+        json!({"type": "UNRESERVE", "unreserve": {"resources": [
+            refined("cpus", 1.0, "dispatch"), refined("disk", 4096.0, "dispatch")]}}),
+    ];
+    c.ok(accept_ops(&o, ops)).await;
+    assert_eq!(
+        d.rejected_operations().len(),
+        4,
+        "{:?}",
+        d.rejected_operations()
+    );
+    assert!(d.volumes("a1").is_empty());
+    assert!(d.reserved("a1").is_empty());
+    let o = next_offer(&d, &mut ev).await;
+    assert!(find_resource(&o, |r| !r["reservations"].is_null()).is_none());
+    assert!((offered(&o, "cpus") - 4.0).abs() < 1e-9, "{o}");
+    assert!((offered(&o, "disk") - 10000.0).abs() < 1e-9, "{o}");
+}
+
+#[tokio::test]
+async fn reservation_formats_and_role_star() {
+    // Without RESERVATION_REFINEMENT: the old `role` + `reservation` format.
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe_with(&d, &batch_framework(&["MULTI_ROLE"])).await;
+    d.offer("a1", 2.0, 1024.0, 1000.0).unwrap();
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let old = json!({"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0},
+        "allocation_info": {"role": "batch"}, "role": "batch",
+        "reservation": {"principal": "dispatch"}});
+    let ops = vec![
+        json!({"type": "RESERVE", "reserve": {"resources": [refined("cpus", 1.0, "dispatch")]}}),
+        json!({"type": "RESERVE", "reserve": {"resources": [old.clone()]}}),
+    ];
+    c.ok(accept_ops(&o, ops)).await;
+    let rejected = d.rejected_operations();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].contains("RESERVATION_REFINEMENT"));
+    let o = next_offer(&d, &mut ev).await;
+    assert_eq!(find_resource(&o, |r| r["role"] == "batch").unwrap(), &old);
+    drop(ev);
+
+    // Role "*" cannot reserve.
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    d.offer("a1", 2.0, 1024.0, 1000.0).unwrap();
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    let mut star = refined("cpus", 1.0, "dispatch");
+    star["allocation_info"] = json!({"role": "*"});
+    star["reservations"][0]["role"] = json!("*");
+    c.ok(accept_ops(
+        &o,
+        vec![json!({"type": "RESERVE", "reserve": {"resources": [star]}})],
+    ))
+    .await;
+    assert!(d.rejected_operations()[0].contains("'*'"));
+    assert!(d.reserved("a1").is_empty());
 }

@@ -1,5 +1,5 @@
-//! The simulated master: HTTP handler, framework/offer/task state, the agent's
-//! status-update retry loop and the allocator (greatly simplified).
+//! The simulated master: HTTP handler, framework/offer/task/executor state,
+//! the agent's status-update retry loop and the allocator (greatly simplified).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -11,17 +11,20 @@ use axum::body::{Body, Bytes};
 use axum::extract::State as AxState;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
 use base64::Engine;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use super::files::{self, Sandboxes};
+use super::group::validate_group;
+use super::operations;
 use super::stream::StreamTx;
 use super::validate::{json_parse_error, missing_required, strip_allocation, validate_task, Pool};
 
-pub const JSON: &str = "application/json";
-pub const PROTOBUF: &str = "application/x-protobuf";
+use super::codec::{decode_protobuf_call, negotiate};
+pub use super::codec::{Encoding, JSON, PROTOBUF};
 
 /// How a launched task behaves on its (simulated) agent.
 #[derive(Clone, Debug)]
@@ -47,6 +50,9 @@ pub struct Config {
     pub split_records: bool,
     /// Internal clock of the simulation (timers, resends, filters).
     pub tick: Duration,
+    /// HTTP framework authentication (`--authenticate_http_frameworks`, basic):
+    /// `(principal, secret)` every scheduler call must carry.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Default for Config {
@@ -59,6 +65,7 @@ impl Default for Config {
             },
             split_records: false,
             tick: Duration::from_millis(10),
+            credentials: None,
         }
     }
 }
@@ -83,6 +90,11 @@ pub struct LaunchedTask {
     pub agent_id: String,
     pub offer_ids: Vec<String>,
     pub task_info: Value,
+    /// The group's executor (LAUNCH_GROUP) or the task's custom executor;
+    /// `None` for a command task.
+    pub executor_id: Option<String>,
+    /// Launched by a LAUNCH_GROUP operation.
+    pub group: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -109,17 +121,17 @@ pub enum Leadership {
     NoLeader,
 }
 
-struct Framework {
-    id: String,
-    info: Value,
-    stream: Option<StreamTx>,
-    disconnected_at: Option<Instant>,
-    suppressed: bool,
-    last_heartbeat: Instant,
+pub(crate) struct Framework {
+    pub(crate) id: String,
+    pub(crate) info: Value,
+    pub(crate) stream: Option<StreamTx>,
+    pub(crate) disconnected_at: Option<Instant>,
+    pub(crate) suppressed: bool,
+    pub(crate) last_heartbeat: Instant,
 }
 
 impl Framework {
-    fn has_cap(&self, cap: &str) -> bool {
+    pub(crate) fn has_cap(&self, cap: &str) -> bool {
         self.info["capabilities"]
             .as_array()
             .is_some_and(|a| a.iter().any(|c| c["type"] == cap))
@@ -141,58 +153,76 @@ impl Framework {
     }
 }
 
-struct Offer {
-    agent_id: String,
-    role: String,
-    pool: Pool,
+pub(crate) struct Offer {
+    pub(crate) agent_id: String,
+    pub(crate) role: String,
+    pub(crate) pool: Pool,
 }
 
-struct Task {
-    agent_id: String,
-    executor_id: String,
-    container_id: String,
-    resources: Pool,
+pub(crate) struct Task {
+    pub(crate) agent_id: String,
+    pub(crate) executor_id: String,
+    pub(crate) container_id: String,
+    pub(crate) resources: Pool,
     /// Latest state the master has seen (what reconciliation reports).
-    state: String,
+    pub(crate) state: String,
     /// The agent side reached a terminal state (no more natural progression).
-    agent_terminal: bool,
-    released: bool,
-    end_at: Option<Instant>,
-    behavior: TaskBehavior,
+    pub(crate) agent_terminal: bool,
+    pub(crate) released: bool,
+    pub(crate) end_at: Option<Instant>,
+    pub(crate) behavior: TaskBehavior,
     /// Agent-generated updates not yet acknowledged; the head is in flight.
-    queue: VecDeque<Value>,
-    head_sent: Option<Instant>,
+    pub(crate) queue: VecDeque<Value>,
+    pub(crate) head_sent: Option<Instant>,
+    /// The task group (LAUNCH_GROUP) the task belongs to.
+    pub(crate) group: Option<u64>,
+}
+
+/// A DEFAULT executor running task groups on an agent.
+pub(crate) struct Executor {
+    pub(crate) resources: Pool,
+    /// Absolute path of its sandbox.
+    pub(crate) sandbox: String,
 }
 
 pub(crate) struct St {
-    cfg: Config,
-    addr: SocketAddr,
-    master_id: String,
-    leadership: Leadership,
-    heartbeats: bool,
-    framework: Option<Framework>,
-    removed: HashSet<String>,
-    fw_seq: u32,
-    offer_seq: u32,
-    agents: BTreeMap<String, Pool>,
-    offers: BTreeMap<String, Offer>,
-    filters: HashMap<String, Instant>,
-    tasks: BTreeMap<String, Task>,
+    pub(crate) cfg: Config,
+    pub(crate) addr: SocketAddr,
+    pub(crate) master_id: String,
+    pub(crate) leadership: Leadership,
+    pub(crate) heartbeats: bool,
+    pub(crate) framework: Option<Framework>,
+    pub(crate) removed: HashSet<String>,
+    pub(crate) fw_seq: u32,
+    pub(crate) offer_seq: u32,
+    pub(crate) agents: BTreeMap<String, Pool>,
+    pub(crate) offers: BTreeMap<String, Offer>,
+    pub(crate) filters: HashMap<String, Instant>,
+    pub(crate) tasks: BTreeMap<String, Task>,
     /// Terminal and acknowledged: task id -> agent id.
-    completed: HashMap<String, String>,
-    behaviors: Vec<(String, TaskBehavior)>,
-    calls: Vec<RecordedCall>,
-    events: Vec<Value>,
-    launched: Vec<LaunchedTask>,
-    acks: Vec<Ack>,
-    declines: Vec<Decline>,
-    kills: Vec<String>,
-    revives: usize,
-    teardowns: usize,
-    violations: Vec<String>,
+    pub(crate) completed: HashMap<String, String>,
+    pub(crate) behaviors: Vec<(String, TaskBehavior)>,
+    pub(crate) calls: Vec<RecordedCall>,
+    pub(crate) events: Vec<Value>,
+    pub(crate) launched: Vec<LaunchedTask>,
+    pub(crate) acks: Vec<Ack>,
+    pub(crate) declines: Vec<Decline>,
+    pub(crate) kills: Vec<String>,
+    pub(crate) revives: usize,
+    pub(crate) teardowns: usize,
+    pub(crate) violations: Vec<String>,
+    /// DEFAULT executors by (agent, executor id).
+    pub(crate) executors: BTreeMap<(String, String), Executor>,
+    pub(crate) group_seq: u64,
+    pub(crate) sandboxes: Sandboxes,
+    /// Reserved resources (volumes included) per agent, free or in use.
+    pub(crate) reserved: BTreeMap<String, Pool>,
+    /// Persistent volumes per agent: persistence id -> volume resource.
+    pub(crate) volumes: BTreeMap<String, BTreeMap<String, Value>>,
+    pub(crate) rejected_operations: Vec<String>,
 }
 
-type Shared = Arc<Mutex<St>>;
+pub(crate) type Shared = Arc<Mutex<St>>;
 
 fn now_ts() -> f64 {
     SystemTime::now()
@@ -308,9 +338,18 @@ impl St {
         let mut offer = json!({
             "id": {"value": id}, "framework_id": {"value": fid},
             "agent_id": {"value": agent}, "hostname": agent,
-            "url": {"scheme": "http", "address": {"hostname": agent, "ip": "127.0.0.1", "port": 5051}, "path": "/slave(1)"},
+            "url": {"scheme": "http", "address": {"hostname": agent, "ip": "127.0.0.1", "port": self.addr.port()}, "path": "/slave(1)"},
             "resources": resources,
         });
+        let executor_ids: Vec<Value> = self
+            .executors
+            .keys()
+            .filter(|(a, _)| a == agent)
+            .map(|(_, e)| json!({ "value": e }))
+            .collect();
+        if !executor_ids.is_empty() {
+            offer["executor_ids"] = Value::Array(executor_ids);
+        }
         if multi_role {
             offer["allocation_info"] = json!({ "role": role });
         }
@@ -333,7 +372,7 @@ impl St {
         }
     }
 
-    fn give_back(&mut self, agent: &str, pool: &Pool) {
+    pub(crate) fn give_back(&mut self, agent: &str, pool: &Pool) {
         let stripped: Vec<Value> = pool.to_json(None).iter().map(strip_allocation).collect();
         let p = Pool::parse(&stripped, None).expect("own resources parse");
         self.agents.entry(agent.to_string()).or_default().add(&p);
@@ -388,13 +427,77 @@ impl St {
         if let Some(r) = reason {
             s["reason"] = json!(r);
         }
-        let t = self.tasks.get_mut(task_id).unwrap();
+        let Some(t) = self.tasks.get_mut(task_id) else {
+            return;
+        };
         if is_terminal(state) {
             t.agent_terminal = true;
             t.end_at = None;
         }
         t.queue.push_back(s);
+        let group = t.group;
         self.pump();
+        if let Some(g) = group.filter(|_| is_terminal(state) && state != "TASK_FINISHED") {
+            self.kill_group(g);
+        }
+    }
+
+    /// The default executor kills the other live tasks of a group when one
+    /// of them fails or is killed.
+    fn kill_group(&mut self, group: u64) {
+        let live: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.group == Some(group) && !t.agent_terminal)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in live {
+            self.kill_task(&id);
+        }
+    }
+
+    /// The agent kills a running task (TASK_KILLING first when the framework
+    /// has TASK_KILLING_STATE).
+    pub(crate) fn kill_task(&mut self, id: &str) {
+        let killing = self
+            .framework
+            .as_ref()
+            .is_some_and(|f| f.has_cap("TASK_KILLING_STATE"));
+        if killing {
+            self.agent_update(id, "TASK_KILLING", None, None);
+        }
+        self.agent_update(
+            id,
+            "TASK_KILLED",
+            Some("Command terminated with signal Terminated"),
+            None,
+        );
+    }
+
+    /// A DEFAULT executor whose task groups are all over (terminal and
+    /// acknowledged) exits: FAILURE with status 0, its resources are freed.
+    fn reap_executors(&mut self) {
+        let idle: Vec<(String, String)> = self
+            .executors
+            .keys()
+            .filter(|(agent, ex)| {
+                !self
+                    .tasks
+                    .values()
+                    .any(|t| &t.agent_id == agent && &t.executor_id == ex)
+            })
+            .cloned()
+            .collect();
+        for key in idle {
+            let Some(e) = self.executors.remove(&key) else {
+                continue;
+            };
+            let (agent, ex) = key;
+            self.send(json!({"type": "FAILURE", "failure": {
+                "agent_id": {"value": agent}, "executor_id": {"value": ex}, "status": 0}}));
+            self.give_back(&agent, &e.resources);
+            self.allocate(&agent);
+        }
     }
 
     /// Forwards the head of every task's update queue (and re-sends stale ones).
@@ -496,6 +599,9 @@ impl St {
             self.allocate(&a);
         }
         self.pump();
+        if self.connected() {
+            self.reap_executors();
+        }
     }
 
     fn disconnect(&mut self) {
@@ -526,6 +632,10 @@ impl St {
             if !t.released {
                 self.give_back(&t.agent_id, &t.resources);
             }
+        }
+        let executors = std::mem::take(&mut self.executors);
+        for ((agent, _), e) in executors {
+            self.give_back(&agent, &e.resources);
         }
         self.completed.clear();
     }
@@ -596,6 +706,13 @@ fn handle(
     body: &Bytes,
     rec: &mut RecordedCall,
 ) -> (Response, String) {
+    let Ok(principal) = authenticate(&st.lock().cfg, headers) else {
+        let challenge = [(header::WWW_AUTHENTICATE, "Basic realm=\"mesos\"")];
+        return (
+            (StatusCode::UNAUTHORIZED, challenge).into_response(),
+            String::new(),
+        );
+    };
     {
         let s = st.lock();
         match &s.leadership {
@@ -625,28 +742,27 @@ fn handle(
             "Expecting 'Content-Type' to be present",
         );
     };
-    let ct = ct.to_str().unwrap_or("");
-    if ct == PROTOBUF {
-        return err(
-            StatusCode::NOT_IMPLEMENTED,
-            "mesos double: application/x-protobuf is not implemented (JSON only)",
-        );
-    }
-    if ct != JSON {
-        return err(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Expecting 'Content-Type' of application/json or application/x-protobuf",
-        );
-    }
-    let call: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
+    let call = match ct.to_str().unwrap_or("") {
+        JSON => match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Failed to parse body into JSON: {}",
+                        json_parse_error(body, &e)
+                    ),
+                )
+            }
+        },
+        PROTOBUF => match decode_protobuf_call(body) {
+            Ok(v) => v,
+            Err(e) => return err(StatusCode::BAD_REQUEST, e),
+        },
+        _ => {
             return err(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Failed to parse body into JSON: {}",
-                    json_parse_error(body, &e)
-                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expecting 'Content-Type' of application/json or application/x-protobuf",
             )
         }
     };
@@ -718,39 +834,25 @@ fn handle(
                 v("'framework_id' differs from 'subscribe.framework_info.id'"),
             );
         }
-        if let Some(accept) = headers.get(header::ACCEPT) {
-            let a = accept.to_str().unwrap_or("");
-            let ok = |t: &str| {
-                a.split(',').any(|p| {
-                    let mut parts = p.split(';');
-                    let mt = parts.next().unwrap_or("").trim();
-                    let q0 = parts.any(|x| {
-                        let x = x.trim().replace(' ', "");
-                        x == "q=0" || x == "q=0.0" || x == "q=0.00" || x == "q=0.000"
-                    });
-                    !q0 && (mt == t || mt == "*/*" || mt == "application/*")
-                })
-            };
-            if !ok(JSON) {
-                if ok(PROTOBUF) {
-                    return err(
-                        StatusCode::NOT_IMPLEMENTED,
-                        "mesos double: application/x-protobuf is not implemented (JSON only)",
-                    );
-                }
-                return err(
-                    StatusCode::NOT_ACCEPTABLE,
-                    "Expecting 'Accept' to allow application/json or application/x-protobuf",
-                );
-            }
-        }
+        let accept = headers
+            .get(header::ACCEPT)
+            .map(|a| a.to_str().unwrap_or(""));
+        let Some(encoding) = negotiate(accept) else {
+            return err(
+                StatusCode::NOT_ACCEPTABLE,
+                "Expecting 'Accept' to allow application/json or application/x-protobuf",
+            );
+        };
         if headers.contains_key("mesos-stream-id") {
             return err(
                 StatusCode::BAD_REQUEST,
                 "Subscribe calls should not include the 'Mesos-Stream-Id' header",
             );
         }
-        return (subscribe(st, &call), String::new());
+        return (
+            subscribe(st, &call, encoding, principal.as_deref()),
+            String::new(),
+        );
     }
     let Some(fid) = call["framework_id"]["value"].as_str() else {
         return err(
@@ -799,6 +901,10 @@ fn handle(
         drop(s);
         return err(StatusCode::BAD_REQUEST, "Framework cannot be found");
     };
+    if let Some(m) = principal_mismatch(principal.as_deref(), &fw.info) {
+        drop(s);
+        return err(StatusCode::BAD_REQUEST, m);
+    }
     let Some(stream) = fw.stream.as_ref().filter(|x| !x.is_closed()) else {
         drop(s);
         return err(StatusCode::FORBIDDEN, "Framework is not subscribed");
@@ -874,6 +980,47 @@ fn handle(
     (StatusCode::ACCEPTED.into_response(), String::new())
 }
 
+/// HTTP Basic authentication of a scheduler call: the authenticated principal
+/// (`None` without configured credentials), `Err` for a 401.
+fn authenticate(cfg: &Config, headers: &HeaderMap) -> Result<Option<String>, ()> {
+    let Some((principal, secret)) = cfg.credentials.as_ref() else {
+        return Ok(None);
+    };
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"))
+    );
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given == Some(expected.as_str()) {
+        Ok(Some(principal.clone()))
+    } else {
+        Err(())
+    }
+}
+
+/// The authenticated principal must be the framework's `principal`.
+fn principal_mismatch(authenticated: Option<&str>, info: &Value) -> Option<String> {
+    let auth = authenticated?;
+    let declared = info["principal"].as_str();
+    (declared != Some(auth)).then(|| {
+        format!(
+            "Authenticated principal '{auth}' does not match principal '{}' set in `FrameworkInfo`",
+            declared.unwrap_or("")
+        )
+    })
+}
+
+/// Why a well-formed SUBSCRIBE is refused (200 + ERROR event), if it is.
+fn subscribe_refusal(s: &St, info: &Value, principal: Option<&str>) -> Option<String> {
+    let requested = info["id"]["value"].as_str();
+    if requested.is_some_and(|id| s.removed.contains(id)) {
+        return Some("Framework has been removed".into());
+    }
+    principal_mismatch(principal, info)
+}
+
 fn ids(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -884,17 +1031,16 @@ fn ids(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn subscribe(st: &Shared, call: &Value) -> Response {
+fn subscribe(st: &Shared, call: &Value, encoding: Encoding, principal: Option<&str>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let mut s = st.lock();
     let split = s.cfg.split_records;
-    let tx = StreamTx::new(stream_id.clone(), tx, split);
+    let tx = StreamTx::new(stream_id.clone(), encoding, tx, split);
     let info = call["subscribe"]["framework_info"].clone();
     let requested = info["id"]["value"].as_str().map(String::from);
-    if let Some(id) = requested.as_ref().filter(|id| s.removed.contains(*id)) {
-        let _ = id;
-        tx.send(&json!({"type": "ERROR", "error": {"message": "Framework has been removed"}}));
+    if let Some(message) = subscribe_refusal(&s, &info, principal) {
+        tx.send(&json!({"type": "ERROR", "error": {"message": message}}));
         drop(tx);
     } else {
         // One live subscription per framework: the old stream is failed over.
@@ -960,7 +1106,7 @@ fn subscribe(st: &Shared, call: &Value) -> Response {
     });
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, JSON)
+        .header(header::CONTENT_TYPE, encoding.content_type())
         .header("Mesos-Stream-Id", stream_id)
         .body(Body::from_stream(body))
         .unwrap()
@@ -1047,124 +1193,167 @@ fn accept(s: &mut St, accept: &Value) {
         .framework
         .as_ref()
         .is_some_and(|f| f.has_cap("MULTI_ROLE"));
-    let default_role = multi_role.then_some(role.as_str());
+    let ctx = AcceptCtx {
+        agent: agent.clone(),
+        offer_ids: offer_ids.clone(),
+        default_role: multi_role.then(|| role.clone()),
+        role,
+    };
     let mut seen_ids: Vec<String> = s.tasks.keys().cloned().collect();
     for op in &ops {
-        let typ = op["type"].as_str().unwrap_or("");
-        if typ != "LAUNCH" && typ != "LAUNCH_GROUP" {
-            s.violations.push(format!(
+        match op["type"].as_str().unwrap_or("") {
+            "LAUNCH" => launch_op(s, op, &ctx, &mut pool, &mut seen_ids),
+            "LAUNCH_GROUP" => launch_group_op(s, op, &ctx, &mut pool, &mut seen_ids),
+            typ @ ("RESERVE" | "UNRESERVE" | "CREATE" | "DESTROY") => {
+                if let Err(e) = operations::apply(s, op, &ctx, &mut pool) {
+                    s.rejected_operations.push(format!("{typ}: {e}"));
+                }
+            }
+            typ => s.violations.push(format!(
                 "ACCEPT operation {typ} is not simulated by the double"
-            ));
-            continue;
-        }
-        // A LAUNCH_GROUP's executor must bring disk and is charged once.
-        let mut group_error = None;
-        let mut extra = Pool::default();
-        if typ == "LAUNCH_GROUP" {
-            let ex = &op["launch_group"]["executor"];
-            let res = ex["resources"].as_array().cloned().unwrap_or_default();
-            let exid = ex["executor_id"]["value"].as_str().unwrap_or("");
-            if !res.iter().any(|r| r["name"] == "disk") {
-                group_error = Some((
-                    "REASON_TASK_GROUP_INVALID",
-                    format!("Executor '{exid}' uses no disk"),
-                ));
-            }
-            match Pool::parse(&res, default_role) {
-                Ok(p) => extra = p,
-                Err(e) => {
-                    group_error = Some((
-                        "REASON_TASK_GROUP_INVALID",
-                        format!("Executor uses invalid resources: {e}"),
-                    ))
-                }
-            }
-        }
-        let tasks = op_tasks(op);
-        let mut group_need = extra.clone();
-        for t in &tasks {
-            let id = t["task_id"]["value"].as_str().unwrap_or("").to_string();
-            let mut problem = group_error.clone().or_else(|| {
-                validate_task(t, &agent, &seen_ids).map(|m| ("REASON_TASK_INVALID", m))
-            });
-            let res = t["resources"].as_array().cloned().unwrap_or_default();
-            let mut need = Pool::parse(&res, default_role).unwrap_or_default();
-            if problem.is_none() && typ == "LAUNCH" {
-                if let Ok(p) = Pool::parse(
-                    t["executor"]["resources"]
-                        .as_array()
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[]),
-                    default_role,
-                ) {
-                    need.add(&p);
-                }
-                if !pool.contains(&need) {
-                    problem = Some((
-                        "REASON_TASK_INVALID",
-                        format!(
-                            "Total resources {} required by task and its executor is more than available {}",
-                            need.describe(),
-                            pool.describe()
-                        ),
-                    ));
-                }
-            }
-            if typ == "LAUNCH_GROUP" {
-                group_need.add(&need);
-            }
-            if let Some((reason, msg)) = problem {
-                let st = s.master_status(&id, "TASK_ERROR", reason, &msg, Some(&agent));
-                s.send_update_event(st);
-                if typ == "LAUNCH_GROUP" {
-                    group_error = Some((reason, msg));
-                }
-                continue;
-            }
-            seen_ids.push(id);
-            if typ == "LAUNCH" {
-                pool.subtract(&need);
-                launch(s, t, &agent, &offer_ids, need, None);
-            }
-        }
-        if typ == "LAUNCH_GROUP" && group_error.is_none() {
-            if !pool.contains(&group_need) {
-                let msg = format!(
-                    "Total resources {} required by task group and its executor is more than available {}",
-                    group_need.describe(),
-                    pool.describe()
-                );
-                for t in &tasks {
-                    let id = t["task_id"]["value"].as_str().unwrap_or("");
-                    let st = s.master_status(
-                        id,
-                        "TASK_ERROR",
-                        "REASON_TASK_GROUP_INVALID",
-                        &msg,
-                        Some(&agent),
-                    );
-                    s.send_update_event(st);
-                }
-                continue;
-            }
-            pool.subtract(&group_need);
-            let exid = op["launch_group"]["executor"]["executor_id"]["value"]
-                .as_str()
-                .map(String::from);
-            for (i, t) in tasks.iter().enumerate() {
-                let res = t["resources"].as_array().cloned().unwrap_or_default();
-                let mut need = Pool::parse(&res, default_role).unwrap_or_default();
-                if i == 0 {
-                    need.add(&extra);
-                }
-                launch(s, t, &agent, &offer_ids, need, exid.clone());
-            }
+            )),
         }
     }
     // Whatever the ACCEPT did not use is declined with its filters.
     if !pool.is_empty() {
         s.give_back(&agent, &pool);
         s.filter(&agent, refuse);
+    }
+}
+
+/// What the operations of one ACCEPT share: the offers' agent and role.
+pub(crate) struct AcceptCtx {
+    pub(crate) agent: String,
+    pub(crate) offer_ids: Vec<String>,
+    /// The offers' allocation role.
+    pub(crate) role: String,
+    /// `Some(role)` for a MULTI_ROLE framework: fills a missing `allocation_info`.
+    pub(crate) default_role: Option<String>,
+}
+
+fn task_id_of(t: &Value) -> String {
+    t["task_id"]["value"].as_str().unwrap_or("").to_string()
+}
+
+/// The resources of a task (and, for LAUNCH, of its custom executor).
+fn task_need(t: &Value, ctx: &AcceptCtx, with_executor: bool) -> Pool {
+    let role = ctx.default_role.as_deref();
+    let res = t["resources"].as_array().cloned().unwrap_or_default();
+    let mut need = Pool::parse(&res, role).unwrap_or_default();
+    if with_executor {
+        let ex = t["executor"]["resources"].as_array().cloned();
+        if let Ok(p) = Pool::parse(&ex.unwrap_or_default(), role) {
+            need.add(&p);
+        }
+    }
+    need
+}
+
+fn task_error(s: &mut St, task_id: &str, reason: &str, msg: &str, agent: &str) {
+    let st = s.master_status(task_id, "TASK_ERROR", reason, msg, Some(agent));
+    s.send_update_event(st);
+}
+
+fn launch_op(s: &mut St, op: &Value, ctx: &AcceptCtx, pool: &mut Pool, seen: &mut Vec<String>) {
+    for t in op_tasks(op) {
+        let id = task_id_of(&t);
+        let need = task_need(&t, ctx, true);
+        let problem = validate_task(&t, &ctx.agent, seen).or_else(|| {
+            (!pool.contains(&need)).then(|| {
+                format!(
+                    "Total resources {} required by task and its executor is more than available {}",
+                    need.describe(),
+                    pool.describe()
+                )
+            })
+        });
+        if let Some(msg) = problem {
+            task_error(s, &id, "REASON_TASK_INVALID", &msg, &ctx.agent);
+            continue;
+        }
+        seen.push(id);
+        pool.subtract(&need);
+        let executor = t["executor"]["executor_id"]["value"]
+            .as_str()
+            .map(String::from);
+        launch(s, &t, ctx, need, executor, None);
+    }
+}
+
+fn launch_group_op(
+    s: &mut St,
+    op: &Value,
+    ctx: &AcceptCtx,
+    pool: &mut Pool,
+    seen: &mut Vec<String>,
+) {
+    let executor = &op["launch_group"]["executor"];
+    let exid = executor["executor_id"]["value"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let tasks = op_tasks(op);
+    let fid = s
+        .framework
+        .as_ref()
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
+    let key = (ctx.agent.clone(), exid.clone());
+    let running = s.executors.contains_key(&key);
+    let role = ctx.default_role.as_deref();
+    let ex_res = executor["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ex_pool = Pool::parse(&ex_res, role).unwrap_or_default();
+    let mut need = Pool::default();
+    for t in &tasks {
+        need.add(&task_need(t, ctx, false));
+    }
+    if !running {
+        need.add(&ex_pool);
+    }
+    let problem = validate_group(executor, &tasks, &fid, &ctx.agent, seen).or_else(|| {
+        (!pool.contains(&need)).then(|| {
+            format!(
+                "Total resources {} required by task group and its executor is more than available {}",
+                need.describe(),
+                pool.describe()
+            )
+        })
+    });
+    if let Some(msg) = problem {
+        for t in &tasks {
+            task_error(
+                s,
+                &task_id_of(t),
+                "REASON_TASK_GROUP_INVALID",
+                &msg,
+                &ctx.agent,
+            );
+        }
+        return;
+    }
+    pool.subtract(&need);
+    if !running {
+        let container = uuid::Uuid::new_v4().to_string();
+        let sandbox = s
+            .sandboxes
+            .add_run(&ctx.agent, &fid, &exid, &container, true);
+        s.executors.insert(
+            key,
+            Executor {
+                resources: ex_pool,
+                sandbox,
+            },
+        );
+    }
+    s.group_seq += 1;
+    let group = s.group_seq;
+    for t in &tasks {
+        seen.push(task_id_of(t));
+        let need = task_need(t, ctx, false);
+        launch(s, t, ctx, need, Some(exid.clone()), Some(group));
     }
 }
 
@@ -1175,15 +1364,42 @@ fn op_tasks(op: &Value) -> Vec<Value> {
     a.cloned().unwrap_or_default()
 }
 
+/// Where a task's stdout/stderr live: the root of its (command or custom)
+/// executor's sandbox, or `tasks/<id>` in its group executor's sandbox.
+fn task_sandbox(
+    s: &mut St,
+    agent: &str,
+    executor_id: &str,
+    task_id: &str,
+    group: Option<u64>,
+    container: &str,
+) -> String {
+    let fid = s
+        .framework
+        .as_ref()
+        .map(|f| f.id.clone())
+        .unwrap_or_default();
+    if group.is_some() {
+        if let Some(e) = s
+            .executors
+            .get(&(agent.to_string(), executor_id.to_string()))
+        {
+            return format!("{}/tasks/{task_id}", e.sandbox);
+        }
+    }
+    s.sandboxes
+        .add_run(agent, &fid, executor_id, container, false)
+}
+
 fn launch(
     s: &mut St,
     t: &Value,
-    agent: &str,
-    offer_ids: &[String],
+    ctx: &AcceptCtx,
     resources: Pool,
     executor_id: Option<String>,
+    group: Option<u64>,
 ) {
-    let id = t["task_id"]["value"].as_str().unwrap_or("").to_string();
+    let id = task_id_of(t);
     let behavior = s.behavior_for(&id);
     let end_at = match &behavior {
         TaskBehavior::Finish { after } | TaskBehavior::Fail { after, .. } => {
@@ -1193,24 +1409,24 @@ fn launch(
     };
     s.launched.push(LaunchedTask {
         task_id: id.clone(),
-        agent_id: agent.to_string(),
-        offer_ids: offer_ids.to_vec(),
+        agent_id: ctx.agent.clone(),
+        offer_ids: ctx.offer_ids.clone(),
         task_info: t.clone(),
+        executor_id: executor_id.clone(),
+        group: group.is_some(),
     });
     s.completed.remove(&id);
-    let executor_id = executor_id
-        .or_else(|| {
-            t["executor"]["executor_id"]["value"]
-                .as_str()
-                .map(String::from)
-        })
-        .unwrap_or_else(|| id.clone());
+    let executor_id = executor_id.unwrap_or_else(|| id.clone());
+    let container_id = uuid::Uuid::new_v4().to_string();
+    let dir = task_sandbox(s, &ctx.agent, &executor_id, &id, group, &container_id);
+    s.sandboxes
+        .add_task(&id, &dir, t["command"]["value"].as_str());
     s.tasks.insert(
         id.clone(),
         Task {
-            agent_id: agent.to_string(),
+            agent_id: ctx.agent.clone(),
             executor_id,
-            container_id: uuid::Uuid::new_v4().to_string(),
+            container_id,
             resources,
             state: "TASK_STAGING".into(),
             agent_terminal: false,
@@ -1219,6 +1435,7 @@ fn launch(
             behavior,
             queue: VecDeque::new(),
             head_sent: None,
+            group,
         },
     );
     s.agent_update(&id, "TASK_STARTING", None, None);
@@ -1237,19 +1454,7 @@ fn kill(s: &mut St, kill: &Value) {
     if t.agent_terminal {
         return;
     }
-    let killing = s
-        .framework
-        .as_ref()
-        .is_some_and(|f| f.has_cap("TASK_KILLING_STATE"));
-    if killing {
-        s.agent_update(&id, "TASK_KILLING", None, None);
-    }
-    s.agent_update(
-        &id,
-        "TASK_KILLED",
-        Some("Command terminated with signal Terminated"),
-        None,
-    );
+    s.kill_task(&id);
 }
 
 fn acknowledge(s: &mut St, ack: &Value) {
@@ -1336,7 +1541,8 @@ fn reconcile(s: &mut St, rec: &Value) {
 
 // ---------------------------------------------------------------- public handle
 
-/// An in-process strict Mesos master (scheduler API, JSON encoding).
+/// An in-process strict Mesos master (scheduler API, JSON and protobuf
+/// encodings) and its agents (files API).
 pub struct MesosDouble {
     st: Shared,
     addr: SocketAddr,
@@ -1381,10 +1587,18 @@ impl MesosDouble {
             revives: 0,
             teardowns: 0,
             violations: Vec::new(),
+            executors: BTreeMap::new(),
+            group_seq: 0,
+            sandboxes: Sandboxes::default(),
+            reserved: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            rejected_operations: Vec::new(),
         }));
         let app = Router::new()
             .route("/api/v1/scheduler", any(scheduler))
             .route("/master/redirect", any(redirect))
+            .route("/files/browse", get(files::browse))
+            .route("/files/read", get(files::read))
             .with_state(st.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -1648,5 +1862,62 @@ impl MesosDouble {
     /// silently: ACCEPT/DECLINE of unknown offers, acks matching nothing, ...
     pub fn violations(&self) -> Vec<String> {
         self.st.lock().violations.clone()
+    }
+
+    /// RESERVE/UNRESERVE/CREATE/DESTROY operations the master dropped (no
+    /// operation IDs: the real master drops them silently), with the reason.
+    pub fn rejected_operations(&self) -> Vec<String> {
+        self.st.lock().rejected_operations.clone()
+    }
+
+    /// Dynamically reserved resources on `agent` (volumes included), free or
+    /// in use, without `allocation_info`.
+    pub fn reserved(&self, agent: &str) -> Vec<Value> {
+        let s = self.st.lock();
+        s.reserved
+            .get(agent)
+            .map(|p| p.to_json(None))
+            .unwrap_or_default()
+    }
+
+    /// Persistence IDs of the persistent volumes on `agent`.
+    pub fn volumes(&self, agent: &str) -> Vec<String> {
+        let s = self.st.lock();
+        s.volumes
+            .get(agent)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// IDs of our DEFAULT executors running on `agent` (what offers list in `executor_ids`).
+    pub fn executors(&self, agent: &str) -> Vec<String> {
+        let s = self.st.lock();
+        s.executors
+            .keys()
+            .filter(|(a, _)| a == agent)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// The content of a file in a task's sandbox (`"stdout"`, `"stderr"`, ...).
+    pub fn sandbox_file(&self, task_id: &str, path: &str) -> Option<Vec<u8>> {
+        self.st.lock().sandboxes.task_file(task_id, path)
+    }
+
+    /// The absolute directory holding a task's stdout/stderr (the executor's
+    /// run directory, or `<executor sandbox>/tasks/<task_id>` in a group).
+    pub fn sandbox_dir(&self, task_id: &str) -> Option<String> {
+        self.st.lock().sandboxes.task_dir(task_id)
+    }
+
+    // ------------------------------------------------------------ sandboxes
+
+    /// Appends bytes to a file of a launched task's sandbox (created if
+    /// missing); false for an unknown task.
+    pub fn append_sandbox_file(&self, task_id: &str, path: &str, bytes: &[u8]) -> bool {
+        self.st
+            .lock()
+            .sandboxes
+            .append_task_file(task_id, path, bytes)
     }
 }

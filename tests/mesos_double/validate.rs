@@ -239,6 +239,12 @@ impl Pool {
         self.entries.iter().all(Entry::is_empty)
     }
 
+    /// The same resources without `allocation_info` (as an agent holds them).
+    pub fn unallocated(&self) -> Pool {
+        let stripped: Vec<Value> = self.to_json(None).iter().map(strip_allocation).collect();
+        Pool::parse(&stripped, None).expect("own resources parse")
+    }
+
     /// Resources in Mesos JSON form; `role` adds `allocation_info` (MULTI_ROLE)
     /// and every resource carries the deprecated `"role": "*"` like the master's.
     pub fn to_json(&self, role: Option<&str>) -> Vec<Value> {
@@ -262,7 +268,9 @@ impl Pool {
                         o.insert("set".into(), json!({ "item": s }));
                     }
                 }
-                o.entry("role").or_insert_with(|| json!("*"));
+                if !o.contains_key("reservations") {
+                    o.entry("role").or_insert_with(|| json!("*"));
+                }
                 if let Some(role) = role {
                     o.insert("allocation_info".into(), json!({ "role": role }));
                 }
@@ -412,6 +420,17 @@ pub fn missing_required(call: &Value) -> Vec<String> {
 /// Checks of `validation::task` that do not depend on the offer pool.
 /// Returns the TASK_ERROR message.
 pub fn validate_task(task: &Value, offer_agent: &str, seen_ids: &[String]) -> Option<String> {
+    validate_task_identity(task, offer_agent, seen_ids)
+        .or_else(|| validate_command_or_executor(task))
+        .or_else(|| validate_task_resources(task))
+}
+
+/// Task ID well-formed and unused, agent the offers' agent.
+pub fn validate_task_identity(
+    task: &Value,
+    offer_agent: &str,
+    seen_ids: &[String],
+) -> Option<String> {
     let id = task["task_id"]["value"].as_str().unwrap_or("");
     if let Some(e) = validate_id(id) {
         return Some(format!("Task uses invalid task ID: {e}"));
@@ -425,6 +444,10 @@ pub fn validate_task(task: &Value, offer_agent: &str, seen_ids: &[String]) -> Op
             "Task uses invalid agent: {agent} (the offers are for agent {offer_agent})"
         ));
     }
+    None
+}
+
+fn validate_command_or_executor(task: &Value) -> Option<String> {
     let has_cmd = !task["command"].is_null();
     let has_exec = !task["executor"].is_null();
     if has_cmd == has_exec {
@@ -439,6 +462,11 @@ pub fn validate_task(task: &Value, offer_agent: &str, seen_ids: &[String]) -> Op
     if has_exec && task["executor"]["command"]["value"].as_str().is_none() {
         return Some("Executor uses invalid CommandInfo: 'value' is not set".into());
     }
+    None
+}
+
+/// The task brings resources and they parse.
+pub fn validate_task_resources(task: &Value) -> Option<String> {
     let res = task["resources"].as_array().cloned().unwrap_or_default();
     if res.is_empty() {
         return Some("Task uses no resources".into());

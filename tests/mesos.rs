@@ -217,6 +217,145 @@ fn transcode_and_gif_run_on_mesos_over_json() {
 }
 
 #[test]
+fn transcode_and_gif_run_on_mesos_over_protobuf() {
+    transcode_and_gif("protobuf");
+}
+
+const PAIR_JOB: &str = r#"job "pair" {
+  type = "batch"
+  parameterized {
+    payload = "optional"
+  }
+  group "g" {
+    restart {
+      attempts = 0
+    }
+    reschedule {
+      attempts = 0
+    }
+    task "left" {
+      driver = "raw_exec"
+      dispatch_payload {
+        file = "input.txt"
+      }
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "cat local/input.txt"]
+      }
+      resources {
+        cpu    = 500
+        memory = 64
+      }
+    }
+    task "right" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/echo"
+        args    = ["right side"]
+      }
+      resources {
+        cpu    = 500
+        memory = 64
+      }
+    }
+  }
+}
+"#;
+
+/// A group with two tasks is one LAUNCH_GROUP (DEFAULT executor, shared alloc/); its payload
+/// reaches the sandbox through a fetcher URI served by our API; logs and fs read the
+/// sandbox through the agent's files API.
+#[test]
+fn task_group_payload_logs_and_fs_on_mesos() {
+    let m = master(fast_config());
+    m.set_task_behavior(
+        "pair.",
+        TaskBehavior::Finish {
+            after: Duration::from_millis(1500),
+        },
+    );
+    let s = server(&m.url(), "protobuf", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("pair.hcl");
+    std::fs::write(&job, PAIR_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let payload = dir.path().join("payload.txt");
+    std::fs::write(&payload, "hello from the payload\n").unwrap();
+    let child = dispatched_id(&ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-detach",
+            "pair",
+            payload.to_str().unwrap(),
+        ],
+    )));
+
+    wait_until(20, "the group launched", || m.launched_tasks().len() == 2);
+    let launched = m.launched_tasks();
+    assert!(launched.iter().all(|t| t.group), "{launched:?}");
+    let exec = launched[0].executor_id.clone().unwrap();
+    assert!(exec.ends_with(".g.0.executor"), "{exec}");
+    assert_eq!(launched[1].executor_id.as_deref(), Some(exec.as_str()));
+    // Nomad's alloc/ is the executor's directory, mounted into every task of the group.
+    for t in &launched {
+        let v = &t.task_info["container"]["volumes"][0];
+        assert_eq!(v["container_path"], "alloc", "{}", t.task_info);
+        assert_eq!(v["source"]["sandbox_path"]["type"], "PARENT");
+    }
+    // The payload travels as a fetcher URI on our API, and the API serves its bytes.
+    let left = launched
+        .iter()
+        .find(|t| t.task_info["name"].as_str().unwrap().ends_with("/left"))
+        .unwrap();
+    let uri = left.task_info["command"]["uris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["output_file"] == "local/input.txt")
+        .unwrap_or_else(|| panic!("no payload URI in {}", left.task_info));
+    let url = uri["value"].as_str().unwrap();
+    assert!(url.starts_with(&s.url()), "{url}");
+    let fetched = Command::new("curl").args(["-fsS", url]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&fetched.stdout),
+        "hello from the payload\n",
+        "{}",
+        show(&fetched)
+    );
+    assert!(left.task_info.get("data").is_none());
+
+    // What the task printed, through the agent's files API.
+    m.append_sandbox_file(&left.task_id, "stdout", b"hello from the payload\n");
+    let out = ok(&dispatch(&s, &["logs", &child, "left"]));
+    assert!(out.contains("hello from the payload"), "{out}");
+    let listing = ok(&dispatch(&s, &["fs", &child, "left"]));
+    assert!(
+        listing.contains("stdout") && listing.contains("stderr"),
+        "{listing}"
+    );
+
+    wait_until(20, "the dispatch complete", || {
+        status_of(&s, &child) == "dead"
+    });
+    for r in task_runs(&s, &child) {
+        assert_eq!(r["State"], "TASK_FINISHED", "{r}");
+    }
+    // After the group, the sandbox can still be read; the payload URL is gone (task over).
+    let out = ok(&dispatch(&s, &["logs", &child, "left"]));
+    assert!(out.contains("hello from the payload"), "{out}");
+    let gone = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&gone.stdout), "404");
+    assert_every_update_acked(&m);
+}
+
+#[test]
 fn framework_id_is_kept_across_restart_and_tasks_are_reconciled_not_relaunched() {
     let m = master(fast_config());
     let mut s = server(&m.url(), "json", &[]);

@@ -9,12 +9,12 @@
 //! `recordio` (framing), `json` (Mesos JSON), `proto` (protobuf messages), `convert`
 //! (protobuf <-> types), `codec` (the two encodings behind one interface).
 
+pub mod agent_files;
 pub mod codec;
 pub mod convert;
 pub mod directory;
 pub mod driver;
 pub mod json;
-pub mod agent_files;
 pub mod launch;
 pub mod master;
 pub mod proto;

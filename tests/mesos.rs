@@ -549,3 +549,102 @@ fn bad_mesos_flags_are_usage_errors() {
 fn json_of(v: &Value) -> String {
     v.to_string()
 }
+
+const STICKY_JOB: &str = r#"job "cache" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    ephemeral_disk {
+      sticky = true
+      size   = 500
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "date >> data/runs.log"]
+      }
+      resources {
+        cpu    = 500
+        memory = 64
+      }
+    }
+  }
+}
+"#;
+
+fn operation_types(m: &Master) -> Vec<String> {
+    m.accepted_calls("ACCEPT")
+        .iter()
+        .flat_map(|c| {
+            c["accept"]["operations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|op| op["type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A sticky ephemeral disk is a persistent volume on a dynamic reservation: RESERVE + CREATE
+/// once, every later dispatch runs on the same volume, and purging the job destroys it
+/// (DESTROY + UNRESERVE).
+#[test]
+fn sticky_disk_is_a_persistent_volume_reserved_once_and_released_on_purge() {
+    let m = master(fast_config());
+    let s = server(
+        &m.url(),
+        "protobuf",
+        &["-mesos-role", "batch", "-mesos-principal", "dispatch"],
+    );
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("cache.hcl");
+    std::fs::write(&job, STICKY_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+
+    let first = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "cache"])));
+    assert_eq!(status_of(&s, &first), "dead", "{}", s.log());
+    let volume = "dispatch.cache.g.volume";
+    assert_eq!(m.volumes("agent-1"), vec![volume.to_string()]);
+    assert_eq!(
+        operation_types(&m),
+        ["RESERVE", "CREATE", "LAUNCH"],
+        "{:?}",
+        m.rejected_operations()
+    );
+    let reserved = m.reserved("agent-1");
+    assert!(
+        reserved
+            .iter()
+            .any(|r| r.to_string().contains("\"principal\":\"dispatch\"")
+                && r.to_string().contains("\"batch\"")),
+        "{reserved:?}"
+    );
+
+    let second = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "cache"])));
+    assert_eq!(status_of(&s, &second), "dead", "{}", s.log());
+    let launched = m.launched_tasks();
+    assert_eq!(launched.len(), 2);
+    for t in &launched {
+        let has_volume = t.task_info["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["disk"]["persistence"]["id"] == volume);
+        assert!(has_volume, "{}", t.task_info);
+    }
+    // Still one reservation and one volume: the second run reused them.
+    assert_eq!(
+        operation_types(&m),
+        ["RESERVE", "CREATE", "LAUNCH", "LAUNCH"]
+    );
+
+    ok(&dispatch(&s, &["job", "stop", "-purge", "cache"]));
+    wait_until(20, "DESTROY + UNRESERVE", || m.volumes("agent-1").is_empty());
+    wait_until(20, "the reservation released", || m.reserved("agent-1").is_empty());
+    let ops = operation_types(&m);
+    assert_eq!(&ops[ops.len() - 2..], ["DESTROY", "UNRESERVE"], "{ops:?}");
+    assert!(m.rejected_operations().is_empty(), "{:?}", m.rejected_operations());
+}

@@ -63,6 +63,13 @@ pub enum ClusterCall {
     },
     /// Report the latest state of these tasks (explicit), or of every task (empty: implicit).
     Reconcile(Vec<(TaskId, Option<AgentId>)>),
+    /// Delete a persistent volume this offer carries and release its reservation (DESTROY,
+    /// then UNRESERVE); the rest of the offer is declined.
+    ReleaseVolume {
+        offer_id: OfferId,
+        volume: Resource,
+        refuse_seconds: f64,
+    },
     /// Stop sending offers: nothing is pending.
     Suppress,
     /// Send offers again: work arrived.

@@ -183,6 +183,21 @@ pub struct EphemeralDisk {
     pub extra: IndexMap<String, Value>,
 }
 
+impl EphemeralDisk {
+    /// `sticky = true`: the data outlives each allocation (on Mesos: a persistent volume).
+    pub fn sticky(&self) -> bool {
+        self.extra.get("Sticky").and_then(Value::as_bool) == Some(true)
+    }
+}
+
+impl TaskGroup {
+    /// Size in MB of the group's sticky disk (a persistent volume on Mesos), if it has one.
+    pub fn sticky_disk_mb(&self) -> Option<f64> {
+        let disk = self.ephemeral_disk.as_ref().filter(|d| d.sticky())?;
+        Some(disk.size_mb.unwrap_or(300).max(1) as f64)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Task {

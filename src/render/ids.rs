@@ -37,6 +37,19 @@ pub fn executor_id(dispatch_id: &str, group: &str, instance: u32) -> String {
     ))
 }
 
+/// Persistence ID of the Mesos persistent volume holding a group's sticky disk: one per
+/// job and group, shared by all its dispatches (`dispatch.<job>.<group>.volume`).
+pub fn volume_id(job_id: &str, group: &str) -> String {
+    fit(format!(
+        "{VOLUME_PREFIX}{}.{}.volume",
+        component(&job_id.replace('/', ".")),
+        component(group)
+    ))
+}
+
+/// Every persistence ID Dispatch creates starts with this.
+pub const VOLUME_PREFIX: &str = "dispatch.";
+
 /// Key of one group instance of a dispatch; also Nomad's allocation name
 /// (`<job>.<group>[<index>]`, `NOMAD_ALLOC_NAME`).
 pub fn alloc_key(dispatch_id: &str, group: &str, instance: u32) -> String {

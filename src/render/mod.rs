@@ -41,12 +41,14 @@ use crate::model::job::{Resources, Task, TaskGroup};
 use crate::model::{Dispatch, Job, Meta};
 
 pub use command::SUPPORTED_DRIVERS;
-pub use ids::{alloc_id, alloc_key, executor_id, task_id};
+pub use ids::{alloc_id, alloc_key, executor_id, task_id, volume_id, VOLUME_PREFIX};
 pub use sandbox::{SandboxFile, SandboxFiles};
 
 /// Sandbox-relative task directories (Nomad's `local/`, `alloc/`, `secrets/`).
 pub const TASK_DIR: &str = "local";
 pub const ALLOC_DIR: &str = "alloc";
+/// Where a group's sticky disk (a persistent volume on Mesos) appears in the task sandbox.
+pub const VOLUME_DIR: &str = "data";
 pub const SECRETS_DIR: &str = "secrets";
 /// The datacenter every task reports (`NOMAD_DC`).
 pub const DATACENTER: &str = "dc1";

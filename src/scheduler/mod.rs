@@ -57,6 +57,7 @@ pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHan
         largest_agent: HashMap::new(),
         last_revive: None,
         revive_pending: false,
+        known_volumes: HashMap::new(),
     };
     tokio::spawn(scheduler.run(events))
 }
@@ -79,6 +80,8 @@ struct Scheduler {
     last_revive: Option<Instant>,
     /// A revive was wanted inside the debounce window: check again when it closes.
     revive_pending: bool,
+    /// Persistent volumes of sticky disks seen in offers: volume ID -> agent.
+    known_volumes: HashMap<String, String>,
 }
 
 /// Least time between two REVIVE calls. Mesos frameworks debounce revives so the master's
@@ -334,6 +337,7 @@ impl Scheduler {
             let s = self.state.read();
             (self.state.committed_index() > quiet_index && ready::has_ready_work(&s, now))
                 || ready::newly_ready(&s, quiet_time, now)
+                || self.volume_to_release(&s)
         };
         if wanted {
             tracing::debug!("work is ready: revive");
@@ -342,6 +346,15 @@ impl Scheduler {
             self.last_revive = Some(Instant::now());
             self.call(ClusterCall::Revive);
         }
+    }
+
+    /// A volume of a purged job waits to be destroyed (its agent's offer is needed).
+    fn volume_to_release(&self, s: &crate::state::State) -> bool {
+        if self.known_volumes.is_empty() {
+            return false;
+        }
+        let wanted = placement::wanted_volumes(s);
+        self.known_volumes.keys().any(|id| !wanted.contains(id))
     }
 
     /// Offers were turned away: remember when, so that only newer work revives them.

@@ -4,13 +4,14 @@
 //! skipped and smaller ones behind it still launch. A unit larger than anything an agent has
 //! ever offered is reported on its dispatch (it stays queued; more capacity may come).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::ready::{ready_units, running_per_job, Unit};
 use super::{now_ns, Scheduler, DECLINE_SECONDS};
 use crate::cluster::{ClusterCall, Demand, Id, Offer, Resource, TaskInfo};
-use crate::render::{alloc_key, executor_id, render_task, RenderInput};
+use crate::cluster::mesos::launch::{persistence_id, VOLUME_MARKER};
+use crate::render::{alloc_key, executor_id, render_task, volume_id, RenderInput, VOLUME_PREFIX};
 use crate::state::{Command, LaunchRun};
 
 impl Scheduler {
@@ -33,6 +34,7 @@ impl Scheduler {
                 gpus: largest.gpus.max(offered.gpus),
             };
         }
+        let offers = self.release_unwanted_volumes(offers);
         let mut taken = vec![false; units.len()];
         let mut started: HashMap<Arc<str>, ()> = HashMap::new();
         for offer in offers {
@@ -49,9 +51,27 @@ impl Scheduler {
                 {
                     continue;
                 }
-                let demand = unit.demand.add(&self.executor_overhead(unit, &offer));
+                let volume = self.sticky_volume(unit);
+                if let Some((id, _)) = &volume {
+                    // A group's sticky disk lives on one agent: wait for the offer carrying
+                    // it (it is offered again once the task using it ends).
+                    if self.known_volumes.contains_key(id) && !offers_volume(&offer, id) {
+                        continue;
+                    }
+                }
+                let demand = unit
+                    .demand
+                    .add(&self.executor_overhead(unit, &offer))
+                    .add(&Demand {
+                        disk_mb: volume.as_ref().map_or(0.0, |v| v.1),
+                        ..Demand::default()
+                    });
                 if !demand.fits_in(&free) {
                     continue;
+                }
+                if let Some((id, _)) = &volume {
+                    self.known_volumes
+                        .insert(id.clone(), offer.agent_id.value.clone());
                 }
                 let new_dispatch =
                     unit.dispatch.runs.is_empty() && !started.contains_key(&unit.dispatch.id);
@@ -200,6 +220,12 @@ impl Scheduler {
             info.resources = carve(&info.resources, &offer.resources);
             out.push(info);
         }
+        if let (Some((id, size)), Some(first)) = (self.sticky_volume(unit), out.first_mut()) {
+            first.extra.insert(
+                VOLUME_MARKER.into(),
+                serde_json::json!({"id": id, "size_mb": size}),
+            );
+        }
         if self.launches_as_group(unit) {
             let slot = unit.slots[0].0;
             let group = &d.job.task_groups[slot.group as usize];
@@ -215,6 +241,50 @@ impl Scheduler {
             }
         }
         Ok(out)
+    }
+
+    /// The persistent volume (ID, size in MB) a unit's group keeps its sticky disk on
+    /// (Mesos only; the local runner has no volumes).
+    fn sticky_volume(&self, unit: &Unit) -> Option<(String, f64)> {
+        if self.backend == "local" {
+            return None;
+        }
+        let slot = unit.slots.first()?.0;
+        let group = unit.dispatch.job.task_groups.get(slot.group as usize)?;
+        let size = group.sticky_disk_mb()?;
+        Some((volume_id(unit.parent(), &group.name), size))
+    }
+
+    /// Volumes Dispatch made for groups that no longer exist (job purged): DESTROY and
+    /// UNRESERVE them, using up the offer that carries them. Returns the other offers.
+    fn release_unwanted_volumes(&mut self, offers: Vec<Offer>) -> Vec<Offer> {
+        if self.backend == "local" {
+            return offers;
+        }
+        let wanted = wanted_volumes(&self.state.read());
+        let mut rest = Vec::new();
+        'offers: for offer in offers {
+            for r in &offer.resources {
+                let Some(id) = persistence_id(r).filter(|id| id.starts_with(VOLUME_PREFIX)) else {
+                    continue;
+                };
+                if wanted.contains(id) {
+                    self.known_volumes
+                        .insert(id.to_string(), offer.agent_id.value.clone());
+                    continue;
+                }
+                tracing::info!(volume = id, agent = %offer.agent_id, "job gone: releasing its persistent volume");
+                self.known_volumes.remove(id);
+                self.call(ClusterCall::ReleaseVolume {
+                    offer_id: offer.id.clone(),
+                    volume: r.clone(),
+                    refuse_seconds: 1.0,
+                });
+                continue 'offers;
+            }
+            rest.push(offer);
+        }
+        rest
     }
 
     /// Tasks of one group instance launched together go to Mesos as one task group (the
@@ -328,6 +398,29 @@ fn share_alloc_dir(info: &mut TaskInfo) {
     }
 }
 
+/// Persistent volumes the current jobs keep their sticky disks on.
+pub(super) fn wanted_volumes(state: &crate::state::State) -> HashSet<String> {
+    state
+        .jobs
+        .values()
+        .flat_map(|entry| {
+            let job = &entry.job;
+            job.task_groups
+                .iter()
+                .filter(|g| g.sticky_disk_mb().is_some())
+                .map(|g| volume_id(&job.id, &g.name))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn offers_volume(offer: &Offer, id: &str) -> bool {
+    offer
+        .resources
+        .iter()
+        .any(|r| persistence_id(r) == Some(id))
+}
+
 /// The task's scalar resources, each copied from the offer's resource of the same name (so
 /// role, reservation and other identity fields match what was offered) with the task's
 /// quantity.
@@ -336,9 +429,11 @@ fn carve(wanted: &[Resource], offered: &[Resource]) -> Vec<Resource> {
         .iter()
         .map(|w| {
             let value = w.scalar.as_ref().map_or(0.0, |s| s.value);
+            // Unreserved first (the template of a fresh reservation is never a volume).
             offered
                 .iter()
-                .find(|o| o.name == w.name && o.scalar.is_some())
+                .filter(|o| o.name == w.name && o.scalar.is_some() && o.extra.get("disk").is_none())
+                .min_by_key(|o| o.extra.contains_key("reservation") || o.extra.contains_key("reservations"))
                 .map_or_else(|| w.clone(), |o| o.with_value(value))
         })
         .collect()

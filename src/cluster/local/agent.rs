@@ -144,6 +144,14 @@ impl Agent {
             } => self.kill(&task_id, grace_ns),
             ClusterCall::Acknowledge { task_id, uuid, .. } => self.acknowledge(&task_id, &uuid),
             ClusterCall::Reconcile(list) => self.reconcile(&list),
+            ClusterCall::ReleaseVolume {
+                offer_id,
+                refuse_seconds,
+                ..
+            } => {
+                // The local agent has no persistent volumes: nothing to release.
+                self.offers.decline(&[offer_id], refuse_seconds, now);
+            }
             ClusterCall::Suppress => {
                 if let Some(id) = self.offers.suppress() {
                     self.emit(ClusterEvent::Rescind(id));

@@ -14,6 +14,7 @@
 //! offers), kills are repeated by the scheduler, acknowledgements are re-earned (agents resend
 //! unacknowledged updates after a resubscribe), and reconciliation runs after every SUBSCRIBED.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +25,12 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use super::codec::Encoding;
 use super::directory::MesosDirectory;
 use super::json::{self, EventType};
-use super::launch::accept_call;
+use super::launch::{accept_call, release_volume_call, Reserver};
 use super::master::{Masters, Subscription};
 use super::recordio;
 use super::settings::MesosSettings;
 use crate::cluster::types::{
-    DurationInfo, FrameworkId, Id, KillPolicy, TaskInfo, TaskState, TaskStatus,
+    DurationInfo, FrameworkId, Id, KillPolicy, Offer, TaskInfo, TaskState, TaskStatus,
 };
 use crate::cluster::{ClusterCall, ClusterEvent};
 
@@ -54,6 +55,8 @@ pub struct Driver {
     pub events: UnboundedSender<ClusterEvent>,
     /// What the scheduler last asked for (SUPPRESS / REVIVE), carried into resubscriptions.
     pub suppressed: bool,
+    /// Offers outstanding on the current subscription (launches look at what they carry).
+    pub offers: HashMap<String, Offer>,
     pub backoff: Duration,
 }
 
@@ -182,6 +185,8 @@ impl Driver {
                 },
             }
         };
+        // The master rescinds every offer of a disconnected framework.
+        self.offers.clear();
         if subscribed {
             crate::metrics::cluster_disconnected(BACKEND);
             let reason = match &end {
@@ -258,12 +263,16 @@ impl Driver {
             EventType::Offers => {
                 let offers = event.offers.map(|o| o.offers).unwrap_or_default();
                 self.directory.learn(&offers);
+                for o in &offers {
+                    self.offers.insert(o.id.value.clone(), o.clone());
+                }
                 if !offers.is_empty() {
                     let _ = self.events.send(ClusterEvent::Offers(offers));
                 }
             }
             EventType::Rescind => {
                 if let Some(r) = event.rescind {
+                    self.offers.remove(&r.offer_id.value);
                     let _ = self.events.send(ClusterEvent::Rescind(r.offer_id));
                 }
             }
@@ -353,18 +362,42 @@ impl Driver {
                 refuse_seconds,
             } => {
                 dropped_on_refusal = tasks.clone();
+                let offers: Vec<Offer> = offer_ids
+                    .iter()
+                    .filter_map(|id| self.offers.remove(&id.value))
+                    .collect();
+                let reserver = Reserver {
+                    principal: self.settings.principal.clone(),
+                    refinement: self.settings.has_capability("RESERVATION_REFINEMENT"),
+                };
                 accept_call(
                     &fid,
+                    &offers,
                     offer_ids,
                     tasks,
                     refuse_seconds,
                     &self.settings.advertise_url,
+                    &reserver,
                 )
             }
             ClusterCall::Decline {
                 offer_ids,
                 refuse_seconds,
-            } => json::Call::decline(fid, offer_ids, refuse_seconds),
+            } => {
+                for id in &offer_ids {
+                    self.offers.remove(&id.value);
+                }
+                json::Call::decline(fid, offer_ids, refuse_seconds)
+            }
+            ClusterCall::ReleaseVolume {
+                offer_id,
+                volume,
+                refuse_seconds,
+            } => {
+                self.offers.remove(&offer_id.value);
+                tracing::info!(volume = ?super::launch::persistence_id(&volume), "destroying a persistent volume and releasing its reservation");
+                release_volume_call(&fid, offer_id, volume, refuse_seconds)
+            }
             ClusterCall::Kill {
                 task_id,
                 agent_id,

@@ -7,20 +7,40 @@
 //! * Sandbox files (`TaskInfo.data`: rendered templates, the payload) cannot travel in
 //!   `data` on Mesos (the command executor ignores it), so each becomes a fetcher URI served
 //!   by our API, `<advertise>/v1/sandbox/<task id>/<path>`, with `output_file` = its path.
+//! * A task that needs its group's sticky disk (`dispatch_volume` marker set by the
+//!   scheduler) gets the persistent volume the offer carries; when the offer has none yet,
+//!   RESERVE (dynamic, for the offer's role, labelled with the volume ID) and CREATE come first
+//!   in the same ACCEPT. `release_volume_call` is the way back: DESTROY, then UNRESERVE.
 
 use indexmap::IndexMap;
+use serde_json::{json, Value};
 
 use super::json::{self, ExecutorInfo, Operation};
-use crate::cluster::types::{FrameworkId, OfferId, TaskInfo, Uri};
-use crate::render::SandboxFiles;
+use crate::cluster::types::{FrameworkId, Offer, OfferId, Resource, TaskInfo, Uri};
+use crate::render::{SandboxFiles, VOLUME_DIR};
+
+/// Key of the marker the scheduler puts in `TaskInfo.extra` for a task that needs its
+/// group's persistent volume: `{"id": <persistence id>, "size_mb": N}`.
+pub const VOLUME_MARKER: &str = "dispatch_volume";
+
+/// How reservations are written (see `settings`).
+#[derive(Debug, Clone, Default)]
+pub struct Reserver {
+    pub principal: Option<String>,
+    /// RESERVATION_REFINEMENT declared: the `reservations` stack format.
+    pub refinement: bool,
+}
 
 pub fn accept_call(
     framework_id: &FrameworkId,
+    offers: &[Offer],
     offer_ids: Vec<OfferId>,
-    tasks: Vec<TaskInfo>,
+    mut tasks: Vec<TaskInfo>,
     refuse_seconds: f64,
     advertise_url: &str,
+    reserver: &Reserver,
 ) -> json::Call {
+    let mut operations = provide_volumes(&mut tasks, offers, reserver);
     let mut launch = Vec::new();
     let mut groups: IndexMap<String, (ExecutorInfo, Vec<TaskInfo>)> = IndexMap::new();
     for mut task in tasks {
@@ -39,7 +59,6 @@ pub fn accept_call(
             None => launch.push(task),
         }
     }
-    let mut operations = Vec::new();
     if !launch.is_empty() {
         operations.push(Operation::launch(launch));
     }
@@ -51,6 +70,125 @@ pub fn accept_call(
         json::Accept {
             offer_ids,
             operations,
+            filters: Some(json::Filters {
+                refuse_seconds: Some(refuse_seconds),
+            }),
+        },
+    )
+}
+
+/// Give marked tasks their persistent volume; returns the RESERVE/CREATE operations needed
+/// for volumes the offers do not carry yet.
+fn provide_volumes(tasks: &mut [TaskInfo], offers: &[Offer], reserver: &Reserver) -> Vec<Operation> {
+    let mut operations = Vec::new();
+    for task in tasks.iter_mut() {
+        let Some(marker) = task.extra.shift_remove(VOLUME_MARKER) else {
+            continue;
+        };
+        let (Some(id), Some(size)) = (marker["id"].as_str(), marker["size_mb"].as_f64()) else {
+            continue;
+        };
+        if let Some(volume) = offered_volume(offers, id) {
+            task.resources.push(volume);
+            continue;
+        }
+        let Some(template) = unreserved_disk(offers) else {
+            tracing::warn!(task = %task.task_id, "no unreserved disk in the offer for volume {id}");
+            continue;
+        };
+        let reserved = reserve(template, size, id, reserver);
+        let volume = with_volume(&reserved, id, reserver);
+        operations.push(Operation::reserve(vec![reserved]));
+        operations.push(Operation::create(vec![volume.clone()]));
+        task.resources.push(volume);
+    }
+    operations
+}
+
+/// The persistence ID of a volume resource.
+pub fn persistence_id(r: &Resource) -> Option<&str> {
+    r.extra.get("disk")?.get("persistence")?.get("id")?.as_str()
+}
+
+fn offered_volume(offers: &[Offer], id: &str) -> Option<Resource> {
+    offers
+        .iter()
+        .flat_map(|o| &o.resources)
+        .find(|r| persistence_id(r) == Some(id))
+        .cloned()
+}
+
+fn is_unreserved(r: &Resource) -> bool {
+    let old_role = r.extra.get("role").and_then(Value::as_str);
+    let stack = r.extra.get("reservations").and_then(Value::as_array);
+    r.extra.get("reservation").is_none()
+        && old_role.is_none_or(|role| role == "*")
+        && stack.is_none_or(|s| s.is_empty())
+}
+
+fn unreserved_disk(offers: &[Offer]) -> Option<&Resource> {
+    offers
+        .iter()
+        .flat_map(|o| &o.resources)
+        .find(|r| r.name == "disk" && r.extra.get("disk").is_none() && is_unreserved(r))
+}
+
+/// `size` MB of the template's disk, dynamically reserved for the offer's role.
+fn reserve(template: &Resource, size: f64, id: &str, reserver: &Reserver) -> Resource {
+    let mut r = template.with_value(size);
+    let role = template
+        .extra
+        .get("allocation_info")
+        .and_then(|a| a.get("role"))
+        .and_then(Value::as_str)
+        .unwrap_or("*")
+        .to_string();
+    let labels = json!({"labels": [{"key": "dispatch.volume", "value": id}]});
+    let mut reservation = json!({"labels": labels});
+    if let Some(p) = &reserver.principal {
+        reservation["principal"] = json!(p);
+    }
+    if reserver.refinement {
+        reservation["type"] = json!("DYNAMIC");
+        reservation["role"] = json!(role);
+        r.extra.insert("reservations".into(), json!([reservation]));
+    } else {
+        r.extra.insert("role".into(), json!(role));
+        r.extra.insert("reservation".into(), reservation);
+    }
+    r
+}
+
+fn with_volume(reserved: &Resource, id: &str, reserver: &Reserver) -> Resource {
+    let mut v = reserved.clone();
+    let mut persistence = json!({"id": id});
+    if let Some(p) = &reserver.principal {
+        persistence["principal"] = json!(p);
+    }
+    v.extra.insert(
+        "disk".into(),
+        json!({"persistence": persistence, "volume": {"container_path": VOLUME_DIR, "mode": "RW"}}),
+    );
+    v
+}
+
+/// ACCEPT that deletes a volume (DESTROY) and gives its disk back (UNRESERVE).
+pub fn release_volume_call(
+    framework_id: &FrameworkId,
+    offer_id: OfferId,
+    volume: Resource,
+    refuse_seconds: f64,
+) -> json::Call {
+    let mut reserved = volume.clone();
+    reserved.extra.shift_remove("disk");
+    json::Call::accept(
+        framework_id.clone(),
+        json::Accept {
+            offer_ids: vec![offer_id],
+            operations: vec![
+                Operation::destroy(vec![volume]),
+                Operation::unreserve(vec![reserved]),
+            ],
             filters: Some(json::Filters {
                 refuse_seconds: Some(refuse_seconds),
             }),
@@ -150,6 +288,7 @@ mod tests {
             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]});
         let call = accept_call(
             &Id::new("fw-1"),
+            &[],
             vec![Id::new("o1")],
             vec![
                 task("t1", Some(exec.clone())),
@@ -158,6 +297,7 @@ mod tests {
             ],
             600.0,
             "http://10.0.0.2:4646",
+            &Reserver::default(),
         );
         let v = serde_json::to_value(&call).unwrap();
         let ops = v["accept"]["operations"].as_array().unwrap();

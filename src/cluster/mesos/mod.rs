@@ -68,6 +68,7 @@ pub fn start(
         framework_id,
         events: events_tx,
         suppressed: false,
+        offers: Default::default(),
         backoff: driver::first_backoff(),
     };
     rt.spawn(driver.run(calls_rx));

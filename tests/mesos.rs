@@ -642,9 +642,306 @@ fn sticky_disk_is_a_persistent_volume_reserved_once_and_released_on_purge() {
     );
 
     ok(&dispatch(&s, &["job", "stop", "-purge", "cache"]));
-    wait_until(20, "DESTROY + UNRESERVE", || m.volumes("agent-1").is_empty());
-    wait_until(20, "the reservation released", || m.reserved("agent-1").is_empty());
+    wait_until(20, "DESTROY + UNRESERVE", || {
+        m.volumes("agent-1").is_empty()
+    });
+    wait_until(20, "the reservation released", || {
+        m.reserved("agent-1").is_empty()
+    });
     let ops = operation_types(&m);
     assert_eq!(&ops[ops.len() - 2..], ["DESTROY", "UNRESERVE"], "{ops:?}");
-    assert!(m.rejected_operations().is_empty(), "{:?}", m.rejected_operations());
+    assert!(
+        m.rejected_operations().is_empty(),
+        "{:?}",
+        m.rejected_operations()
+    );
+}
+
+fn batch_fixture(name: &str) -> String {
+    repo_root()
+        .join("tests/fixtures/batch")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `dispatch run` on Mesos: a mesos-batch task list packs many tasks into each offer; a
+/// Mesosfile group entry is one LAUNCH_GROUP, its lone entry a plain LAUNCH.
+#[test]
+fn task_list_and_group_entry_run_on_mesos() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 16.0, 16384.0, 100_000.0);
+    let url = format!("file://{}", batch_fixture("nine.tasklist.json"));
+    let out = ok(&dispatch(&s, &["run", &url]));
+    let child = dispatched_id(&out);
+    let runs = task_runs(&s, &child);
+    assert_eq!(runs.len(), 9, "{out}");
+    assert!(
+        runs.iter().all(|r| r["State"] == "TASK_FINISHED"),
+        "{runs:?}"
+    );
+    let accepts = m.accepted_calls("ACCEPT");
+    let most = accepts
+        .iter()
+        .map(|c| {
+            c["accept"]["operations"][0]["launch"]["task_infos"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(most > 1, "every ACCEPT launched one task: {accepts:?}");
+    assert_eq!(m.launched_tasks().len(), 9);
+
+    let out = ok(&dispatch(
+        &s,
+        &["run", "-name", "grp", &batch_fixture("group.Mesosfile")],
+    ));
+    let child = dispatched_id(&out);
+    let runs = task_runs(&s, &child);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let launched: Vec<_> = m
+        .launched_tasks()
+        .into_iter()
+        .filter(|t| t.task_id.contains("grp"))
+        .collect();
+    let grouped: Vec<&str> = launched
+        .iter()
+        .filter(|t| t.group)
+        .map(|t| t.task_info["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(grouped.len(), 2, "{launched:?}");
+    assert!(
+        grouped.iter().any(|n| n.ends_with("/left"))
+            && grouped.iter().any(|n| n.ends_with("/right"))
+    );
+    let alone = launched
+        .iter()
+        .find(|t| t.task_info["name"].as_str().unwrap().ends_with("/alone"))
+        .unwrap();
+    assert!(!alone.group);
+    assert_every_update_acked(&m);
+}
+
+/// `-kill-after` on Mesos: the framework KILLs a task still running past the deadline and
+/// the run fails, naming the task and its state.
+#[test]
+fn kill_after_kills_a_task_on_mesos() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Mesosfile");
+    std::fs::write(&file, "- name: sleepy\n  command:\n    value: sleep 600\n").unwrap();
+    let started = Instant::now();
+    let o = dispatch(&s, &["run", "-kill-after", "1s", file.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    let all = show(&o);
+    assert!(
+        all.contains("sleepy") && all.contains("TASK_KILLED"),
+        "{all}"
+    );
+    assert_eq!(m.kills().len(), 1, "{:?}", m.kills());
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+const NO_RETRY_JOB: &str = r#"job "hold" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    restart {
+      attempts = 0
+    }
+    reschedule {
+      attempts = 0
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "sleep"
+        args    = ["600"]
+      }
+      resources {
+        cpu    = 100
+        memory = 32
+      }
+    }
+  }
+}
+"#;
+
+fn run_states(s: &TestServer, child: &str) -> Vec<String> {
+    task_runs(s, child)
+        .iter()
+        .map(|r| r["State"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// UNREACHABLE waits for the agent; GONE/DROPPED relaunch under a new task ID without using
+/// the job's retry budget; ERROR and FAILED end the dispatch when no retry is left.
+#[test]
+fn task_states_map_to_retry_decisions() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("hold.hcl");
+    std::fs::write(&job, NO_RETRY_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "hold"])));
+    wait_until(20, "running", || run_states(&s, &child) == ["TASK_RUNNING"]);
+    let first = m.launched_tasks()[0].task_id.clone();
+    m.send_master_update(
+        &first,
+        "TASK_UNREACHABLE",
+        "REASON_AGENT_UNREACHABLE",
+        "Agent is unreachable",
+    );
+    wait_until(20, "unreachable recorded", || {
+        run_states(&s, &child) == ["TASK_UNREACHABLE"]
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        m.launched_tasks().len(),
+        1,
+        "UNREACHABLE must wait, not relaunch"
+    );
+    m.send_update(
+        &first,
+        "TASK_RUNNING",
+        Some("agent reregistered"),
+        Some("REASON_AGENT_REREGISTERED"),
+    );
+    wait_until(20, "running again", || {
+        run_states(&s, &child) == ["TASK_RUNNING"]
+    });
+
+    m.send_master_update(
+        &first,
+        "TASK_GONE",
+        "REASON_CONTAINER_PREEMPTED",
+        "Container preempted",
+    );
+    wait_until(20, "a relaunch after GONE", || {
+        m.launched_tasks().len() == 2
+    });
+    let second = m.launched_tasks()[1].task_id.clone();
+    assert!(
+        first.ends_with(".1") && second.ends_with(".2"),
+        "{first} {second}"
+    );
+    m.finish_task(&second);
+    wait_until(20, "complete", || status_of(&s, &child) == "dead");
+    assert_eq!(run_states(&s, &child), ["TASK_GONE", "TASK_FINISHED"]);
+    let summary = get_json(&s, "/v1/job/hold/summary");
+    assert_eq!(summary["Children"]["Dead"], 1);
+
+    // TASK_ERROR: the spec is wrong; no retry.
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "hold"])));
+    wait_until(20, "launched", || m.launched_tasks().len() == 3);
+    let third = m.launched_tasks()[2].task_id.clone();
+    m.send_master_update(
+        &third,
+        "TASK_ERROR",
+        "REASON_TASK_INVALID",
+        "Task uses more resources than offered",
+    );
+    wait_until(20, "failed", || {
+        get_json(&s, &format!("/v1/job/{}", child.replace('/', "%2F")))["StatusDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("TASK_ERROR"))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(m.launched_tasks().len(), 3);
+    assert_every_update_acked(&m);
+}
+
+/// A well-behaved framework: unused offers declined with a long filter, SUPPRESS when idle,
+/// REVIVE when work arrives.
+#[test]
+fn idle_framework_declines_long_suppresses_and_revives_for_new_work() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    wait_until(20, "SUPPRESS", || m.suppressed());
+    let declines = m.declines();
+    assert!(!declines.is_empty());
+    assert!(
+        declines.iter().all(|d| d.refuse_seconds == Some(600.0)),
+        "{declines:?}"
+    );
+    let revives = m.revives();
+    register(&s, "jobs/transcode.hcl");
+    let child = dispatched_id(&ok(&dispatch(
+        &s,
+        &["job", "dispatch", "-meta", "input=/tmp/in.mov", "transcode"],
+    )));
+    assert_eq!(status_of(&s, &child), "dead");
+    assert!(m.revives() > revives);
+    wait_until(20, "SUPPRESS again", || m.suppressed());
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+}
+
+/// HTTP Basic credentials from -mesos-principal and -mesos-secret-file; a wrong secret is a
+/// clear error, not a hot loop; no leader (503) is retried until one is elected.
+#[test]
+fn credentials_and_no_leader() {
+    let m = master(Config {
+        credentials: Some(("dispatch".into(), "s3cret".into())),
+        ..fast_config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "wrong\n").unwrap();
+    let bad = server(
+        &m.url(),
+        "json",
+        &[
+            "-mesos-principal",
+            "dispatch",
+            "-mesos-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    wait_until(20, "the 401 reported", || {
+        bad.log().contains("refused our credentials")
+    });
+    assert!(!m.is_subscribed());
+    drop(bad);
+
+    m.no_leader();
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let s = server(
+        &m.url(),
+        "protobuf",
+        &[
+            "-mesos-principal",
+            "dispatch",
+            "-mesos-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    wait_until(20, "the 503 reported", || s.log().contains("503"));
+    assert!(!m.is_subscribed());
+    m.set_leader(true);
+    wait_until(20, "SUBSCRIBED once a leader is elected", || {
+        m.is_subscribed()
+    });
+    assert_eq!(m.framework_info().unwrap()["principal"], "dispatch");
+    let auth = m
+        .calls()
+        .last()
+        .unwrap()
+        .headers
+        .get("authorization")
+        .cloned();
+    assert_eq!(auth.as_deref(), Some("Basic ZGlzcGF0Y2g6czNjcmV0"));
 }

@@ -29,6 +29,8 @@ use crate::state::{Command, StateHandle, TaskUpdate};
 pub const DECLINE_SECONDS: f64 = 600.0;
 /// How often kills are repeated until the task ends (kills are not reliable in Mesos).
 const KILL_RETRY: Duration = Duration::from_secs(30);
+/// How long after `max_run_duration` the scheduler kills a task the agent did not stop.
+const OVERDUE_SLACK_NS: i64 = 2_000_000_000;
 /// How often non-terminal runs are reconciled explicitly.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
@@ -146,6 +148,7 @@ impl Scheduler {
                 }
                 _ = tick.tick() => {
                     self.kill_ended_dispatches();
+                    self.kill_overdue();
                     self.revive_if_work();
                     if last_reconcile.elapsed() >= RECONCILE_EVERY {
                         last_reconcile = Instant::now();
@@ -246,6 +249,57 @@ impl Scheduler {
         self.kill_strays(&statuses);
         self.kill_ended_dispatches();
         self.revive_if_work();
+    }
+
+    /// Kill runs past their group's `max_run_duration` (mesos-batch's `--kill_after`). The
+    /// agent enforces `max_completion_time` itself; this is the framework's own deadline, a
+    /// little later, for agents that do not (and for tasks stuck before they started).
+    fn kill_overdue(&mut self) {
+        let now = now_ns();
+        let mut overdue = Vec::new();
+        {
+            let s = self.state.read();
+            for id in &s.active {
+                let Some(d) = s.dispatches.get(id) else {
+                    continue;
+                };
+                for run in d.runs.iter().filter(|r| r.is_active()) {
+                    let Some(group) = d.job.task_groups.get(run.slot.group as usize) else {
+                        continue;
+                    };
+                    let Some(limit) = group.max_run_duration.filter(|ns| *ns > 0) else {
+                        continue;
+                    };
+                    if now
+                        > run
+                            .launched_at
+                            .saturating_add(limit)
+                            .saturating_add(OVERDUE_SLACK_NS)
+                    {
+                        let grace = group
+                            .tasks
+                            .get(run.slot.task as usize)
+                            .and_then(|t| t.kill_timeout);
+                        overdue.push((run.task_id.clone(), run.agent_id.to_string(), grace));
+                    }
+                }
+            }
+        }
+        for (task_id, agent, grace) in overdue {
+            let due = self
+                .kills
+                .get(&task_id)
+                .is_none_or(|at| at.elapsed() >= KILL_RETRY);
+            if due {
+                tracing::info!(task = %task_id, "killing a task past its max_run_duration");
+                self.kills.insert(task_id.clone(), Instant::now());
+                self.call(ClusterCall::Kill {
+                    task_id: TaskId::new(&*task_id),
+                    agent_id: (!agent.is_empty()).then(|| AgentId::new(agent)),
+                    grace_ns: grace,
+                });
+            }
+        }
     }
 
     /// A task reported alive that we consider over (retried after it was LOST/UNKNOWN, or not

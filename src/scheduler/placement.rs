@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::ready::{ready_units, running_per_job, Unit};
 use super::{now_ns, Scheduler, DECLINE_SECONDS};
-use crate::cluster::{ClusterCall, Demand, Id, Offer, Resource, TaskInfo};
 use crate::cluster::mesos::launch::{persistence_id, VOLUME_MARKER};
+use crate::cluster::{ClusterCall, Demand, Id, Offer, Resource, TaskInfo};
 use crate::render::{alloc_key, executor_id, render_task, volume_id, RenderInput, VOLUME_PREFIX};
 use crate::state::{Command, LaunchRun};
 
@@ -433,7 +433,9 @@ fn carve(wanted: &[Resource], offered: &[Resource]) -> Vec<Resource> {
             offered
                 .iter()
                 .filter(|o| o.name == w.name && o.scalar.is_some() && o.extra.get("disk").is_none())
-                .min_by_key(|o| o.extra.contains_key("reservation") || o.extra.contains_key("reservations"))
+                .min_by_key(|o| {
+                    o.extra.contains_key("reservation") || o.extra.contains_key("reservations")
+                })
                 .map_or_else(|| w.clone(), |o| o.with_value(value))
         })
         .collect()

@@ -79,7 +79,11 @@ pub fn accept_call(
 
 /// Give marked tasks their persistent volume; returns the RESERVE/CREATE operations needed
 /// for volumes the offers do not carry yet.
-fn provide_volumes(tasks: &mut [TaskInfo], offers: &[Offer], reserver: &Reserver) -> Vec<Operation> {
+fn provide_volumes(
+    tasks: &mut [TaskInfo],
+    offers: &[Offer],
+    reserver: &Reserver,
+) -> Vec<Operation> {
     let mut operations = Vec::new();
     for task in tasks.iter_mut() {
         let Some(marker) = task.extra.shift_remove(VOLUME_MARKER) else {

@@ -164,7 +164,7 @@ fn a_nine_task_list_runs_every_task_and_mesos_flags_are_reported() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains(
-            "-framework-name, -role, -checkpoint applies when the server runs against Mesos"
+            "-framework-name, -role, -checkpoint ignored: the server runs tasks on its embedded local runner"
         ),
         "{err}"
     );

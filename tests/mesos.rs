@@ -674,7 +674,14 @@ fn task_list_and_group_entry_run_on_mesos() {
     wait_until(20, "SUBSCRIBED", || m.is_subscribed());
     m.offer("agent-1", 16.0, 16384.0, 100_000.0);
     let url = format!("file://{}", batch_fixture("nine.tasklist.json"));
-    let out = ok(&dispatch(&s, &["run", &url]));
+    let o = dispatch(&s, &["run", "-role", "test", "-content-type", "json", &url]);
+    let out = ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("-role \"test\" differs from the server's framework ([\"*\"])"),
+        "{err}"
+    );
+    assert!(!err.contains("-content-type"), "{err}");
     let child = dispatched_id(&out);
     let runs = task_runs(&s, &child);
     assert_eq!(runs.len(), 9, "{out}");

@@ -33,6 +33,10 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
             "NodeName": app.node_name,
             "Version": {"Version": env!("CARGO_PKG_VERSION"), "VersionMetadata": "dispatch"},
             "UI": {"ShowCLIHints": false},
+            "Dispatch": {
+                "Backend": if app.mesos.is_some() { "mesos" } else { "local" },
+                "Mesos": app.mesos.as_ref().map(|m| m.settings()),
+            },
         },
         "member": {
             "Name": format!("{}.global", app.node_name),

@@ -45,25 +45,25 @@ pub struct RunArgs {
     /// Print the tasks the file converts to, without launching anything
     #[arg(long)]
     show: bool,
-    /// mesos-batch: framework name (applies when the server runs against Mesos)
+    /// mesos-batch: framework name (compared with the server's framework; the server's -mesos-* flags apply)
     #[arg(long, value_name = "NAME")]
     framework_name: Option<String>,
-    /// mesos-batch: role (applies when the server runs against Mesos)
+    /// mesos-batch: role (compared with the server's framework; the server's -mesos-* flags apply)
     #[arg(long, value_name = "ROLE")]
     role: Option<String>,
-    /// mesos-batch: principal (applies when the server runs against Mesos)
+    /// mesos-batch: principal (compared with the server's framework; the server's -mesos-* flags apply)
     #[arg(long, value_name = "PRINCIPAL")]
     principal: Option<String>,
-    /// mesos-batch: secret (applies when the server runs against Mesos)
+    /// mesos-batch: secret (compared with the server's framework; the server's -mesos-* flags apply)
     #[arg(long, value_name = "SECRET")]
     secret: Option<String>,
-    /// mesos-batch: checkpoint (applies when the server runs against Mesos)
+    /// mesos-batch: checkpoint (compared with the server's framework; the server's -mesos-* flags apply)
     #[arg(long)]
     checkpoint: bool,
-    /// mesos-batch: framework capabilities, comma separated (applies when the server runs against Mesos)
+    /// mesos-batch: framework capabilities, comma separated (compared with the server's framework; the server's -mesos-* flags apply)
     #[arg(long, value_name = "LIST")]
     capabilities: Option<String>,
-    /// mesos-batch: json or protobuf (applies when the server runs against Mesos)
+    /// mesos-batch: json or protobuf (compared with the server's framework; the server's -mesos-* flags apply)
     #[arg(long, value_name = "TYPE")]
     content_type: Option<String>,
     /// Mesosfile / task list / Org / job file; `-` for standard input; inline task-list
@@ -117,7 +117,7 @@ fn read_source(arg: Option<&str>) -> Result<Source, CliError> {
     })
 }
 
-fn mesos_flag_notes(args: &RunArgs) -> Result<Vec<String>, CliError> {
+fn check_mesos_flags(args: &RunArgs) -> Result<(), CliError> {
     if let Some(ct) = &args.content_type {
         if !matches!(ct.to_ascii_lowercase().as_str(), "json" | "protobuf") {
             return Err(CliError::new(format!(
@@ -125,27 +125,99 @@ fn mesos_flag_notes(args: &RunArgs) -> Result<Vec<String>, CliError> {
             )));
         }
     }
-    let given: Vec<&str> = [
-        ("-framework-name", args.framework_name.is_some()),
-        ("-role", args.role.is_some()),
-        ("-principal", args.principal.is_some()),
-        ("-secret", args.secret.is_some()),
-        ("-checkpoint", args.checkpoint),
-        ("-capabilities", args.capabilities.is_some()),
-        ("-content-type", args.content_type.is_some()),
+    if let Some(caps) = &args.capabilities {
+        crate::cluster::mesos::settings::parse_capabilities(Some(caps))
+            .map_err(|e| CliError::new(format!("Invalid -capabilities: {e}")))?;
+    }
+    Ok(())
+}
+
+/// mesos-batch's framework flags describe the framework, which is the server's: compare
+/// them with what the server reports and say where they differ.
+async fn mesos_flag_notes(args: &RunArgs, client: &super::client::Client) -> Vec<String> {
+    let given: Vec<(&str, Option<String>)> = [
+        ("-framework-name", args.framework_name.clone()),
+        ("-role", args.role.clone()),
+        ("-principal", args.principal.clone()),
+        ("-secret", args.secret.as_ref().map(|_| String::new())),
+        ("-checkpoint", args.checkpoint.then(|| "true".to_string())),
+        ("-capabilities", args.capabilities.clone()),
+        ("-content-type", args.content_type.clone()),
     ]
-    .iter()
-    .filter(|(_, set)| *set)
-    .map(|(n, _)| *n)
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
     .collect();
-    Ok(if given.is_empty() {
-        Vec::new()
-    } else {
-        vec![format!(
-            "{} applies when the server runs against Mesos (server flags); ignored by the local runner",
-            given.join(", ")
-        )]
-    })
+    if given.is_empty() {
+        return Vec::new();
+    }
+    let server: Value = match client.get::<Value>("/v1/agent/self", &[]).await {
+        Ok(Ok(v)) => v,
+        _ => Value::Null,
+    };
+    let mesos = &server["config"]["Dispatch"]["Mesos"];
+    if !mesos.is_object() {
+        let names: Vec<&str> = given.iter().map(|(n, _)| *n).collect();
+        return vec![format!(
+            "{} ignored: the server runs tasks on its embedded local runner (framework settings are `dispatch server -mesos-*` flags)",
+            names.join(", ")
+        )];
+    }
+    let mut notes = Vec::new();
+    for (flag, value) in given {
+        let value = value.unwrap_or_default();
+        let (server_flag, matches, theirs) = match flag {
+            "-framework-name" => (
+                "-mesos-framework-name",
+                mesos["FrameworkName"] == value.as_str(),
+                mesos["FrameworkName"].to_string(),
+            ),
+            "-role" => (
+                "-mesos-role",
+                mesos["Roles"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|x| x == value.as_str())),
+                mesos["Roles"].to_string(),
+            ),
+            "-principal" => (
+                "-mesos-principal",
+                mesos["Principal"] == value.as_str(),
+                mesos["Principal"].to_string(),
+            ),
+            "-secret" => (
+                "-mesos-secret-file",
+                mesos["Principal"].is_string(),
+                "no credentials".to_string(),
+            ),
+            "-checkpoint" => ("", true, String::new()),
+            "-capabilities" => {
+                let have: Vec<&str> = mesos["Capabilities"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let all = value
+                    .split(',')
+                    .map(|c| c.trim().to_ascii_uppercase())
+                    .filter(|c| !c.is_empty())
+                    .all(|c| have.contains(&c.as_str()));
+                (
+                    "-mesos-capabilities",
+                    all,
+                    mesos["Capabilities"].to_string(),
+                )
+            }
+            _ => (
+                "-mesos-content-type",
+                mesos["ContentType"] == value.to_ascii_lowercase().as_str(),
+                mesos["ContentType"].to_string(),
+            ),
+        };
+        if !matches {
+            notes.push(format!(
+                "{flag} {value:?} differs from the server's framework ({theirs}); the server's setting applies (dispatch server {server_flag})"
+            ));
+        }
+    }
+    notes
 }
 
 /// Read, detect, parse and convert: the job `dispatch run` registers.
@@ -167,7 +239,8 @@ fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>), CliError> {
         .map(Format::parse)
         .transpose()
         .map_err(CliError::new)?;
-    let mut notes = mesos_flag_notes(args)?;
+    check_mesos_flags(args)?;
+    let mut notes = Vec::new();
     let source = read_source(args.file.as_deref())?;
     let format = match forced {
         Some(f) => f,
@@ -261,6 +334,9 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let client = args.address.client()?;
+    for n in mesos_flag_notes(&args, &client).await {
+        eprintln!("Note: {n}");
+    }
     client
         .put::<Value>("/v1/jobs", &[], &json!({ "Job": job }))
         .await?

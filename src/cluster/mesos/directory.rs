@@ -11,6 +11,8 @@ use crate::cluster::types::Offer;
 #[derive(Debug, Default)]
 pub struct MesosDirectory {
     framework_id: RwLock<Option<String>>,
+    /// The framework's settings as users may compare them (`/v1/agent/self`).
+    settings: RwLock<serde_json::Value>,
     /// Agent ID -> base URL of the agent (`http://10.0.0.7:5051`).
     agents: RwLock<HashMap<String, String>>,
 }
@@ -18,6 +20,29 @@ pub struct MesosDirectory {
 impl MesosDirectory {
     pub fn framework_id(&self) -> Option<String> {
         self.framework_id.read().clone()
+    }
+
+    /// Name, roles, principal, capabilities, encoding, masters (never the secret).
+    pub fn settings(&self) -> serde_json::Value {
+        let mut v = self.settings.read().clone();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("FrameworkID".into(), self.framework_id().into());
+        }
+        v
+    }
+
+    pub fn set_settings(&self, s: &super::MesosSettings) {
+        *self.settings.write() = serde_json::json!({
+            "Masters": s.masters,
+            "ContentType": s.encoding.name(),
+            "FrameworkName": s.framework_name,
+            "Roles": s.roles,
+            "Principal": s.principal,
+            "User": s.user,
+            "Checkpoint": true,
+            "Capabilities": s.capabilities,
+            "FailoverTimeoutSeconds": s.failover_timeout.as_secs_f64(),
+        });
     }
 
     pub fn set_framework_id(&self, id: &str) {

@@ -49,6 +49,7 @@ pub fn start(
     if let Some(id) = &framework_id {
         directory.set_framework_id(id);
     }
+    directory.set_settings(&settings);
     tracing::info!(
         masters = settings.masters.join(","),
         encoding = settings.encoding.name(),

@@ -952,3 +952,70 @@ fn credentials_and_no_leader() {
         .cloned();
     assert_eq!(auth.as_deref(), Some("Basic ZGlzcGF0Y2g6czNjcmV0"));
 }
+
+/// Away longer than the failover timeout: Mesos removed the framework (and killed its tasks).
+/// The refused SUBSCRIBE (200 + ERROR) is reported, Dispatch registers as a new framework and
+/// relaunches the work that was lost.
+#[test]
+fn framework_removed_after_failover_timeout_registers_anew_and_relaunches() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let mut s = server(&m.url(), "json", &["-mesos-failover-timeout", "1s"]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    let first_id = m.framework_id().unwrap();
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("hold.hcl");
+    std::fs::write(&job, NO_RETRY_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "hold"])));
+    wait_until(20, "running", || run_states(&s, &child) == ["TASK_RUNNING"]);
+
+    s.kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    s.restart();
+    wait_until(30, "a new registration", || {
+        m.is_subscribed() && m.framework_id().is_some_and(|id| id != first_id)
+    });
+    assert!(
+        s.log().contains("Framework has been removed"),
+        "{}",
+        s.log()
+    );
+    // The lost attempt is relaunched under the new framework, not counted as a failure.
+    wait_until(30, "the relaunch", || m.launched_tasks().len() == 2);
+    let second = m.launched_tasks()[1].task_id.clone();
+    assert!(second.ends_with(".2"), "{second}");
+    wait_until(20, "running again", || {
+        run_states(&s, &child).last().map(String::as_str) == Some("TASK_RUNNING")
+    });
+    assert_eq!(status_of(&s, &child), "running");
+}
+
+/// Several offers from one agent are pooled: a task larger than any one of them launches with
+/// one ACCEPT naming them all.
+#[test]
+fn offers_of_one_agent_are_pooled_into_one_accept() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("big.hcl");
+    std::fs::write(
+        &job,
+        NO_RETRY_JOB
+            .replace("\"hold\"", "\"big\"")
+            .replace("cpu    = 100", "cpu    = 1500"),
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "big"])));
+    m.split_offers(2);
+    m.offer("agent-1", 2.0, 2048.0, 4096.0);
+    wait_until(20, "launched", || m.launched_tasks().len() == 1);
+    let launched = &m.launched_tasks()[0];
+    assert_eq!(launched.offer_ids.len(), 2, "{launched:?}");
+    wait_until(20, "running", || run_states(&s, &child) == ["TASK_RUNNING"]);
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::ready::{ready_units, running_per_job, Unit};
 use super::{now_ns, Scheduler, DECLINE_SECONDS};
 use crate::cluster::mesos::launch::{persistence_id, VOLUME_MARKER};
-use crate::cluster::{ClusterCall, Demand, Id, Offer, Resource, TaskInfo};
+use crate::cluster::{ClusterCall, Demand, Id, Offer, OfferId, Resource, TaskInfo};
 use crate::render::{alloc_key, executor_id, render_task, volume_id, RenderInput, VOLUME_PREFIX};
 use crate::state::{Command, LaunchRun};
 
@@ -34,10 +34,10 @@ impl Scheduler {
                 gpus: largest.gpus.max(offered.gpus),
             };
         }
-        let offers = self.release_unwanted_volumes(offers);
+        let offers = pool_offers(self.release_unwanted_volumes(offers));
         let mut taken = vec![false; units.len()];
         let mut started: HashMap<Arc<str>, ()> = HashMap::new();
-        for offer in offers {
+        for (offer_ids, offer) in offers {
             let mut free = Demand::of(&offer.resources);
             let mut chosen: Vec<&Unit> = Vec::new();
             for (i, unit) in units.iter().enumerate() {
@@ -86,7 +86,7 @@ impl Scheduler {
                 }
                 chosen.push(unit);
             }
-            self.launch_on(offer, chosen).await;
+            self.launch_on(offer_ids, offer, chosen).await;
         }
         self.report_too_large(&units, &taken).await;
         if taken.iter().all(|t| *t) {
@@ -110,7 +110,7 @@ impl Scheduler {
 
     /// Record and launch the chosen units on one offer; decline it when nothing launches.
     /// All launch records of the offer are sent together, so they share one commit.
-    async fn launch_on(&mut self, offer: Offer, chosen: Vec<&Unit>) {
+    async fn launch_on(&mut self, offer_ids: Vec<OfferId>, offer: Offer, chosen: Vec<&Unit>) {
         let mut rendered_units = Vec::new();
         let mut commands = Vec::new();
         for unit in chosen {
@@ -166,7 +166,7 @@ impl Scheduler {
         if tasks.is_empty() {
             crate::metrics::offer_declined(self.backend);
             self.call(ClusterCall::Decline {
-                offer_ids: vec![offer.id],
+                offer_ids,
                 refuse_seconds: DECLINE_SECONDS,
             });
         } else {
@@ -178,7 +178,7 @@ impl Scheduler {
             );
             crate::metrics::offer_used(self.backend, &tasks);
             self.call(ClusterCall::Accept {
-                offer_ids: vec![offer.id],
+                offer_ids,
                 tasks,
                 refuse_seconds: DECLINE_SECONDS,
             });
@@ -396,6 +396,26 @@ fn share_alloc_dir(info: &mut TaskInfo) {
             list.push(volume);
         }
     }
+}
+
+/// Offers of one agent for one role are used as one pool (Mesos lets one ACCEPT name them
+/// all): the resources side by side, the first offer's other fields. Order is kept.
+fn pool_offers(offers: Vec<Offer>) -> Vec<(Vec<OfferId>, Offer)> {
+    let mut pooled: Vec<(Vec<OfferId>, Offer)> = Vec::new();
+    for offer in offers {
+        let role = |o: &Offer| o.extra.get("allocation_info").cloned();
+        match pooled
+            .iter_mut()
+            .find(|(_, p)| p.agent_id == offer.agent_id && role(p) == role(&offer))
+        {
+            Some((ids, pool)) => {
+                ids.push(offer.id.clone());
+                pool.resources.extend(offer.resources);
+            }
+            None => pooled.push((vec![offer.id.clone()], offer)),
+        }
+    }
+    pooled
 }
 
 /// Persistent volumes the current jobs keep their sticky disks on.

@@ -220,6 +220,8 @@ pub(crate) struct St {
     /// Persistent volumes per agent: persistence id -> volume resource.
     pub(crate) volumes: BTreeMap<String, BTreeMap<String, Value>>,
     pub(crate) rejected_operations: Vec<String>,
+    /// Offer each agent's resources as this many offers at once (pooling tests).
+    pub(crate) split_offers: usize,
 }
 
 pub(crate) type Shared = Arc<Mutex<St>>;
@@ -331,38 +333,58 @@ impl St {
         let fid = fw.id.clone();
         let alloc_role = multi_role.then_some(role.as_str());
         let resources = free.to_json(alloc_role);
-        let pool = Pool::parse(&resources, None).expect("own resources parse");
         self.agents.insert(agent.to_string(), Pool::default());
-        self.offer_seq += 1;
-        let id = format!("{}-O{}", self.master_id, self.offer_seq);
-        let mut offer = json!({
-            "id": {"value": id}, "framework_id": {"value": fid},
-            "agent_id": {"value": agent}, "hostname": agent,
-            "url": {"scheme": "http", "address": {"hostname": agent, "ip": "127.0.0.1", "port": self.addr.port()}, "path": "/slave(1)"},
-            "resources": resources,
-        });
-        let executor_ids: Vec<Value> = self
-            .executors
-            .keys()
-            .filter(|(a, _)| a == agent)
-            .map(|(_, e)| json!({ "value": e }))
-            .collect();
-        if !executor_ids.is_empty() {
-            offer["executor_ids"] = Value::Array(executor_ids);
+        let parts = self.split_offers.max(1);
+        let mut offers = Vec::new();
+        let mut first_id = None;
+        for part in 0..parts {
+            // Scalars are split evenly; everything else goes with the first part.
+            let part_resources: Vec<Value> = resources
+                .iter()
+                .filter_map(|r| match r["scalar"]["value"].as_f64() {
+                    Some(v) => {
+                        let mut r = r.clone();
+                        r["scalar"]["value"] =
+                            json!(((v / parts as f64) * 1000.0).floor() / 1000.0);
+                        Some(r)
+                    }
+                    None => (part == 0).then(|| r.clone()),
+                })
+                .collect();
+            let pool = Pool::parse(&part_resources, None).expect("own resources parse");
+            self.offer_seq += 1;
+            let id = format!("{}-O{}", self.master_id, self.offer_seq);
+            let mut offer = json!({
+                "id": {"value": id}, "framework_id": {"value": fid},
+                "agent_id": {"value": agent}, "hostname": agent,
+                "url": {"scheme": "http", "address": {"hostname": agent, "ip": "127.0.0.1", "port": self.addr.port()}, "path": "/slave(1)"},
+                "resources": part_resources,
+            });
+            let executor_ids: Vec<Value> = self
+                .executors
+                .keys()
+                .filter(|(a, _)| a == agent)
+                .map(|(_, e)| json!({ "value": e }))
+                .collect();
+            if !executor_ids.is_empty() {
+                offer["executor_ids"] = Value::Array(executor_ids);
+            }
+            if multi_role {
+                offer["allocation_info"] = json!({ "role": role });
+            }
+            self.offers.insert(
+                id.clone(),
+                Offer {
+                    agent_id: agent.to_string(),
+                    role: role.clone(),
+                    pool,
+                },
+            );
+            first_id.get_or_insert(id);
+            offers.push(offer);
         }
-        if multi_role {
-            offer["allocation_info"] = json!({ "role": role });
-        }
-        self.offers.insert(
-            id.clone(),
-            Offer {
-                agent_id: agent.to_string(),
-                role,
-                pool,
-            },
-        );
-        self.send(json!({"type": "OFFERS", "offers": {"offers": [offer]}}));
-        Some(id)
+        self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
+        first_id
     }
 
     fn allocate_all(&mut self) {
@@ -1587,6 +1609,7 @@ impl MesosDouble {
             revives: 0,
             teardowns: 0,
             violations: Vec::new(),
+            split_offers: 1,
             executors: BTreeMap::new(),
             group_seq: 0,
             sandboxes: Sandboxes::default(),
@@ -1655,6 +1678,12 @@ impl MesosDouble {
         let p = Pool::parse(&res, None).unwrap();
         s.agents.entry(agent.to_string()).or_default().add(&p);
         s.allocate(agent)
+    }
+
+    /// From now on, each agent's free resources are offered as `parts` offers in one OFFERS
+    /// event (as a real master does when resources free up while an offer is outstanding).
+    pub fn split_offers(&self, parts: usize) {
+        self.st.lock().split_offers = parts;
     }
 
     /// Runs the allocator for every agent (free resources become offers).

@@ -351,9 +351,11 @@ fn bad_input_is_a_usage_error_with_the_reason() {
     let restart = offline(&[
         "run",
         "-restart",
+        "-retry",
+        "2",
         fixture("group.Mesosfile").to_str().unwrap(),
     ]);
-    fails(&restart, 1, "not supported yet");
+    fails(&restart, 1, "cannot be used with");
     let dur = offline(&[
         "run",
         "-kill-after",
@@ -363,4 +365,35 @@ fn bad_input_is_a_usage_error_with_the_reason() {
     fails(&dur, 1, "Invalid -kill-after");
     let lang = offline(&["run", "-format", "org", "-"]);
     fails(&lang, 1, "no #+BEGIN_SRC blocks");
+}
+
+#[test]
+fn restart_keeps_relaunching_a_failing_task_until_it_finishes() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count");
+    let file = dir.path().join("Mesosfile");
+    // Fails twice, then succeeds: more failures than the default -retry 0 allows.
+    std::fs::write(
+        &file,
+        format!(
+            "- name: flaky\n  command:\n    value: 'echo x >> {c}; test $(wc -l < {c}) -ge 3'\n",
+            c = count.display()
+        ),
+    )
+    .unwrap();
+    let out = ok(&dispatch(
+        &server,
+        &["run", "-restart", file.to_str().unwrap()],
+    ));
+    let child = dispatched_id(&out);
+    let states: Vec<String> = runs(&server, &child)
+        .iter()
+        .map(|r| r["State"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        states,
+        ["TASK_FAILED", "TASK_FAILED", "TASK_FINISHED"],
+        "{out}"
+    );
 }

@@ -75,6 +75,8 @@ pub struct Options {
     pub sync: bool,
     /// Retries after the first attempt.
     pub retry: u32,
+    /// Relaunch failed tasks without limit (mesos-cli `--restart`), backing off to 60 s.
+    pub restart: bool,
     /// Group `max_run_duration`, nanoseconds.
     pub kill_after_ns: Option<i64>,
 }
@@ -171,8 +173,9 @@ pub fn sanitize(s: &str) -> String {
 
 const SECOND: i64 = 1_000_000_000;
 
-fn policies(retry: u32) -> (RestartPolicy, ReschedulePolicy) {
+fn policies(retry: u32, restart: bool) -> (RestartPolicy, ReschedulePolicy) {
     // First retry after 1 s (restart), then exponential from 2 s (reschedule), capped at 60 s.
+    let retry = if restart { 2 } else { retry };
     let restarts = retry.min(1) as i64;
     (
         RestartPolicy {
@@ -187,7 +190,7 @@ fn policies(retry: u32) -> (RestartPolicy, ReschedulePolicy) {
             delay: Some(2 * SECOND),
             delay_function: "exponential".into(),
             max_delay: Some(60 * SECOND),
-            unlimited: Some(false),
+            unlimited: Some(restart),
             interval: Some(24 * 3600 * SECOND),
             ..ReschedulePolicy::default()
         },
@@ -207,7 +210,7 @@ fn unique(name: &str, taken: &mut std::collections::HashSet<String>) -> String {
 
 /// Build the job `dispatch run` registers.
 pub fn to_job(batch: Batch, opts: &Options) -> Result<Job, String> {
-    let (restart, reschedule) = policies(opts.retry);
+    let (restart, reschedule) = policies(opts.retry, opts.restart);
     let mut job = if let Some(mut job) = batch.job {
         if let Some(p) = &job.parameterized {
             if !p.meta_required.is_empty() {
@@ -222,7 +225,7 @@ pub fn to_job(batch: Batch, opts: &Options) -> Result<Job, String> {
             ..Parameterized::default()
         });
         for g in &mut job.task_groups {
-            if opts.retry > 0 || g.restart_policy.is_none() {
+            if opts.retry > 0 || opts.restart || g.restart_policy.is_none() {
                 g.restart_policy = Some(restart.clone());
                 g.reschedule_policy = Some(reschedule.clone());
             }

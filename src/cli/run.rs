@@ -30,8 +30,9 @@ pub struct RunArgs {
     /// Relaunch a failed task up to N times (new task IDs, backoff 1s, 2s, 4s ... 60s)
     #[arg(long, value_name = "N", default_value_t = 0)]
     retry: u32,
-    /// Keep-alive relaunch of tasks that exit: not supported yet (use -retry N)
-    #[arg(long)]
+    /// Keep failed tasks alive: relaunch each failure without limit (new task IDs, backoff
+    /// 1s, 2s, 4s ... 60s) until it finishes or the run is stopped; -retry N bounds it instead
+    #[arg(long, conflicts_with = "retry")]
     restart: bool,
     /// Kill the run's tasks this long after they start (10secs, 2mins, 90s, 1h)
     #[arg(long, value_name = "DURATION")]
@@ -222,11 +223,6 @@ async fn mesos_flag_notes(args: &RunArgs, client: &super::client::Client) -> Vec
 
 /// Read, detect, parse and convert: the job `dispatch run` registers.
 fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>), CliError> {
-    if args.restart {
-        return Err(CliError::new(
-            "-restart (keep-alive: relaunch tasks whenever they exit) is not supported yet; use -retry N to relaunch failed tasks",
-        ));
-    }
     let kill_after_ns = args
         .kill_after
         .as_deref()
@@ -269,6 +265,7 @@ fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>), CliError> {
         id,
         sync: args.sync,
         retry: args.retry,
+        restart: args.restart,
         kill_after_ns,
     };
     let job = batch::to_job(parsed, &opts)

@@ -174,6 +174,22 @@ fn transcode_and_gif(encoding: &str) {
         .map(|t| t.task_info["name"].as_str().unwrap())
         .collect();
     assert_eq!(steps.len(), 4, "{steps:?}");
+    // The steps share alloc/ through one directory on the agent.
+    let shared: Vec<String> = launched
+        .iter()
+        .filter(|t| t.task_id.starts_with("gif.dispatch-"))
+        .map(|t| {
+            let v = &t.task_info["container"]["volumes"][0];
+            assert_eq!(v["container_path"], "alloc", "{}", t.task_info);
+            v["host_path"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(shared[0].starts_with("/tmp/dispatch-allocs/"), "{shared:?}");
+    assert!(shared.iter().all(|h| *h == shared[0]), "{shared:?}");
+    assert!(launched
+        .iter()
+        .filter(|t| t.task_id.starts_with("gif.dispatch-"))
+        .all(|t| t.agent_id == "agent-1"));
     for (step, name) in steps
         .iter()
         .zip(["download", "palettegen", "paletteuse", "publish"])

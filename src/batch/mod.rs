@@ -393,9 +393,11 @@ mod tests {
 
     #[test]
     fn retry_policies() {
-        let (r, s) = policies(0);
+        let (r, s) = policies(0, false);
         assert_eq!((r.attempts, s.attempts), (Some(0), Some(0)));
-        let (r, s) = policies(3);
+        let (r, s) = policies(3, false);
         assert_eq!((r.attempts, s.attempts), (Some(1), Some(2)));
+        let (r, s) = policies(0, true);
+        assert_eq!((r.attempts, s.unlimited), (Some(1), Some(true)));
     }
 }

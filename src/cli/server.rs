@@ -76,6 +76,10 @@ pub struct ServerArgs {
     /// (comma-separated: GPU_RESOURCES, SHARED_RESOURCES, RESERVATION_REFINEMENT, ...)
     #[arg(long, value_name = "CAP[,...]")]
     mesos_capabilities: Option<String>,
+    /// Directory on the Mesos agents where the steps of a pipeline group (depends_on,
+    /// prestart/poststop) share their alloc/ directory (a host_path volume)
+    #[arg(long, value_name = "DIR", default_value = crate::cluster::mesos::settings::DEFAULT_ALLOC_DIR)]
+    mesos_alloc_dir: String,
     /// Longest wait between two attempts to reach a master (Go duration)
     #[arg(long, value_name = "DURATION", default_value = "15s")]
     mesos_max_backoff: String,
@@ -161,6 +165,15 @@ fn mesos_settings(args: &ServerArgs) -> Result<Option<MesosSettings>, CliError> 
         webui_url: None,
         advertise_url: args.advertise.clone().unwrap_or_default(),
         max_backoff: duration_flag("mesos-max-backoff", &args.mesos_max_backoff)?,
+        alloc_dir: {
+            if !args.mesos_alloc_dir.starts_with('/') {
+                return Err(CliError::new(format!(
+                    "-mesos-alloc-dir: {:?} must be an absolute path on the agents",
+                    args.mesos_alloc_dir
+                )));
+            }
+            args.mesos_alloc_dir.clone()
+        },
     }))
 }
 

@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use super::ready::{ready_units, running_per_job, Unit};
 use super::{now_ns, Scheduler, DECLINE_SECONDS};
-use crate::cluster::mesos::launch::{persistence_id, VOLUME_MARKER};
+use crate::cluster::mesos::launch::{persistence_id, SHARED_ALLOC_MARKER, VOLUME_MARKER};
 use crate::cluster::{ClusterCall, Demand, Id, Offer, OfferId, Resource, TaskInfo};
-use crate::render::{alloc_key, executor_id, render_task, volume_id, RenderInput, VOLUME_PREFIX};
+use crate::model::plan;
+use crate::render::{
+    alloc_id, alloc_key, executor_id, render_task, volume_id, RenderInput, VOLUME_PREFIX,
+};
 use crate::state::{Command, LaunchRun};
 
 impl Scheduler {
@@ -226,6 +229,24 @@ impl Scheduler {
                 serde_json::json!({"id": id, "size_mb": size}),
             );
         }
+        let first_slot = unit.slots[0].0;
+        let is_pipeline = d
+            .job
+            .task_groups
+            .get(first_slot.group as usize)
+            .is_some_and(|g| (0..g.tasks.len()).any(|i| !plan::prerequisites(g, i).is_empty()));
+        if self.backend != "local" && is_pipeline {
+            // Steps launched one after another share `alloc/` through a directory on the
+            // agent (every step is pinned to the first step's agent).
+            let group = &d.job.task_groups[first_slot.group as usize];
+            let alloc = alloc_id(&alloc_key(&d.id, &group.name, first_slot.instance));
+            for info in &mut out {
+                info.extra.insert(
+                    SHARED_ALLOC_MARKER.into(),
+                    serde_json::Value::String(alloc.clone()),
+                );
+            }
+        }
         if self.launches_as_group(unit) {
             let slot = unit.slots[0].0;
             let group = &d.job.task_groups[slot.group as usize];
@@ -236,7 +257,9 @@ impl Scheduler {
                 "resources": carve(&EXECUTOR_OVERHEAD.to_resources(), &offer.resources),
             });
             for info in &mut out {
-                share_alloc_dir(info);
+                if !is_pipeline {
+                    share_alloc_dir(info);
+                }
                 info.extra.insert("executor".into(), executor.clone());
             }
         }

@@ -369,6 +369,7 @@ impl Driver {
                 let reserver = Reserver {
                     principal: self.settings.principal.clone(),
                     refinement: self.settings.has_capability("RESERVATION_REFINEMENT"),
+                    alloc_dir: self.settings.alloc_dir.clone(),
                 };
                 accept_call(
                     &fid,

@@ -23,12 +23,18 @@ use crate::render::{SandboxFiles, VOLUME_DIR};
 /// group's persistent volume: `{"id": <persistence id>, "size_mb": N}`.
 pub const VOLUME_MARKER: &str = "dispatch_volume";
 
+/// Key of the marker the scheduler puts on every step of a pipeline group (steps launched one
+/// after another): the allocation ID whose `alloc/` directory they share on the agent.
+pub const SHARED_ALLOC_MARKER: &str = "dispatch_shared_alloc";
+
 /// How reservations are written (see `settings`).
 #[derive(Debug, Clone, Default)]
 pub struct Reserver {
     pub principal: Option<String>,
     /// RESERVATION_REFINEMENT declared: the `reservations` stack format.
     pub refinement: bool,
+    /// Directory on the agents under which pipeline steps share `alloc/` (`-mesos-alloc-dir`).
+    pub alloc_dir: String,
 }
 
 pub fn accept_call(
@@ -41,6 +47,9 @@ pub fn accept_call(
     reserver: &Reserver,
 ) -> json::Call {
     let mut operations = provide_volumes(&mut tasks, offers, reserver);
+    for task in &mut tasks {
+        mount_shared_alloc(task, &reserver.alloc_dir);
+    }
     let mut launch = Vec::new();
     let mut groups: IndexMap<String, (ExecutorInfo, Vec<TaskInfo>)> = IndexMap::new();
     for mut task in tasks {
@@ -75,6 +84,32 @@ pub fn accept_call(
             }),
         },
     )
+}
+
+/// A pipeline step: mount `<alloc_dir>/<alloc id>` on the agent at `alloc` in the sandbox
+/// (a host_path volume: the agents need the `filesystem/linux` + `volume/host_path`
+/// isolators; every step runs on the same agent).
+fn mount_shared_alloc(task: &mut TaskInfo, alloc_dir: &str) {
+    let Some(alloc) = task.extra.shift_remove(SHARED_ALLOC_MARKER) else {
+        return;
+    };
+    let Some(alloc) = alloc.as_str() else {
+        return;
+    };
+    let volume = json!({
+        "container_path": crate::render::ALLOC_DIR,
+        "host_path": format!("{}/{alloc}", alloc_dir.trim_end_matches('/')),
+        "mode": "RW",
+    });
+    let container = task
+        .container
+        .get_or_insert_with(|| json!({"type": "MESOS"}));
+    if let Some(obj) = container.as_object_mut() {
+        let volumes = obj.entry("volumes").or_insert_with(|| json!([]));
+        if let Some(list) = volumes.as_array_mut() {
+            list.push(volume);
+        }
+    }
 }
 
 /// Give marked tasks their persistent volume; returns the RESERVE/CREATE operations needed

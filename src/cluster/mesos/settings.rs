@@ -47,7 +47,12 @@ pub struct MesosSettings {
     pub advertise_url: String,
     /// Upper bound of the reconnect backoff.
     pub max_backoff: Duration,
+    /// Directory on the agents where the steps of a pipeline group share `alloc/`.
+    pub alloc_dir: String,
 }
+
+/// Default of `-mesos-alloc-dir`.
+pub const DEFAULT_ALLOC_DIR: &str = "/tmp/dispatch-allocs";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SettingsError {

@@ -860,6 +860,14 @@ fn task_states_map_to_retry_decisions() {
         first.ends_with(".1") && second.ends_with(".2"),
         "{first} {second}"
     );
+    // The replaced task shows up alive again: it is not ours any more, so it is killed.
+    m.send_update(
+        &first,
+        "TASK_RUNNING",
+        Some("back"),
+        Some("REASON_AGENT_REREGISTERED"),
+    );
+    wait_until(20, "the stray killed", || m.kills().contains(&first));
     m.finish_task(&second);
     wait_until(20, "complete", || status_of(&s, &child) == "dead");
     assert_eq!(run_states(&s, &child), ["TASK_GONE", "TASK_FINISHED"]);

@@ -31,6 +31,8 @@ pub const DECLINE_SECONDS: f64 = 600.0;
 const KILL_RETRY: Duration = Duration::from_secs(30);
 /// How long after `max_run_duration` the scheduler kills a task the agent did not stop.
 const OVERDUE_SLACK_NS: i64 = 2_000_000_000;
+/// How often everything is reconciled implicitly (the docs suggest every 15 minutes).
+const IMPLICIT_RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// How often non-terminal runs are reconciled explicitly.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
@@ -104,6 +106,7 @@ impl Scheduler {
         let mut index = self.state.subscribe_index();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let mut last_reconcile = Instant::now();
+        let mut last_implicit = Instant::now();
         loop {
             tokio::select! {
                 event = events.recv() => {
@@ -153,6 +156,12 @@ impl Scheduler {
                     if last_reconcile.elapsed() >= RECONCILE_EVERY {
                         last_reconcile = Instant::now();
                         self.reconcile();
+                    }
+                    if last_implicit.elapsed() >= IMPLICIT_RECONCILE_EVERY {
+                        // Everything the cluster runs for us: tasks we do not track get killed.
+                        last_implicit = Instant::now();
+                        crate::metrics::reconcile(self.backend, 0);
+                        self.call(ClusterCall::Reconcile(Vec::new()));
                     }
                 }
             }

@@ -481,13 +481,37 @@ fn watchdog_reconnects_when_heartbeats_stop() {
     let m = master(fast_config());
     let s = server(&m.url(), "json", &[]);
     wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 2.0, 2048.0, 4096.0);
+    wait_until(20, "SUPPRESS while idle", || m.suppressed());
     let first_stream = m.stream_id().unwrap();
     m.set_heartbeats(false);
     // 5 missed 1 s heartbeats, then a new subscription.
     wait_until(30, "a new stream", || {
         m.stream_id().is_some_and(|id| id != first_stream) && m.is_subscribed()
     });
+    m.set_heartbeats(true);
     assert!(s.log().contains("heartbeats missed"), "{}", s.log());
+    // Resubscribed suppressed (nothing was pending): new work still revives offers.
+    let last = m.accepted_calls("SUBSCRIBE").last().cloned().unwrap();
+    assert_eq!(
+        last["subscribe"]["suppressed_roles"],
+        serde_json::json!(["*"])
+    );
+    register(&s, "jobs/transcode.hcl");
+    let child = dispatched_id(&ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-detach",
+            "-meta",
+            "input=/tmp/in.mov",
+            "transcode",
+        ],
+    )));
+    wait_until(30, "the dispatch to run", || {
+        status_of(&s, &child) == "dead"
+    });
 }
 
 #[test]

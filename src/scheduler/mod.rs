@@ -180,11 +180,14 @@ impl Scheduler {
             ClusterEvent::Subscribed { framework_id } => {
                 tracing::info!(framework_id, "subscribed; reconciling");
                 crate::metrics::cluster_subscribed(self.backend);
+                // The backend may have resubscribed suppressed (nothing was pending then):
+                // treat offers as turned away since the start, so ready work revives them.
                 self.suppressed = false;
-                self.quiet = None;
+                self.quiet = Some((0, 0));
                 self.reconcile();
                 crate::metrics::reconcile(self.backend, 0);
                 self.call(ClusterCall::Reconcile(Vec::new()));
+                self.revive_if_work();
             }
             ClusterEvent::Offers(offers) => {
                 crate::metrics::offers_received(self.backend, &offers);

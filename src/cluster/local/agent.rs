@@ -217,9 +217,9 @@ impl Agent {
             ));
         }
         if t.extra.contains_key("executor") {
-            return Err(
-                "Task has an ExecutorInfo; the local agent runs CommandInfo tasks only".into(),
-            );
+            return Err("custom executors (driver mesos_executor) run on Mesos only; \
+                        this server uses the embedded local runner"
+                .into());
         }
         let Some(cmd) = &t.command else {
             return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".into());

@@ -679,7 +679,12 @@ fn task_kind_config_errors_are_rejected_at_registration() {
         (0, "containerizer", json!("podman"), "config.containerizer"),
         (0, "volumes", json!(["media:/media"]), "config.volumes[0]"),
         (1, "volumes", json!(["/a:/b:z"]), "config.volumes[0]"),
-        (0, "parameters", json!({"memory": "1g"}), "config.parameters"),
+        (
+            0,
+            "parameters",
+            json!({"memory": "1g"}),
+            "config.parameters",
+        ),
         (0, "command", Value::Null, "config.command"),
         (2, "command", Value::Null, "config.command"),
     ];

@@ -405,10 +405,12 @@ pub fn convert(entry: &TaskEntry, n: usize, notes: &mut Vec<String>) -> Result<T
         }
         if let Some(d) = &container.docker {
             if !d.port_mappings.is_empty() {
-                return Err("container.docker.port_mappings are not supported: tasks get no port \
+                return Err(
+                    "container.docker.port_mappings are not supported: tasks get no port \
                             resources from the offer, so a host port could not be reserved \
                             (use network HOST and pick ports in the task)"
-                    .into());
+                        .into(),
+                );
             }
             if !d.parameters.is_empty() {
                 config.insert(

@@ -308,7 +308,9 @@ fn mesos_image(
         Some(other) => {
             return Err(err(
                 "network_mode",
-                format!("{other:?} is not supported with containerizer = \"mesos\" (allowed: host)"),
+                format!(
+                    "{other:?} is not supported with containerizer = \"mesos\" (allowed: host)"
+                ),
             ))
         }
     }
@@ -353,10 +355,14 @@ fn scalar_string(v: &Value) -> Option<String> {
 
 /// `parameters`: a map `{memory = "1g"}`, a list of `{key, value}`, or (HCL blocks) a list
 /// of maps; order kept.
-fn docker_parameters(config: &IndexMap<String, Value>) -> Result<Vec<(String, String)>, ConfigError> {
+fn docker_parameters(
+    config: &IndexMap<String, Value>,
+) -> Result<Vec<(String, String)>, ConfigError> {
     const SHAPE: &str = "must be a map of strings or a list of {key, value}";
     let mut out = Vec::new();
-    let mut from_map = |map: &serde_json::Map<String, Value>| -> Result<(), ConfigError> {
+    let from_map = |out: &mut Vec<(String, String)>,
+                    map: &serde_json::Map<String, Value>|
+     -> Result<(), ConfigError> {
         for (k, v) in map {
             let v = scalar_string(v).ok_or_else(|| err("parameters", SHAPE))?;
             out.push((k.clone(), v));
@@ -365,19 +371,20 @@ fn docker_parameters(config: &IndexMap<String, Value>) -> Result<Vec<(String, St
     };
     match config.get("parameters") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => from_map(map)?,
+        Some(Value::Object(map)) => from_map(&mut out, map)?,
         Some(Value::Array(items)) => {
             for item in items {
                 let Value::Object(map) = item else {
                     return Err(err("parameters", SHAPE));
                 };
-                let is_pair = map.len() == 2 && map.contains_key("key") && map.contains_key("value");
+                let is_pair =
+                    map.len() == 2 && map.contains_key("key") && map.contains_key("value");
                 if is_pair {
                     let k = scalar_string(&map["key"]).ok_or_else(|| err("parameters", SHAPE))?;
                     let v = scalar_string(&map["value"]).ok_or_else(|| err("parameters", SHAPE))?;
                     out.push((k, v));
                 } else {
-                    from_map(map)?;
+                    from_map(&mut out, map)?;
                 }
             }
         }
@@ -420,7 +427,9 @@ fn volumes(config: &IndexMap<String, Value>) -> Result<Vec<Value>, ConfigError> 
         if !absolute(host) {
             return Err(err(
                 &field,
-                format!("host path {host:?} must be absolute (relative host paths are not supported)"),
+                format!(
+                    "host path {host:?} must be absolute (relative host paths are not supported)"
+                ),
             ));
         }
         if !absolute(container) {
@@ -539,7 +548,10 @@ mod tests {
                    "volumes": [{"container_path": "/in", "host_path": "/srv/in", "mode": "RW"},
                                {"container_path": "/ref", "host_path": "/srv/ref", "mode": "RO"}]})
         );
-        assert_eq!(serde_json::to_value(&c).unwrap(), json!({"shell": false, "value": "ls"}));
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"shell": false, "value": "ls"})
+        );
 
         // A list of {key, value} (Mesos's shape) and HCL blocks (a list of maps).
         let (_, k) = built(
@@ -558,11 +570,17 @@ mod tests {
             ("/a:/b:z", "mode \"z\""),
             ("/only", "must be \"/host/path:/container/path\""),
         ] {
-            let e = error("docker", json!({"image": "alpine", "volumes": ["/ok:/ok", volume]}));
+            let e = error(
+                "docker",
+                json!({"image": "alpine", "volumes": ["/ok:/ok", volume]}),
+            );
             assert_eq!(e.field, "config.volumes[1]");
             assert!(e.message.contains(needle), "{volume}: {}", e.message);
         }
-        let e = error("docker", json!({"image": "alpine", "parameters": "memory=1g"}));
+        let e = error(
+            "docker",
+            json!({"image": "alpine", "parameters": "memory=1g"}),
+        );
         assert_eq!(e.field, "config.parameters");
     }
 
@@ -594,17 +612,31 @@ mod tests {
         assert_eq!(k.unwrap()["mesos"]["image"]["cached"], false);
         assert_eq!(c.arguments, vec!["echo"]);
 
-        let e = error("docker", json!({"image": "alpine", "containerizer": "mesos"}));
+        let e = error(
+            "docker",
+            json!({"image": "alpine", "containerizer": "mesos"}),
+        );
         assert_eq!(e.field, "config.command");
-        assert!(e.message.contains("containerizer = \"mesos\""), "{}", e.message);
+        assert!(
+            e.message.contains("containerizer = \"mesos\""),
+            "{}",
+            e.message
+        );
         let e = error(
             "docker",
             json!({"image": "alpine", "containerizer": "mesos", "command": "x", "parameters": {"memory": "1g"}}),
         );
         assert_eq!(e.field, "config.parameters");
-        let e = error("docker", json!({"image": "alpine", "containerizer": "podman"}));
+        let e = error(
+            "docker",
+            json!({"image": "alpine", "containerizer": "podman"}),
+        );
         assert_eq!(e.field, "config.containerizer");
-        assert!(e.message.contains("allowed: docker, mesos"), "{}", e.message);
+        assert!(
+            e.message.contains("allowed: docker, mesos"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -634,6 +666,9 @@ mod tests {
             "docker",
             &cfg(json!({"image": "a", "containerizer": "mesos"}))
         ));
-        assert!(!joins_group("mesos_executor", &cfg(json!({"command": "x"}))));
+        assert!(!joins_group(
+            "mesos_executor",
+            &cfg(json!({"command": "x"}))
+        ));
     }
 }

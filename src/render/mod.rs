@@ -365,7 +365,13 @@ pub fn render_task(input: &RenderInput) -> Result<TaskInfo, RenderError> {
     });
 
     let name = format!("{}/{}", d.id, task.name);
-    let id = task_id(&d.id, &group.name, input.instance, &task.name, input.attempt);
+    let id = task_id(
+        &d.id,
+        &group.name,
+        input.instance,
+        &task.name,
+        input.attempt,
+    );
     let mut extra = indexmap::IndexMap::new();
     let command = if built.custom_executor {
         // The executor runs the command (with the task's uris and environment); the task

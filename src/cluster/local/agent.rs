@@ -217,9 +217,11 @@ impl Agent {
             ));
         }
         if t.extra.contains_key("executor") {
-            return Err("custom executors (driver mesos_executor) run on Mesos only; \
+            return Err(
+                "custom executors (driver mesos_executor) run on Mesos only; \
                         this server uses the embedded local runner"
-                .into());
+                    .into(),
+            );
         }
         let Some(cmd) = &t.command else {
             return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".into());

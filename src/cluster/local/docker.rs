@@ -290,18 +290,30 @@ mod tests {
 
         let run = |t: &TaskInfo| -> String {
             let l = docker_launch(PathBuf::from("/usr/bin/docker"), t, "alpine", &sb);
-            let args: Vec<String> = l.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            let args: Vec<String> = l
+                .args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
             args.join(" ")
         };
         let mut t = task(json!({"type": "DOCKER", "docker": {"image": "alpine",
             "parameters": [{"key": "memory", "value": "1g"}]},
             "volumes": [{"container_path": "/in", "host_path": "/srv/in", "mode": "RO"}]}));
-        t.command = serde_json::from_value(json!({"shell": false, "value": "ls", "arguments": ["-l", "/in"]})).unwrap();
+        t.command = serde_json::from_value(
+            json!({"shell": false, "value": "ls", "arguments": ["-l", "/in"]}),
+        )
+        .unwrap();
         let line = run(&t);
         assert!(line.contains("-v /srv/in:/in:ro --memory=1g"), "{line}");
         assert!(line.ends_with(" alpine ls -l /in"), "{line}");
-        let mut t = task(json!({"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "alpine"}}}}));
-        t.command = serde_json::from_value(json!({"shell": false, "value": "ls", "arguments": ["ls", "-l"]})).unwrap();
+        let mut t = task(
+            json!({"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "alpine"}}}}),
+        );
+        t.command = serde_json::from_value(
+            json!({"shell": false, "value": "ls", "arguments": ["ls", "-l"]}),
+        )
+        .unwrap();
         assert!(run(&t).ends_with("--entrypoint ls alpine -l"));
         assert_eq!(container_name("a/b c"), "dispatch-a_b_c");
     }

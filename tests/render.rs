@@ -586,6 +586,7 @@ fn mesos_containerizer_image_task() {
             "name": "kinds/dispatch-1700000000-1a2b3c4d/probe",
             "task_id": {"value": "kinds.dispatch-1700000000-1a2b3c4d.ucr.0.probe.1"},
             "agent_id": {"value": ""},
+            "kill_policy": {"grace_period": {"nanoseconds": 5_000_000_000i64}},
             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 128.0}}],
             "command": {"shell": false, "value": "ffprobe",
@@ -610,6 +611,7 @@ fn docker_containerizer_task_with_parameters() {
             "name": "kinds/dispatch-1700000000-1a2b3c4d/thumb",
             "task_id": {"value": "kinds.dispatch-1700000000-1a2b3c4d.dock.0.thumb.1"},
             "agent_id": {"value": ""},
+            "kill_policy": {"grace_period": {"nanoseconds": 5_000_000_000i64}},
             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 128.0}}],
             "command": {"shell": false, "value": "sh", "arguments": ["-c", "true"]},
@@ -649,6 +651,7 @@ fn custom_executor_task() {
             "name": "kinds/dispatch-1700000000-1a2b3c4d/legacy",
             "task_id": {"value": id},
             "agent_id": {"value": ""},
+            "kill_policy": {"grace_period": {"nanoseconds": 5_000_000_000i64}},
             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}},
                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 256.0}}],
             "executor": {

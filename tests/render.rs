@@ -518,3 +518,193 @@ fn shell_mode_for_a_bare_command_line() {
     assert!(info["command"].get("arguments").is_none());
     let _ = render::SUPPORTED_DRIVERS;
 }
+
+/// Three task kinds in one job: Mesos containerizer image, Docker containerizer with
+/// parameters, custom executor.
+fn task_kinds_job() -> Job {
+    job(json!({
+        "ID": "kinds", "Type": "batch", "ParameterizedJob": {"MetaRequired": ["input"]},
+        "TaskGroups": [
+            {"Name": "ucr", "Tasks": [{
+                "Name": "probe", "Driver": "docker",
+                "Config": {"image": "jrottenberg/ffmpeg:6", "containerizer": "mesos",
+                           "command": "ffprobe", "args": ["${NOMAD_META_input}"],
+                           "volumes": ["/srv/media:/media:ro"]},
+                "Resources": {"CPU": 500, "MemoryMB": 128}
+            }]},
+            {"Name": "dock", "Tasks": [{
+                "Name": "thumb", "Driver": "docker",
+                "Config": {"image": "alpine:3", "command": "sh", "args": ["-c", "true"],
+                           "force_pull": true, "parameters": {"memory": "1g"},
+                           "volumes": ["/srv/out:/out"]},
+                "Resources": {"CPU": 500, "MemoryMB": 128}
+            }]},
+            {"Name": "exe", "Tasks": [{
+                "Name": "legacy", "Driver": "mesos_executor", "User": "batch",
+                "Config": {"command": "java -cp executor.jar com.example.Executor"},
+                "Artifacts": [{"GetterSource": "http://artifacts.example/executor.jar",
+                               "RelativeDest": "executor.jar", "GetterMode": "file"}],
+                "DispatchPayload": {"File": "job.json"},
+                "Resources": {"CPU": 1000, "MemoryMB": 256}
+            }]}
+        ]
+    }))
+}
+
+fn render_at(d: &Dispatch, group: usize, payload: Option<&[u8]>) -> Value {
+    let g = &d.job.task_groups[group];
+    let info = render_task(&RenderInput {
+        dispatch: d,
+        group: g,
+        instance: 0,
+        task: &g.tasks[0],
+        attempt: 1,
+        payload,
+    })
+    .unwrap();
+    serde_json::to_value(&info).unwrap()
+}
+
+/// The TaskInfo without its labels and environment (asserted elsewhere).
+fn without_env_and_labels(mut info: Value) -> Value {
+    info.as_object_mut().unwrap().remove("labels");
+    for path in ["/command", "/executor/command"] {
+        if let Some(cmd) = info.pointer_mut(path) {
+            cmd.as_object_mut().unwrap().remove("environment");
+        }
+    }
+    info
+}
+
+#[test]
+fn mesos_containerizer_image_task() {
+    let d = dispatch_of(task_kinds_job(), &[("input", "/media/in.mov")]);
+    let info = render_at(&d, 0, None);
+    assert_eq!(
+        without_env_and_labels(info),
+        json!({
+            "name": "kinds/dispatch-1700000000-1a2b3c4d/probe",
+            "task_id": {"value": "kinds.dispatch-1700000000-1a2b3c4d.ucr.0.probe.1"},
+            "agent_id": {"value": ""},
+            "kill_policy": {"grace_period": {"nanoseconds": 5_000_000_000i64}},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": 128.0}}],
+            "command": {"shell": false, "value": "ffprobe",
+                        "arguments": ["ffprobe", "/media/in.mov"]},
+            "container": {"type": "MESOS",
+                          "mesos": {"image": {"type": "DOCKER",
+                                              "docker": {"name": "jrottenberg/ffmpeg:6"},
+                                              "cached": true}},
+                          "volumes": [{"container_path": "/media", "host_path": "/srv/media",
+                                       "mode": "RO"}]}
+        })
+    );
+}
+
+#[test]
+fn docker_containerizer_task_with_parameters() {
+    let d = dispatch_of(task_kinds_job(), &[("input", "x")]);
+    let info = render_at(&d, 1, None);
+    assert_eq!(
+        without_env_and_labels(info),
+        json!({
+            "name": "kinds/dispatch-1700000000-1a2b3c4d/thumb",
+            "task_id": {"value": "kinds.dispatch-1700000000-1a2b3c4d.dock.0.thumb.1"},
+            "agent_id": {"value": ""},
+            "kill_policy": {"grace_period": {"nanoseconds": 5_000_000_000i64}},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": 128.0}}],
+            "command": {"shell": false, "value": "sh", "arguments": ["-c", "true"]},
+            "container": {"type": "DOCKER",
+                          "docker": {"image": "alpine:3", "network": "HOST",
+                                     "force_pull_image": true,
+                                     "parameters": [{"key": "memory", "value": "1g"}]},
+                          "volumes": [{"container_path": "/out", "host_path": "/srv/out",
+                                       "mode": "RW"}]}
+        })
+    );
+}
+
+#[test]
+fn custom_executor_task() {
+    let d = dispatch_of(task_kinds_job(), &[("input", "x")]);
+    let info = render_at(&d, 2, Some(b"{\"k\": 1}"));
+    let id = "kinds.dispatch-1700000000-1a2b3c4d.exe.0.legacy.1";
+    // The executor gets the task's environment; the task has no command.
+    assert_eq!(
+        info["executor"]["command"]["environment"]["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "NOMAD_TASK_NAME")
+            .unwrap()["value"],
+        "legacy"
+    );
+    // The payload stays in data, for the executor to read.
+    let files = files_of(&info);
+    assert_eq!(files.files[0].path, "local/job.json");
+    let mut info = without_env_and_labels(info);
+    info.as_object_mut().unwrap().remove("data");
+    assert_eq!(
+        info,
+        json!({
+            "name": "kinds/dispatch-1700000000-1a2b3c4d/legacy",
+            "task_id": {"value": id},
+            "agent_id": {"value": ""},
+            "kill_policy": {"grace_period": {"nanoseconds": 5_000_000_000i64}},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": 256.0}}],
+            "executor": {
+                "type": "CUSTOM",
+                "executor_id": {"value": id},
+                "name": "dispatch kinds/dispatch-1700000000-1a2b3c4d/legacy",
+                "command": {"uris": [{"value": "http://artifacts.example/executor.jar",
+                                      "executable": false, "extract": true,
+                                      "output_file": "executor.jar"}],
+                            "shell": true,
+                            "value": "java -cp executor.jar com.example.Executor",
+                            "user": "batch"},
+                "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                              {"name": "mem", "type": "SCALAR", "scalar": {"value": 32.0}}]
+            }
+        })
+    );
+    // Queue fitting counts the executor too.
+    let g = &d.job.task_groups[2];
+    let need = demand(g, &g.tasks[0]);
+    assert_eq!((need.cpus, need.mem_mb), (1.1, 288.0));
+}
+
+#[test]
+fn task_kind_config_errors_are_rejected_at_registration() {
+    check_job(&task_kinds_job()).unwrap();
+    let cases: [(usize, &str, Value, &str); 6] = [
+        (0, "containerizer", json!("podman"), "config.containerizer"),
+        (0, "volumes", json!(["media:/media"]), "config.volumes[0]"),
+        (1, "volumes", json!(["/a:/b:z"]), "config.volumes[0]"),
+        (
+            0,
+            "parameters",
+            json!({"memory": "1g"}),
+            "config.parameters",
+        ),
+        (0, "command", Value::Null, "config.command"),
+        (2, "command", Value::Null, "config.command"),
+    ];
+    for (group, key, value, field) in cases {
+        let mut j = task_kinds_job();
+        let task = &mut j.task_groups[group].tasks[0];
+        if value.is_null() {
+            task.config.shift_remove(key);
+            task.config.shift_remove("args");
+        } else {
+            task.config.insert(key.into(), value);
+        }
+        let msg = check_job(&j).unwrap_err().to_string();
+        let names = format!(
+            "job \"kinds\", group {:?}, task {:?}: {field}:",
+            j.task_groups[group].name, j.task_groups[group].tasks[0].name
+        );
+        assert!(msg.starts_with(&names), "{key}: {msg}");
+    }
+}

@@ -5,14 +5,18 @@
 //! * `command.value` with `shell` (default true) → driver `raw_exec`, `/bin/sh -c value`;
 //!   `shell: false` → `command = value`, `args = arguments[1..]` (Mesos `arguments` is the
 //!   whole argv).
-//! * a container image (`container.docker.image` or `container.mesos.image.docker.name`) →
-//!   driver `docker` (`network` → `network_mode`, `privileged`).
+//! * a container image → driver `docker`: `container.docker.image` (type DOCKER) with the
+//!   Docker containerizer (`network` → `network_mode`, `privileged`, `force_pull_image` →
+//!   `force_pull`, `parameters` → `parameters`); `container.mesos.image.docker.name` (type
+//!   MESOS) with `containerizer = "mesos"` (`cached: false` → `force_pull`). `port_mappings`
+//!   are refused: tasks get no port resources, so a mapping could not be honoured.
 //! * `command.uris` → artifacts fetched into the sandbox (`output_file`, else the URL's last
 //!   path segment; `extract`, default true). `cache` is an optimisation and is ignored.
 //! * `environment.variables` → env; `user` → user.
 //! * `resources` as Mesos resources (`[{name, type, scalar{value}}]`) or a map
 //!   `{cpus, mem, disk, gpus}`; missing → 0.1 cpu, 64 MB mem, 64 MB disk.
-//! * `volumes` with `host_path` on a task without image: on the local runner the task sees
+//! * `volumes` with `host_path` on an image task → `volumes = ["host:container[:ro]"]` (bind
+//!   mounts into the container). On a task without image: on the local runner the task sees
 //!   host paths directly. A relative `container_path` becomes a symlink in the sandbox to
 //!   `host_path` (shell commands); an absolute one must equal `host_path`.
 //!
@@ -266,8 +270,17 @@ fn convert_value(v: Value, at: &str, n: usize, notes: &mut Vec<String>) -> Resul
     convert(&entry, n, notes).map_err(|e| format!("{at}: {e}"))
 }
 
+/// An entry's image and containerizer.
+struct Image {
+    name: String,
+    /// The Mesos containerizer (`container.mesos.image`).
+    mesos: bool,
+    /// `mesos.image.cached: false`.
+    force_pull: bool,
+}
+
 /// The image of an entry, if any.
-fn image_of(c: &ContainerSpec) -> Result<Option<String>, String> {
+fn image_of(c: &ContainerSpec) -> Result<Option<Image>, String> {
     let kind = c.kind.as_deref().unwrap_or("MESOS").to_ascii_uppercase();
     let mesos_image = c
         .mesos
@@ -281,11 +294,24 @@ fn image_of(c: &ContainerSpec) -> Result<Option<String>, String> {
         .as_ref()
         .map(|d| d.image.as_str())
         .filter(|s| !s.is_empty());
+    let image = |name: &str, mesos: bool| Image {
+        name: name.to_string(),
+        mesos,
+        force_pull: mesos
+            && c.mesos
+                .as_ref()
+                .and_then(|m| m.image.as_ref())
+                .and_then(|i| i.get("cached"))
+                .and_then(Value::as_bool)
+                == Some(false),
+    };
     match kind.as_str() {
         "DOCKER" => docker_image
-            .map(|s| Some(s.to_string()))
+            .map(|s| Some(image(s, false)))
             .ok_or_else(|| "container.docker.image is required for type DOCKER".to_string()),
-        "MESOS" => Ok(mesos_image.or(docker_image).map(str::to_string)),
+        "MESOS" => Ok(mesos_image
+            .map(|s| image(s, true))
+            .or(docker_image.map(|s| image(s, false)))),
         other => Err(format!(
             "container.type {other:?} is not supported (MESOS or DOCKER)"
         )),
@@ -311,24 +337,31 @@ pub fn convert(entry: &TaskEntry, n: usize, notes: &mut Vec<String>) -> Result<T
     let mut prefix = String::new();
 
     // Volumes.
+    let mut image_volumes: Vec<Value> = Vec::new();
     for (i, vol) in container.volumes.iter().enumerate() {
         let field = format!("container.volumes[{i}]");
-        if image.is_some() {
-            return Err(format!(
-                "{field}: volumes on an image task are not supported yet by the local runner"
-            ));
-        }
         let Some(host) = vol.host_path.as_deref().filter(|h| !h.is_empty()) else {
             return Err(format!(
                 "{field}: only host_path volumes are supported (no image, secret or persistent volumes)"
             ));
         };
-        match vol.mode.as_deref().map(str::to_ascii_uppercase).as_deref() {
-            None | Some("RW") => {}
-            Some("RO") => notes.push(format!(
-                "{name}: {field}: mode RO is not enforced on the local runner (the task sees {host} directly)"
-            )),
+        let read_only = match vol.mode.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("RW") => false,
+            Some("RO") => true,
             Some(other) => return Err(format!("{field}.mode {other:?}: expected RW or RO")),
+        };
+        if image.is_some() {
+            let suffix = if read_only { ":ro" } else { "" };
+            image_volumes.push(Value::String(format!(
+                "{host}:{}{suffix}",
+                vol.container_path
+            )));
+            continue;
+        }
+        if read_only {
+            notes.push(format!(
+                "{name}: {field}: mode RO is not enforced on the local runner (the task sees {host} directly)"
+            ));
         }
         let cp = vol.container_path.trim_end_matches('/');
         if cp.starts_with('/') {
@@ -360,13 +393,35 @@ pub fn convert(entry: &TaskEntry, n: usize, notes: &mut Vec<String>) -> Result<T
     let mut config: IndexMap<String, Value> = IndexMap::new();
     if let Some(image) = &image {
         task.driver = "docker".into();
-        config.insert("image".into(), Value::String(image.clone()));
+        config.insert("image".into(), Value::String(image.name.clone()));
+        if image.mesos {
+            config.insert("containerizer".into(), "mesos".into());
+            if image.force_pull {
+                config.insert("force_pull".into(), Value::Bool(true));
+            }
+        }
+        if !image_volumes.is_empty() {
+            config.insert("volumes".into(), Value::Array(image_volumes));
+        }
         if let Some(d) = &container.docker {
             if !d.port_mappings.is_empty() {
-                return Err("container.docker.port_mappings are not supported yet (tasks use the host network)".into());
+                return Err(
+                    "container.docker.port_mappings are not supported: tasks get no port \
+                            resources from the offer, so a host port could not be reserved \
+                            (use network HOST and pick ports in the task)"
+                        .into(),
+                );
             }
             if !d.parameters.is_empty() {
-                return Err("container.docker.parameters are not supported yet".into());
+                config.insert(
+                    "parameters".into(),
+                    Value::Array(
+                        d.parameters
+                            .iter()
+                            .map(|p| serde_json::json!({"key": p.key, "value": p.value}))
+                            .collect(),
+                    ),
+                );
             }
             if let Some(net) = &d.network {
                 let mode = match net.to_ascii_uppercase().as_str() {
@@ -581,5 +636,57 @@ mod tests {
         assert_eq!(t.driver, "docker");
         assert_eq!(t.config["image"], "alpine");
         assert_eq!(t.resources.as_ref().unwrap().cpu, Some(2500));
+    }
+
+    #[test]
+    fn mesos_image_volumes_and_parameters() {
+        let b = parse_mesosfile(
+            r#"[{"name":"u","command":{"value":"ls /media"},
+                 "container":{"type":"MESOS",
+                              "mesos":{"image":{"type":"DOCKER","docker":{"name":"alpine"},"cached":false}},
+                              "volumes":[{"container_path":"/media","host_path":"/srv/media","mode":"RO"},
+                                         {"container_path":"/out","host_path":"/srv/out"}]}},
+                {"name":"d","command":{"value":"true"},
+                 "container":{"type":"DOCKER",
+                              "docker":{"image":"alpine","parameters":[{"key":"memory","value":"1g"}]}}}]"#,
+        )
+        .unwrap();
+        let t = &b.items[0].tasks[0];
+        assert_eq!(t.driver, "docker");
+        assert_eq!(t.config["image"], "alpine");
+        assert_eq!(t.config["containerizer"], "mesos");
+        assert_eq!(t.config["force_pull"], true);
+        assert_eq!(
+            t.config["volumes"],
+            serde_json::json!(["/srv/media:/media:ro", "/srv/out:/out"])
+        );
+        assert_eq!(t.config["command"], "/bin/sh");
+        assert!(b.notes.is_empty(), "{:?}", b.notes);
+        let t = &b.items[1].tasks[0];
+        assert!(t.config.get("containerizer").is_none());
+        assert_eq!(
+            t.config["parameters"],
+            serde_json::json!([{"key": "memory", "value": "1g"}])
+        );
+        // Both render (and pass the registration check).
+        for item in &b.items {
+            for task in &item.tasks {
+                crate::render::command::build(&task.driver, &task.config)
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn port_mappings_are_refused_with_the_reason() {
+        let e = parse_mesosfile(
+            r#"[{"name":"d","command":{"value":"true"},
+                 "container":{"type":"DOCKER","docker":{"image":"alpine","network":"BRIDGE",
+                   "port_mappings":[{"host_port":8080,"container_port":80}]}}}]"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("port_mappings") && e.contains("port"), "{e}");
+        assert!(e.contains("no port resources"), "{e}");
     }
 }

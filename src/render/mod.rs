@@ -8,10 +8,13 @@
 //! What goes where:
 //! * `task_id`: `<dispatch id, / as .>.<group>.<instance>.<task>.<attempt>` (see `ids`);
 //!   `name`: `<dispatch id>/<task>`; `agent_id` empty (the scheduler sets it at placement).
-//! * `resources`: `demand(group, task).to_resources()`.
+//! * `resources`: `task_demand(task).to_resources()`.
 //! * `command`: from the driver config (see `command`), `${...}` interpolated (see
 //!   `interpolate`); `environment` sorted by name; artifacts as fetcher `uris`.
-//! * `container`: docker only.
+//! * `container`: docker only (DOCKER or MESOS containerizer, volumes).
+//! * `executor` (in `extra`): `mesos_executor` only, a CUSTOM executor (ID = the task ID,
+//!   `CUSTOM_EXECUTOR` resources) carrying the command, uris and environment; the task then
+//!   has no `command`.
 //! * `data`: rendered templates and the payload as sandbox files (see `sandbox`).
 //! * `kill_policy.grace_period` = `KillTimeout`; `max_completion_time` = group
 //!   `MaxRunDuration`.
@@ -88,7 +91,8 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RenderError {
     #[error(
-        "{at}: driver {driver:?} is not supported (supported drivers: exec, raw_exec, docker)"
+        "{at}: driver {driver:?} is not supported \
+         (supported drivers: exec, raw_exec, docker, mesos_executor)"
     )]
     UnsupportedDriver { at: Box<Location>, driver: String },
     #[error("{at}: template {destination:?}: {message}")]
@@ -123,11 +127,30 @@ impl RenderError {
     }
 }
 
-/// The resources one task asks for (cheap: no rendering), for queue fitting.
+/// Resources of the custom executor of a `mesos_executor` task (on top of the task's own).
+pub const CUSTOM_EXECUTOR: Demand = Demand {
+    cpus: 0.1,
+    mem_mb: 32.0,
+    disk_mb: 0.0,
+    gpus: 0.0,
+};
+
+/// The resources one task needs on an agent (cheap: no rendering), for queue fitting: the
+/// task's own (`task_demand`) plus, for `mesos_executor`, its executor's (`CUSTOM_EXECUTOR`).
+pub fn demand(_group: &TaskGroup, task: &Task) -> Demand {
+    let own = task_demand(task);
+    if task.driver == "mesos_executor" {
+        own.add(&CUSTOM_EXECUTOR)
+    } else {
+        own
+    }
+}
+
+/// The resources the task itself asks for (`TaskInfo.resources`).
 ///
 /// cpus = `Cores` when set, else `CPU` MHz / 1000 (3 decimals); mem = `MemoryMB` (Nomad's
 /// default 300 when unset); disk = `DiskMB` or 0; gpus = `GPUs` or 0.
-pub fn demand(_group: &TaskGroup, task: &Task) -> Demand {
+pub fn task_demand(task: &Task) -> Demand {
     let default = Resources::default();
     let res = task.resources.as_ref().unwrap_or(&default);
     Demand {
@@ -314,9 +337,10 @@ pub fn render_task(input: &RenderInput) -> Result<TaskInfo, RenderError> {
         .iter()
         .map(|(k, v)| (k.clone(), interpolate::interpolate_value(v, &vars)))
         .collect();
-    let (mut command, container) = command::build(&task.driver, &config)
+    let built = command::build(&task.driver, &config)
         .map_err(|e| RenderError::invalid(&at, e.field, e.message))?
         .expect("driver checked above");
+    let (mut command, container) = (built.command, built.container);
     for (i, art) in task.artifacts.iter().enumerate() {
         let options = art
             .getter_options
@@ -342,18 +366,39 @@ pub fn render_task(input: &RenderInput) -> Result<TaskInfo, RenderError> {
             .collect(),
     });
 
+    let name = format!("{}/{}", d.id, task.name);
+    let id = task_id(
+        &d.id,
+        &group.name,
+        input.instance,
+        &task.name,
+        input.attempt,
+    );
+    let mut extra = indexmap::IndexMap::new();
+    let command = if built.custom_executor {
+        // The executor runs the command (with the task's uris and environment); the task
+        // itself carries only resources, data and labels.
+        extra.insert(
+            "executor".to_string(),
+            serde_json::json!({
+                "type": "CUSTOM",
+                "executor_id": {"value": id},
+                "name": format!("dispatch {name}"),
+                "command": command,
+                "resources": CUSTOM_EXECUTOR.to_resources(),
+            }),
+        );
+        None
+    } else {
+        Some(command)
+    };
+
     Ok(TaskInfo {
-        name: format!("{}/{}", d.id, task.name),
-        task_id: Id::new(task_id(
-            &d.id,
-            &group.name,
-            input.instance,
-            &task.name,
-            input.attempt,
-        )),
+        name,
+        task_id: Id::new(id),
         agent_id: Id::new(""),
-        resources: demand(group, task).to_resources(),
-        command: Some(command),
+        resources: task_demand(task).to_resources(),
+        command,
         container,
         labels: Some(labels(input)),
         kill_policy: task.kill_timeout.filter(|ns| *ns > 0).map(|ns| KillPolicy {
@@ -364,7 +409,7 @@ pub fn render_task(input: &RenderInput) -> Result<TaskInfo, RenderError> {
             .filter(|ns| *ns > 0)
             .map(|ns| DurationInfo { nanoseconds: ns }),
         data: files.encode(),
-        extra: Default::default(),
+        extra,
     })
 }
 

@@ -221,6 +221,12 @@ impl Scheduler {
             let mut info = render_task(&input).map_err(|e| e.to_string())?;
             info.agent_id = Id::new(offer.agent_id.value.clone());
             info.resources = carve(&info.resources, &offer.resources);
+            // A custom executor (driver mesos_executor) is charged to the offer too.
+            if let Some(res) = info.extra.get_mut("executor").map(|e| &mut e["resources"]) {
+                let wanted: Vec<Resource> =
+                    serde_json::from_value(res.take()).map_err(|e| e.to_string())?;
+                *res = serde_json::json!(carve(&wanted, &offer.resources));
+            }
             out.push(info);
         }
         if let (Some((id, size)), Some(first)) = (self.sticky_volume(unit), out.first_mut()) {
@@ -312,7 +318,7 @@ impl Scheduler {
 
     /// Tasks of one group instance launched together go to Mesos as one task group (the
     /// DEFAULT executor runs them side by side, sharing `alloc/`). The local runner runs them
-    /// as plain tasks; Docker containerizer tasks cannot be in a group.
+    /// as plain tasks; Docker containerizer and custom executor tasks cannot be in a group.
     fn launches_as_group(&self, unit: &Unit) -> bool {
         self.backend != "local"
             && unit.slots.len() > 1
@@ -322,7 +328,7 @@ impl Scheduler {
                     .task_groups
                     .get(slot.group as usize)
                     .and_then(|g| g.tasks.get(slot.task as usize))
-                    .is_some_and(|t| t.driver != "docker")
+                    .is_some_and(|t| crate::render::command::joins_group(&t.driver, &t.config))
             })
     }
 

@@ -226,7 +226,9 @@ impl Agent {
         }
         if t.extra.contains_key("executor") {
             return Err(
-                "Task has an ExecutorInfo; the local agent runs CommandInfo tasks only".into(),
+                "custom executors (driver mesos_executor) run on Mesos only; \
+                        this server uses the embedded local runner"
+                    .into(),
             );
         }
         let Some(cmd) = &t.command else {

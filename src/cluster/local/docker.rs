@@ -107,9 +107,12 @@ pub fn container_name(task_id: &str) -> String {
 /// `docker run --rm --name <name> -v <sandbox>:/mnt/mesos/sandbox -w /mnt/mesos/sandbox ...`.
 /// The alloc dir is also mounted at its host path, so the sandbox's `alloc` symlink resolves
 /// inside the container. Variables are passed by name (`-e NAME`) with their values in the CLI's
-/// environment, so they do not show in `ps`. `shell: true` runs `/bin/sh -c value` as the
-/// entrypoint; `shell: false` keeps the image's entrypoint and passes `value` and
-/// `arguments[1..]` as the command (an empty value: the image's default command).
+/// environment, so they do not show in `ps`. The container's host-path `volumes` become `-v`
+/// mounts and DOCKER `parameters` become `--key=value` options. `shell: true` runs
+/// `/bin/sh -c value` as the entrypoint. `shell: false`: a MESOS container runs the argv
+/// (`value` as the entrypoint, then `arguments[1..]`); a DOCKER container keeps the image's
+/// entrypoint and passes `value` and `arguments` as the command, as Mesos's Docker
+/// containerizer does (an empty value: the image's default command).
 pub fn docker_launch(docker: PathBuf, info: &TaskInfo, image: &str, sandbox: &Sandbox) -> Launch {
     let name = container_name(&info.task_id.value);
     let command = info.command.clone().unwrap_or_default();
@@ -142,6 +145,26 @@ pub fn docker_launch(docker: PathBuf, info: &TaskInfo, image: &str, sandbox: &Sa
     alloc.push(":");
     alloc.push(sandbox.alloc.as_os_str());
     args.extend(["-v".into(), alloc, "-w".into(), CONTAINER_SANDBOX.into()]);
+    let container = info.container.clone().unwrap_or_default();
+    let mesos = container["type"] == "MESOS";
+    for v in container["volumes"].as_array().into_iter().flatten() {
+        if let (Some(host), Some(path)) = (v["host_path"].as_str(), v["container_path"].as_str()) {
+            let ro = if v["mode"] == "RO" { ":ro" } else { "" };
+            args.extend(["-v".into(), format!("{host}:{path}{ro}").into()]);
+        }
+    }
+    if !mesos {
+        for p in container
+            .pointer("/docker/parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(k), Some(v)) = (p["key"].as_str(), p["value"].as_str()) {
+                args.push(format!("--{k}={v}").into());
+            }
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for (k, _) in env.iter().rev() {
         if seen.insert(k.clone()) {
@@ -162,11 +185,14 @@ pub fn docker_launch(docker: PathBuf, info: &TaskInfo, image: &str, sandbox: &Sa
     if command.is_shell() && !value.trim().is_empty() {
         args.extend(["--entrypoint".into(), "/bin/sh".into(), image.into()]);
         args.extend(["-c".into(), value.into()]);
+    } else if mesos && !value.is_empty() {
+        args.extend(["--entrypoint".into(), value.into(), image.into()]);
+        args.extend(command.arguments.iter().skip(1).map(OsString::from));
     } else {
         args.push(image.into());
         if !value.is_empty() {
             args.push(value.into());
-            args.extend(command.arguments.iter().skip(1).map(OsString::from));
+            args.extend(command.arguments.iter().map(OsString::from));
         }
     }
     Launch {
@@ -261,6 +287,34 @@ mod tests {
         assert!(line.contains("-w /mnt/mesos/sandbox"));
         assert!(line.contains("-e A"));
         assert!(line.ends_with("--entrypoint /bin/sh alpine -c ffmpeg -version"));
+
+        let run = |t: &TaskInfo| -> String {
+            let l = docker_launch(PathBuf::from("/usr/bin/docker"), t, "alpine", &sb);
+            let args: Vec<String> = l
+                .args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            args.join(" ")
+        };
+        let mut t = task(json!({"type": "DOCKER", "docker": {"image": "alpine",
+            "parameters": [{"key": "memory", "value": "1g"}]},
+            "volumes": [{"container_path": "/in", "host_path": "/srv/in", "mode": "RO"}]}));
+        t.command = serde_json::from_value(
+            json!({"shell": false, "value": "ls", "arguments": ["-l", "/in"]}),
+        )
+        .unwrap();
+        let line = run(&t);
+        assert!(line.contains("-v /srv/in:/in:ro --memory=1g"), "{line}");
+        assert!(line.ends_with(" alpine ls -l /in"), "{line}");
+        let mut t = task(
+            json!({"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "alpine"}}}}),
+        );
+        t.command = serde_json::from_value(
+            json!({"shell": false, "value": "ls", "arguments": ["ls", "-l"]}),
+        )
+        .unwrap();
+        assert!(run(&t).ends_with("--entrypoint ls alpine -l"));
         assert_eq!(container_name("a/b c"), "dispatch-a_b_c");
     }
 }

@@ -11,7 +11,8 @@
 //!   MESOS) with `containerizer = "mesos"` (`cached: false` → `force_pull`). `port_mappings`
 //!   are refused: tasks get no port resources, so a mapping could not be honoured.
 //! * `command.uris` → artifacts fetched into the sandbox (`output_file`, else the URL's last
-//!   path segment; `extract`, default true). `cache` is an optimisation and is ignored.
+//!   path segment; `extract`, default true; `executable`; `cache`, the agent's fetcher cache
+//!   on Mesos, ignored by the local runner).
 //! * `environment.variables` → env; `user` → user.
 //! * `resources` as Mesos resources (`[{name, type, scalar{value}}]`) or a map
 //!   `{cpus, mem, disk, gpus}`; missing → 0.1 cpu, 64 MB mem, 64 MB disk.
@@ -490,11 +491,6 @@ pub fn convert(entry: &TaskEntry, n: usize, notes: &mut Vec<String>) -> Result<T
         task.env.insert(var.name.clone(), var.value.clone());
     }
     for (i, uri) in command.uris.iter().enumerate() {
-        if uri.executable == Some(true) {
-            return Err(format!(
-                "command.uris[{i}].executable is not supported yet: add `chmod +x <file> &&` to the command"
-            ));
-        }
         let dest = match uri.output_file.as_deref().filter(|s| !s.is_empty()) {
             Some(f) => f.to_string(),
             None => {
@@ -512,6 +508,12 @@ pub fn convert(entry: &TaskEntry, n: usize, notes: &mut Vec<String>) -> Result<T
         let mut options = IndexMap::new();
         if uri.extract == Some(false) {
             options.insert("archive".to_string(), "false".to_string());
+        }
+        if uri.executable == Some(true) {
+            options.insert("executable".to_string(), "true".to_string());
+        }
+        if uri.cache == Some(true) {
+            options.insert("cache".to_string(), "true".to_string());
         }
         task.artifacts.push(Artifact {
             getter_source: uri.value.clone(),

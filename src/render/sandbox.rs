@@ -145,7 +145,8 @@ pub fn mode(perms: &str) -> Result<String, String> {
 /// `dest` is the artifact `destination` (default `local/`); with `mode = "file"` it is the
 /// file's path, otherwise the directory the file lands in, named after the last segment of
 /// the URL path (query and fragment dropped). go-getter unpacks archives by default, so
-/// `extract` is true unless `options.archive` is `"false"`.
+/// `extract` is true unless `options.archive` is `"false"`. `options.cache = "true"` uses the
+/// Mesos agent's fetcher cache; `options.executable = "true"` makes the file executable.
 pub fn artifact_uri(
     source: &str,
     dest: &str,
@@ -182,12 +183,25 @@ pub fn artifact_uri(
             ))
         }
     };
+    let flag = |key: &str| -> Result<Option<bool>, String> {
+        match options.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(None),
+            Some(v) if v == "true" => Ok(Some(true)),
+            Some(v) if v == "false" => Ok(Some(false)),
+            Some(v) => Err(format!(
+                "options.{key} {v:?}: expected \"true\" or \"false\""
+            )),
+        }
+    };
     let extract = options.get("archive").map(|a| a != "false").unwrap_or(true);
+    // Dispatch extensions for the Mesos fetcher: `cache` (the agent's fetcher cache) and
+    // `executable` (chmod +x; archives are then not unpacked, as in Mesos).
+    let executable = flag("executable")?.unwrap_or(false);
     Ok(Uri {
         value: source.to_string(),
-        executable: Some(false),
-        extract: Some(extract),
-        cache: None,
+        executable: Some(executable),
+        extract: Some(extract && !executable),
+        cache: flag("cache")?,
         output_file: Some(output_file),
     })
 }
@@ -259,6 +273,17 @@ mod tests {
                 .as_deref(),
             Some("a.zip")
         );
+        let mut opts = indexmap::IndexMap::new();
+        opts.insert("cache".to_string(), "true".to_string());
+        opts.insert("executable".to_string(), "true".to_string());
+        let u = artifact_uri("https://h/tool", "", "", &opts).unwrap();
+        assert_eq!(
+            (u.cache, u.executable, u.extract),
+            (Some(true), Some(true), Some(false))
+        );
+        opts.insert("cache".to_string(), "yes".to_string());
+        let e = artifact_uri("https://h/tool", "", "", &opts).unwrap_err();
+        assert!(e.contains("options.cache \"yes\""), "{e}");
     }
 
     #[test]

@@ -36,6 +36,8 @@ use crate::cluster::{ClusterCall, ClusterEvent};
 
 /// Name of the backend in logs and metrics.
 pub const BACKEND: &str = "mesos";
+/// Most calls in flight at once (HTTP connections to the master, besides the stream).
+pub const MAX_CALLS_IN_FLIGHT: usize = 32;
 /// Heartbeat interval when SUBSCRIBED does not say.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 /// Missed heartbeats before the connection is considered dead.
@@ -57,6 +59,9 @@ pub struct Driver {
     pub suppressed: bool,
     /// Offers outstanding on the current subscription (launches look at what they carry).
     pub offers: HashMap<String, Offer>,
+    /// Bounds the calls in flight (each is its own POST): a burst of acknowledgements must
+    /// not open thousands of connections to the master.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
     pub backoff: Duration,
 }
 
@@ -456,7 +461,11 @@ impl Driver {
         let events = self.events.clone();
         let stream_id = stream_id.to_string();
         let kind = call.kind;
+        let in_flight = self.in_flight.clone();
         tokio::spawn(async move {
+            let Ok(_permit) = in_flight.acquire_owned().await else {
+                return;
+            };
             match masters.call(&stream_id, body).await {
                 Ok(()) => tracing::debug!(?kind, "call accepted"),
                 Err(e) if e.not_processed() => {

@@ -73,6 +73,7 @@ impl Masters {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
+            .pool_max_idle_per_host(super::driver::MAX_CALLS_IN_FLIGHT)
             .http1_only()
             .build()?;
         // The stream gets its own client: its connection is never shared with calls.

@@ -70,6 +70,7 @@ pub fn start(
         events: events_tx,
         suppressed: false,
         offers: Default::default(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(driver::MAX_CALLS_IN_FLIGHT)),
         backoff: driver::first_backoff(),
     };
     rt.spawn(driver.run(calls_rx));

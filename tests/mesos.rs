@@ -1067,3 +1067,41 @@ fn offers_of_one_agent_are_pooled_into_one_accept() {
     wait_until(20, "running", || run_states(&s, &child) == ["TASK_RUNNING"]);
     assert!(m.violations().is_empty(), "{:?}", m.violations());
 }
+
+/// An Org document's `#+master:` is compared with the server's masters; its blocks run on
+/// Mesos, each launched once.
+#[test]
+fn org_document_runs_on_mesos_and_its_master_is_checked() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let doc = |master: &str| {
+        format!(
+            "#+title: t\n#+master: {master}\n\n#+name: one\n#+BEGIN_SRC sh :cpus 0.5\necho one\n#+END_SRC\n\n#+BEGIN_SRC python\nprint(2)\n#+END_SRC\n"
+        )
+    };
+    let same = dir.path().join("same.org");
+    std::fs::write(&same, doc(&m.addr().to_string())).unwrap();
+    let o = dispatch(&s, &["run", same.to_str().unwrap()]);
+    let out = ok(&o);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("#+master"),
+        "{}",
+        show(&o)
+    );
+    let child = dispatched_id(&out);
+    assert_eq!(task_runs(&s, &child).len(), 2);
+    assert_eq!(m.launched_tasks().len(), 2);
+
+    let other = dir.path().join("other.org");
+    std::fs::write(&other, doc("10.9.9.9:5050")).unwrap();
+    let o = dispatch(&s, &["run", other.to_str().unwrap()]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("#+master: 10.9.9.9:5050 differs from the server's masters"),
+        "{err}"
+    );
+}

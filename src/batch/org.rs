@@ -157,11 +157,6 @@ pub fn parse(content: &str) -> Result<Batch, String> {
             .map_err(|e| format!("block {block_name:?} (line {}): {e}", lineno + 1))?;
         batch.items.push(Item { tasks: vec![task] });
     }
-    if let Some(m) = &batch.master {
-        batch.notes.push(format!(
-            "#+master: {m} applies when the server runs against Mesos (server flags); the local runner ignores it"
-        ));
-    }
     if batch.items.is_empty() {
         return Err("the Org document has no #+BEGIN_SRC blocks".into());
     }

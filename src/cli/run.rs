@@ -135,7 +135,11 @@ fn check_mesos_flags(args: &RunArgs) -> Result<(), CliError> {
 
 /// mesos-batch's framework flags describe the framework, which is the server's: compare
 /// them with what the server reports and say where they differ.
-async fn mesos_flag_notes(args: &RunArgs, client: &super::client::Client) -> Vec<String> {
+async fn mesos_flag_notes(
+    args: &RunArgs,
+    client: &super::client::Client,
+    org_master: Option<&str>,
+) -> Vec<String> {
     let given: Vec<(&str, Option<String>)> = [
         ("-framework-name", args.framework_name.clone()),
         ("-role", args.role.clone()),
@@ -148,7 +152,7 @@ async fn mesos_flag_notes(args: &RunArgs, client: &super::client::Client) -> Vec
     .into_iter()
     .filter(|(_, v)| v.is_some())
     .collect();
-    if given.is_empty() {
+    if given.is_empty() && org_master.is_none() {
         return Vec::new();
     }
     let server: Value = match client.get::<Value>("/v1/agent/self", &[]).await {
@@ -156,14 +160,35 @@ async fn mesos_flag_notes(args: &RunArgs, client: &super::client::Client) -> Vec
         _ => Value::Null,
     };
     let mesos = &server["config"]["Dispatch"]["Mesos"];
+    let mut notes = Vec::new();
+    if let Some(m) = org_master {
+        let wanted = crate::cluster::mesos::settings::parse_masters(m).unwrap_or_default();
+        let theirs: Vec<&str> = mesos["Masters"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !mesos.is_object() {
+            notes.push(format!(
+                "#+master: {m} ignored: the server runs tasks on its embedded local runner (start it with `dispatch server -mesos-master {m}` to run on that cluster)"
+            ));
+        } else if !wanted.iter().any(|w| theirs.contains(&w.as_str())) {
+            notes.push(format!(
+                "#+master: {m} differs from the server's masters ({}); the server's apply",
+                theirs.join(",")
+            ));
+        }
+    }
+    if given.is_empty() {
+        return notes;
+    }
     if !mesos.is_object() {
         let names: Vec<&str> = given.iter().map(|(n, _)| *n).collect();
-        return vec![format!(
+        notes.push(format!(
             "{} ignored: the server runs tasks on its embedded local runner (framework settings are `dispatch server -mesos-*` flags)",
             names.join(", ")
-        )];
+        ));
+        return notes;
     }
-    let mut notes = Vec::new();
     for (flag, value) in given {
         let value = value.unwrap_or_default();
         let (server_flag, matches, theirs) = match flag {
@@ -222,7 +247,8 @@ async fn mesos_flag_notes(args: &RunArgs, client: &super::client::Client) -> Vec
 }
 
 /// Read, detect, parse and convert: the job `dispatch run` registers.
-fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>), CliError> {
+/// The job to register, notes for the user, and the Org document's `#+master:` if any.
+fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>, Option<String>), CliError> {
     let kill_after_ns = args
         .kill_after
         .as_deref()
@@ -257,6 +283,7 @@ fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>), CliError> {
         ))
     })?;
     notes.extend(parsed.notes.iter().cloned());
+    let master = parsed.master.clone();
     let id = match &args.name {
         Some(n) if !n.trim().is_empty() => batch::sanitize(n.trim()),
         _ => batch::default_id(&source.stem),
@@ -270,7 +297,7 @@ fn build_job(args: &RunArgs) -> Result<(Job, Vec<String>), CliError> {
     };
     let job = batch::to_job(parsed, &opts)
         .map_err(|e| CliError::new(format!("Error in {}: {e}", source.label)))?;
-    Ok((job, notes))
+    Ok((job, notes, master))
 }
 
 fn show(job: &Job) {
@@ -322,7 +349,7 @@ fn show(job: &Job) {
 }
 
 pub async fn run(args: RunArgs) -> Result<i32, CliError> {
-    let (job, notes) = build_job(&args)?;
+    let (job, notes, org_master) = build_job(&args)?;
     for n in &notes {
         eprintln!("Note: {n}");
     }
@@ -331,7 +358,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let client = args.address.client()?;
-    for n in mesos_flag_notes(&args, &client).await {
+    for n in mesos_flag_notes(&args, &client, org_master.as_deref()).await {
         eprintln!("Note: {n}");
     }
     client

@@ -21,6 +21,8 @@ const MAX_REDIRECTS: usize = 4;
 /// Bound on ordinary call responses (the stream has no total timeout, only a watchdog).
 const CALL_TIMEOUT: Duration = Duration::from_secs(75);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a master may take to answer a SUBSCRIBE (status and headers).
+const SUBSCRIBE_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -153,10 +155,20 @@ impl Masters {
         let mut last = String::from("no master configured");
         let candidates = self.candidates().await;
         for candidate in &candidates {
-            match self
-                .post_following(&self.stream, candidate, body.clone(), true, None)
-                .await
-            {
+            // The stream has no total timeout; its answer (status and headers) does.
+            let answer = tokio::time::timeout(
+                SUBSCRIBE_ANSWER_TIMEOUT,
+                self.post_following(&self.stream, candidate, body.clone(), true, None),
+            )
+            .await;
+            let Ok(answer) = answer else {
+                last = format!(
+                    "{candidate} did not answer SUBSCRIBE within {} s",
+                    SUBSCRIBE_ANSWER_TIMEOUT.as_secs()
+                );
+                continue;
+            };
+            match answer {
                 Ok((leader, response)) if response.status() == StatusCode::OK => {
                     let stream_id = response
                         .headers()

@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::{dispatched_id, get_json, make_clip, ok, show, task_runs as runs, TestServer};
+use common::{
+    dispatch, dispatched_id, get_json, make_clip, ok, show, task_runs as runs, TestServer,
+};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -21,10 +23,6 @@ fn dispatch_at(url: &str, args: &[&str]) -> Output {
         .env_remove("NOMAD_ADDR")
         .output()
         .expect("run dispatch")
-}
-
-fn dispatch(server: &TestServer, args: &[&str]) -> Output {
-    dispatch_at(&server.url(), args)
 }
 
 /// No server: commands that must fail (or finish) before talking to one.

@@ -5,86 +5,22 @@
 mod common;
 mod mesos_double;
 
-use std::process::{Command, Output};
+#[path = "common/mesos.rs"]
+mod harness;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{dispatched_id, get_json, ok, repo_root, show, task_runs, TestServer};
-use mesos_double::{Config, MesosDouble, TaskBehavior};
-use serde_json::Value;
-
-/// The master double on its own runtime (its controls are plain functions).
-struct Master {
-    double: MesosDouble,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl std::ops::Deref for Master {
-    type Target = MesosDouble;
-    fn deref(&self) -> &MesosDouble {
-        &self.double
-    }
-}
-
-fn master(cfg: Config) -> Master {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let double = rt.block_on(MesosDouble::start(cfg));
-    Master { double, _rt: rt }
-}
-
-fn fast_config() -> Config {
-    Config {
-        heartbeat_interval: Duration::from_secs(1),
-        resend_interval: Duration::from_millis(500),
-        ..Config::default()
-    }
-}
-
-fn server(masters: &str, encoding: &str, extra: &[&str]) -> TestServer {
-    let mut args = vec![
-        "-mesos-master",
-        masters,
-        "-mesos-content-type",
-        encoding,
-        "-mesos-max-backoff",
-        "1s",
-    ];
-    args.extend_from_slice(extra);
-    TestServer::start_with(&args)
-}
-
-fn dispatch(server: &TestServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dispatch"))
-        .args(args)
-        .env("DISPATCH_ADDR", server.url())
-        .env_remove("NOMAD_ADDR")
-        .output()
-        .expect("run dispatch")
-}
-
-#[track_caller]
-fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{
+    dispatch, dispatched_id, get_json, ok, repo_root, show, status_of, task_runs, wait_until,
+    TestServer,
+};
+use harness::{fast_config, master, server, Master};
+use mesos_double::{Config, TaskBehavior};
 
 fn register(server: &TestServer, file: &str) {
     let path = format!("{}/{file}", repo_root().display());
     ok(&dispatch(server, &["job", "run", &path]));
-}
-
-fn status_of(server: &TestServer, child: &str) -> String {
-    let child = child.replace('/', "%2F");
-    get_json(server, &format!("/v1/job/{child}"))["Status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Every status update the double sent with a uuid was acknowledged, with the exact uuid.
@@ -583,11 +519,6 @@ fn bad_mesos_flags_are_usage_errors() {
             show(&out)
         );
     }
-}
-
-#[allow(dead_code)]
-fn json_of(v: &Value) -> String {
-    v.to_string()
 }
 
 const STICKY_JOB: &str = r#"job "cache" {

@@ -6,71 +6,18 @@
 mod common;
 mod mesos_double;
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+#[path = "common/mesos.rs"]
+mod harness;
 
-use common::{dispatched_id, get_json, ok, task_runs, TestServer};
-use mesos_double::{Config, MesosDouble};
+use std::time::Duration;
+
+use common::{dispatch, dispatched_id, ok, status_of, task_runs, wait_until, TestServer};
+use harness::master;
+use mesos_double::Config;
 use serde_json::{json, Value};
 
-/// The master double on its own runtime (its controls are plain functions).
-struct Master {
-    double: MesosDouble,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl std::ops::Deref for Master {
-    type Target = MesosDouble;
-    fn deref(&self) -> &MesosDouble {
-        &self.double
-    }
-}
-
-fn master(cfg: Config) -> Master {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let double = rt.block_on(MesosDouble::start(cfg));
-    Master { double, _rt: rt }
-}
-
 fn server(masters: &str, encoding: &str) -> TestServer {
-    TestServer::start_with(&[
-        "-mesos-master",
-        masters,
-        "-mesos-content-type",
-        encoding,
-        "-mesos-max-backoff",
-        "1s",
-    ])
-}
-
-fn dispatch(server: &TestServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dispatch"))
-        .args(args)
-        .env("DISPATCH_ADDR", server.url())
-        .env_remove("NOMAD_ADDR")
-        .output()
-        .expect("run dispatch")
-}
-
-#[track_caller]
-fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn status_of(server: &TestServer, child: &str) -> String {
-    let child = child.replace('/', "%2F");
-    get_json(server, &format!("/v1/job/{child}"))["Status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    harness::server(masters, encoding, &[])
 }
 
 const KINDS_JOB: &str = r#"

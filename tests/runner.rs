@@ -4,20 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{dispatched_id, get_json, make_clip, ok, show, task_runs as runs, TestServer};
+use common::{
+    dispatch, dispatched_id, get_json, make_clip, ok, show, task_runs as runs, wait_until,
+    TestServer,
+};
 use serde_json::Value;
-
-fn dispatch(server: &TestServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dispatch"))
-        .args(args)
-        .env("DISPATCH_ADDR", server.url())
-        .env_remove("NOMAD_ADDR")
-        .output()
-        .expect("run dispatch")
-}
 
 fn register(server: &TestServer, dir: &Path, name: &str, hcl: &str) {
     let path = dir.join(format!("{name}.hcl"));
@@ -27,15 +21,6 @@ fn register(server: &TestServer, dir: &Path, name: &str, hcl: &str) {
 
 fn children(server: &TestServer, job: &str) -> Value {
     get_json(server, &format!("/v1/job/{job}/summary"))["Children"].clone()
-}
-
-/// Poll until `f` is true or `secs` pass.
-fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn shell_job(name: &str, script: &str, extra_group: &str, extra_param: &str) -> String {

@@ -301,6 +301,21 @@ impl TaskInfo {
     pub fn demand(&self) -> Demand {
         Demand::of(&self.resources)
     }
+
+    /// Append a `Volume` to the task's container (a MESOS container when it has none).
+    pub fn add_volume(&mut self, volume: Value) {
+        let container = self
+            .container
+            .get_or_insert_with(|| serde_json::json!({"type": "MESOS"}));
+        if let Some(obj) = container.as_object_mut() {
+            let volumes = obj
+                .entry("volumes")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(list) = volumes.as_array_mut() {
+                list.push(volume);
+            }
+        }
+    }
 }
 
 /// Mesos `TaskState`. Unknown names (newer Mesos) decode as `Unknown`.

@@ -298,26 +298,33 @@ impl Scheduler {
             }
         }
         for (task_id, agent, grace) in overdue {
-            let due = self
-                .kills
-                .get(&task_id)
-                .is_none_or(|at| at.elapsed() >= KILL_RETRY);
-            if due {
-                tracing::info!(task = %task_id, "killing a task past its max_run_duration");
-                self.kills.insert(task_id.clone(), Instant::now());
-                self.call(ClusterCall::Kill {
-                    task_id: TaskId::new(&*task_id),
-                    agent_id: (!agent.is_empty()).then(|| AgentId::new(agent)),
-                    grace_ns: grace,
-                });
-            }
+            self.kill(&task_id, &agent, grace, "past its max_run_duration");
         }
+    }
+
+    /// Ask the cluster to kill a task, unless that was asked less than `KILL_RETRY` ago
+    /// (kills are repeated until a terminal update arrives: they are not reliable in Mesos).
+    fn kill(&mut self, task_id: &str, agent: &str, grace_ns: Option<i64>, why: &str) {
+        let due = self
+            .kills
+            .get(task_id)
+            .is_none_or(|at| at.elapsed() >= KILL_RETRY);
+        if !due {
+            return;
+        }
+        tracing::info!(task = task_id, why, "killing task");
+        self.kills.insert(task_id.into(), Instant::now());
+        self.call(ClusterCall::Kill {
+            task_id: TaskId::new(task_id),
+            agent_id: (!agent.is_empty()).then(|| AgentId::new(agent)),
+            grace_ns,
+        });
     }
 
     /// A task reported alive that we consider over (retried after it was LOST/UNKNOWN, or not
     /// ours at all, e.g. from implicit reconciliation) would run unaccounted: kill it.
     fn kill_strays(&mut self, statuses: &[TaskStatus]) {
-        let strays: Vec<&TaskStatus> = {
+        let strays: Vec<(String, String)> = {
             let s = self.state.read();
             statuses
                 .iter()
@@ -326,23 +333,14 @@ impl Scheduler {
                         && st.state != crate::cluster::TaskState::TaskUnknown
                         && !s.run_index.contains_key(st.task_id.value.as_str())
                 })
+                .map(|st| {
+                    let agent = st.agent_id.as_ref().map(|a| a.value.clone());
+                    (st.task_id.value.clone(), agent.unwrap_or_default())
+                })
                 .collect()
         };
-        for st in strays {
-            let due = self
-                .kills
-                .get(st.task_id.value.as_str())
-                .is_none_or(|at| at.elapsed() >= KILL_RETRY);
-            if due {
-                tracing::warn!(task = %st.task_id, state = st.state.as_str(), "killing a task we do not track");
-                self.kills
-                    .insert(st.task_id.value.as_str().into(), Instant::now());
-                self.call(ClusterCall::Kill {
-                    task_id: st.task_id.clone(),
-                    agent_id: st.agent_id.clone(),
-                    grace_ns: None,
-                });
-            }
+        for (task_id, agent) in strays {
+            self.kill(&task_id, &agent, None, "reported alive but not tracked");
         }
     }
 
@@ -370,19 +368,7 @@ impl Scheduler {
             }
         }
         for (task_id, agent, grace) in to_kill {
-            let due = self
-                .kills
-                .get(&task_id)
-                .is_none_or(|at| at.elapsed() >= KILL_RETRY);
-            if due {
-                tracing::info!(task = %task_id, "killing task of an ended dispatch");
-                self.kills.insert(task_id.clone(), Instant::now());
-                self.call(ClusterCall::Kill {
-                    task_id: TaskId::new(&*task_id),
-                    agent_id: (!agent.is_empty()).then(|| AgentId::new(agent)),
-                    grace_ns: grace,
-                });
-            }
+            self.kill(&task_id, &agent, grace, "its dispatch ended");
         }
     }
 

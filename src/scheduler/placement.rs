@@ -414,17 +414,7 @@ fn share_alloc_dir(info: &mut TaskInfo) {
         "source": {"type": "SANDBOX_PATH",
                    "sandbox_path": {"type": "PARENT", "path": crate::render::ALLOC_DIR}},
     });
-    let container = info
-        .container
-        .get_or_insert_with(|| serde_json::json!({"type": "MESOS"}));
-    if let Some(obj) = container.as_object_mut() {
-        let volumes = obj
-            .entry("volumes")
-            .or_insert_with(|| serde_json::json!([]));
-        if let Some(list) = volumes.as_array_mut() {
-            list.push(volume);
-        }
-    }
+    info.add_volume(volume);
 }
 
 /// Offers of one agent for one role are used as one pool (Mesos lets one ACCEPT name them

@@ -253,3 +253,32 @@ pub fn make_clip(dir: &Path) -> PathBuf {
     assert!(out.status.success(), "{}", show(&out));
     clip
 }
+
+/// Run the `dispatch` CLI against `server` (as a user would: `DISPATCH_ADDR`).
+pub fn dispatch(server: &TestServer, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(args)
+        .env("DISPATCH_ADDR", server.url())
+        .env_remove("NOMAD_ADDR")
+        .output()
+        .expect("run dispatch")
+}
+
+/// Poll until `f` is true; fail the test after `secs` seconds, naming `what`.
+#[track_caller]
+pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The Nomad `Status` of a job or dispatched child (`pending`, `running`, `dead`).
+pub fn status_of(server: &TestServer, id: &str) -> String {
+    let id = id.replace('/', "%2F");
+    get_json(server, &format!("/v1/job/{id}"))["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

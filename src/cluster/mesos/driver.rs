@@ -42,7 +42,8 @@ pub const MAX_CALLS_IN_FLIGHT: usize = 32;
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 /// Missed heartbeats before the connection is considered dead.
 const MISSED_HEARTBEATS: u32 = 5;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// First wait before reconnecting (doubles up to `-mesos-max-backoff`).
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Makes the FrameworkID durable; resolves once it is on disk.
 pub type PersistFrameworkId =
@@ -505,8 +506,4 @@ fn drop_tasks(events: &UnboundedSender<ClusterEvent>, tasks: &[TaskInfo], messag
 fn jitter(d: Duration) -> Duration {
     let f = 0.5 + rand::random::<f64>();
     d.mul_f64(f)
-}
-
-pub fn first_backoff() -> Duration {
-    FIRST_BACKOFF
 }

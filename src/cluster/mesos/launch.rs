@@ -101,15 +101,7 @@ fn mount_shared_alloc(task: &mut TaskInfo, alloc_dir: &str) {
         "host_path": format!("{}/{alloc}", alloc_dir.trim_end_matches('/')),
         "mode": "RW",
     });
-    let container = task
-        .container
-        .get_or_insert_with(|| json!({"type": "MESOS"}));
-    if let Some(obj) = container.as_object_mut() {
-        let volumes = obj.entry("volumes").or_insert_with(|| json!([]));
-        if let Some(list) = volumes.as_array_mut() {
-            list.push(volume);
-        }
-    }
+    task.add_volume(volume);
 }
 
 /// Give marked tasks their persistent volume; returns the RESERVE/CREATE operations needed

@@ -71,7 +71,7 @@ pub fn start(
         suppressed: false,
         offers: Default::default(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(driver::MAX_CALLS_IN_FLIGHT)),
-        backoff: driver::first_backoff(),
+        backoff: driver::FIRST_BACKOFF,
     };
     rt.spawn(driver.run(calls_rx));
     Ok(ClusterHandle {

@@ -48,6 +48,8 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
     echo "Installing with apt: ${apt_pkgs[*]}"
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+    # The downloaded .deb files are not needed once installed; the build needs the disk.
+    $SUDO apt-get clean
 fi
 
 if [ "$need_nomad" -eq 1 ] && ! python_has_nomad; then

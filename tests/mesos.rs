@@ -1036,3 +1036,67 @@ fn org_document_runs_on_mesos_and_its_master_is_checked() {
         "{err}"
     );
 }
+
+const SOURCE_TEMPLATE_JOB: &str = r#"job "tpl" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "cat"
+        args    = ["local/app.conf"]
+      }
+      artifact {
+        source = "http://files.example/app.conf.tpl"
+      }
+      template {
+        source      = "local/app.conf.tpl"
+        destination = "local/app.conf"
+      }
+    }
+  }
+}
+"#;
+
+/// A `source` template is rendered in the sandbox after the fetch, which only the local runner
+/// does: on Mesos the dispatch fails with a reason saying so, and nothing is launched without
+/// its file. An inline template of the same job launches.
+#[test]
+fn source_templates_are_refused_on_mesos_with_a_reason() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tpl.hcl");
+    std::fs::write(&file, SOURCE_TEMPLATE_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", file.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "tpl"])));
+    wait_until(20, "the dispatch failed", || {
+        status_of(&s, &child) == "dead"
+    });
+    let job = get_json(&s, &format!("/v1/job/{child}"));
+    let reason = job["StatusDescription"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(r#"template "local/app.conf" has a `source`"#)
+            && reason.contains("give the text inline with `data`"),
+        "{job}"
+    );
+    assert!(m.launched_tasks().is_empty(), "{:?}", m.launched_tasks());
+    let status = ok(&dispatch(&s, &["job", "status", &child]));
+    assert!(status.contains("has a `source`"), "{status}");
+
+    let inline = SOURCE_TEMPLATE_JOB
+        .replace(
+            r#"source      = "local/app.conf.tpl""#,
+            r#"data        = "port=8080""#,
+        )
+        .replace(r#"job "tpl""#, r#"job "tpl2""#);
+    std::fs::write(&file, inline).unwrap();
+    ok(&dispatch(&s, &["job", "run", file.to_str().unwrap()]));
+    ok(&dispatch(&s, &["job", "dispatch", "-detach", "tpl2"]));
+    wait_until(20, "the inline template job launched", || {
+        !m.launched_tasks().is_empty()
+    });
+}

@@ -313,6 +313,14 @@ pub struct Template {
     pub extra: IndexMap<String, Value>,
 }
 
+impl Template {
+    /// A `source` template: its text arrives with the task's artifacts, so it can only be
+    /// rendered in the sandbox, after the fetch.
+    pub fn renders_after_fetch(&self) -> bool {
+        self.embedded_tmpl.is_empty() && !self.source_path.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DispatchPayload {

@@ -472,6 +472,28 @@ fn unreachable_master_gives_a_clear_error_and_dispatches_still_queue() {
         s.log()
             .contains("cannot subscribe: no master answered as leader")
     });
+    let conn = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+    assert!(
+        conn["State"] == "disconnected" || conn["State"] == "connecting",
+        "{conn}"
+    );
+    assert!(
+        conn["LastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no master answered as leader")),
+        "{conn}"
+    );
+    assert!(conn["Leader"].is_null(), "{conn}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Mesosfile");
+    std::fs::write(&file, "- name: hi\n  command:\n    value: echo hi\n").unwrap();
+    let o = dispatch(&s, &["run", "-detach", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Note: the server is not subscribed to Mesos (cannot subscribe: no master answered as leader"),
+        "{err}"
+    );
     let metrics = Command::new("curl")
         .args(["-fsS", &format!("{}/metrics", s.url())])
         .output()
@@ -901,6 +923,13 @@ fn credentials_and_no_leader() {
         bad.log().contains("refused our credentials")
     });
     assert!(!m.is_subscribed());
+    let conn = &get_json(&bad, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+    assert!(
+        conn["LastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused our credentials")),
+        "{conn}"
+    );
     drop(bad);
 
     m.no_leader();
@@ -922,6 +951,12 @@ fn credentials_and_no_leader() {
         m.is_subscribed()
     });
     assert_eq!(m.framework_info().unwrap()["principal"], "dispatch");
+    wait_until(10, "the subscription on /v1/agent/self", || {
+        let conn = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+        conn["State"] == "subscribed" && conn["LastError"].is_null()
+    });
+    let conn = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+    assert_eq!(conn["Leader"].as_str(), Some(m.url().as_str()), "{conn}");
     let auth = m
         .calls()
         .last()

@@ -133,9 +133,20 @@ fn check_mesos_flags(args: &RunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// mesos-batch's framework flags describe the framework, which is the server's: compare
-/// them with what the server reports and say where they differ.
-async fn mesos_flag_notes(
+/// A server on Mesos that lost (or never got) its subscription queues the run without
+/// launching it: say why, rather than leave the user watching a pending run.
+fn not_subscribed_note(mesos: &Value) -> Option<String> {
+    let conn = &mesos["Connection"];
+    let last_error = conn["LastError"].as_str()?;
+    (conn["State"] != "subscribed").then(|| {
+        format!("the server is not subscribed to Mesos ({last_error}); the run's tasks launch once it is")
+    })
+}
+
+/// The server's cluster as `dispatch run` should know it: whether it is subscribed, and
+/// mesos-batch's framework flags (which describe the framework, the server's) compared with
+/// what the server reports.
+async fn cluster_notes(
     args: &RunArgs,
     client: &super::client::Client,
     org_master: Option<&str>,
@@ -152,15 +163,15 @@ async fn mesos_flag_notes(
     .into_iter()
     .filter(|(_, v)| v.is_some())
     .collect();
-    if given.is_empty() && org_master.is_none() {
-        return Vec::new();
-    }
     let server: Value = match client.get::<Value>("/v1/agent/self", &[]).await {
         Ok(Ok(v)) => v,
         _ => Value::Null,
     };
     let mesos = &server["config"]["Dispatch"]["Mesos"];
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = not_subscribed_note(mesos).into_iter().collect();
+    if given.is_empty() && org_master.is_none() {
+        return notes;
+    }
     if let Some(m) = org_master {
         let wanted = crate::cluster::mesos::settings::parse_masters(m).unwrap_or_default();
         let theirs: Vec<&str> = mesos["Masters"]
@@ -358,7 +369,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let client = args.address.client()?;
-    for n in mesos_flag_notes(&args, &client, org_master.as_deref()).await {
+    for n in cluster_notes(&args, &client, org_master.as_deref()).await {
         eprintln!("Note: {n}");
     }
     client

@@ -1,6 +1,7 @@
 //! What the rest of the service needs to know about the Mesos cluster it runs on: our
-//! FrameworkID and where each agent's HTTP endpoint is (from the offers' `url`), so that the
-//! API can read task sandboxes through the agents' files API.
+//! FrameworkID, whether we are subscribed (and why not), and where each agent's HTTP endpoint
+//! is (from the offers' `url`), so that the API can read task sandboxes through the agents'
+//! files API.
 
 use std::collections::HashMap;
 
@@ -15,6 +16,27 @@ pub struct MesosDirectory {
     settings: RwLock<serde_json::Value>,
     /// Agent ID -> base URL of the agent (`http://10.0.0.7:5051`).
     agents: RwLock<HashMap<String, String>>,
+    connection: RwLock<Connection>,
+}
+
+/// The subscription as an operator asks about it (`/v1/agent/self`, `Dispatch.Mesos.Connection`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Connection {
+    /// `connecting`, `subscribed` or `disconnected`.
+    pub state: &'static str,
+    /// The master we are subscribed to (or were, last).
+    pub leader: Option<String>,
+    /// Why the last subscription ended or could not start (a refused SUBSCRIBE, no leader...).
+    pub last_error: Option<String>,
+    /// Unix seconds of the last change of state.
+    pub since: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl MesosDirectory {
@@ -27,8 +49,45 @@ impl MesosDirectory {
         let mut v = self.settings.read().clone();
         if let Some(obj) = v.as_object_mut() {
             obj.insert("FrameworkID".into(), self.framework_id().into());
+            obj.insert(
+                "Connection".into(),
+                serde_json::to_value(self.connection()).unwrap_or_default(),
+            );
         }
         v
+    }
+
+    pub fn connection(&self) -> Connection {
+        let c = self.connection.read().clone();
+        if c.state.is_empty() {
+            return Connection {
+                state: "connecting",
+                ..c
+            };
+        }
+        c
+    }
+
+    /// A SUBSCRIBE is on its way (the last error stays until it succeeds).
+    pub fn connecting(&self) {
+        let mut c = self.connection.write();
+        c.state = "connecting";
+        c.since = unix_now();
+    }
+
+    pub fn subscribed(&self, leader: &str) {
+        let mut c = self.connection.write();
+        c.state = "subscribed";
+        c.leader = Some(leader.to_string());
+        c.last_error = None;
+        c.since = unix_now();
+    }
+
+    pub fn disconnected(&self, reason: &str) {
+        let mut c = self.connection.write();
+        c.state = "disconnected";
+        c.last_error = Some(reason.to_string());
+        c.since = unix_now();
     }
 
     pub fn set_settings(&self, s: &super::MesosSettings) {

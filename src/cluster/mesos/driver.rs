@@ -83,6 +83,7 @@ impl Driver {
                     return;
                 }
                 End::Retry(reason) => {
+                    self.directory.disconnected(&reason);
                     let wait = jitter(self.backoff);
                     tracing::warn!(
                         reason,
@@ -133,6 +134,7 @@ impl Driver {
             Ok(b) => b,
             Err(e) => return End::Retry(format!("cannot encode SUBSCRIBE: {e}")),
         };
+        self.directory.connecting();
         let masters = self.masters.clone();
         let subscribing = masters.subscribe(body);
         tokio::pin!(subscribing);
@@ -161,6 +163,7 @@ impl Driver {
         let Subscription {
             mut response,
             stream_id,
+            leader,
             ..
         } = sub;
         let encoding = self.settings.encoding;
@@ -179,9 +182,13 @@ impl Driver {
                         Ok(Ok(Some(bytes))) => bytes,
                     };
                     decoder.push(&bytes);
+                    let was_subscribed = subscribed;
                     match self.drain(&mut decoder, encoding, &stream_id, &mut subscribed, &mut silence_limit).await {
                         Ok(()) => {}
                         Err(end) => break end,
+                    }
+                    if subscribed && !was_subscribed {
+                        self.directory.subscribed(&leader);
                     }
                 }
                 call = calls.recv() => match call {

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use std::sync::Arc;
 
-use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistFrameworkId};
+use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
 use crate::cluster::{local, ClusterHandle};
 use crate::scheduler;
 use crate::state::Command;
@@ -29,9 +29,6 @@ pub struct ServerConfig {
     /// `http://<listen address>`.
     pub mesos: Option<MesosSettings>,
 }
-
-/// Where the stored Mesos FrameworkID lives in the settings table.
-pub const FRAMEWORK_ID_SETTING: &str = "mesos.framework_id";
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
 #[derive(Debug, Clone, Default)]
@@ -175,33 +172,26 @@ fn advertise_url(addr: SocketAddr, node_name: &str) -> String {
     }
 }
 
-/// Start the Mesos backend with the stored FrameworkID, persisting new ones in the store.
+/// Start the Mesos backend with what it stored (FrameworkID, agent addresses), persisting
+/// what it learns in the store.
 fn start_mesos(
     state: &StateHandle,
     settings: MesosSettings,
     directory: Arc<MesosDirectory>,
 ) -> Result<ClusterHandle, ServerError> {
-    let stored = state
-        .read()
-        .settings
-        .get(FRAMEWORK_ID_SETTING)
-        .filter(|id| !id.is_empty())
-        .cloned();
+    let stored = state.read().settings.clone();
     let writer = state.clone();
-    let persist: PersistFrameworkId = Arc::new(move |id: Option<String>| {
+    let persist: PersistSetting = Arc::new(move |key: String, value: String| {
         let writer = writer.clone();
         Box::pin(async move {
             writer
-                .apply(Command::SetSetting {
-                    key: FRAMEWORK_ID_SETTING.into(),
-                    value: id.unwrap_or_default(),
-                })
+                .apply(Command::SetSetting { key, value })
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
     });
-    mesos::start(settings, stored, persist, directory).map_err(ServerError::Mesos)
+    mesos::start(settings, &stored, persist, directory).map_err(ServerError::Mesos)
 }
 
 fn hostname() -> String {

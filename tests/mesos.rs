@@ -226,7 +226,7 @@ fn task_group_payload_logs_and_fs_on_mesos() {
             after: Duration::from_millis(1500),
         },
     );
-    let s = server(&m.url(), "protobuf", &[]);
+    let mut s = server(&m.url(), "protobuf", &[]);
     wait_until(20, "SUBSCRIBED", || m.is_subscribed());
     m.offer("agent-1", 4.0, 4096.0, 10_000.0);
     let dir = tempfile::tempdir().unwrap();
@@ -305,6 +305,18 @@ fn task_group_payload_logs_and_fs_on_mesos() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&gone.stdout), "404");
     assert_every_update_acked(&m);
+
+    // The agent's address is stored: after a restart the sandbox is readable before the
+    // agent offers again (here it never does: another framework holds its resources).
+    m.withhold_offers("agent-1");
+    s.kill9();
+    wait_until(20, "the master to see the framework go", || {
+        !m.is_subscribed()
+    });
+    s.restart();
+    wait_until(20, "resubscription", || m.is_subscribed());
+    let out = ok(&dispatch(&s, &["logs", &child, "left"]));
+    assert!(out.contains("hello from the payload"), "{out}");
 }
 
 #[test]

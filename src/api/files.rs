@@ -208,7 +208,7 @@ async fn run_sandbox(
         .ok_or_else(|| ApiError::NotFound("not registered with Mesos yet".into()))?;
     let agent = mesos.agent_url(&run.agent_id).ok_or_else(|| {
         ApiError::NotFound(format!(
-            "the address of agent {:?} (task {:?}) is not known yet: no offer from it since the server started",
+            "the address of agent {:?} (task {:?}) is not known yet: no offer from it has been seen yet",
             run.agent_id, run.task_id
         ))
     })?;

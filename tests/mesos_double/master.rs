@@ -222,6 +222,8 @@ pub(crate) struct St {
     pub(crate) rejected_operations: Vec<String>,
     /// Offer each agent's resources as this many offers at once (pooling tests).
     pub(crate) split_offers: usize,
+    /// Agents whose free resources go to another framework: none of their offers reach us.
+    pub(crate) withheld: HashSet<String>,
 }
 
 pub(crate) type Shared = Arc<Mutex<St>>;
@@ -322,6 +324,9 @@ impl St {
             .get(agent)
             .is_some_and(|until| *until > Instant::now())
         {
+            return None;
+        }
+        if self.withheld.contains(agent) {
             return None;
         }
         let free = self.agents.get(agent)?;
@@ -1610,6 +1615,7 @@ impl MesosDouble {
             teardowns: 0,
             violations: Vec::new(),
             split_offers: 1,
+            withheld: HashSet::new(),
             executors: BTreeMap::new(),
             group_seq: 0,
             sandboxes: Sandboxes::default(),
@@ -1684,6 +1690,12 @@ impl MesosDouble {
     /// event (as a real master does when resources free up while an offer is outstanding).
     pub fn split_offers(&self, parts: usize) {
         self.st.lock().split_offers = parts;
+    }
+
+    /// From now on the agent's free resources go to another framework: no offer of it
+    /// reaches ours (its tasks keep running and their sandboxes stay readable).
+    pub fn withhold_offers(&self, agent: &str) {
+        self.st.lock().withheld.insert(agent.to_string());
     }
 
     /// Runs the allocator for every agent (free resources become offers).

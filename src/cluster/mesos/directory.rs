@@ -3,11 +3,17 @@
 //! is (from the offers' `url`), so that the API can read task sandboxes through the agents'
 //! files API.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::RwLock;
 
 use crate::cluster::types::Offer;
+
+/// The stored setting holding our FrameworkID.
+pub const FRAMEWORK_ID_SETTING: &str = "mesos.framework_id";
+/// Stored settings `mesos.agent.<agent id>` hold each agent's base URL, so sandboxes of tasks
+/// that ran before a restart stay readable before the agent offers again.
+pub const AGENT_URL_SETTING_PREFIX: &str = "mesos.agent.";
 
 #[derive(Debug, Default)]
 pub struct MesosDirectory {
@@ -117,15 +123,34 @@ impl MesosDirectory {
         self.agents.write().insert(agent_id.to_string(), url);
     }
 
-    /// Remember the agent endpoints these offers name.
-    pub fn learn(&self, offers: &[Offer]) {
+    /// Remember the agent endpoints these offers name; returns the ones that are new or
+    /// changed, as `(setting key, url)` to store.
+    pub fn learn(&self, offers: &[Offer]) -> Vec<(String, String)> {
+        let mut learned = Vec::new();
         for offer in offers {
             if let Some(url) = agent_base_url(offer) {
                 let known = self.agents.read().get(&offer.agent_id.value) == Some(&url);
                 if !known {
-                    self.set_agent_url(&offer.agent_id.value, url);
+                    self.set_agent_url(&offer.agent_id.value, url.clone());
+                    learned.push((
+                        format!("{AGENT_URL_SETTING_PREFIX}{}", offer.agent_id.value),
+                        url,
+                    ));
                 }
             }
+        }
+        learned
+    }
+
+    /// What the store kept: the FrameworkID and the agents' URLs.
+    pub fn load(&self, stored: &BTreeMap<String, String>) {
+        if let Some(id) = stored.get(FRAMEWORK_ID_SETTING).filter(|id| !id.is_empty()) {
+            self.set_framework_id(id);
+        }
+        let agents = stored.range(AGENT_URL_SETTING_PREFIX.to_string()..);
+        for (key, url) in agents.take_while(|(k, _)| k.starts_with(AGENT_URL_SETTING_PREFIX)) {
+            let agent = &key[AGENT_URL_SETTING_PREFIX.len()..];
+            self.set_agent_url(agent, url.clone());
         }
     }
 }

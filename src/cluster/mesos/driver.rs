@@ -23,7 +23,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::codec::Encoding;
-use super::directory::MesosDirectory;
+use super::directory::{MesosDirectory, FRAMEWORK_ID_SETTING};
 use super::json::{self, EventType};
 use super::launch::{accept_call, release_volume_call, Reserver};
 use super::master::{Masters, Subscription};
@@ -45,15 +45,15 @@ const MISSED_HEARTBEATS: u32 = 5;
 /// First wait before reconnecting (doubles up to `-mesos-max-backoff`).
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
-/// Makes the FrameworkID durable; resolves once it is on disk.
-pub type PersistFrameworkId =
-    Arc<dyn Fn(Option<String>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// Stores one setting (key, value) durably; resolves once it is on disk.
+pub type PersistSetting =
+    Arc<dyn Fn(String, String) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 pub struct Driver {
     pub settings: Arc<MesosSettings>,
     pub masters: Arc<Masters>,
     pub directory: Arc<MesosDirectory>,
-    pub persist: PersistFrameworkId,
+    pub persist: PersistSetting,
     pub framework_id: Option<String>,
     pub events: UnboundedSender<ClusterEvent>,
     /// What the scheduler last asked for (SUPPRESS / REVIVE), carried into resubscriptions.
@@ -110,6 +110,18 @@ impl Driver {
                     None => return false,
                 },
             }
+        }
+    }
+
+    /// New agent endpoints are stored in the background: offers are answered at once.
+    fn remember_agents(&self, offers: &[Offer]) {
+        for (key, url) in self.directory.learn(offers) {
+            let store = (self.persist)(key, url);
+            tokio::spawn(async move {
+                if let Err(e) = store.await {
+                    tracing::warn!("cannot store an agent's address: {e}");
+                }
+            });
         }
     }
 
@@ -253,7 +265,7 @@ impl Driver {
                 };
                 let id = s.framework_id.value;
                 if self.framework_id.as_deref() != Some(id.as_str()) {
-                    if let Err(e) = (self.persist)(Some(id.clone())).await {
+                    if let Err(e) = (self.persist)(FRAMEWORK_ID_SETTING.into(), id.clone()).await {
                         // Launching under an ID that could be lost would orphan tasks.
                         return Err(End::Retry(format!("cannot store the FrameworkID: {e}")));
                     }
@@ -275,7 +287,7 @@ impl Driver {
             }
             EventType::Offers => {
                 let offers = event.offers.map(|o| o.offers).unwrap_or_default();
-                self.directory.learn(&offers);
+                self.remember_agents(&offers);
                 for o in &offers {
                     self.offers.insert(o.id.value.clone(), o.clone());
                 }
@@ -315,7 +327,8 @@ impl Driver {
                         "FrameworkID {:?} is no longer known to Mesos; registering a new framework",
                         self.framework_id
                     );
-                    if let Err(e) = (self.persist)(None).await {
+                    if let Err(e) = (self.persist)(FRAMEWORK_ID_SETTING.into(), String::new()).await
+                    {
                         tracing::error!("cannot forget the FrameworkID: {e}");
                     } else {
                         self.framework_id = None;

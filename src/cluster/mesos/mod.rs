@@ -21,12 +21,14 @@ pub mod proto;
 pub mod recordio;
 pub mod settings;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 pub use directory::MesosDirectory;
-pub use driver::{PersistFrameworkId, BACKEND};
+pub use directory::{AGENT_URL_SETTING_PREFIX, FRAMEWORK_ID_SETTING};
+pub use driver::{PersistSetting, BACKEND};
 pub use settings::MesosSettings;
 
 use super::ClusterHandle;
@@ -35,8 +37,8 @@ use super::ClusterHandle;
 /// FrameworkID (reused on every subscription); `persist` makes a new one durable.
 pub fn start(
     settings: MesosSettings,
-    framework_id: Option<String>,
-    persist: PersistFrameworkId,
+    stored: &BTreeMap<String, String>,
+    persist: PersistSetting,
     directory: Arc<MesosDirectory>,
 ) -> Result<ClusterHandle, String> {
     let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
@@ -46,9 +48,8 @@ pub fn start(
         settings.authorization(),
     )
     .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    if let Some(id) = &framework_id {
-        directory.set_framework_id(id);
-    }
+    directory.load(stored);
+    let framework_id = directory.framework_id();
     directory.set_settings(&settings);
     tracing::info!(
         masters = settings.masters.join(","),

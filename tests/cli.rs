@@ -602,3 +602,33 @@ fn the_shipped_job_files_validate_and_register_from_hcl() {
         "{status}"
     );
 }
+
+/// `dispatch job status | head -1`: when the reader goes away the CLI ends quietly (killed by
+/// SIGPIPE, as Unix tools are), never with a Rust panic about a broken pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let server = TestServer::start();
+    let job = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(job.path(), TRANSCODE_JSON).unwrap();
+    let o = dispatch(
+        Some(&server),
+        &["job", "run", job.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // The reader is gone before the CLI has its answer from the server to print.
+    let script = format!(
+        "'{}' job status transcode | true; echo \"exit=${{PIPESTATUS[0]}}\"",
+        env!("CARGO_BIN_EXE_dispatch")
+    );
+    let o = Command::new("bash")
+        .args(["-c", &script])
+        .env("DISPATCH_ADDR", server.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // 141 = 128 + SIGPIPE: the shell's view of a writer whose reader left.
+    assert_eq!(stdout.trim(), "exit=141", "stderr: {stderr}");
+}

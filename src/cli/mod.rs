@@ -99,6 +99,15 @@ impl CliError {
     }
 }
 
+/// A command piped into `head` ends quietly when the pipe closes, as Unix tools do, instead
+/// of panicking in `println!` (Rust ignores SIGPIPE by default). The server keeps ignoring it:
+/// a client hanging up must never kill it.
+fn end_quietly_on_closed_pipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: runs before the runtime starts any thread, and installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// Parse `argv` and run the command; returns the process exit code.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
     let argv: Vec<String> = argv
@@ -118,6 +127,9 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             return code;
         }
     };
+    if !matches!(cli.command, Commands::Server(_)) {
+        end_quietly_on_closed_pipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

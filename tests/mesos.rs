@@ -1147,3 +1147,119 @@ fn source_templates_are_refused_on_mesos_with_a_reason() {
         !m.launched_tasks().is_empty()
     });
 }
+
+/// `dispatch` with no server address in the environment: the way a mesos-batch or Org Babel
+/// user runs it, with no server started.
+fn dispatch_without_server(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(args)
+        .env_remove("DISPATCH_ADDR")
+        .env_remove("NOMAD_ADDR")
+        .output()
+        .expect("run dispatch")
+}
+
+/// The FrameworkInfo of the last SUBSCRIBE (the double forgets a one-off framework once it
+/// has gone).
+fn subscribed_framework_info(m: &Master) -> serde_json::Value {
+    m.accepted_calls("SUBSCRIBE")
+        .last()
+        .map(|c| c["subscribe"]["framework_info"].clone())
+        .expect("a SUBSCRIBE")
+}
+
+/// `dispatch run -master` (mesos-batch's `--master`): no server; the command is the framework,
+/// described by the mesos-batch flags, one-off (failover_timeout 0), gone with the command.
+#[test]
+fn run_with_master_is_its_own_framework_without_a_server() {
+    let m = master(fast_config());
+    m.offer("agent-1", 16.0, 16384.0, 100_000.0);
+    let url = format!("file://{}", batch_fixture("nine.tasklist.json"));
+    let master_addr = m.addr().to_string();
+    let o = dispatch_without_server(&[
+        "run",
+        "-master",
+        &master_addr,
+        "-content-type",
+        "json",
+        "-framework-name",
+        "tiles",
+        "-role",
+        "test",
+        &url,
+    ]);
+    let out = ok(&o);
+    assert!(
+        out.contains(&format!(
+            "Running as Mesos framework \"tiles\" on http://{master_addr} (-master)"
+        )),
+        "{out}"
+    );
+    let info = subscribed_framework_info(&m);
+    assert_eq!(info["name"], "tiles", "{info}");
+    assert_eq!(info["roles"], serde_json::json!(["test"]), "{info}");
+    assert_eq!(info["failover_timeout"], 0.0, "{info}");
+    assert_eq!(m.launched_tasks().len(), 9);
+    assert!(
+        m.calls()
+            .iter()
+            .all(|c| c.headers.get("content-type").map(String::as_str) == Some("application/json")),
+        "{:?}",
+        m.calls()
+            .iter()
+            .map(|c| c.headers.get("content-type"))
+            .collect::<Vec<_>>()
+    );
+    assert_every_update_acked(&m);
+    wait_until(10, "the framework gone with the command", || {
+        !m.is_subscribed()
+    });
+
+    // -detach has no server to leave the run with.
+    let o = dispatch_without_server(&["run", "-master", &master_addr, "-detach", &url]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot be used with '--detach'"),
+        "{}",
+        show(&o)
+    );
+    let o = dispatch_without_server(&["run", "-master", "zk://z:2181/mesos", &url]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("-master: ZooKeeper URLs"),
+        "{}",
+        show(&o)
+    );
+}
+
+/// An Org document's `#+master:` is where its blocks run when no server address is set.
+#[test]
+fn org_master_is_used_when_no_server_address_is_set() {
+    let m = master(fast_config());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("notes.org");
+    std::fs::write(
+        &doc,
+        format!(
+            "#+master: {}\n\n#+name: one\n#+BEGIN_SRC sh :cpus 0.5\necho one\n#+END_SRC\n\n#+name: two\n#+BEGIN_SRC python\nprint(2)\n#+END_SRC\n",
+            m.addr()
+        ),
+    )
+    .unwrap();
+    let o = dispatch_without_server(&["run", doc.to_str().unwrap()]);
+    let out = ok(&o);
+    assert!(out.contains("(#+master, no server address set)"), "{out}");
+    let mut names: Vec<String> = m
+        .launched_tasks()
+        .iter()
+        .map(|t| t.task_info["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names[0].ends_with("one") && names[1].ends_with("two"),
+        "{names:?}"
+    );
+    assert_eq!(subscribed_framework_info(&m)["name"], "dispatch-run");
+}

@@ -11,6 +11,7 @@ mod job;
 mod logs;
 mod run;
 mod server;
+mod standalone;
 mod status;
 mod task;
 mod tasks;
@@ -67,6 +68,14 @@ pub struct AddressArgs {
 }
 
 impl AddressArgs {
+    /// Whether a server address was given (flag or environment), not just the default.
+    pub fn is_set(&self) -> bool {
+        self.address.is_some()
+            || ["DISPATCH_ADDR", "NOMAD_ADDR"]
+                .iter()
+                .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+    }
+
     pub fn client(&self) -> Result<Client, CliError> {
         let addr = self
             .address

@@ -5,6 +5,9 @@
 //! dispatched once (`PUT /v1/job/<id>/dispatch`) and, unless `-detach`, followed to its end
 //! with `job::follow`: the exit code is 0 only when every task FINISHED. A failed run prints a
 //! report naming each task that did not finish, its state, message and command.
+//!
+//! Where: the server at `-address`, or, with `-master` (or an Org `#+master` and no server
+//! address), a server started inside this command as its own framework (`standalone`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::client::{escape_segment, Client, DispatchResponse};
 use super::format::{now, table};
-use super::{AddressArgs, CliError};
+use super::{standalone, AddressArgs, CliError};
 use crate::batch::{self, Format, Options};
 use crate::model::Job;
 
@@ -46,25 +49,29 @@ pub struct RunArgs {
     /// Print the tasks the file converts to, without launching anything
     #[arg(long)]
     show: bool,
-    /// mesos-batch: framework name (compared with the server's framework; the server's -mesos-* flags apply)
+    /// mesos-batch --master: run as this command's own Mesos framework on these masters
+    /// (host:port, comma-separated), no server needed; it ends with the command
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["address", "detach"])]
+    master: Option<String>,
+    /// mesos-batch: framework name (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "NAME")]
     framework_name: Option<String>,
-    /// mesos-batch: role (compared with the server's framework; the server's -mesos-* flags apply)
+    /// mesos-batch: role (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "ROLE")]
     role: Option<String>,
-    /// mesos-batch: principal (compared with the server's framework; the server's -mesos-* flags apply)
+    /// mesos-batch: principal (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "PRINCIPAL")]
     principal: Option<String>,
-    /// mesos-batch: secret (compared with the server's framework; the server's -mesos-* flags apply)
+    /// mesos-batch: secret (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "SECRET")]
     secret: Option<String>,
-    /// mesos-batch: checkpoint (compared with the server's framework; the server's -mesos-* flags apply)
+    /// mesos-batch: checkpoint (with -master: the run's framework; else compared with the server's)
     #[arg(long)]
     checkpoint: bool,
-    /// mesos-batch: framework capabilities, comma separated (compared with the server's framework; the server's -mesos-* flags apply)
+    /// mesos-batch: framework capabilities, comma separated (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "LIST")]
     capabilities: Option<String>,
-    /// mesos-batch: json or protobuf (compared with the server's framework; the server's -mesos-* flags apply)
+    /// mesos-batch: json or protobuf (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "TYPE")]
     content_type: Option<String>,
     /// Mesosfile / task list / Org / job file; `-` for standard input; inline task-list
@@ -368,10 +375,66 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         show(&job);
         return Ok(0);
     }
-    let client = args.address.client()?;
-    for n in cluster_notes(&args, &client, org_master.as_deref()).await {
-        eprintln!("Note: {n}");
+    let Some((masters, why)) = own_framework_masters(&args, org_master.as_deref()) else {
+        let client = args.address.client()?;
+        for n in cluster_notes(&args, &client, org_master.as_deref()).await {
+            eprintln!("Note: {n}");
+        }
+        return submit_and_follow(&args, &job, &client).await;
+    };
+    if args.detach {
+        return Err(CliError::new(format!(
+            "-detach needs a server: the run's own framework ({why}) ends with this command; \
+             start `dispatch server -mesos-master {masters}` and run with -address instead"
+        )));
     }
+    let settings = standalone::settings(&standalone::Framework {
+        masters,
+        name: args.framework_name.as_deref(),
+        role: args.role.as_deref(),
+        principal: args.principal.as_deref(),
+        secret: args.secret.as_deref(),
+        capabilities: args.capabilities.as_deref(),
+        content_type: args.content_type.as_deref(),
+    })?;
+    init_framework_log();
+    println!(
+        "==> {}: Running as Mesos framework {:?} on {} ({why})",
+        now(),
+        settings.framework_name,
+        settings.masters.join(",")
+    );
+    let own = standalone::Standalone::start(settings, &job).await?;
+    let result = submit_and_follow(&args, &job, &own.client).await;
+    own.stop().await;
+    result
+}
+
+/// The masters of the run's own framework: `-master`, else an Org document's `#+master`
+/// when no server address is set (flag, DISPATCH_ADDR or NOMAD_ADDR). `None`: use the server.
+fn own_framework_masters<'a>(
+    args: &'a RunArgs,
+    org_master: Option<&'a str>,
+) -> Option<(&'a str, &'static str)> {
+    if let Some(m) = args.master.as_deref() {
+        return Some((m, "-master"));
+    }
+    org_master
+        .filter(|_| !args.address.is_set())
+        .map(|m| (m, "#+master, no server address set"))
+}
+
+/// The framework's connection problems (no leader, refused credentials...) on stderr.
+fn init_framework_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Register the run's job, dispatch it once and (unless `-detach`) follow it to its end.
+async fn submit_and_follow(args: &RunArgs, job: &Job, client: &Client) -> Result<i32, CliError> {
     client
         .put::<Value>("/v1/jobs", &[], &json!({ "Job": job }))
         .await?
@@ -389,11 +452,11 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
     if args.detach {
         return Ok(0);
     }
-    let follow = super::job::follow(&client, &child);
+    let follow = super::job::follow(client, &child);
     tokio::pin!(follow);
     let code = tokio::select! {
         code = &mut follow => code?,
-        note = watch_too_large(&client, &child) => {
+        note = watch_too_large(client, &child) => {
             println!("==> {}: {note}; stopping the run", now());
             let _ = client
                 .delete::<Value>(&format!("/v1/job/{}", escape_segment(&child)), &[])
@@ -402,7 +465,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         }
     };
     if code != 0 {
-        report(&client, &child).await?;
+        report(client, &child).await?;
     }
     Ok(code)
 }

@@ -98,7 +98,7 @@ fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, CliErro
     Ok(std::time::Duration::from_nanos(ns.max(0) as u64))
 }
 
-fn current_user() -> String {
+pub(super) fn current_user() -> String {
     nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
         .flatten()

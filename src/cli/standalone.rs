@@ -1,0 +1,212 @@
+//! `dispatch run -master ...`: the run as its own Mesos framework, as mesos-batch is, with no
+//! server to start first.
+//!
+//! The command starts a Dispatch server inside itself (the Mesos backend, a temporary data
+//! dir, an ephemeral port) and talks to it like any other server: the run is still a job +
+//! dispatch, stored, retried and followed the usual way. The framework lives as long as the
+//! command: `failover_timeout` is 0, so when the command ends (or is interrupted) Mesos
+//! removes the framework and kills whatever of it still runs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::client::Client;
+use super::CliError;
+use crate::cluster::mesos::settings::{self as ms, SettingsError, DEFAULT_ALLOC_DIR};
+use crate::cluster::mesos::MesosSettings;
+use crate::model::Job;
+use crate::server::{LocalOptions, ServerConfig, ServerError};
+
+/// Default `FrameworkInfo.name` of a run's own framework.
+pub const DEFAULT_FRAMEWORK_NAME: &str = "dispatch-run";
+
+/// The mesos-batch flags of `dispatch run`, which describe the run's own framework.
+pub struct Framework<'a> {
+    pub masters: &'a str,
+    pub name: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub principal: Option<&'a str>,
+    pub secret: Option<&'a str>,
+    pub capabilities: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+}
+
+/// The server inside this command.
+pub struct Standalone {
+    pub client: Client,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), ServerError>>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// The settings errors name the server's `-mesos-*` flags; here the flags are `dispatch run`'s.
+fn usage(e: SettingsError) -> CliError {
+    CliError::new(e.to_string().replace("-mesos-", "-"))
+}
+
+pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
+    let masters = ms::parse_masters(fw.masters).map_err(usage)?;
+    let encoding = ms::parse_encoding(fw.content_type.unwrap_or("protobuf")).map_err(usage)?;
+    let role = fw
+        .role
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("*");
+    ms::check_role(role).map_err(usage)?;
+    if fw.secret.is_some() && fw.principal.is_none() {
+        return Err(usage(SettingsError::SecretWithoutPrincipal));
+    }
+    Ok(MesosSettings {
+        masters,
+        encoding,
+        framework_name: fw.name.unwrap_or(DEFAULT_FRAMEWORK_NAME).to_string(),
+        user: super::server::current_user(),
+        roles: vec![role.to_string()],
+        principal: fw.principal.map(String::from),
+        secret: fw.secret.map(String::from),
+        // One-off, like mesos-batch: the framework ends with the command.
+        failover_timeout: Duration::ZERO,
+        capabilities: ms::parse_capabilities(fw.capabilities).map_err(usage)?,
+        webui_url: None,
+        advertise_url: String::new(),
+        max_backoff: Duration::from_secs(15),
+        alloc_dir: DEFAULT_ALLOC_DIR.into(),
+    })
+}
+
+/// Agents fetch rendered templates from our API; without any, nothing needs to reach us and
+/// the API stays on loopback.
+fn agents_fetch_from_us(job: &Job) -> bool {
+    job.task_groups
+        .iter()
+        .flat_map(|g| &g.tasks)
+        .any(|t| !t.templates.is_empty() || t.dispatch_payload.is_some())
+}
+
+impl Standalone {
+    /// Start the server for `job`'s run and wait until its API answers.
+    pub async fn start(settings: MesosSettings, job: &Job) -> Result<Standalone, CliError> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("dispatch-run-")
+            .tempdir()
+            .map_err(|e| CliError::new(format!("cannot create a data dir for the run: {e}")))?;
+        let ip = if agents_fetch_from_us(job) {
+            [0, 0, 0, 0]
+        } else {
+            [127, 0, 0, 1]
+        };
+        let bind = SocketAddr::from((ip, 0));
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|e| CliError::new(format!("cannot listen on {bind}: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| CliError::new(format!("cannot listen on {bind}: {e}")))?
+            .port();
+        let config = ServerConfig {
+            bind,
+            data_dir: data_dir.path().to_path_buf(),
+            local: LocalOptions::default(),
+            statsd_addr: None,
+            mesos: Some(settings),
+        };
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(crate::server::serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        let client = Client::new(&format!("http://127.0.0.1:{port}"))?;
+        let mut own = Standalone {
+            client,
+            shutdown,
+            server,
+            _data_dir: data_dir,
+        };
+        own.wait_ready().await?;
+        Ok(own)
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), CliError> {
+        for _ in 0..100 {
+            if self.server.is_finished() {
+                let why = match (&mut self.server).await {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(())) => "it stopped".into(),
+                    Err(e) => e.to_string(),
+                };
+                return Err(CliError::new(format!(
+                    "cannot start the run's framework: {why}"
+                )));
+            }
+            if let Ok(Ok(_)) = self
+                .client
+                .get::<serde_json::Value>("/v1/status/leader", &[])
+                .await
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(CliError::new(
+            "cannot start the run's framework: its API did not answer",
+        ))
+    }
+
+    /// End the server (its Mesos subscription with it); the data dir is removed.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.server).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fw(masters: &str) -> Framework<'_> {
+        Framework {
+            masters,
+            name: None,
+            role: None,
+            principal: None,
+            secret: None,
+            capabilities: None,
+            content_type: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_a_one_off_protobuf_framework() {
+        let s = settings(&fw("m1:5050,m2:5050")).unwrap();
+        assert_eq!(s.masters, ["http://m1:5050", "http://m2:5050"]);
+        assert_eq!(s.encoding.name(), "protobuf");
+        assert_eq!(s.framework_name, DEFAULT_FRAMEWORK_NAME);
+        assert_eq!(s.roles, ["*"]);
+        assert_eq!(s.failover_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn errors_name_the_run_flags() {
+        let e = settings(&fw("zk://z:2181/mesos")).err().unwrap();
+        assert!(
+            e.message.starts_with("-master: ZooKeeper URLs"),
+            "{}",
+            e.message
+        );
+        let mut f = fw("m:5050");
+        f.secret = Some("s");
+        let e = settings(&f).err().unwrap();
+        assert_eq!(e.message, "-secret needs -principal");
+        let mut f = fw("m:5050");
+        f.capabilities = Some("TELEPORT");
+        let e = settings(&f).err().unwrap();
+        assert!(
+            e.message.starts_with("-capabilities: unknown capability"),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -397,3 +397,74 @@ fn restart_keeps_relaunching_a_failing_task_until_it_finishes() {
         "{out}"
     );
 }
+
+/// `dispatch tasks` lists running tasks by default (one `GET /v1/allocations?active=true`),
+/// with the resources each asked for; `/v1/allocations` filters by job and allocation ID.
+#[test]
+fn tasks_lists_running_tasks_from_one_allocation_listing() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Mesosfile");
+    std::fs::write(
+        &file,
+        "- name: sleepy\n  command:\n    value: sleep 60\n  resources: {cpus: 0.25, mem: 32, disk: 5}\n\
+         - name: quick\n  command:\n    value: 'true'\n",
+    )
+    .unwrap();
+    let out = ok(&dispatch(
+        &server,
+        &["run", "-detach", "-name", "naps", file.to_str().unwrap()],
+    ));
+    let child = dispatched_id(&out);
+    common::wait_until(20, "sleepy running and quick finished", || {
+        let r = runs(&server, &child);
+        r.iter()
+            .any(|r| r["Task"] == "sleepy" && r["State"] == "TASK_RUNNING")
+            && r.iter()
+                .any(|r| r["Task"] == "quick" && r["State"] == "TASK_FINISHED")
+    });
+
+    let table = ok(&dispatch(&server, &["tasks"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    let cols: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &cols[1..8],
+        ["sleepy", &child, "TASK_RUNNING", "0.25", "32", "0", "5"],
+        "{table}"
+    );
+    let all = ok(&dispatch(&server, &["tasks", "-all", "-job", "naps"]));
+    assert!(
+        all.contains("quick") && all.contains("TASK_FINISHED"),
+        "{all}"
+    );
+
+    let active = get_json(&server, "/v1/allocations?active=true");
+    let active = active.as_array().unwrap();
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!(active[0]["JobID"], child.as_str());
+    let id = active[0]["ID"].as_str().unwrap();
+    let by_prefix = get_json(&server, &format!("/v1/allocations?prefix={}", &id[..8]));
+    assert!(
+        by_prefix.as_array().unwrap().iter().any(|a| a["ID"] == id),
+        "{by_prefix}"
+    );
+    assert_eq!(
+        get_json(&server, "/v1/allocations?job=naps")
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(get_json(&server, "/v1/allocations?job=other")
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let o = dispatch(&server, &["tasks", "-state", "bogus-state"]);
+    assert_eq!(ok(&o).trim(), "No tasks");
+
+    ok(&dispatch(&server, &["job", "stop", &child]));
+    common::wait_until(20, "nothing running", || {
+        ok(&dispatch(&server, &["tasks"])).trim() == "No tasks"
+    });
+}

@@ -8,6 +8,7 @@
 //! `job::route` splits by known suffix (`/dispatch`, `/summary`, ...), as Nomad does.
 
 mod agent;
+mod allocations;
 mod blocking;
 mod error;
 mod evaluations;
@@ -48,6 +49,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/jobs/parse", any(jobs::parse))
         .route("/v1/job/{*rest}", any(job::route))
         .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
+        .route("/v1/allocations", get(allocations::list))
         .route("/v1/evaluations", get(evaluations::list))
         .route("/v1/evaluation/{*rest}", get(evaluations::route))
         .route("/v1/status/leader", get(agent::leader))

@@ -362,6 +362,32 @@ pub struct TaskRunView {
     pub agent_id: String,
     pub launched_at: i64,
     pub updated_at: i64,
+    /// What the task asks of its agent (its `TaskInfo.resources`).
+    pub resources: RunResources,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RunResources {
+    pub cpus: f64,
+    #[serde(rename = "MemoryMB")]
+    pub memory_mb: f64,
+    #[serde(rename = "DiskMB")]
+    pub disk_mb: f64,
+    #[serde(rename = "GPUs")]
+    pub gpus: f64,
+}
+
+impl RunResources {
+    fn of(task: Option<&crate::model::job::Task>) -> RunResources {
+        let d = task.map(crate::render::task_demand).unwrap_or_default();
+        RunResources {
+            cpus: d.cpus,
+            memory_mb: d.mem_mb,
+            disk_mb: d.disk_mb,
+            gpus: d.gpus,
+        }
+    }
 }
 
 fn rfc3339(ns: i64) -> Option<String> {
@@ -445,10 +471,15 @@ impl Allocation {
             }
             let any_active = runs.iter().any(|r| r.is_active());
             let any_running = runs.iter().any(|r| r.is_active() && r.state.is_some());
+            // A group whose every task's last attempt finished is complete, whatever its
+            // dispatch's other groups are doing.
+            let all_finished = task_states.values().all(|t| t.state == "dead" && !t.failed);
             let client_status = if any_running {
                 "running"
             } else if any_active {
                 "pending"
+            } else if all_finished {
+                "complete"
             } else {
                 match d.status {
                     DispatchStatus::Complete => "complete",
@@ -496,6 +527,7 @@ impl Allocation {
                         agent_id: r.agent_id.to_string(),
                         launched_at: r.launched_at,
                         updated_at: r.updated_at,
+                        resources: RunResources::of(group.tasks.get(r.slot.task as usize)),
                     })
                     .collect(),
                 create_index: d.create_index,

@@ -1,13 +1,11 @@
 //! `dispatch tasks`: task runs across dispatched jobs and one-off runs, as a table
-//! (ID, NAME, JOB, STATE, CPU, MEM, GPU, DISK, AGENT, AGE). Built from `GET /v1/jobs` and
-//! each child's `/allocations`; running tasks only unless `-all` or `-state`.
+//! (ID, NAME, JOB, STATE, CPU, MEM, GPU, DISK, AGENT, AGE), from one `GET /v1/allocations`
+//! (`active=true` for the default: running tasks only unless `-all` or `-state`).
 
 use serde_json::Value;
 
-use super::client::{escape_segment, JobStub};
 use super::format::table;
 use super::{AddressArgs, CliError};
-use crate::model::Job;
 
 #[derive(Debug, clap::Args)]
 pub struct TasksArgs {
@@ -49,42 +47,27 @@ fn age(launched_ns: i64) -> String {
 
 pub async fn run(args: TasksArgs) -> Result<i32, CliError> {
     let client = args.address.client()?;
-    let stubs: Vec<JobStub> = client
-        .get("/v1/jobs", &[])
-        .await?
-        .map_err(|f| CliError::new(format!("Error querying jobs: {}", f.message)))?;
     let states: Vec<String> = args.states.iter().map(|s| norm_state(s)).collect();
     let running_only = !args.all && states.is_empty();
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if running_only {
+        query.push(("active", "true"));
+    }
+    if let Some(j) = &args.job {
+        query.push(("job", j.as_str()));
+    }
+    let allocs: Vec<Value> = client
+        .get("/v1/allocations", &query)
+        .await?
+        .map_err(|f| CliError::new(format!("Error querying allocations: {}", f.message)))?;
     let mut rows = vec![[
         "ID", "NAME", "JOB", "STATE", "CPU", "MEM", "GPU", "DISK", "AGENT", "AGE",
     ]
     .map(String::from)
     .to_vec()];
-    for stub in stubs.iter().filter(|s| !s.parent_id.is_empty()) {
-        if let Some(j) = &args.job {
-            if !stub.id.starts_with(j.as_str()) && !stub.parent_id.starts_with(j.as_str()) {
-                continue;
-            }
-        }
-        if running_only && stub.status != "running" {
-            continue;
-        }
-        let path = format!("/v1/job/{}", escape_segment(&stub.id));
-        let Ok(allocs) = client
-            .get::<Vec<Value>>(&format!("{path}/allocations"), &[])
-            .await?
-        else {
-            continue;
-        };
-        let runs: Vec<Value> = allocs
-            .iter()
-            .flat_map(|a| a["TaskRuns"].as_array().cloned().unwrap_or_default())
-            .collect();
-        if runs.is_empty() {
-            continue;
-        }
-        let job: Option<Job> = client.get(&path, &[]).await?.ok();
-        for r in runs {
+    for alloc in &allocs {
+        let job = alloc["JobID"].as_str().unwrap_or_default();
+        for r in alloc["TaskRuns"].as_array().into_iter().flatten() {
             let state = r["State"].as_str().unwrap_or("TASK_STAGING").to_string();
             let name = r["Task"].as_str().unwrap_or_default().to_string();
             if running_only
@@ -103,26 +86,17 @@ pub async fn run(args: TasksArgs) -> Result<i32, CliError> {
                     continue;
                 }
             }
-            let res = job
-                .as_ref()
-                .and_then(|j| {
-                    j.task_groups
-                        .iter()
-                        .flat_map(|g| &g.tasks)
-                        .find(|t| t.name == name)
-                })
-                .and_then(|t| t.resources.clone())
-                .unwrap_or_default();
-            let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "0".into());
+            let res = &r["Resources"];
+            let num = |k: &str| format!("{}", res[k].as_f64().unwrap_or_default());
             rows.push(vec![
                 r["TaskID"].as_str().unwrap_or_default().to_string(),
                 name,
-                stub.id.clone(),
+                job.to_string(),
                 state,
-                format!("{}", res.mesos_cpus()),
-                opt(res.memory_mb),
-                opt(res.gpus),
-                opt(res.disk_mb),
+                num("Cpus"),
+                num("MemoryMB"),
+                num("GPUs"),
+                num("DiskMB"),
                 r["AgentID"].as_str().unwrap_or_default().to_string(),
                 age(r["LaunchedAt"].as_i64().unwrap_or_default()),
             ]);

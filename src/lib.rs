@@ -8,6 +8,7 @@ pub mod api;
 pub mod batch;
 pub mod cli;
 pub mod cluster;
+pub mod gc;
 pub mod metrics;
 pub mod model;
 pub mod render;

@@ -74,6 +74,7 @@ pub const OFFERS_USED: &str = "dispatch_offers_used_total";
 pub const OFFERS_DECLINED: &str = "dispatch_offers_declined_total";
 /// Counter, label `backend`: offers rescinded by the cluster.
 pub const OFFERS_RESCINDED: &str = "dispatch_offers_rescinded_total";
+pub const GC_REMOVED: &str = "dispatch_gc_children_removed_total";
 /// Counter, label `backend`: tasks launched.
 pub const TASKS_LAUNCHED: &str = "dispatch_tasks_launched_total";
 /// Counter, label `backend`: status updates acknowledged (after they were durable).
@@ -326,6 +327,10 @@ fn describe() {
     describe_counter!(OFFERS_USED, "Offers accepted with at least one launch");
     describe_counter!(OFFERS_DECLINED, "Offers declined");
     describe_counter!(OFFERS_RESCINDED, "Offers rescinded by the cluster");
+    describe_counter!(
+        GC_REMOVED,
+        "Dead dispatched children removed by garbage collection"
+    );
     describe_counter!(TASKS_LAUNCHED, "Tasks launched");
     describe_counter!(ACKS, "Status updates acknowledged after they were durable");
     describe_counter!(RECONCILES, "Reconciliation requests sent to the cluster");
@@ -711,6 +716,11 @@ fn add_resources(name: &'static str, backend: &'static str, d: &Demand) {
 /// An offer was declined.
 pub fn offer_declined(backend: &'static str) {
     counter!(OFFERS_DECLINED, "backend" => backend).increment(1);
+}
+
+/// Garbage collection removed this many dead children.
+pub fn gc_removed(children: u64) {
+    counter!(GC_REMOVED).increment(children);
 }
 
 /// An offer was rescinded.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
 use crate::cluster::{local, ClusterHandle};
+use crate::gc::{self, GcPolicy};
 use crate::scheduler;
 use crate::state::Command;
 use crate::state::StateHandle;
@@ -28,6 +29,8 @@ pub struct ServerConfig {
     /// Run tasks on Mesos instead of the local runner. An empty `advertise_url` means
     /// `http://<listen address>`.
     pub mesos: Option<MesosSettings>,
+    /// When dead children are removed.
+    pub gc: GcPolicy,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -148,6 +151,8 @@ pub async fn serve(
         ),
     };
     scheduler::spawn(state.clone(), cluster);
+    let local_sandboxes = mesos.is_none().then(|| sandbox_root.clone());
+    gc::spawn(state.clone(), config.gc, local_sandboxes);
     let app = AppState {
         state,
         advertise,

@@ -30,6 +30,7 @@ impl Api {
                 },
                 statsd_addr: None,
                 mesos: None,
+                gc: Default::default(),
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

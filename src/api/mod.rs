@@ -17,13 +17,14 @@ mod job;
 mod jobs;
 mod query;
 mod sandbox;
+mod system;
 mod wire;
 
 pub use error::ApiError;
 
 use std::net::SocketAddr;
 
-use axum::routing::{any, get};
+use axum::routing::{any, get, put};
 use axum::Router;
 
 use crate::state::StateHandle;
@@ -50,6 +51,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/job/{*rest}", any(job::route))
         .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
         .route("/v1/allocations", get(allocations::list))
+        .route("/v1/system/gc", put(system::gc))
         .route("/v1/evaluations", get(evaluations::list))
         .route("/v1/evaluation/{*rest}", get(evaluations::route))
         .route("/v1/status/leader", get(agent::leader))

@@ -41,7 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Run the Dispatch server (API, state, runner)
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Register, dispatch, inspect and stop jobs
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -151,7 +151,7 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Commands::Server(a) => server::run(a).await,
+            Commands::Server(a) => server::run(*a).await,
             Commands::Job(c) => job::run(c).await,
             Commands::Status(a) => status::run(a).await,
             Commands::Logs(a) => logs::logs(a).await,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::CliError;
 use crate::cluster::mesos::MesosSettings;
+use crate::gc::GcPolicy;
 use crate::server::{run as run_server, shutdown_signal, LocalOptions, ServerConfig};
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +84,13 @@ pub struct ServerArgs {
     /// Longest wait between two attempts to reach a master (Go duration)
     #[arg(long, value_name = "DURATION", default_value = "15s")]
     mesos_max_backoff: String,
+    /// Dead dispatched children idle this long are removed with their runs, payload and
+    /// sandboxes (Nomad's job_gc_threshold; Go duration, or off)
+    #[arg(long, value_name = "DURATION", default_value = "4h")]
+    gc_threshold: String,
+    /// How often garbage collection runs (Go duration)
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    gc_interval: String,
     /// Base URL of this server as Mesos agents reach it (sandbox files are fetched from it;
     /// also the framework's web UI link). Default: http://<bind address>
     #[arg(long, value_name = "URL", env = "DISPATCH_ADVERTISE")]
@@ -177,6 +185,21 @@ fn mesos_settings(args: &ServerArgs) -> Result<Option<MesosSettings>, CliError> 
     }))
 }
 
+fn gc_policy(threshold: &str, interval: &str) -> Result<GcPolicy, CliError> {
+    let threshold = match threshold {
+        "off" => None,
+        t => Some(duration_flag("gc-threshold", t)?),
+    };
+    let interval = duration_flag("gc-interval", interval)?;
+    if interval.is_zero() {
+        return Err(CliError::new("-gc-interval must be more than 0"));
+    }
+    Ok(GcPolicy {
+        threshold,
+        interval,
+    })
+}
+
 pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
     let filter = args
         .log_level
@@ -206,6 +229,7 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
         },
         statsd_addr: args.statsd_addr,
         mesos,
+        gc: gc_policy(&args.gc_threshold, &args.gc_interval)?,
     };
     run_server(config, shutdown_signal())
         .await

@@ -18,6 +18,7 @@ use super::client::Client;
 use super::CliError;
 use crate::cluster::mesos::settings::{self as ms, SettingsError, DEFAULT_ALLOC_DIR};
 use crate::cluster::mesos::MesosSettings;
+use crate::gc::GcPolicy;
 use crate::model::Job;
 use crate::server::{LocalOptions, ServerConfig, ServerError};
 
@@ -113,6 +114,11 @@ impl Standalone {
             local: LocalOptions::default(),
             statsd_addr: None,
             mesos: Some(settings),
+            // The data dir is gone with the command.
+            gc: GcPolicy {
+                threshold: None,
+                ..GcPolicy::default()
+            },
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

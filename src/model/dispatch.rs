@@ -124,6 +124,21 @@ impl Dispatch {
         &self.job.id
     }
 
+    /// When anything last happened to it (Unix ns): its latest task update, else its submit.
+    pub fn last_activity(&self) -> i64 {
+        self.runs
+            .iter()
+            .map(|r| r.updated_at.max(r.launched_at))
+            .max()
+            .unwrap_or(self.submit_time)
+            .max(self.submit_time)
+    }
+
+    /// Dead for good: terminal, and none of its tasks still running.
+    pub fn is_collectable(&self) -> bool {
+        self.status.is_terminal() && self.runs.iter().all(|r| !r.is_active())
+    }
+
     /// Job meta with the dispatch meta merged over it (dispatch wins), plus every
     /// `meta_optional` key that is still missing, as an empty string (Nomad 0.8.4+).
     pub fn merged_meta(&self) -> Meta {

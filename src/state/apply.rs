@@ -44,6 +44,9 @@ pub fn apply(
             }
             Ok(Reply::Failed)
         }
+        Command::CollectGarbage { ids, idle_since } => {
+            Ok(collect_garbage(state, &ids, idle_since, changes))
+        }
         Command::SetSetting { key, value } => {
             if state.settings.get(&key) != Some(&value) {
                 state.settings.insert(key.clone(), value.clone());
@@ -432,6 +435,30 @@ pub(super) fn set_child_status(
     super::queue::refresh(state, id);
 }
 
+fn collect_garbage(
+    state: &mut State,
+    ids: &[Arc<str>],
+    idle_since: i64,
+    changes: &mut Vec<Change>,
+) -> Reply {
+    let mut removed = Vec::new();
+    for id in ids {
+        let Some(d) = state.dispatches.get(id) else {
+            continue;
+        };
+        if !d.is_collectable() || d.last_activity() > idle_since {
+            continue;
+        }
+        if removed.is_empty() {
+            // Blocking queries on the parents' summaries see the removal.
+            next_index(state);
+        }
+        remove_child(state, id, changes);
+        removed.push(id.clone());
+    }
+    Reply::Collected { removed }
+}
+
 fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
     let Some(d) = state.dispatches.remove(id) else {
         return;
@@ -445,6 +472,10 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
         if let Some(token) = &d.idempotency_token {
             entry.tokens.remove(token);
         }
+        changes.push(Change::SetRemovedChildren {
+            job_id: d.parent().to_string(),
+            dead: entry.children.removed_dead,
+        });
     }
     changes.push(Change::DeleteDispatch { id: id.to_string() });
 }

@@ -40,6 +40,12 @@ pub enum Command {
         key: String,
         value: String,
     },
+    /// Garbage collection: remove these children if they are still dead for good and had
+    /// no activity after `idle_since` (Unix ns). Others are skipped.
+    CollectGarbage {
+        ids: Vec<Arc<str>>,
+        idle_since: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +96,10 @@ pub enum Reply {
     Failed,
     /// A setting stored.
     Stored,
+    /// The children garbage collection removed.
+    Collected {
+        removed: Vec<Arc<str>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

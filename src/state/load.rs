@@ -39,6 +39,11 @@ pub fn rebuild(store: &SqliteStore) -> Result<State, StartError> {
     };
     state.index = index;
     state.settings = store.settings()?.into_iter().collect();
+    for (job_id, dead) in store.removed_children()? {
+        if let Some(entry) = state.jobs.get_mut(&job_id) {
+            entry.children.removed_dead = dead;
+        }
+    }
     let ids: Vec<Arc<str>> = state.dispatches.keys().cloned().collect();
     for id in ids {
         super::queue::refresh(&mut state, &id);

@@ -87,6 +87,12 @@ pub enum Change {
     },
     /// Insert or replace a task run.
     PutRun(RunRow),
+    /// How many of a parent's children were removed (purged or garbage collected) after
+    /// they ended: `Children.Dead` keeps counting them across restarts.
+    SetRemovedChildren {
+        job_id: String,
+        dead: u64,
+    },
     /// The last index handed out; restored on start.
     SetIndex(u64),
 }

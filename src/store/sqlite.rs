@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS task_runs (
 CREATE INDEX IF NOT EXISTS task_runs_by_dispatch ON task_runs (dispatch_id);
 -- Cluster settings that must outlive the process (the Mesos FrameworkID).
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS removed_children (
+    job_id TEXT PRIMARY KEY, dead INTEGER NOT NULL) WITHOUT ROWID;
 ";
 
 /// SQLite store. `commit` is for the single writer; `payload` may be called from any thread
@@ -135,6 +137,15 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Per parent, how many children were removed after they ended.
+    pub fn removed_children(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .writer
+            .prepare("SELECT job_id, dead FROM removed_children")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Apply a batch atomically and durably: one transaction, one fsync.
     pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         let tx = self.writer.transaction()?;
@@ -210,6 +221,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
         Change::DeleteJob { id } => {
             tx.prepare_cached("DELETE FROM job_versions WHERE job_id = ?1")?
                 .execute(params![id])?;
+            tx.prepare_cached("DELETE FROM removed_children WHERE job_id = ?1")?
+                .execute(params![id])?;
+        }
+        Change::SetRemovedChildren { job_id, dead } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO removed_children (job_id, dead) VALUES (?1, ?2)",
+            )?
+            .execute(params![job_id, *dead as i64])?;
         }
         Change::PutDispatch(d) => {
             tx.prepare_cached(

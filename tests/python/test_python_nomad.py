@@ -258,6 +258,16 @@ def _(n, ctx):
     return f"{type(e).__name__}: {text.strip()}"
 
 
+@check("system.initiate_garbage_collection(): dead children removed, still counted dead")
+def _(n, ctx):
+    n.system.initiate_garbage_collection()
+    for child in ctx["children"]:
+        expect_raises(exc.URLNotFoundNomadException, n.job.get_job, child)
+    summary = n.job.get_summary("transcode")
+    assert summary["Children"]["Dead"] == len(ctx["children"]), summary
+    return f"{len(ctx['children'])} children collected"
+
+
 @check("job.deregister_job(purge=True), then get_job -> URLNotFoundNomadException")
 def _(n, ctx):
     n.job.deregister_job("transcode", purge=True)

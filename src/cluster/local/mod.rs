@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 
 use super::ClusterHandle;
 
-pub use sandbox::task_sandbox;
+pub use sandbox::{alloc_dir, task_sandbox};
 
 /// The one agent's ID.
 pub const AGENT_ID: &str = "local-agent";

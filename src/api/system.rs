@@ -1,0 +1,15 @@
+//! `PUT /v1/system/gc`: collect every dead child now, whatever its age (Nomad's forced
+//! garbage collection). The timer-driven collection is `crate::gc::spawn`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::AppState;
+
+pub async fn gc(State(app): State<AppState>) -> StatusCode {
+    let local_sandboxes = app.mesos.is_none().then_some(app.sandbox_root.as_path());
+    crate::gc::collect(&app.state, Duration::ZERO, local_sandboxes).await;
+    StatusCode::OK
+}

@@ -115,6 +115,7 @@ fn scan(
         Some(c) => std::ops::Bound::Excluded(c),
         None => std::ops::Bound::Unbounded,
     };
+    let mut seen = 0;
     let mut last = None;
     let mut candidates = Vec::new();
     for (id, d) in s
@@ -122,20 +123,13 @@ fn scan(
         .range::<str, _>((start, std::ops::Bound::Unbounded))
         .take(CHUNK)
     {
+        seen += 1;
         last = Some(id.clone());
         if d.is_collectable() && d.last_activity() <= idle_since {
             candidates.push(Candidate::of(d));
         }
     }
-    let more = last.is_some()
-        && s.dispatches
-            .range::<str, _>((
-                std::ops::Bound::Excluded(last.as_deref().unwrap_or_default()),
-                std::ops::Bound::Unbounded,
-            ))
-            .next()
-            .is_some();
-    (candidates, last.filter(|_| more))
+    (candidates, last.filter(|_| seen == CHUNK))
 }
 
 async fn remove(
@@ -186,4 +180,62 @@ async fn remove(
         return removed.len() as u64;
     }
     removed.len() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::DispatchRequest;
+
+    const JOB: &str = r#"job "j" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config { command = "true" }
+    }
+  }
+}"#;
+
+    /// More children than one chunk: every dead one is found and removed, the live ones stay,
+    /// and the parent still counts the removed ones as dead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn collects_across_chunks_and_keeps_live_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateHandle::open(dir.path()).unwrap();
+        let job = crate::spec::parse_job(JOB, "j.hcl").unwrap();
+        state
+            .apply(Command::RegisterJob(Box::new(job)))
+            .await
+            .unwrap();
+        let dispatch = || {
+            Command::Dispatch(DispatchRequest {
+                job_id: "j".into(),
+                ..Default::default()
+            })
+        };
+        let mut dead = 0;
+        for i in 0..(CHUNK + 100) {
+            let Reply::Dispatched(d) = state.apply(dispatch()).await.unwrap() else {
+                panic!("not dispatched");
+            };
+            if i % 3 != 0 {
+                let id = d.dispatched_job_id;
+                state
+                    .apply(Command::StopJob { id, purge: false })
+                    .await
+                    .unwrap();
+                dead += 1;
+            }
+        }
+        assert_eq!(collect(&state, Duration::from_secs(3600), None).await, 0);
+        assert_eq!(collect(&state, Duration::ZERO, None).await, dead);
+        let s = state.read();
+        assert_eq!(s.dispatches.len(), CHUNK + 100 - dead as usize);
+        assert!(s.dispatches.values().all(|d| !d.status.is_terminal()));
+        let counts = s.jobs["j"].children;
+        assert_eq!(counts.dead(), dead);
+        assert_eq!(counts.pending as usize, CHUNK + 100 - dead as usize);
+    }
 }

@@ -1263,3 +1263,35 @@ fn org_master_is_used_when_no_server_address_is_set() {
     );
     assert_eq!(subscribed_framework_info(&m)["name"], "dispatch-run");
 }
+
+/// A task that needs GPUs when no agent offers any: the note on the dispatch says why (the
+/// framework needs GPU_RESOURCES), and other work is not held up.
+#[test]
+fn gpu_work_without_gpu_offers_is_noted_with_the_capability_it_needs() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Mesosfile");
+    std::fs::write(
+        &file,
+        "- name: train\n  command:\n    value: nvidia-smi\n  resources: {cpus: 1, mem: 128, gpus: 1}\n",
+    )
+    .unwrap();
+    let out = ok(&dispatch(&s, &["run", "-detach", file.to_str().unwrap()]));
+    let child = dispatched_id(&out);
+    wait_until(20, "the note", || {
+        get_json(&s, &format!("/v1/job/{child}"))["StatusDescription"]
+            .as_str()
+            .is_some_and(|n| n.contains("GPU_RESOURCES"))
+    });
+    let note = get_json(&s, &format!("/v1/job/{child}"))["StatusDescription"].clone();
+    assert!(
+        note.as_str().unwrap().contains("needs cpus=1 mem=128MB")
+            && note.as_str().unwrap().contains("gpus=1"),
+        "{note}"
+    );
+    assert!(m.launched_tasks().is_empty());
+    assert_eq!(status_of(&s, &child), "pending");
+}

@@ -397,10 +397,18 @@ impl Scheduler {
                     disk_mb: a.disk_mb.max(b.disk_mb),
                     gpus: a.gpus.max(b.gpus),
                 });
-            let note = format!(
+            let mut note = format!(
                 "waiting: needs {} but no agent has offered that much (largest: {biggest})",
                 unit.demand
             );
+            if unit.demand.gpus > biggest.gpus && biggest.gpus == 0.0 {
+                note.push_str(if self.backend == "local" {
+                    "; the local runner offers GPUs only with -local-gpus N"
+                } else {
+                    "; Mesos offers GPU agents only to frameworks with the GPU_RESOURCES \
+                     capability (dispatch server -mesos-capabilities GPU_RESOURCES)"
+                });
+            }
             tracing::warn!(dispatch = %unit.dispatch.id, "{note}");
             self.reported_too_large.insert(unit.dispatch.id.clone());
             notes.push((unit.dispatch.id.clone(), note));

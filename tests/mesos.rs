@@ -1295,3 +1295,57 @@ fn gpu_work_without_gpu_offers_is_noted_with_the_capability_it_needs() {
     assert!(m.launched_tasks().is_empty());
     assert_eq!(status_of(&s, &child), "pending");
 }
+
+/// Ctrl-C on `dispatch run -master`: the command ends (exit 130) with its framework, and
+/// leaves no temporary data dir behind.
+#[test]
+fn interrupting_a_run_with_its_own_framework_ends_it_cleanly() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("Mesosfile");
+    std::fs::write(&file, "- name: long\n  command:\n    value: sleep 600\n").unwrap();
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args([
+            "run",
+            "-master",
+            &m.addr().to_string(),
+            "-content-type",
+            "json",
+        ])
+        .arg(&file)
+        .env_remove("DISPATCH_ADDR")
+        .env_remove("NOMAD_ADDR")
+        .env("TMPDIR", &scratch)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(20, "the task launched", || m.launched_tasks().len() == 1);
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        1,
+        "a data dir while running"
+    );
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Interrupted: the run's framework ends"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "temporary data dir left behind"
+    );
+    wait_until(10, "the framework gone", || !m.is_subscribed());
+}

@@ -405,7 +405,13 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         settings.masters.join(",")
     );
     let own = standalone::Standalone::start(settings, &job).await?;
-    let result = submit_and_follow(&args, &job, &own.client).await;
+    let result = tokio::select! {
+        result = submit_and_follow(&args, &job, &own.client) => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("Interrupted: the run's framework ends with this command (Mesos kills what still runs)");
+            Ok(130)
+        }
+    };
     own.stop().await;
     result
 }

@@ -59,14 +59,14 @@ fn sandbox_of(s: &TestServer, child: &str) -> std::path::PathBuf {
 
 #[test]
 fn dead_children_are_collected_after_the_threshold() {
-    let mut s = TestServer::start_with(&["-gc-threshold", "2s", "-gc-interval", "1s"]);
+    let mut s = TestServer::start_with(&["-gc-threshold", "3s", "-gc-interval", "1s"]);
     register(&s);
-    let done = dispatch_sleep(&s, "0");
     let long = dispatch_sleep(&s, "60");
-    wait_until(20, "the short one dead", || status_of(&s, &done) == "dead");
     wait_until(20, "the long one running", || {
         status_of(&s, &long) == "running"
     });
+    let done = dispatch_sleep(&s, "0");
+    wait_until(20, "the short one dead", || status_of(&s, &done) == "dead");
     let sandbox = sandbox_of(&s, &done);
     assert!(sandbox.is_dir(), "{}", sandbox.display());
 

@@ -1088,6 +1088,15 @@ const SOURCE_TEMPLATE_JOB: &str = r#"job "tpl" {
   type = "batch"
   parameterized {}
   group "g" {
+    task "prep" {
+      lifecycle {
+        hook = "prestart"
+      }
+      driver = "raw_exec"
+      config {
+        command = "true"
+      }
+    }
     task "t" {
       driver = "raw_exec"
       config {
@@ -1107,8 +1116,8 @@ const SOURCE_TEMPLATE_JOB: &str = r#"job "tpl" {
 "#;
 
 /// A `source` template is rendered in the sandbox after the fetch, which only the local runner
-/// does: on Mesos the dispatch fails with a reason saying so, and nothing is launched without
-/// its file. An inline template of the same job launches.
+/// does: on Mesos the dispatch fails with a reason saying so, and nothing of the job is
+/// launched, not even its prestart step. An inline template of the same job launches.
 #[test]
 fn source_templates_are_refused_on_mesos_with_a_reason() {
     let m = master(fast_config());

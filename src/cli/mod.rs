@@ -109,12 +109,26 @@ impl CliError {
 }
 
 /// A command piped into `head` ends quietly when the pipe closes, as Unix tools do, instead
-/// of panicking in `println!` (Rust ignores SIGPIPE by default). The server keeps ignoring it:
-/// a client hanging up must never kill it.
+/// of panicking in `println!`. SIGPIPE itself stays ignored (Rust's default): a socket write
+/// to a peer that went away must stay an error, never kill the process (a server runs inside
+/// `dispatch run -master`). So the panic `println!` raises on a closed stdout or stderr is
+/// turned into exit status 141, what a shell reports for a writer killed by SIGPIPE.
 fn end_quietly_on_closed_pipe() {
-    use nix::sys::signal::{signal, SigHandler, Signal};
-    // SAFETY: runs before the runtime starts any thread, and installs no handler code.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let printing = message.starts_with("failed printing to stdout")
+            || message.starts_with("failed printing to stderr");
+        if printing && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Parse `argv` and run the command; returns the process exit code.
@@ -136,9 +150,7 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             return code;
         }
     };
-    if !matches!(cli.command, Commands::Server(_)) {
-        end_quietly_on_closed_pipe();
-    }
+    end_quietly_on_closed_pipe();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

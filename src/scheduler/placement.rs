@@ -207,6 +207,10 @@ impl Scheduler {
     /// Render every task of a unit for this offer's agent, resources carved from the offer.
     async fn render_unit(&self, unit: &Unit, offer: &Offer) -> Result<Vec<TaskInfo>, String> {
         let d = &unit.dispatch;
+        // The whole job: no step of a pipeline runs if a later one could not.
+        for task in d.job.task_groups.iter().flat_map(|g| &g.tasks) {
+            self.check_backend_can_render(task)?;
+        }
         let payload = if d.payload_len > 0 {
             self.state
                 .payload(&d.id)
@@ -226,7 +230,6 @@ impl Scheduler {
                 .tasks
                 .get(slot.task as usize)
                 .ok_or("the group has no such task")?;
-            self.check_backend_can_render(task)?;
             let input = RenderInput {
                 dispatch: d,
                 group,

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub mesos: Option<MesosSettings>,
     /// When dead children are removed.
     pub gc: GcPolicy,
+    /// A second listener serving only sandbox files (what Mesos agents fetch); the API stays
+    /// on `bind`. With Mesos and no `advertise_url`, agents are pointed at this one.
+    pub fetch_bind: Option<SocketAddr>,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -132,10 +135,22 @@ pub async fn serve(
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let sandbox_root = config.data_dir.join("sandboxes");
     let node_name = hostname();
+    let fetch_listener = match config.fetch_bind {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
+    let fetch_addr = match &fetch_listener {
+        Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
+        None => None,
+    };
     let (cluster, mesos) = match config.mesos {
         Some(mut settings) => {
             if settings.advertise_url.is_empty() {
-                settings.advertise_url = advertise_url(advertise, &node_name);
+                settings.advertise_url = advertise_url(fetch_addr.unwrap_or(advertise), &node_name);
             }
             if settings.webui_url.is_none() {
                 settings.webui_url = Some(settings.advertise_url.clone());
@@ -160,6 +175,14 @@ pub async fn serve(
         sandbox_root,
         mesos,
     };
+    if let Some(listener) = fetch_listener {
+        let files = api::sandbox_router(app.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, files).await {
+                tracing::error!("sandbox file listener stopped: {e}");
+            }
+        });
+    }
     tracing::info!("Dispatch API listening on http://{advertise}");
     axum::serve(listener, api::router(app))
         .with_graceful_shutdown(shutdown)

@@ -31,6 +31,7 @@ impl Api {
                 statsd_addr: None,
                 mesos: None,
                 gc: Default::default(),
+                fetch_bind: None,
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

@@ -1358,3 +1358,91 @@ fn interrupting_a_run_with_its_own_framework_ends_it_cleanly() {
     );
     wait_until(10, "the framework gone", || !m.is_subscribed());
 }
+
+const TEMPLATE_RUN_JOB: &str = r#"job "tplrun" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "cat"
+        args    = ["local/app.conf"]
+      }
+      template {
+        data        = "port=8080"
+        destination = "local/app.conf"
+      }
+    }
+  }
+}
+"#;
+
+/// `dispatch run -master` of a job with templates: agents fetch them from a listener that
+/// serves sandbox files only; the API itself is not on it.
+#[test]
+fn run_with_master_serves_templates_to_agents_but_not_its_api() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("tplrun.hcl");
+    std::fs::write(&file, TEMPLATE_RUN_JOB).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args([
+            "run",
+            "-master",
+            &m.addr().to_string(),
+            "-content-type",
+            "json",
+        ])
+        .arg(&file)
+        .env_remove("DISPATCH_ADDR")
+        .env_remove("NOMAD_ADDR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(20, "the task launched", || m.launched_tasks().len() == 1);
+    let task = m.launched_tasks()[0].task_info.clone();
+    let uri = task["command"]["uris"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["output_file"] == "local/app.conf"))
+        .unwrap_or_else(|| panic!("no template URI in {task}"))["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // http://<host name>:<port>/v1/sandbox/<task>/local/app.conf, reachable on every interface.
+    let port = uri
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|host_port| host_port.rsplit(':').next())
+        .unwrap()
+        .to_string();
+    let path = &uri[uri.find("/v1/sandbox/").unwrap()..];
+    let get = |p: &str| {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                &format!("http://127.0.0.1:{port}{p}"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let fetched = String::from_utf8_lossy(&get(path).stdout).to_string();
+    assert_eq!(fetched, "port=8080\n200", "{uri}");
+    let api = String::from_utf8_lossy(&get("/v1/jobs").stdout).to_string();
+    assert!(
+        api.ends_with("404"),
+        "the API is reachable on the fetch listener: {api}"
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", show(&o));
+}

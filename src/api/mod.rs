@@ -44,6 +44,14 @@ pub struct AppState {
 }
 
 /// All routes of the service.
+/// Only what Mesos agents fetch (rendered templates, payloads of active tasks): served on
+/// its own listener when the API itself must stay private (`dispatch run -master`).
+pub fn sandbox_router(app: AppState) -> Router {
+    Router::new()
+        .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
+        .with_state(app)
+}
+
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/v1/jobs", any(jobs::jobs))

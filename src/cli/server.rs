@@ -230,6 +230,7 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
         statsd_addr: args.statsd_addr,
         mesos,
         gc: gc_policy(&args.gc_threshold, &args.gc_interval)?,
+        fetch_bind: None,
     };
     run_server(config, shutdown_signal())
         .await

@@ -79,8 +79,7 @@ pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
     })
 }
 
-/// Agents fetch rendered templates from our API; without any, nothing needs to reach us and
-/// the API stays on loopback.
+/// Agents fetch rendered templates from us; without any, nothing needs to reach us.
 fn agents_fetch_from_us(job: &Job) -> bool {
     job.task_groups
         .iter()
@@ -95,12 +94,10 @@ impl Standalone {
             .prefix("dispatch-run-")
             .tempdir()
             .map_err(|e| CliError::new(format!("cannot create a data dir for the run: {e}")))?;
-        let ip = if agents_fetch_from_us(job) {
-            [0, 0, 0, 0]
-        } else {
-            [127, 0, 0, 1]
-        };
-        let bind = SocketAddr::from((ip, 0));
+        // The API stays on loopback; agents that must fetch rendered templates get a
+        // listener that serves nothing else.
+        let bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        let fetch_bind = agents_fetch_from_us(job).then(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         let listener = TcpListener::bind(bind)
             .await
             .map_err(|e| CliError::new(format!("cannot listen on {bind}: {e}")))?;
@@ -119,6 +116,7 @@ impl Standalone {
                 threshold: None,
                 ..GcPolicy::default()
             },
+            fetch_bind,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

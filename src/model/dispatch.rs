@@ -115,6 +115,10 @@ pub struct Dispatch {
     pub modify_index: u64,
     /// Why it ended as it did (which task failed and how, who stopped it).
     pub description: Option<Box<str>>,
+    /// When it became terminal (Unix ns; 0 while pending or running). Not stored: a loaded
+    /// terminal dispatch counts as ended at load time, so garbage collection only ever waits
+    /// longer after a restart, never less.
+    pub ended_at: i64,
     /// Every launched attempt of every task, in launch order (empty while pending).
     pub runs: Vec<super::TaskRun>,
 }
@@ -124,14 +128,12 @@ impl Dispatch {
         &self.job.id
     }
 
-    /// When anything last happened to it (Unix ns): its latest task update, else its submit.
+    /// When anything last happened to it (Unix ns): its end, latest task update or submit.
     pub fn last_activity(&self) -> i64 {
         self.runs
             .iter()
             .map(|r| r.updated_at.max(r.launched_at))
-            .max()
-            .unwrap_or(self.submit_time)
-            .max(self.submit_time)
+            .fold(self.submit_time.max(self.ended_at), i64::max)
     }
 
     /// Dead for good: terminal, and none of its tasks still running.

@@ -28,6 +28,7 @@ pub fn apply(
     env: &mut Env<'_>,
     changes: &mut Vec<Change>,
 ) -> Result<Reply, StateError> {
+    state.now = env.now;
     match command {
         Command::RegisterJob(job) => register(state, *job, env, changes).map(Reply::Registered),
         Command::Dispatch(req) => dispatch(state, req, env, changes).map(Reply::Dispatched),
@@ -270,6 +271,7 @@ fn dispatch(
         create_index: index,
         modify_index: index,
         description: None,
+        ended_at: 0,
         runs: Vec::new(),
     };
     changes.push(Change::PutDispatch(DispatchRow {
@@ -417,6 +419,9 @@ pub(super) fn set_child_status(
     let old = d.status;
     d.status = status;
     d.modify_index = index;
+    if status.is_terminal() && !old.is_terminal() {
+        d.ended_at = state.now;
+    }
     if description.is_some() {
         d.description = description.as_deref().map(Into::into);
     }
@@ -478,4 +483,70 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
         });
     }
     changes.push(Change::DeleteDispatch { id: id.to_string() });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = r#"job "j" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config { command = "true" }
+    }
+  }
+}"#;
+
+    const HOUR: i64 = 3_600_000_000_000;
+
+    fn run(state: &mut State, now: i64, command: Command) -> Reply {
+        let mut uuid = uuid::Uuid::new_v4;
+        let mut env = Env {
+            now,
+            uuid: &mut uuid,
+        };
+        apply(state, command, &mut env, &mut Vec::new()).unwrap()
+    }
+
+    /// Idle time counts from when a child ended, not from when it was submitted: a dispatch
+    /// queued for 5 hours and stopped just now is not collected by a 4-hour threshold.
+    #[test]
+    fn gc_counts_idle_time_from_the_end() {
+        let mut state = State::default();
+        let job = crate::spec::parse_job(JOB, "j.hcl").unwrap();
+        run(&mut state, 0, Command::RegisterJob(Box::new(job)));
+        let Reply::Dispatched(d) = run(
+            &mut state,
+            0,
+            Command::Dispatch(DispatchRequest {
+                job_id: "j".into(),
+                ..Default::default()
+            }),
+        ) else {
+            panic!("not dispatched");
+        };
+        let id: Arc<str> = d.dispatched_job_id.as_str().into();
+        let stop = Command::StopJob {
+            id: id.to_string(),
+            purge: false,
+        };
+        run(&mut state, 5 * HOUR, stop);
+        let gc = |idle_since| Command::CollectGarbage {
+            ids: vec![id.clone()],
+            idle_since,
+        };
+        let Reply::Collected { removed } = run(&mut state, 5 * HOUR, gc(HOUR)) else {
+            panic!("not a GC reply");
+        };
+        assert!(removed.is_empty(), "collected 1 h after it ended");
+        let Reply::Collected { removed } = run(&mut state, 9 * HOUR, gc(5 * HOUR)) else {
+            panic!("not a GC reply");
+        };
+        assert_eq!(removed, vec![id.clone()]);
+        assert!(!state.dispatches.contains_key(&id));
+        assert_eq!(state.jobs["j"].children.dead(), 1);
+    }
 }

@@ -10,7 +10,12 @@ use crate::model::{Dispatch, Job, Meta, Slot, TaskRun};
 use crate::store::{DispatchRow, JobRow, RunRow, SqliteStore};
 
 pub fn rebuild(store: &SqliteStore) -> Result<State, StartError> {
-    let mut state = State::default();
+    let mut state = State {
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64),
+        ..State::default()
+    };
     // Every stored version of every job, so each dispatch can point at the version it was
     // dispatched from. Versions no dispatch refers to are dropped once loading is done.
     let versions: RefCell<HashMap<(String, u64), Arc<Job>>> = RefCell::new(HashMap::new());
@@ -102,6 +107,11 @@ fn add_dispatch(state: &mut State, job: Arc<Job>, row: DispatchRow) -> Result<()
             create_index: row.create_index,
             modify_index: row.modify_index,
             description: row.description.map(Into::into),
+            ended_at: if row.status.is_terminal() {
+                state.now
+            } else {
+                0
+            },
             runs: Vec::new(),
         },
     );

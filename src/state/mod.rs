@@ -110,6 +110,8 @@ pub struct State {
     pub run_index: HashMap<Arc<str>, Arc<str>>,
     /// Durable settings of the cluster backends (`mesos.framework_id`).
     pub settings: BTreeMap<String, String>,
+    /// The clock of the command being applied (Unix ns; set by `apply` from its `Env`).
+    pub now: i64,
 }
 
 impl State {

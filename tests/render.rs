@@ -66,6 +66,7 @@ fn dispatch_of(job: Job, meta: &[(&str, &str)]) -> Dispatch {
         create_index: 10,
         modify_index: 10,
         description: None,
+        ended_at: 0,
         runs: Vec::new(),
     }
 }

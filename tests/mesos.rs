@@ -1116,18 +1116,37 @@ const SOURCE_TEMPLATE_JOB: &str = r#"job "tpl" {
 "#;
 
 /// A `source` template is rendered in the sandbox after the fetch, which only the local runner
-/// does: on Mesos the dispatch fails with a reason saying so, and nothing of the job is
-/// launched, not even its prestart step. An inline template of the same job launches.
+/// does. A server on Mesos refuses to register such a job (400, the reason); one registered
+/// earlier on the local runner fails its dispatch with the same reason, and nothing of the job
+/// is launched, not even its prestart step. An inline template of the same job launches.
 #[test]
 fn source_templates_are_refused_on_mesos_with_a_reason() {
     let m = master(fast_config());
-    let s = server(&m.url(), "json", &[]);
-    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
-    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tpl.hcl");
     std::fs::write(&file, SOURCE_TEMPLATE_JOB).unwrap();
+    let mut s = TestServer::start_with(&["-local-cpus", "0"]);
     ok(&dispatch(&s, &["job", "run", file.to_str().unwrap()]));
+    let url = m.url();
+    s.restart_with(&[
+        "-mesos-master",
+        &url,
+        "-mesos-content-type",
+        "json",
+        "-mesos-max-backoff",
+        "1s",
+    ]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+
+    let o = dispatch(&s, &["job", "run", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        show(&o).contains(r#"template "local/app.conf" has a `source`"#),
+        "{}",
+        show(&o)
+    );
+
     let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "tpl"])));
     wait_until(20, "the dispatch failed", || {
         status_of(&s, &child) == "dead"

@@ -11,7 +11,7 @@ use super::ready::{ready_units, running_per_job, Unit};
 use super::{now_ns, Scheduler, DECLINE_SECONDS};
 use crate::cluster::mesos::launch::{persistence_id, SHARED_ALLOC_MARKER, VOLUME_MARKER};
 use crate::cluster::{ClusterCall, Demand, Id, Offer, OfferId, Resource, TaskInfo};
-use crate::model::{job::Task, plan};
+use crate::model::plan;
 use crate::render::{
     alloc_id, alloc_key, executor_id, render_task, volume_id, RenderInput, VOLUME_PREFIX,
 };
@@ -188,28 +188,15 @@ impl Scheduler {
         }
     }
 
-    /// Refuse what this backend cannot deliver, rather than launch a task without a file.
-    fn check_backend_can_render(&self, task: &Task) -> Result<(), String> {
-        if self.backend == "local" {
-            return Ok(());
-        }
-        match task.templates.iter().find(|t| t.renders_after_fetch()) {
-            Some(t) => Err(format!(
-                "task {:?}: template {:?} has a `source` ({:?}); on Mesos templates are \
-                 delivered rendered, so give the text inline with `data` (a `source` template \
-                 is rendered by the embedded local runner only)",
-                task.name, t.dest_path, t.source_path
-            )),
-            None => Ok(()),
-        }
-    }
-
     /// Render every task of a unit for this offer's agent, resources carved from the offer.
     async fn render_unit(&self, unit: &Unit, offer: &Offer) -> Result<Vec<TaskInfo>, String> {
         let d = &unit.dispatch;
-        // The whole job: no step of a pipeline runs if a later one could not.
-        for task in d.job.task_groups.iter().flat_map(|g| &g.tasks) {
-            self.check_backend_can_render(task)?;
+        // Refuse what Mesos cannot deliver rather than launch a task without a file; the
+        // whole job, so no step of a pipeline runs if a later one could not.
+        if self.backend != "local" {
+            if let Some(refusal) = d.job.mesos_refusal() {
+                return Err(refusal);
+            }
         }
         let payload = if d.payload_len > 0 {
             self.state

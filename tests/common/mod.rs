@@ -82,6 +82,12 @@ impl TestServer {
         self.spawn();
     }
 
+    /// Like `restart`, with other server flags from now on (same data dir and port).
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.restart();
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
     }

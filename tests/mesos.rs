@@ -1324,6 +1324,26 @@ fn gpu_work_without_gpu_offers_is_noted_with_the_capability_it_needs() {
     assert_eq!(status_of(&s, &child), "pending");
 }
 
+/// Wait until the double saw one launch; on a timeout, fail with what the command printed
+/// and what the double saw.
+fn launched_or_show(mut child: std::process::Child, m: &Master) -> std::process::Child {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m.launched_tasks().len() != 1 {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            let calls: Vec<_> = m.calls().iter().map(|c| c.call_type.clone()).collect();
+            panic!(
+                "no launch in 30 s\n{}\ncalls: {calls:?}\nevents: {:?}",
+                show(&o),
+                m.events()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 /// Ctrl-C on `dispatch run -master`: the command ends (exit 130) with its framework, and
 /// leaves no temporary data dir behind.
 #[test]
@@ -1352,7 +1372,7 @@ fn interrupting_a_run_with_its_own_framework_ends_it_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until(20, "the task launched", || m.launched_tasks().len() == 1);
+    let child = launched_or_show(child, &m);
     assert_eq!(
         std::fs::read_dir(&scratch).unwrap().count(),
         1,
@@ -1422,7 +1442,7 @@ fn run_with_master_serves_templates_to_agents_but_not_its_api() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until(20, "the task launched", || m.launched_tasks().len() == 1);
+    let child = launched_or_show(child, &m);
     let task = m.launched_tasks()[0].task_info.clone();
     let uri = task["command"]["uris"]
         .as_array()
@@ -1464,4 +1484,41 @@ fn run_with_master_serves_templates_to_agents_but_not_its_api() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", show(&o));
+}
+
+/// Offer calls reach the master in the order the scheduler made them: a REVIVE for new work
+/// does not overtake the SUPPRESS sent just before it (here held 500 ms on its way), which
+/// would leave the framework suppressed and the work waiting for good.
+#[test]
+fn a_revive_never_overtakes_the_suppress_before_it() {
+    let m = master(Config {
+        slow_calls: vec![("SUPPRESS", Duration::from_millis(500))],
+        ..fast_config()
+    });
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("hold.hcl");
+    std::fs::write(&job, NO_RETRY_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    // Nothing to run yet: the offer is declined and SUPPRESS leaves (and is held).
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    wait_until(20, "the offer declined", || !m.declines().is_empty());
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "hold"])));
+    wait_until(20, "the new work launched", || {
+        m.launched_tasks().len() == 1
+    });
+    wait_until(20, "running", || status_of(&s, &child) == "running");
+    let order: Vec<String> = m
+        .calls()
+        .iter()
+        .filter_map(|c| c.call_type.clone())
+        .filter(|t| t == "SUPPRESS" || t == "REVIVE")
+        .collect();
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some("SUPPRESS"),
+        "{order:?}"
+    );
 }

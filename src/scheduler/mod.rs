@@ -71,10 +71,9 @@ struct Scheduler {
     calls: mpsc::UnboundedSender<ClusterCall>,
     backend: &'static str,
     suppressed: bool,
-    /// Set when we last turned offers away (suppress, or declined everything): the
-    /// committed index and the time then. New offers are asked for (REVIVE) only when work
-    /// became ready after that: new commits, or a retry whose delay ran out.
-    quiet: Option<(u64, i64)>,
+    /// Set when we last turned offers away (suppress, or declined everything). New offers
+    /// are asked for (REVIVE) only when work became ready after that.
+    quiet: Option<Quiet>,
     /// Task ID -> when we last asked to kill it.
     kills: HashMap<Arc<str>, Instant>,
     /// Dispatches already told they are too large for every agent.
@@ -86,6 +85,19 @@ struct Scheduler {
     revive_pending: bool,
     /// Persistent volumes of sticky disks seen in offers: volume ID -> agent.
     known_volumes: HashMap<String, String>,
+}
+
+/// What the scheduler had seen when it turned offers away.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    /// The committed index then: later commits may have made work ready.
+    index: u64,
+    /// The time then: a retry whose delay ran out since is ready work no commit announced.
+    time: i64,
+    /// `State::newest_dispatch_index` in the snapshot the decision was made on: a dispatch
+    /// created after that snapshot was never looked at, even if its commit came before
+    /// `index` was read.
+    newest_dispatch: u64,
 }
 
 /// Least time between two REVIVE calls. Mesos frameworks debounce revives so the master's
@@ -183,7 +195,11 @@ impl Scheduler {
                 // The backend may have resubscribed suppressed (nothing was pending then):
                 // treat offers as turned away since the start, so ready work revives them.
                 self.suppressed = false;
-                self.quiet = Some((0, 0));
+                self.quiet = Some(Quiet {
+                    index: 0,
+                    time: 0,
+                    newest_dispatch: 0,
+                });
                 self.reconcile();
                 crate::metrics::reconcile(self.backend, 0);
                 self.call(ClusterCall::Reconcile(Vec::new()));
@@ -374,7 +390,7 @@ impl Scheduler {
 
     /// REVIVE when offers were turned away and work became ready since (debounced).
     fn revive_if_work(&mut self) {
-        let Some((quiet_index, quiet_time)) = self.quiet else {
+        let Some(quiet) = self.quiet else {
             return;
         };
         if self
@@ -387,8 +403,9 @@ impl Scheduler {
         let now = now_ns();
         let wanted = {
             let s = self.state.read();
-            (self.state.committed_index() > quiet_index && ready::has_ready_work(&s, now))
-                || ready::newly_ready(&s, quiet_time, now)
+            s.newest_dispatch_index > quiet.newest_dispatch
+                || (self.state.committed_index() > quiet.index && ready::has_ready_work(&s, now))
+                || ready::newly_ready(&s, quiet.time, now)
                 || self.volume_to_release(&s)
         };
         if wanted {
@@ -409,13 +426,18 @@ impl Scheduler {
         self.known_volumes.keys().any(|id| !wanted.contains(id))
     }
 
-    /// Offers were turned away: remember when, so that only newer work revives them.
-    fn went_quiet(&mut self) {
-        self.quiet = Some((self.state.committed_index(), now_ns()));
+    /// Offers were turned away after looking at a snapshot whose newest dispatch was
+    /// `newest_dispatch`: remember, so that only newer work revives them.
+    fn went_quiet(&mut self, newest_dispatch: u64) {
+        self.quiet = Some(Quiet {
+            index: self.state.committed_index(),
+            time: now_ns(),
+            newest_dispatch,
+        });
     }
 
-    fn suppress(&mut self) {
-        self.went_quiet();
+    fn suppress(&mut self, newest_dispatch: u64) {
+        self.went_quiet(newest_dispatch);
         if !self.suppressed {
             tracing::debug!("nothing to launch: suppress");
             self.suppressed = true;

@@ -20,9 +20,13 @@ use crate::state::{Command, LaunchRun};
 impl Scheduler {
     pub(super) async fn on_offers(&mut self, offers: Vec<Offer>) {
         let now = now_ns();
-        let (units, mut running) = {
+        let (units, mut running, newest_dispatch) = {
             let s = self.state.read();
-            (ready_units(&s, now), running_per_job(&s))
+            (
+                ready_units(&s, now),
+                running_per_job(&s),
+                s.newest_dispatch_index,
+            )
         };
         for offer in &offers {
             let offered = Demand::of(&offer.resources);
@@ -93,11 +97,11 @@ impl Scheduler {
         }
         self.report_too_large(&units, &taken).await;
         if taken.iter().all(|t| *t) {
-            self.suppress();
+            self.suppress(newest_dispatch);
         } else {
             // Something waits but nothing more fits: offers come back when resources
             // free up, or when newer work revives them.
-            self.went_quiet();
+            self.went_quiet(newest_dispatch);
         }
     }
 

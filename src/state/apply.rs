@@ -307,6 +307,7 @@ fn dispatch(
         entry.tokens.insert(token.into(), id.clone());
     }
     state.evals.insert(dispatch.eval_id, id.clone());
+    state.newest_dispatch_index = state.newest_dispatch_index.max(dispatch.create_index);
     state.dispatches.insert(id.clone(), dispatch);
     super::queue::refresh(state, &id);
     Ok(reply)

@@ -92,6 +92,7 @@ fn add_dispatch(state: &mut State, job: Arc<Job>, row: DispatchRow) -> Result<()
         }
     }
     state.evals.insert(eval_id, id.clone());
+    state.newest_dispatch_index = state.newest_dispatch_index.max(row.create_index);
     state.dispatches.insert(
         id.clone(),
         Dispatch {

@@ -112,6 +112,9 @@ pub struct State {
     pub settings: BTreeMap<String, String>,
     /// The clock of the command being applied (Unix ns; set by `apply` from its `Env`).
     pub now: i64,
+    /// Create index of the newest dispatch: the scheduler compares it with the snapshot it
+    /// last decided on, so a dispatch that raced that decision still revives offers.
+    pub newest_dispatch_index: u64,
 }
 
 impl State {

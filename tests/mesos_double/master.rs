@@ -53,6 +53,9 @@ pub struct Config {
     /// HTTP framework authentication (`--authenticate_http_frameworks`, basic):
     /// `(principal, secret)` every scheduler call must carry.
     pub credentials: Option<(String, String)>,
+    /// Calls of these types (JSON only) are held this long before the master handles them,
+    /// as a slow path between framework and master would: calls sent after them may overtake.
+    pub slow_calls: Vec<(&'static str, Duration)>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             split_records: false,
             tick: Duration::from_millis(10),
             credentials: None,
+            slow_calls: Vec::new(),
         }
     }
 }
@@ -714,6 +718,20 @@ async fn scheduler(
         status: 0,
         response_body: String::new(),
     };
+    let hold = {
+        let kind = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["type"].as_str().map(String::from));
+        let s = st.lock();
+        s.cfg
+            .slow_calls
+            .iter()
+            .find(|(k, _)| kind.as_deref() == Some(*k))
+            .map(|(_, d)| *d)
+    };
+    if let Some(d) = hold {
+        tokio::time::sleep(d).await;
+    }
     let (resp, body_text) = handle(&st, &method, &headers, &body, &mut rec);
     rec.status = resp.status().as_u16();
     rec.response_body = body_text;

@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use super::codec::Encoding;
 use super::directory::{MesosDirectory, FRAMEWORK_ID_SETTING};
-use super::json::{self, EventType};
+use super::json::{self, CallType, EventType};
 use super::launch::{accept_call, release_volume_call, Reserver};
 use super::master::{Masters, Subscription};
 use super::recordio;
@@ -63,6 +63,8 @@ pub struct Driver {
     /// Bounds the calls in flight (each is its own POST): a burst of acknowledgements must
     /// not open thousands of connections to the master.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Offer calls, sent in order by `send_in_order`.
+    pub ordered: mpsc::UnboundedSender<OrderedCall>,
     pub backoff: Duration,
 }
 
@@ -478,10 +480,22 @@ impl Driver {
                 return;
             }
         };
+        let kind = call.kind;
+        if matches!(
+            kind,
+            CallType::Accept | CallType::Decline | CallType::Suppress | CallType::Revive
+        ) {
+            let _ = self.ordered.send(OrderedCall {
+                stream_id: stream_id.to_string(),
+                body,
+                kind,
+                dropped_on_refusal,
+            });
+            return;
+        }
         let masters = self.masters.clone();
         let events = self.events.clone();
         let stream_id = stream_id.to_string();
-        let kind = call.kind;
         let in_flight = self.in_flight.clone();
         tokio::spawn(async move {
             let Ok(_permit) = in_flight.acquire_owned().await else {
@@ -501,6 +515,39 @@ impl Driver {
                 Err(e) => tracing::warn!(?kind, "call failed: {e}"),
             }
         });
+    }
+}
+
+/// An offer call waiting for its turn.
+pub struct OrderedCall {
+    stream_id: String,
+    body: Bytes,
+    kind: CallType,
+    dropped_on_refusal: Vec<TaskInfo>,
+}
+
+/// ACCEPT, DECLINE, SUPPRESS and REVIVE change what the master offers next, so they reach it
+/// in the order the scheduler made them: sent concurrently, a REVIVE could overtake the
+/// SUPPRESS or DECLINE (600 s filter) it follows and leave the framework without offers.
+/// They go out one at a time; acknowledgements, kills and reconciliation stay concurrent.
+pub async fn send_in_order(
+    masters: Arc<Masters>,
+    events: UnboundedSender<ClusterEvent>,
+    mut calls: mpsc::UnboundedReceiver<OrderedCall>,
+) {
+    while let Some(c) = calls.recv().await {
+        match masters.call(&c.stream_id, c.body).await {
+            Ok(()) => tracing::debug!(kind = ?c.kind, "call accepted"),
+            Err(e) if e.not_processed() => {
+                tracing::warn!(kind = ?c.kind, "call refused: {e}");
+                drop_tasks(
+                    &events,
+                    &c.dropped_on_refusal,
+                    &format!("the master refused the launch: {e}"),
+                );
+            }
+            Err(e) => tracing::warn!(kind = ?c.kind, "call failed: {e}"),
+        }
     }
 }
 

@@ -62,9 +62,16 @@ pub fn start(
     crate::metrics::cluster_disconnected(BACKEND);
     let (calls_tx, calls_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let masters = Arc::new(masters);
+    let (ordered_tx, ordered_rx) = mpsc::unbounded_channel();
+    rt.spawn(driver::send_in_order(
+        masters.clone(),
+        events_tx.clone(),
+        ordered_rx,
+    ));
     let driver = driver::Driver {
         settings: Arc::new(settings),
-        masters: Arc::new(masters),
+        masters,
         directory,
         persist,
         framework_id,
@@ -72,6 +79,7 @@ pub fn start(
         suppressed: false,
         offers: Default::default(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(driver::MAX_CALLS_IN_FLIGHT)),
+        ordered: ordered_tx,
         backoff: driver::FIRST_BACKOFF,
     };
     rt.spawn(driver.run(calls_rx));

@@ -73,7 +73,8 @@ fn dead_children_are_collected_after_the_threshold() {
     wait_until(20, "the dead child collected", || {
         job_status_code(&s, &done) == Some(404)
     });
-    assert!(!sandbox.exists(), "sandbox left: {}", sandbox.display());
+    // The directories go right after the removal is committed.
+    wait_until(10, "the sandbox removed", || !sandbox.exists());
     assert_eq!(status_of(&s, &long), "running");
     let summary = get_json(&s, "/v1/job/naps/summary");
     assert_eq!(summary["Children"]["Dead"], 1, "{summary}");

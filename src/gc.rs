@@ -154,32 +154,36 @@ async fn remove(
         }
     };
     if let Some(root) = sandbox_root {
-        let removed: std::collections::HashSet<&Arc<str>> = removed.iter().collect();
-        let dirs: Vec<PathBuf> = candidates
-            .iter()
-            .filter(|c| removed.contains(&c.id))
-            .flat_map(|c| {
-                let tasks = c.task_ids.iter().map(|t| task_sandbox(root, t));
-                let allocs = c.alloc_keys.iter().filter_map(|k| {
-                    // `<root>/allocs/<key>/alloc`: the key's directory goes.
-                    alloc_dir(root, k).parent().map(Path::to_path_buf)
-                });
-                tasks.chain(allocs).collect::<Vec<_>>()
-            })
-            .collect();
-        let _ = tokio::task::spawn_blocking(move || {
-            for dir in dirs {
-                match std::fs::remove_dir_all(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!("cannot remove {}: {e}", dir.display()),
-                }
-            }
-        })
-        .await;
-        return removed.len() as u64;
+        remove_sandboxes(root, &candidates, &removed).await;
     }
     removed.len() as u64
+}
+
+/// The local runner's task sandboxes and alloc dirs of the children that were removed.
+async fn remove_sandboxes(root: &Path, candidates: &[Candidate], removed: &[Arc<str>]) {
+    let removed: std::collections::HashSet<&Arc<str>> = removed.iter().collect();
+    let dirs: Vec<PathBuf> = candidates
+        .iter()
+        .filter(|c| removed.contains(&c.id))
+        .flat_map(|c| {
+            let tasks = c.task_ids.iter().map(|t| task_sandbox(root, t));
+            let allocs = c.alloc_keys.iter().filter_map(|k| {
+                // `<root>/allocs/<key>/alloc`: the key's directory goes.
+                alloc_dir(root, k).parent().map(Path::to_path_buf)
+            });
+            tasks.chain(allocs).collect::<Vec<_>>()
+        })
+        .collect();
+    let _ = tokio::task::spawn_blocking(move || {
+        for dir in dirs {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot remove {}: {e}", dir.display()),
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -187,24 +191,13 @@ mod tests {
     use super::*;
     use crate::state::DispatchRequest;
 
-    const JOB: &str = r#"job "j" {
-  type = "batch"
-  parameterized {}
-  group "g" {
-    task "t" {
-      driver = "raw_exec"
-      config { command = "true" }
-    }
-  }
-}"#;
-
     /// More children than one chunk: every dead one is found and removed, the live ones stay,
     /// and the parent still counts the removed ones as dead.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn collects_across_chunks_and_keeps_live_children() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateHandle::open(dir.path()).unwrap();
-        let job = crate::spec::parse_job(JOB, "j.hcl").unwrap();
+        let job = crate::model::job::test_job("j");
         state
             .apply(Command::RegisterJob(Box::new(job)))
             .await

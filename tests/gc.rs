@@ -7,8 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::{
-    dispatch, dispatched_id, get_json, http_get_status, ok, status_of, task_runs, wait_until,
-    TestServer,
+    dispatch, dispatched_id, get_json, get_text, http_get_status, ok, status_of, task_runs,
+    wait_until, TestServer,
 };
 
 const JOB: &str = r#"job "naps" {
@@ -79,11 +79,7 @@ fn dead_children_are_collected_after_the_threshold() {
     let summary = get_json(&s, "/v1/job/naps/summary");
     assert_eq!(summary["Children"]["Dead"], 1, "{summary}");
     assert_eq!(summary["Children"]["Running"], 1, "{summary}");
-    let metrics = Command::new("curl")
-        .args(["-fsS", &format!("{}/metrics", s.url())])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&metrics.stdout);
+    let text = get_text(&s, "/metrics");
     assert!(
         text.lines()
             .any(|l| l == "dispatch_gc_children_removed_total 1"),

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    dispatch, dispatched_id, get_json, ok, repo_root, show, status_of, task_runs, wait_until,
-    TestServer,
+    dispatch, dispatched_id, get_json, get_text, ok, repo_root, show, status_of, task_runs,
+    wait_until, TestServer,
 };
 use harness::{fast_config, master, server, Master};
 use mesos_double::{Config, TaskBehavior};
@@ -506,11 +506,7 @@ fn unreachable_master_gives_a_clear_error_and_dispatches_still_queue() {
         err.contains("Note: the server is not subscribed to Mesos (cannot subscribe: no master answered as leader"),
         "{err}"
     );
-    let metrics = Command::new("curl")
-        .args(["-fsS", &format!("{}/metrics", s.url())])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&metrics.stdout);
+    let text = get_text(&s, "/metrics");
     assert!(
         text.lines()
             .any(|l| l.starts_with("dispatch_cluster_connected{backend=\"mesos\"} 0")),

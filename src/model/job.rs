@@ -424,3 +424,21 @@ impl Resources {
         (cpus * 1000.0).round() / 1000.0
     }
 }
+
+/// A parameterized batch job `id` with one `raw_exec` task running `true` (unit tests).
+#[cfg(test)]
+pub(crate) fn test_job(id: &str) -> Job {
+    let hcl = format!(
+        r#"job "{id}" {{
+  type = "batch"
+  parameterized {{}}
+  group "g" {{
+    task "t" {{
+      driver = "raw_exec"
+      config {{ command = "true" }}
+    }}
+  }}
+}}"#
+    );
+    crate::spec::parse_job(&hcl, "test.hcl").expect("the test job parses")
+}

@@ -283,7 +283,7 @@ pub fn render_task(input: &RenderInput) -> Result<TaskInfo, RenderError> {
             .map_err(|e| RenderError::template(&at, raw_dest, format!("destination {e}")))?;
         let mode =
             sandbox::mode(&tmpl.perms).map_err(|e| RenderError::template(&at, raw_dest, e))?;
-        if tmpl.embedded_tmpl.is_empty() && !tmpl.source_path.is_empty() {
+        if tmpl.renders_after_fetch() {
             let source = sandbox::normalize(&interpolate::interpolate(&tmpl.source_path, &vars))
                 .map_err(|e| RenderError::template(&at, raw_dest, format!("source {e}")))?;
             files.files.push(SandboxFile {
@@ -516,7 +516,7 @@ pub fn check_job(job: &Job) -> Result<(), RenderError> {
                 path(dest)
                     .map_err(|e| RenderError::template(&at, dest, format!("destination {e}")))?;
                 sandbox::mode(&tmpl.perms).map_err(|e| RenderError::template(&at, dest, e))?;
-                if tmpl.embedded_tmpl.is_empty() && !tmpl.source_path.is_empty() {
+                if tmpl.renders_after_fetch() {
                     path(&tmpl.source_path)
                         .map_err(|e| RenderError::template(&at, dest, format!("source {e}")))?;
                     if tmpl.envvars {

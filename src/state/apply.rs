@@ -490,17 +490,6 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
 mod tests {
     use super::*;
 
-    const JOB: &str = r#"job "j" {
-  type = "batch"
-  parameterized {}
-  group "g" {
-    task "t" {
-      driver = "raw_exec"
-      config { command = "true" }
-    }
-  }
-}"#;
-
     const HOUR: i64 = 3_600_000_000_000;
 
     fn run(state: &mut State, now: i64, command: Command) -> Reply {
@@ -517,7 +506,7 @@ mod tests {
     #[test]
     fn gc_counts_idle_time_from_the_end() {
         let mut state = State::default();
-        let job = crate::spec::parse_job(JOB, "j.hcl").unwrap();
+        let job = crate::model::job::test_job("j");
         run(&mut state, 0, Command::RegisterJob(Box::new(job)));
         let Reply::Dispatched(d) = run(
             &mut state,

@@ -11,9 +11,7 @@ use crate::store::{DispatchRow, JobRow, RunRow, SqliteStore};
 
 pub fn rebuild(store: &SqliteStore) -> Result<State, StartError> {
     let mut state = State {
-        now: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64),
+        now: crate::scheduler::now_ns(),
         ..State::default()
     };
     // Every stored version of every job, so each dispatch can point at the version it was

@@ -199,14 +199,19 @@ pub fn dispatched_id(out: &str) -> String {
         .to_string()
 }
 
-/// `GET path` on the server, as JSON (through curl, as a user would).
-pub fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
+/// `GET path` on the server, as text (through curl, as a user would).
+pub fn get_text(server: &TestServer, path: &str) -> String {
     let out = Command::new("curl")
         .args(["-fsS", &format!("{}{}", server.url(), path)])
         .output()
         .expect("curl (run scripts/test-deps.sh)");
     assert!(out.status.success(), "GET {path}: {}", show(&out));
-    serde_json::from_slice(&out.stdout).expect("a JSON answer")
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `GET path` on the server, as JSON.
+pub fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
+    serde_json::from_str(&get_text(server, path)).expect("a JSON answer")
 }
 
 /// Every task run (attempt) of a dispatched child, from its allocations.

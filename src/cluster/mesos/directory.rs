@@ -26,7 +26,7 @@ pub struct MesosDirectory {
 }
 
 /// The subscription as an operator asks about it (`/v1/agent/self`, `Dispatch.Mesos.Connection`).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Connection {
     /// `connecting`, `subscribed` or `disconnected`.
@@ -39,10 +39,19 @@ pub struct Connection {
     pub since: u64,
 }
 
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            state: "connecting",
+            leader: None,
+            last_error: None,
+            since: unix_now(),
+        }
+    }
+}
+
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    (crate::scheduler::now_ns() / 1_000_000_000) as u64
 }
 
 impl MesosDirectory {
@@ -64,14 +73,7 @@ impl MesosDirectory {
     }
 
     pub fn connection(&self) -> Connection {
-        let c = self.connection.read().clone();
-        if c.state.is_empty() {
-            return Connection {
-                state: "connecting",
-                ..c
-            };
-        }
-        c
+        self.connection.read().clone()
     }
 
     /// A SUBSCRIBE is on its way (the last error stays until it succeeds).

@@ -64,7 +64,7 @@ pub struct Driver {
     /// not open thousands of connections to the master.
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Offer calls, sent in order by `send_in_order`.
-    pub ordered: mpsc::UnboundedSender<OrderedCall>,
+    pub ordered: mpsc::UnboundedSender<OutgoingCall>,
     pub backoff: Duration,
 }
 
@@ -480,50 +480,57 @@ impl Driver {
                 return;
             }
         };
-        let kind = call.kind;
+        let outgoing = OutgoingCall {
+            stream_id: stream_id.to_string(),
+            body,
+            kind: call.kind,
+            dropped_on_refusal,
+        };
         if matches!(
-            kind,
+            outgoing.kind,
             CallType::Accept | CallType::Decline | CallType::Suppress | CallType::Revive
         ) {
-            let _ = self.ordered.send(OrderedCall {
-                stream_id: stream_id.to_string(),
-                body,
-                kind,
-                dropped_on_refusal,
-            });
+            let _ = self.ordered.send(outgoing);
             return;
         }
         let masters = self.masters.clone();
         let events = self.events.clone();
-        let stream_id = stream_id.to_string();
         let in_flight = self.in_flight.clone();
         tokio::spawn(async move {
             let Ok(_permit) = in_flight.acquire_owned().await else {
                 return;
             };
-            match masters.call(&stream_id, body).await {
-                Ok(()) => tracing::debug!(?kind, "call accepted"),
-                Err(e) if e.not_processed() => {
-                    tracing::warn!(?kind, "call refused: {e}");
-                    drop_tasks(
-                        &events,
-                        &dropped_on_refusal,
-                        &format!("the master refused the launch: {e}"),
-                    );
-                }
-                // Unknown outcome (the master may have acted): reconciliation tells.
-                Err(e) => tracing::warn!(?kind, "call failed: {e}"),
-            }
+            outgoing.deliver(&masters, &events).await;
         });
     }
 }
 
-/// An offer call waiting for its turn.
-pub struct OrderedCall {
+/// One encoded call on its way to the master.
+pub struct OutgoingCall {
     stream_id: String,
     body: Bytes,
     kind: CallType,
+    /// The tasks of an ACCEPT, reported TASK_DROPPED if the master refuses the call.
     dropped_on_refusal: Vec<TaskInfo>,
+}
+
+impl OutgoingCall {
+    async fn deliver(self, masters: &Masters, events: &UnboundedSender<ClusterEvent>) {
+        let kind = self.kind;
+        match masters.call(&self.stream_id, self.body).await {
+            Ok(()) => tracing::debug!(?kind, "call accepted"),
+            Err(e) if e.not_processed() => {
+                tracing::warn!(?kind, "call refused: {e}");
+                drop_tasks(
+                    events,
+                    &self.dropped_on_refusal,
+                    &format!("the master refused the launch: {e}"),
+                );
+            }
+            // Unknown outcome (the master may have acted): reconciliation tells.
+            Err(e) => tracing::warn!(?kind, "call failed: {e}"),
+        }
+    }
 }
 
 /// ACCEPT, DECLINE, SUPPRESS and REVIVE change what the master offers next, so they reach it
@@ -533,21 +540,10 @@ pub struct OrderedCall {
 pub async fn send_in_order(
     masters: Arc<Masters>,
     events: UnboundedSender<ClusterEvent>,
-    mut calls: mpsc::UnboundedReceiver<OrderedCall>,
+    mut calls: mpsc::UnboundedReceiver<OutgoingCall>,
 ) {
-    while let Some(c) = calls.recv().await {
-        match masters.call(&c.stream_id, c.body).await {
-            Ok(()) => tracing::debug!(kind = ?c.kind, "call accepted"),
-            Err(e) if e.not_processed() => {
-                tracing::warn!(kind = ?c.kind, "call refused: {e}");
-                drop_tasks(
-                    &events,
-                    &c.dropped_on_refusal,
-                    &format!("the master refused the launch: {e}"),
-                );
-            }
-            Err(e) => tracing::warn!(kind = ?c.kind, "call failed: {e}"),
-        }
+    while let Some(call) = calls.recv().await {
+        call.deliver(&masters, &events).await;
     }
 }
 

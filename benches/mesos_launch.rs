@@ -1,13 +1,10 @@
 //! Throughput of the Mesos path, end to end: the real `dispatch server -mesos-master` process
-//! against the master double of `tests/mesos_double/` (offers, ACCEPTs, status updates,
+//! against the master double (`crates/mesos-double`) (offers, ACCEPTs, status updates,
 //! acknowledgements over real HTTP on loopback), in both encodings.
 //!
 //! `cargo bench --bench mesos_launch [-- N]` prints, per encoding: dispatches completed per
 //! second (dispatch accepted -> TASK_FINISHED recorded), ACCEPT calls and tasks per ACCEPT.
 //! The double runs in this process and shares the 2 cores with the server: a lower bound.
-
-#[path = "../tests/mesos_double/mod.rs"]
-mod mesos_double;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

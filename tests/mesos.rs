@@ -1,9 +1,8 @@
 //! Dispatch as a Mesos framework, end to end: the real `dispatch` server process talks the v1
-//! scheduler API to the strict master double in `tests/mesos_double/`, driven through the
+//! scheduler API to the strict master double (`crates/mesos-double`), driven through the
 //! `dispatch` CLI and the HTTP API as a user would.
 
 mod common;
-mod mesos_double;
 
 #[path = "common/mesos.rs"]
 mod harness;

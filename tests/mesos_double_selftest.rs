@@ -1,7 +1,6 @@
-//! Drives the Mesos master double with plain HTTP and checks it answers like
-//! the real master in /work/shared/reference/mesos-captures.
+//! Drives the Mesos master double (`crates/mesos-double`) with plain HTTP and checks it
+//! answers like the real master in `tests/fixtures/mesos-captures` (or `MESOS_CAPTURES`).
 
-mod mesos_double;
 
 use std::time::Duration;
 
@@ -251,31 +250,40 @@ fn fast() -> Config {
     }
 }
 
-fn capture(path: &str) -> Vec<Value> {
-    let p = format!("/work/shared/reference/mesos-captures/{path}");
-    match std::fs::read_to_string(&p) {
-        Ok(s) => s
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-        Err(_) => Vec::new(), // captures not present: the literal checks below still hold
-    }
+fn captures() -> std::path::PathBuf {
+    std::env::var_os("MESOS_CAPTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/mesos-captures"
+            ))
+        })
 }
 
-fn captured_call(name: &str) -> Option<Value> {
+/// A capture file, one JSON value per line (missing captures fail the test).
+fn capture(path: &str) -> Vec<Value> {
+    let p = captures().join(path);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn captured_call(name: &str) -> Value {
     capture("json/calls.jsonl")
         .into_iter()
         .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no call {name} in json/calls.jsonl"))
 }
 
 /// Our answer must equal the real master's (status, Content-Type, body).
 fn assert_like_capture(name: &str, r: &Reply) {
-    if let Some(c) = captured_call(name) {
-        assert_eq!(r.status as u64, c["status"].as_u64().unwrap(), "{name}");
-        assert_eq!(r.body, c["response_body"].as_str().unwrap_or(""), "{name}");
-        if let Some(ct) = c["response_headers"]["Content-Type"].as_str() {
-            assert_eq!(r.headers["content-type"], ct, "{name}");
-        }
+    let c = captured_call(name);
+    assert_eq!(r.status as u64, c["status"].as_u64().unwrap(), "{name}");
+    assert_eq!(r.body, c["response_body"].as_str().unwrap_or(""), "{name}");
+    if let Some(ct) = c["response_headers"]["Content-Type"].as_str() {
+        assert_eq!(r.headers["content-type"], ct, "{name}");
     }
 }
 
@@ -1453,10 +1461,9 @@ async fn agent_get(offer: &Value, endpoint: &str, query: &[(&str, &str)]) -> Fil
 }
 
 fn captured_files() -> Option<Value> {
-    let p = "/work/shared/reference/mesos-captures/json/agent-files.json";
-    std::fs::read_to_string(p)
-        .ok()
-        .map(|s| serde_json::from_str(&s).unwrap())
+    let p = captures().join("json/agent-files.json");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    Some(serde_json::from_str(&text).unwrap())
 }
 
 #[tokio::test]

@@ -463,8 +463,9 @@ fn watchdog_reconnects_when_heartbeats_stop() {
 
 #[test]
 fn unreachable_master_gives_a_clear_error_and_dispatches_still_queue() {
-    let port = common::free_port();
-    let s = server(&port.to_string(), "json", &[]);
+    // Bound but not listening: connections to it are refused, and nobody else can take it.
+    let nobody = common::closed_port();
+    let s = server(&nobody.addr.to_string(), "json", &[]);
     register(&s, "jobs/transcode.hcl");
     let out = ok(&dispatch(
         &s,

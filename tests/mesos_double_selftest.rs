@@ -2,7 +2,7 @@
 //! answers like the real master in `tests/fixtures/mesos-captures` (or `MESOS_CAPTURES`).
 
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dispatch::cluster::mesos::proto;
 use mesos_double::{Config, MesosDouble, TaskBehavior};
@@ -77,23 +77,6 @@ impl Events {
             let e = self.next().await.expect("stream ended");
             if e["type"] == typ {
                 return e;
-            }
-        }
-    }
-
-    /// Asserts that no event other than HEARTBEAT arrives within `d`.
-    async fn quiet_for(&mut self, d: Duration) {
-        let deadline = tokio::time::Instant::now() + d;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            match tokio::time::timeout(left, self.next_within(left + Duration::from_secs(1))).await
-            {
-                Err(_) => return,
-                Ok(Some(e)) if e["type"] == "HEARTBEAT" => {}
-                Ok(e) => panic!("unexpected event {e:?}"),
             }
         }
     }
@@ -242,6 +225,21 @@ fn status(e: &Value) -> &Value {
     &e["update"]["status"]
 }
 
+/// Waits (5 s at most) until the double's clock has passed `t`: everything due by then has
+/// happened.
+async fn clock_past(d: &MesosDouble, t: Instant) {
+    wait_for(|| d.clock() >= t, "the double's clock").await;
+}
+
+/// Polls `f` until it holds; fails after 5 s, naming `what`.
+async fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn fast() -> Config {
     Config {
         heartbeat_interval: Duration::from_secs(15),
@@ -339,9 +337,31 @@ async fn heartbeats_follow_interval() {
         assert_eq!(e["type"], "HEARTBEAT");
     }
     d.set_heartbeats(false);
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let r = tokio::time::timeout(Duration::from_millis(400), ev.next()).await;
-    assert!(r.is_err(), "heartbeat after set_heartbeats(false)");
+    let sent = d.events().len();
+    // Three intervals pass on the double's own clock; then what it sent since: nothing.
+    clock_past(&d, Instant::now() + Duration::from_millis(300)).await;
+    assert!(
+        d.events()[sent..].is_empty(),
+        "sent after set_heartbeats(false): {:?}",
+        &d.events()[sent..]
+    );
+    // And on the wire: the next record after the heartbeats already in flight is an event
+    // caused now, with no HEARTBEAT after the last one that was sent.
+    let heartbeats_sent = d.events()[..sent]
+        .iter()
+        .filter(|e| e["type"] == "HEARTBEAT")
+        .count();
+    d.offer("agent-1", 1.0, 128.0, 128.0).unwrap();
+    let mut heartbeats_seen = 4; // SUBSCRIBED's companion + the three above
+    loop {
+        let e = ev.next().await.unwrap();
+        if e["type"] == "OFFERS" {
+            break;
+        }
+        assert_eq!(e["type"], "HEARTBEAT");
+        heartbeats_seen += 1;
+    }
+    assert_eq!(heartbeats_seen, heartbeats_sent);
 }
 
 #[tokio::test]
@@ -531,7 +551,7 @@ async fn resubscribe_rules_and_failover_error() {
     c2.ok(json!({"type": "REVIVE"})).await;
     // Disconnected framework: 403.
     drop(ev2);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for(|| !d.is_subscribed(), "the double to see the stream closed").await;
     let r = c2.call(json!({"type": "REVIVE"})).await;
     assert_eq!(
         (r.status, r.body.as_str()),
@@ -787,9 +807,9 @@ async fn invalid_accepts_drop_or_error_tasks() {
     assert!(dup_ok || ev.next_of("UPDATE").await["update"]["status"]["task_id"]["value"] == "dup");
     assert_eq!(d.launched_tasks().len(), 1);
 
-    // Offers from different agents cannot be pooled.
-    tokio::time::sleep(Duration::from_millis(1100)).await; // accept filter (1 s) on agent-1
-    d.reoffer();
+    // Offers from different agents cannot be pooled. (REVIVE lifts the ACCEPT's 1 s filter
+    // on agent-1.)
+    c.ok(json!({"type": "REVIVE", "revive": {}})).await;
     let a = d.outstanding_offers();
     let b = d.offer("agent-2", 1.0, 512.0, 1024.0).unwrap();
     let mut offers = a.clone();
@@ -890,14 +910,16 @@ async fn reconciliation_answers() {
             ),
         ]
     );
-    // Implicit: only the active task.
+    // Implicit: only the active task. The answers are sent before the call is answered, so
+    // the next event caused after it (an offer) comes right after them.
     c.ok(json!({"type": "RECONCILE", "reconcile": {}})).await;
     let s = status(&ev.next_of("UPDATE").await).clone();
     assert_eq!(
         (s["task_id"]["value"].as_str(), s["state"].as_str()),
         (Some("run"), Some("TASK_RUNNING"))
     );
-    ev.quiet_for(Duration::from_millis(200)).await;
+    d.offer("agent-9", 1.0, 128.0, 128.0).unwrap();
+    assert_eq!(ev.next_non_hb().await["type"], "OFFERS");
     // Task survives a reconnect; unacked updates are resent at once.
     d.send_update("run", "TASK_RUNNING", Some("still here"), None);
     let e = ev.next_of("UPDATE").await;
@@ -918,16 +940,19 @@ async fn decline_filters_suppress_and_revive() {
     let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
     let o = d.offer("agent-1", 2.0, 1024.0, 4096.0).unwrap();
     ev.next_of("OFFERS").await;
+    let declined = Instant::now();
     c.ok(
         json!({"type": "DECLINE", "decline": {"offer_ids": [{"value": o}],
         "filters": {"refuse_seconds": 0.5}}}),
     )
     .await;
     assert_eq!(d.declines()[0].refuse_seconds, Some(0.5));
-    // Filtered: adding resources on agent-1 yields no offer until expiry.
+    // Filtered: adding resources on agent-1 yields no offer until expiry...
     assert!(d.offer("agent-1", 1.0, 0.0, 0.0).is_none());
-    ev.quiet_for(Duration::from_millis(300)).await;
-    let e = ev.next_of("OFFERS").await;
+    // ...then one offer of everything, made by the first tick after the filter's expiry.
+    let e = ev.next_non_hb().await;
+    assert_eq!(e["type"], "OFFERS");
+    assert!(d.clock() >= declined + Duration::from_millis(500));
     let cpus = e["offers"]["offers"][0]["resources"]
         .as_array()
         .unwrap()
@@ -947,7 +972,9 @@ async fn decline_filters_suppress_and_revive() {
     )
     .await;
     assert!(d.offer("agent-2", 1.0, 1.0, 1.0).is_none());
-    ev.quiet_for(Duration::from_millis(300)).await;
+    // The 0.1 s filter expires while suppressed: still no offer.
+    clock_past(&d, Instant::now() + Duration::from_millis(200)).await;
+    assert!(d.outstanding_offers().is_empty());
     c.ok(json!({"type": "REVIVE", "revive": {}})).await;
     assert!(!d.suppressed());
     ev.next_of("OFFERS").await;
@@ -1422,8 +1449,9 @@ async fn launch_group_lifecycle_sibling_kills_and_executor_failure() {
         json!({"agent_id": {"value": "a1"}, "executor_id": {"value": "ex1"}, "status": 0})
     );
     assert!(d.executors("a1").is_empty());
-    // Everything, executor resources included, is offered again.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Everything, executor resources included, is offered again: the executor's resources
+    // are offered right after FAILURE.
+    ev.next_of("OFFERS").await;
     let open = outstanding(&d);
     let cpus: f64 = open.iter().map(|o| offered(o, "cpus")).sum();
     assert!((cpus - 4.0).abs() < 1e-9, "{open:?}");

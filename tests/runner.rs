@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{
     dispatch, dispatched_id, get_json, make_clip, ok, show, task_runs as runs, wait_until,
@@ -242,10 +241,8 @@ fn max_run_duration_kills_a_long_task() {
         "",
     );
     register(&server, dir.path(), "slow", &job);
-    let started = Instant::now();
     let out = dispatch(&server, &["job", "dispatch", "slow"]);
     assert_ne!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(started.elapsed() < Duration::from_secs(20));
     let child = dispatched_id(&String::from_utf8_lossy(&out.stdout));
     let runs = runs(&server, &child);
     assert!(

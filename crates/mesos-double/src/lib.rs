@@ -11,7 +11,10 @@
 //!   leadership, request checks in the master's order and with its messages;
 //! * `stream` — SUBSCRIBE: `Accept` negotiation, stream IDs, failover of an older stream,
 //!   the RecordIO-framed event stream;
-//! * `codec` — the two encodings (JSON, protobuf) of calls in and events out;
+//! * `codec` — the two encodings (JSON, protobuf) of calls in and events out; protobuf
+//!   through the double's own schema (`proto/mesos/v1/`, written from the reference's wire
+//!   tables, compiled by `build.rs` with protox) as dynamic messages: the double shares no
+//!   code with the `dispatch` crate, so it checks our codecs instead of mirroring them;
 //! * `allocator` — agents' free resources, offers, DECLINE filters, SUPPRESS/REVIVE,
 //!   RESCIND, ACCEPT's offer validation;
 //! * `operations` — RESERVE / UNRESERVE / CREATE / DESTROY (reservations, volumes);

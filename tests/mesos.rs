@@ -394,7 +394,7 @@ fn framework_id_is_kept_across_restart_and_tasks_are_reconciled_not_relaunched()
     relaunch_control(&m, &control, &control_task);
     assert_eq!(
         launched_of(&m, &child),
-        [task_id.clone()],
+        std::slice::from_ref(&task_id),
         "relaunched after restart"
     );
     assert_eq!(status_of(&s, &child), "running");
@@ -864,7 +864,7 @@ fn task_states_map_to_retry_decisions() {
     relaunch_control(&m, &control, &control_task);
     assert_eq!(
         launched_of(&m, &child),
-        [first.clone()],
+        std::slice::from_ref(&first),
         "UNREACHABLE must wait, not relaunch"
     );
     m.send_update(

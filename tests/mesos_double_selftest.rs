@@ -1,7 +1,6 @@
 //! Drives the Mesos master double (`crates/mesos-double`) with plain HTTP and checks it
 //! answers like the real master in `tests/fixtures/mesos-captures` (or `MESOS_CAPTURES`).
 
-
 use std::time::{Duration, Instant};
 
 use dispatch::cluster::mesos::proto;

@@ -341,7 +341,10 @@ fn stopping_a_job_kills_its_running_tasks() {
 /// reused PID).
 fn runs_script(pid: &str, marker: &Path) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+    let zombie = stat
+        .rsplit(')')
+        .next()
+        .is_some_and(|r| r.trim_start().starts_with('Z'));
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let ours = String::from_utf8_lossy(&cmdline).contains(&*marker.to_string_lossy());
     ours && !zombie
@@ -394,7 +397,11 @@ fn a_restart_fails_running_attempts_cleanly_and_never_relaunches_one() {
     assert_ne!(runs[0]["TaskID"], runs[1]["TaskID"]);
     // The first attempt's process did not survive the old server: the new one killed it.
     let pids = std::fs::read_to_string(&pids).unwrap();
-    let first = pids.lines().next().expect("attempt 1 recorded its PID").to_string();
+    let first = pids
+        .lines()
+        .next()
+        .expect("attempt 1 recorded its PID")
+        .to_string();
     wait_until(20, "attempt 1's process to be gone", || {
         !runs_script(&first, &marker)
     });

@@ -342,8 +342,7 @@ impl HttpServer {
             let _ = child.kill();
             panic!("python3 -m http.server did not print its port ({read:?}): {line:?}");
         };
-        let server = HttpServer { child, port };
-        server
+        HttpServer { child, port }
     }
 
     fn url(&self, name: &str) -> String {

@@ -139,7 +139,9 @@ impl TestServer {
             .append(true)
             .open(self.log_path())
             .expect("open the server log");
-        let bind = self.addr.map_or("127.0.0.1:0".to_string(), |a| a.to_string());
+        let bind = self
+            .addr
+            .map_or("127.0.0.1:0".to_string(), |a| a.to_string());
         let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
             .arg("server")
             .arg("-data-dir")
@@ -177,7 +179,9 @@ impl TestServer {
 
     /// The exit status, if the server process has ended.
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     fn wait_ready(&mut self, deadline: Instant) {

@@ -17,8 +17,13 @@ use crate::state::{is_terminal, new_uuid_b64, now_ts, Ack, Executor, LaunchedTas
 use crate::validate::{validate_task, Pool};
 
 impl St {
-
-    pub(crate) fn agent_status(&self, task_id: &str, t: &Task, state: &str, message: Option<&str>) -> Value {
+    pub(crate) fn agent_status(
+        &self,
+        task_id: &str,
+        t: &Task,
+        state: &str,
+        message: Option<&str>,
+    ) -> Value {
         let mut s = json!({"task_id": {"value": task_id}, "state": state});
         if let Some(m) = message {
             s["message"] = json!(m);
@@ -182,7 +187,13 @@ pub(crate) fn task_error(s: &mut St, task_id: &str, reason: &str, msg: &str, age
     s.send_update_event(st);
 }
 
-pub(crate) fn launch_op(s: &mut St, op: &Value, ctx: &AcceptCtx, pool: &mut Pool, seen: &mut Vec<String>) {
+pub(crate) fn launch_op(
+    s: &mut St,
+    op: &Value,
+    ctx: &AcceptCtx,
+    pool: &mut Pool,
+    seen: &mut Vec<String>,
+) {
     for t in op_tasks(op) {
         let id = task_id_of(&t);
         let need = task_need(&t, ctx, true);

@@ -4,12 +4,12 @@
 //! `calls.jsonl`) and `GET /master/redirect` (`master-redirect.json`). A valid call is handed
 //! to the allocator, the agents or the stream; every call is recorded as received and answered.
 
+use axum::body::Bytes;
 use axum::extract::State as AxState;
-use axum::routing::{any, get};
-use axum::Router;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
+use axum::routing::{any, get};
+use axum::Router;
 use base64::Engine;
 use serde_json::Value;
 
@@ -383,7 +383,6 @@ pub(crate) fn principal_mismatch(authenticated: Option<&str>, info: &Value) -> O
         )
     })
 }
-
 
 /// The master's and the agents' routes (one server plays both: offers' `url` points here).
 pub(crate) fn router(st: Shared) -> Router {

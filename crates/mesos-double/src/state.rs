@@ -290,8 +290,8 @@ impl St {
         self.send(json!({"type": "UPDATE", "update": {"status": status}}));
     }
 
-    /// Runs the allocator for one agent: offers its free resources unless
-
+    /// One step of simulated time: stream closes noticed, failover timeouts, heartbeats,
+    /// natural task ends, decline-filter expiry, update resends, idle executors reaped.
     pub(crate) fn tick(&mut self) {
         let now = Instant::now();
         self.last_tick = now;

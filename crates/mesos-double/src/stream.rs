@@ -113,8 +113,12 @@ pub(crate) fn subscribe_refusal(s: &St, info: &Value, principal: Option<&str>) -
     principal_mismatch(principal, info)
 }
 
-
-pub(crate) fn subscribe(st: &Shared, call: &Value, encoding: Encoding, principal: Option<&str>) -> Response {
+pub(crate) fn subscribe(
+    st: &Shared,
+    call: &Value,
+    encoding: Encoding,
+    principal: Option<&str>,
+) -> Response {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let mut s = st.lock();

@@ -9,7 +9,10 @@ use clap::Parser;
 use mesos_double::{Config, MesosDouble, TaskBehavior};
 
 #[derive(Parser)]
-#[command(name = "mesos-double", about = "A strict Mesos master + agents test double")]
+#[command(
+    name = "mesos-double",
+    about = "A strict Mesos master + agents test double"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -38,7 +41,10 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mesos-double: cannot start a runtime: {e}");
@@ -51,9 +57,13 @@ fn main() {
 
 async fn run(args: Args) -> i32 {
     let secs = |s: f64, flag: &str| {
-        Duration::try_from_secs_f64(s).map_err(|_| format!("--{flag} must be a number of seconds >= 0, got {s}"))
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| format!("--{flag} must be a number of seconds >= 0, got {s}"))
     };
-    let (after, heartbeat) = match (secs(args.task_secs, "task-secs"), secs(args.heartbeat_secs, "heartbeat-secs")) {
+    let (after, heartbeat) = match (
+        secs(args.task_secs, "task-secs"),
+        secs(args.heartbeat_secs, "heartbeat-secs"),
+    ) {
         (Ok(a), Ok(h)) if !h.is_zero() => (a, h),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("mesos-double: {e}");

@@ -125,17 +125,14 @@ fn admits(accept: &str, media_type: &str) -> bool {
     })
 }
 
-/// SUBSCRIBE's stream encoding: JSON wins when acceptable, no header means
-/// JSON, `None` when neither is acceptable (406).
-pub fn negotiate(accept: Option<&str>) -> Option<Encoding> {
-    let Some(a) = accept else {
-        return Some(Encoding::Json);
-    };
-    if admits(a, JSON) {
-        Some(Encoding::Json)
-    } else if admits(a, PROTOBUF) {
-        Some(Encoding::Protobuf)
-    } else {
-        None
+/// SUBSCRIBE's stream encoding: JSON wins when acceptable, no header means JSON, `None` when
+/// neither is acceptable (406). With `only`, that encoding or nothing.
+pub fn negotiate(accept: Option<&str>, only: Option<Encoding>) -> Option<Encoding> {
+    let admitted = |e: Encoding| accept.is_none_or(|a| admits(a, e.content_type()));
+    match only {
+        Some(e) => admitted(e).then_some(e),
+        None if admitted(Encoding::Json) => Some(Encoding::Json),
+        None if admitted(Encoding::Protobuf) => Some(Encoding::Protobuf),
+        None => None,
     }
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::codec::Encoding;
+
 /// How a launched task behaves on its (simulated) agent.
 #[derive(Clone, Debug)]
 pub enum TaskBehavior {
@@ -33,6 +35,10 @@ pub struct Config {
     /// Calls of these types (JSON only) are held this long before the master handles them,
     /// as a slow path between framework and master would: calls sent after them may overtake.
     pub slow_calls: Vec<(&'static str, Duration)>,
+    /// Speak only this encoding (a real master speaks both): calls in the other get 415,
+    /// a SUBSCRIBE whose `Accept` does not admit it gets 406. Lets a benchmark be sure the
+    /// framework uses the encoding it was told to.
+    pub only_encoding: Option<Encoding>,
 }
 
 impl Default for Config {
@@ -47,6 +53,7 @@ impl Default for Config {
             tick: Duration::from_millis(10),
             credentials: None,
             slow_calls: Vec::new(),
+            only_encoding: None,
         }
     }
 }

@@ -137,7 +137,16 @@ pub(crate) fn handle(
             "Expecting 'Content-Type' to be present",
         );
     };
-    let call = match ct.to_str().unwrap_or("") {
+    let ct = ct.to_str().unwrap_or("");
+    if let Some(only) = st.lock().cfg.only_encoding {
+        if ct != only.content_type() {
+            return err(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Expecting 'Content-Type' of {}", only.content_type()),
+            );
+        }
+    }
+    let call = match ct {
         JSON => match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
@@ -232,7 +241,8 @@ pub(crate) fn handle(
         let accept = headers
             .get(header::ACCEPT)
             .map(|a| a.to_str().unwrap_or(""));
-        let Some(encoding) = negotiate(accept) else {
+        let only = st.lock().cfg.only_encoding;
+        let Some(encoding) = negotiate(accept, only) else {
             return err(
                 StatusCode::NOT_ACCEPTABLE,
                 "Expecting 'Accept' to allow application/json or application/x-protobuf",

@@ -39,13 +39,15 @@
 //! framework should not share a process with its master:
 //!
 //! ```text
-//! mesos-double --port 0 --agents 4 --cpus 32 --mem 65536 --disk 100000 --task-secs 0.01
+//! mesos-double --port 0 --agents 4 --cpus 32 --mem 65536 --disk 100000 --task-secs 0.01 \
+//!     --content-type protobuf
 //! ```
 //!
 //! It prints `mesos-double listening on http://127.0.0.1:PORT` on stdout once it accepts
 //! connections, then serves until killed: N agents (`agent-1` ...) offering the given
-//! resources, every launched task finishing after `--task-secs`. `--content-type` is not
-//! needed: the master speaks whatever each call and subscription asks for, as a real one does.
+//! resources, every launched task finishing after `--task-secs`. Like a real master it speaks
+//! whichever encoding each call and subscription asks for; `--content-type json|protobuf`
+//! makes it refuse the other (415, 406), so a run cannot silently measure the wrong one.
 
 mod agent;
 mod allocator;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::Parser;
-use mesos_double::{Config, MesosDouble, TaskBehavior};
+use mesos_double::{Config, Encoding, MesosDouble, TaskBehavior};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +37,10 @@ struct Args {
     /// Seconds between HEARTBEAT events (a real master: 15).
     #[arg(long, default_value_t = 15.0)]
     heartbeat_secs: f64,
+    /// Speak only this encoding (`json` or `protobuf`): calls in the other are refused (415).
+    /// Default: both, as a real master.
+    #[arg(long, value_parser = ["json", "protobuf"])]
+    content_type: Option<String>,
 }
 
 fn main() {
@@ -74,9 +78,15 @@ async fn run(args: Args) -> i32 {
             return 2;
         }
     };
+    let only_encoding = match args.content_type.as_deref() {
+        Some("json") => Some(Encoding::Json),
+        Some(_) => Some(Encoding::Protobuf),
+        None => None,
+    };
     let cfg = Config {
         heartbeat_interval: heartbeat,
         default_behavior: TaskBehavior::Finish { after },
+        only_encoding,
         ..Config::default()
     };
     let bind = SocketAddr::new(args.host, args.port);

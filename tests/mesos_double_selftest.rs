@@ -1112,6 +1112,51 @@ async fn subscribe_accept_negotiation() {
     assert_eq!(ct_for(Some("text/html")).await.0, 406);
 }
 
+#[tokio::test]
+async fn a_double_speaking_only_protobuf_refuses_json() {
+    let d = MesosDouble::start(Config {
+        only_encoding: Some(mesos_double::Encoding::Protobuf),
+        ..fast()
+    })
+    .await;
+    let body = subscribe_call(ALL_CAPS).to_string();
+    let json = post_raw(&d.scheduler_url(), &[("Content-Type", CT)], body).await;
+    assert_eq!(
+        (json.status, json.body.as_str()),
+        (415, "Expecting 'Content-Type' of application/x-protobuf")
+    );
+    let pb = pb_bytes(&subscribe_call(ALL_CAPS));
+    let json_only = [("Content-Type", PB), ("Accept", CT)];
+    assert_eq!(
+        post_raw(&d.scheduler_url(), &json_only, pb.clone())
+            .await
+            .status,
+        406
+    );
+    let (mut ev, headers) = {
+        let r = reqwest::Client::new()
+            .post(d.scheduler_url())
+            .header("Content-Type", PB)
+            .header("Accept", "application/json, application/x-protobuf")
+            .body(pb)
+            .send()
+            .await
+            .unwrap();
+        let headers = r.headers().clone();
+        (
+            Events {
+                resp: r,
+                buf: Vec::new(),
+                chunks: 0,
+                protobuf: true,
+            },
+            headers,
+        )
+    };
+    assert_eq!(headers["content-type"], PB);
+    assert_eq!(ev.next().await.unwrap()["type"], "SUBSCRIBED");
+}
+
 // ------------------------------------------------------------ auth, redirect
 
 fn basic(principal: &str, secret: &str) -> String {

@@ -1112,6 +1112,26 @@ async fn subscribe_accept_negotiation() {
     assert_eq!(ct_for(Some("text/html")).await.0, 406);
 }
 
+/// A protobuf call missing a `required` field does not parse, as with the master's parser:
+/// REVIVE with a `framework_id` whose `value` is absent.
+#[tokio::test]
+async fn protobuf_call_missing_a_required_field_is_refused() {
+    let d = MesosDouble::start(fast()).await;
+    let body: Vec<u8> = vec![0x0a, 0x00, 0x10, 0x05];
+    let r = post_raw(&d.scheduler_url(), &[("Content-Type", PB)], body).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Failed to parse body into Call protobuf")
+    );
+    // With the value it parses, and fails later for the unknown framework.
+    let complete: Vec<u8> = vec![0x0a, 0x03, 0x0a, 0x01, b'x', 0x10, 0x05];
+    let r = post_raw(&d.scheduler_url(), &[("Content-Type", PB)], complete).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Framework cannot be found")
+    );
+}
+
 #[tokio::test]
 async fn a_double_speaking_only_protobuf_refuses_json() {
     let d = MesosDouble::start(Config {

@@ -8,6 +8,8 @@
 #   python3           apt package python3  (test HTTP server: python3 -m http.server)
 #   python3 `nomad`   PyPI python-nomad    (Nomad API client compatibility tests)
 #   promtool          apt package prometheus (tests/metrics.rs: check metrics and rules)
+#   ZooKeeper + JRE   apt package zookeeper (tests/mesos_zookeeper.rs starts a throwaway
+#                     server: java -cp /usr/share/java/zookeeper.jar ...)
 #
 # `apt-get update` runs only when something has to be installed with apt.
 set -euo pipefail
@@ -31,6 +33,7 @@ have ffmpeg && have ffprobe || apt_pkgs+=(ffmpeg)
 have curl || apt_pkgs+=(curl)
 have python3 || apt_pkgs+=(python3)
 have promtool || apt_pkgs+=(prometheus)
+{ [ -f /usr/share/java/zookeeper.jar ] && have java; } || apt_pkgs+=(zookeeper)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }
@@ -68,4 +71,5 @@ fi
 
 echo "test deps OK: $(ffmpeg -version | head -n1)"
 echo "test deps OK: $(promtool --version 2>&1 | head -n1)"
+echo "test deps OK: ZooKeeper jar /usr/share/java/zookeeper.jar, $(java -version 2>&1 | head -n1)"
 echo "test deps OK: python3 module nomad $(python3 -c 'import nomad, importlib.metadata as m; print(m.version("python-nomad"))' 2>/dev/null || echo present)"

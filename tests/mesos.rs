@@ -526,12 +526,137 @@ fn unreachable_master_gives_a_clear_error_and_dispatches_still_queue() {
             .any(|l| l.starts_with("dispatch_cluster_connected{backend=\"mesos\"} 0")),
         "{text}"
     );
+    // A long-running server keeps retrying, and says the same cause once, not per attempt.
+    wait_until(30, "several attempts", || {
+        get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"]["Attempts"]
+            .as_u64()
+            .is_some_and(|n| n >= 4)
+    });
+    let log = s.log();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("cannot subscribe"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+}
+
+/// `dispatch run -master` gives up the way mesos-batch does: one line naming the master and
+/// the cause, exit 1; at once for what retrying cannot fix, after -connect-timeout otherwise.
+/// A master's web UI address as copied from a browser names the master.
+#[test]
+fn a_one_off_run_gives_up_cleanly() {
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dispatch"));
+        c.args(args)
+            .env_remove("DISPATCH_ADDR")
+            .env_remove("NOMAD_ADDR");
+        common::output_within(&mut c, 30)
+    };
+    let tasks = r#"{"tasks": [{"name": "hello", "task_id": {"value": "x"}, "agent_id": {"value": ""},
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}],
+        "command": {"value": "echo hello"}}]}"#;
+    // Nothing listening: waits (says so once), then gives up.
+    let nobody = common::closed_port();
+    let o = run(&[
+        "run",
+        "-master",
+        &nobody.addr.to_string(),
+        "-connect-timeout",
+        "2s",
+        tasks,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(
+        out.matches("Waiting for a Mesos master at").count(),
+        1,
+        "{}",
+        show(&o)
+    );
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "Error running on the Mesos master at http://{}: ",
+            nobody.addr
+        )) && last.contains("Connection refused")
+            && last.ends_with("(gave up after 2s, -connect-timeout)"),
+        "{}",
+        show(&o)
+    );
+    assert!(err.matches("WARN").count() <= 1, "{}", show(&o));
+    assert!(
+        !out.contains("Dispatched Job ID"),
+        "nothing submitted: {}",
+        show(&o)
+    );
+
+    // Not a Mesos master (a Dispatch server): at once, whatever the timeout.
+    let not_mesos = TestServer::start();
+    let o = run(&["run", "-master", &not_mesos.url(), tasks]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "Error running on the Mesos master at {}: {} is not a Mesos master: POST /api/v1/scheduler answered 404",
+            not_mesos.url(),
+            not_mesos.url()
+        )) && !last.contains("gave up after"),
+        "{}",
+        show(&o)
+    );
+
+    // Refused credentials: at once.
+    let m = master(Config {
+        credentials: Some(("dispatch".into(), "s3cret".into())),
+        ..fast_config()
+    });
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let addr = m.addr().to_string();
+    let o = run(&[
+        "run",
+        "-master",
+        &addr,
+        "-principal",
+        "dispatch",
+        "-secret",
+        "wrong",
+        tasks,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("http://{addr} refused our credentials (401)"))
+            && !last.contains("gave up after"),
+        "{}",
+        show(&o)
+    );
+    assert!(m.launched_tasks().is_empty());
+
+    // The web UI address from a browser works.
+    let m = master(fast_config());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let ui = format!("http://{}/#/", m.addr());
+    let o = run(&["run", "-master", &ui, "-content-type", "json", tasks]);
+    let out = ok(&o);
+    assert!(
+        out.contains(&format!("on http://{} (-master)", m.addr())),
+        "{out}"
+    );
+    assert_eq!(m.launched_tasks().len(), 1);
 }
 
 #[test]
 fn bad_mesos_flags_are_usage_errors() {
     for (args, want) in [
-        (vec!["-mesos-master", "zk://z:2181/mesos"], "ZooKeeper URLs"),
+        (
+            vec!["-mesos-master", "zk://z:2181"],
+            "is not a ZooKeeper URL; expected zk://host:port,host:port/path",
+        ),
         (
             vec!["-mesos-master", "m:5050", "-mesos-capabilities", "TELEPORT"],
             "unknown capability \"TELEPORT\"",
@@ -1312,10 +1437,11 @@ fn run_with_master_is_its_own_framework_without_a_server() {
         "{}",
         show(&o)
     );
-    let o = dispatch_without_server(&["run", "-master", "zk://z:2181/mesos", &url]);
+    let o = dispatch_without_server(&["run", "-master", "zk://z:2181", &url]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("-master: ZooKeeper URLs"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("-master: \"zk://z:2181\" is not a ZooKeeper URL"),
         "{}",
         show(&o)
     );

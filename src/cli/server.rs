@@ -45,9 +45,14 @@ pub struct ServerArgs {
     /// Also send metrics to this DogStatsD agent over UDP, e.g. 127.0.0.1:8125 (tags instead of labels)
     #[arg(long, value_name = "HOST:PORT", env = "DISPATCH_STATSD_ADDR")]
     statsd_addr: Option<String>,
-    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or http(s)://host:port).
+    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or
+    /// http(s)://host:port), or where they register in ZooKeeper (zk://host:port,host:port/mesos).
     /// Without it tasks run on the embedded local runner
-    #[arg(long, value_name = "HOST:PORT[,...]", env = "DISPATCH_MESOS_MASTER")]
+    #[arg(
+        long,
+        value_name = "HOST:PORT[,...]|zk://...",
+        env = "DISPATCH_MESOS_MASTER"
+    )]
     mesos_master: Option<String>,
     /// Encoding of the scheduler API: protobuf or json
     #[arg(long, value_name = "json|protobuf", default_value = "protobuf")]

@@ -14,12 +14,15 @@ use serde_json::{json, Value};
 use crate::config::{Config, TaskBehavior};
 use crate::state::{Ack, Decline, LaunchedTask, Leadership, RecordedCall, Shared, St};
 use crate::validate::Pool;
+use crate::zookeeper::Contender;
 
 /// An in-process strict Mesos master (scheduler API, JSON and protobuf
 /// encodings) and its agents (files API).
 pub struct MesosDouble {
     st: Shared,
     addr: SocketAddr,
+    /// Its registration as a contending master in ZooKeeper, if any.
+    contender: Mutex<Option<Arc<Contender>>>,
     server: tokio::task::JoinHandle<()>,
     ticker: tokio::task::JoinHandle<()>,
 }
@@ -64,6 +67,7 @@ impl MesosDouble {
         Ok(MesosDouble {
             st,
             addr,
+            contender: Mutex::new(None),
             server,
             ticker,
         })
@@ -213,6 +217,27 @@ impl MesosDouble {
         let mut s = self.st.lock();
         s.leadership = Leadership::NoLeader;
         s.disconnect();
+    }
+
+    /// Register in ZooKeeper as a contending master does: an ephemeral sequential
+    /// `json.info_` node under `path` holding this master's `MasterInfo` JSON. Returns the
+    /// node's path. (Leadership over HTTP stays as set by `set_leader` / `fail_over`.)
+    pub async fn register_in_zookeeper(&self, servers: &str, path: &str) -> Result<String, String> {
+        let info = self.st.lock().master_info();
+        let contender = Contender::register(servers, path, &info).await?;
+        let node = contender.node().to_string();
+        *self.contender.lock() = Some(Arc::new(contender));
+        Ok(node)
+    }
+
+    /// Leave the contest in ZooKeeper (the node goes, as when a master's session ends), while
+    /// this double keeps serving: like a master that died without closing its connections.
+    pub async fn withdraw_from_zookeeper(&self) -> Result<(), String> {
+        let contender = self.contender.lock().take();
+        match contender {
+            Some(c) => c.withdraw().await,
+            None => Err("not registered in ZooKeeper".into()),
+        }
     }
 
     /// Stop (or resume) HEARTBEATs, to exercise the client's watchdog.

@@ -24,7 +24,8 @@
 //! * `files` — the agents' files API (`/files/browse`, `/files/read`) over simulated
 //!   sandboxes;
 //! * `state` — everything behind the one lock, and the ticker that drives time;
-//! * `config` — behaviour knobs; `double` — the public handle (controls, inspection).
+//! * `config` — behaviour knobs; `double` — the public handle (controls, inspection);
+//! * `zookeeper` — registering as a contending master in ZooKeeper (`json.info_` nodes).
 //!
 //! Known gaps: one framework at a time; no operation IDs (UPDATE_OPERATION_STATUS,
 //! ACKNOWLEDGE_OPERATION_STATUS, RECONCILE_OPERATIONS); no refined (stacked) RESERVE for
@@ -61,6 +62,7 @@ mod operations;
 mod state;
 mod stream;
 mod validate;
+pub mod zookeeper;
 
 pub use codec::{Encoding, JSON, PROTOBUF};
 pub use config::{Config, TaskBehavior};

@@ -218,6 +218,19 @@ impl St {
     }
 }
 
+impl St {
+    /// This master's `MasterInfo` (in SUBSCRIBED and in its ZooKeeper registration).
+    pub(crate) fn master_info(&self) -> Value {
+        let addr = self.addr;
+        json!({
+            "id": self.master_id, "ip": 16777343, "port": addr.port(),
+            "pid": format!("master@{addr}"), "hostname": addr.ip().to_string(),
+            "version": "1.12.0",
+            "address": {"hostname": addr.ip().to_string(), "ip": addr.ip().to_string(), "port": addr.port()},
+        })
+    }
+}
+
 pub(crate) fn now_ts() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -165,16 +165,11 @@ pub(crate) fn subscribe(
             suppressed,
             last_heartbeat: Instant::now(),
         });
-        let addr = s.addr;
         let subscribed = json!({"type": "SUBSCRIBED", "subscribed": {
         "framework_id": {"value": id},
         "heartbeat_interval_seconds": s.cfg.heartbeat_interval.as_secs_f64(),
-        "master_info": {
-            "id": s.master_id, "ip": 16777343, "port": addr.port(),
-            "pid": format!("master@{addr}"), "hostname": addr.ip().to_string(),
-            "version": "1.12.0",
-            "address": {"hostname": addr.ip().to_string(), "ip": addr.ip().to_string(), "port": addr.port()},
-        }}});
+        "master_info": s.master_info(),
+        }});
         let hb = json!({"type": "HEARTBEAT"});
         tx.send_all(&[subscribed.clone(), hb.clone()]);
         s.events.push(subscribed);

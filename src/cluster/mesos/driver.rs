@@ -66,14 +66,28 @@ pub struct Driver {
     /// Offer calls, sent in order by `send_in_order`.
     pub ordered: mpsc::UnboundedSender<OutgoingCall>,
     pub backoff: Duration,
+    /// The connection problem last logged: a cause is logged when it changes, not at every
+    /// attempt (cleared by SUBSCRIBED).
+    pub logged_cause: Option<String>,
 }
 
 /// Why a connection ended.
 enum End {
-    /// Try again after the backoff.
-    Retry(String),
+    /// Try again after the backoff; `permanent`: retrying alone will not fix `reason`.
+    Retry { reason: String, permanent: bool },
+    /// ZooKeeper names another leader: subscribe to it at once.
+    NewLeader(String),
     /// The scheduler is gone: stop.
     Shutdown,
+}
+
+impl End {
+    fn retry(reason: impl Into<String>) -> End {
+        End::Retry {
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
 }
 
 impl Driver {
@@ -84,14 +98,28 @@ impl Driver {
                     tracing::info!("scheduler gone; Mesos driver stops");
                     return;
                 }
-                End::Retry(reason) => {
-                    self.directory.disconnected(&reason);
-                    let wait = jitter(self.backoff);
-                    tracing::warn!(
-                        reason,
-                        retry_in_ms = wait.as_millis() as u64,
-                        "Mesos connection ended"
+                End::NewLeader(leader) => {
+                    self.directory
+                        .disconnected(&format!("the leading master changed to {leader}"), false);
+                    tracing::info!(
+                        leader,
+                        "ZooKeeper names a new leading master; subscribing to it"
                     );
+                    self.backoff = FIRST_BACKOFF;
+                }
+                End::Retry { reason, permanent } => {
+                    self.directory.disconnected(&reason, permanent);
+                    let wait = jitter(self.backoff);
+                    if self.logged_cause.as_deref() != Some(reason.as_str()) {
+                        tracing::warn!(reason, "Mesos connection ended; retrying until it works (the same cause is not logged again)");
+                        self.logged_cause = Some(reason);
+                    } else {
+                        tracing::debug!(
+                            reason,
+                            retry_in_ms = wait.as_millis() as u64,
+                            "Mesos connection still failing"
+                        );
+                    }
                     self.backoff = (self.backoff * 2).min(self.settings.max_backoff);
                     if !self.idle(&mut calls, wait).await {
                         return;
@@ -101,12 +129,17 @@ impl Driver {
         }
     }
 
-    /// Wait out the backoff, answering calls as a disconnected framework must.
+    /// Wait out the backoff, answering calls as a disconnected framework must; a leader
+    /// newly named by ZooKeeper ends the wait.
     async fn idle(&mut self, calls: &mut UnboundedReceiver<ClusterCall>, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
+        let masters = self.masters.clone();
+        let new_leader = masters.leader_change(masters.detected_leader());
+        tokio::pin!(new_leader);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => return true,
+                Some(_) = &mut new_leader => return true,
                 call = calls.recv() => match call {
                     Some(call) => self.offline(call),
                     None => return false,
@@ -146,17 +179,21 @@ impl Driver {
     async fn connection(&mut self, calls: &mut UnboundedReceiver<ClusterCall>) -> End {
         let body = match self.subscribe_body() {
             Ok(b) => b,
-            Err(e) => return End::Retry(format!("cannot encode SUBSCRIBE: {e}")),
+            Err(e) => return End::retry(format!("cannot encode SUBSCRIBE: {e}")),
         };
         self.directory.connecting();
         let masters = self.masters.clone();
+        let detected = masters.detected_leader();
         let subscribing = masters.subscribe(body);
         tokio::pin!(subscribing);
         let sub: Subscription = loop {
             tokio::select! {
                 result = &mut subscribing => match result {
                     Ok(sub) => break sub,
-                    Err(e) => return End::Retry(format!("cannot subscribe: {e}")),
+                    Err(e) => return End::Retry {
+                        reason: format!("cannot subscribe: {e}"),
+                        permanent: e.permanent(),
+                    },
                 },
                 call = calls.recv() => match call {
                     Some(call) => self.offline(call),
@@ -166,12 +203,16 @@ impl Driver {
         };
         tracing::info!(master = %sub.leader, encoding = self.settings.encoding.name(), "subscription stream open");
         crate::metrics::cluster_master(BACKEND, &sub.leader);
-        self.stream(sub, calls).await
+        self.stream(sub, detected, calls).await
     }
 
+    /// Events until the stream ends. `detected`: the leader ZooKeeper named when we
+    /// subscribed; when it names another, this stream is left for the new leader at once
+    /// (the old master may be gone without closing the connection).
     async fn stream(
         &mut self,
         sub: Subscription,
+        detected: Option<String>,
         calls: &mut UnboundedReceiver<ClusterCall>,
     ) -> End {
         let Subscription {
@@ -184,15 +225,22 @@ impl Driver {
         let mut decoder = recordio::Decoder::new();
         let mut subscribed = false;
         let mut silence_limit = DEFAULT_HEARTBEAT * MISSED_HEARTBEATS;
+        let masters = self.masters.clone();
+        let new_leader = masters.leader_change(detected);
+        tokio::pin!(new_leader);
         let end = loop {
             tokio::select! {
+                leader = &mut new_leader => break match leader {
+                    Some(l) => End::NewLeader(l),
+                    None => End::retry("ZooKeeper names no leading master any more"),
+                },
                 chunk = tokio::time::timeout(silence_limit, response.chunk()) => {
                     let bytes = match chunk {
-                        Err(_) => break End::Retry(format!(
+                        Err(_) => break End::retry(format!(
                             "no event from the master for {} s (heartbeats missed)",
                             silence_limit.as_secs())),
-                        Ok(Err(e)) => break End::Retry(format!("the event stream broke: {e}")),
-                        Ok(Ok(None)) => break End::Retry("the master closed the event stream".into()),
+                        Ok(Err(e)) => break End::retry(format!("the event stream broke: {e}")),
+                        Ok(Ok(None)) => break End::retry("the master closed the event stream"),
                         Ok(Ok(Some(bytes))) => bytes,
                     };
                     decoder.push(&bytes);
@@ -217,7 +265,8 @@ impl Driver {
         if subscribed {
             crate::metrics::cluster_disconnected(BACKEND);
             let reason = match &end {
-                End::Retry(r) => r.clone(),
+                End::Retry { reason, .. } => reason.clone(),
+                End::NewLeader(l) => format!("the leading master changed to {l}"),
                 End::Shutdown => "shutting down".into(),
             };
             let _ = self.events.send(ClusterEvent::Disconnected { reason });
@@ -238,7 +287,7 @@ impl Driver {
             let record = match decoder.next_record() {
                 Ok(Some(r)) => r,
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(End::Retry(format!("broken RecordIO stream: {e}"))),
+                Err(e) => return Err(End::retry(format!("broken RecordIO stream: {e}"))),
             };
             let event = match encoding.decode_event(&record) {
                 Ok(e) => e,
@@ -263,13 +312,13 @@ impl Driver {
         match event.kind {
             EventType::Subscribed => {
                 let Some(s) = event.subscribed else {
-                    return Err(End::Retry("SUBSCRIBED without its payload".into()));
+                    return Err(End::retry("SUBSCRIBED without its payload"));
                 };
                 let id = s.framework_id.value;
                 if self.framework_id.as_deref() != Some(id.as_str()) {
                     if let Err(e) = (self.persist)(FRAMEWORK_ID_SETTING.into(), id.clone()).await {
                         // Launching under an ID that could be lost would orphan tasks.
-                        return Err(End::Retry(format!("cannot store the FrameworkID: {e}")));
+                        return Err(End::retry(format!("cannot store the FrameworkID: {e}")));
                     }
                     tracing::info!(framework_id = %id, "registered with Mesos; FrameworkID stored");
                 }
@@ -282,6 +331,7 @@ impl Driver {
                 *silence_limit = interval * MISSED_HEARTBEATS;
                 *subscribed = true;
                 self.backoff = FIRST_BACKOFF;
+                self.logged_cause = None;
                 tracing::info!(framework_id = %id, stream_id, heartbeat_s = interval.as_secs_f64(), "subscribed");
                 let _ = self
                     .events
@@ -336,7 +386,14 @@ impl Driver {
                         self.framework_id = None;
                     }
                 }
-                return Err(End::Retry(format!("master sent ERROR: {message}")));
+                // Refused before SUBSCRIBED (a principal or role the master does not allow,
+                // ...): retrying the same SUBSCRIBE will not help. "Framework failed over"
+                // ends a stream that was subscribed.
+                let permanent = !*subscribed && !message.contains("has been removed");
+                return Err(End::Retry {
+                    reason: format!("master sent ERROR: {message}"),
+                    permanent,
+                });
             }
             EventType::Heartbeat => {
                 tracing::trace!("heartbeat");

@@ -1709,3 +1709,76 @@ fn a_revive_never_overtakes_the_suppress_before_it() {
         "{order:?}"
     );
 }
+
+/// A failure says why where the user looks, on Mesos too: dispatch-and-wait and
+/// `job status <child>` show the end of the failed attempt's stderr, read through the
+/// agent's files API.
+#[test]
+fn a_failed_dispatch_shows_the_end_of_its_stderr_from_the_agent() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let s = server(&m.url(), "json", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("conv.hcl");
+    std::fs::write(
+        &job,
+        r#"job "conv" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    restart {
+      attempts = 0
+    }
+    reschedule {
+      attempts = 0
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "convert.sh"]
+      }
+      resources {
+        cpu    = 100
+        memory = 32
+      }
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let waiting = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(["job", "dispatch", "conv"])
+        .env("DISPATCH_ADDR", s.url())
+        .env_remove("NOMAD_ADDR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = launched_or_show(waiting, &m);
+    let task = m.launched_tasks()[0].task_id.clone();
+    assert!(m.append_sandbox_file(
+        &task,
+        "stderr",
+        b"starting\nconvert.sh: error: ffmpeg not found on PATH\n"
+    ));
+    m.fail_task(&task, 1);
+    let o = waiting.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.ends_with("      starting\n      convert.sh: error: ffmpeg not found on PATH\n")
+            && out.contains("    Last 3 line(s) of task \"t\" stderr (attempt 1, TASK_FAILED):\n      Starting task "),
+        "{}",
+        show(&o)
+    );
+    let child = dispatched_id(&out);
+    let status = ok(&dispatch(&s, &["job", "status", &child]));
+    assert!(
+        status.contains("  convert.sh: error: ffmpeg not found on PATH"),
+        "{status}"
+    );
+}

@@ -573,7 +573,7 @@ async fn report(client: &Client, child: &str) -> Result<(), CliError> {
             };
             let command = batch::command_line(t);
             let command = command.lines().collect::<Vec<_>>().join("; ");
-            lines.push(format!(
+            let mut line = format!(
                 "  - task {:?}: {state}{}\n    command: {command}",
                 t.name,
                 if detail.trim().is_empty() {
@@ -581,7 +581,14 @@ async fn report(client: &Client, child: &str) -> Result<(), CliError> {
                 } else {
                     format!(": {}", detail.trim().trim_end_matches(';'))
                 },
-            ));
+            );
+            if let Some(stderr) = super::failure::stderr_tail(client, child, &t.name).await {
+                line.push_str(&format!("\n    stderr (last {} line(s)):", stderr.len()));
+                for l in stderr {
+                    line.push_str(&format!("\n      {l}"));
+                }
+            }
+            lines.push(line);
         }
     }
     let total: usize = job.task_groups.iter().map(|g| g.tasks.len()).sum();

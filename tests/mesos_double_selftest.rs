@@ -1082,6 +1082,44 @@ async fn protobuf_subscription_launch_ack_finished() {
     {
         assert_eq!(r.body, cap["response_body"]);
     }
+    // The operator events in protobuf, through the double's schema and read with ours.
+    let oid = d.offer("a2", 1.0, 64.0, 64.0).unwrap();
+    ev.next_of("OFFERS").await;
+    d.schedule_maintenance(
+        "a2",
+        mesos_double::Unavailability::from_now(Duration::from_secs(60), None),
+    );
+    // The agent's offer comes back with its unavailability, and an inverse offer.
+    let (mut inverse, mut offer) = (None, None);
+    while inverse.is_none() || offer.is_none() {
+        let e = ev.next_non_hb().await;
+        match e["type"].as_str() {
+            Some("INVERSE_OFFERS") => {
+                inverse = Some(e["inverse_offers"]["inverse_offers"][0].clone())
+            }
+            Some("OFFERS") if e["offers"]["offers"][0]["agent_id"]["value"] == "a2" => {
+                offer = Some(e["offers"]["offers"][0].clone())
+            }
+            _ => {}
+        }
+    }
+    let (inverse, offer) = (inverse.unwrap(), offer.unwrap());
+    assert_eq!(inverse["agent_id"]["value"], "a2", "{inverse}");
+    assert_ne!(offer["id"]["value"], oid.as_str());
+    assert!(
+        offer["unavailability"]["start"]["nanoseconds"].is_i64(),
+        "{offer}"
+    );
+    let reserve = json!({"type": "ACCEPT", "accept": {"offer_ids": [offer["id"]], "operations": [
+        {"type": "RESERVE", "id": {"value": "op-pb"}, "reserve": {"resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0},
+             "allocation_info": {"role": "*"}, "role": "x"}]}}]}});
+    let r = pb_call(&c, reserve).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+    let st = &e["update_operation_status"]["status"];
+    assert_eq!(st["operation_id"]["value"], "op-pb", "{e}");
+    assert_eq!(st["state"], "OPERATION_ERROR", "{e}");
 }
 
 #[tokio::test]

@@ -1,10 +1,11 @@
 # /etc/dispatch/dispatch.hcl: the Dispatch server's configuration (Nomad agent style).
 #
-# The systemd unit starts `dispatch server -config /etc/dispatch`: every *.hcl and *.json
-# file of that directory is read in name order and later files override earlier ones, key
-# by key (so a drop-in such as /etc/dispatch/50-mesos.hcl can change one setting without
-# editing this file). Flags given on the command line (DISPATCH_OPTS in
-# /etc/default/dispatch) override the files.
+# The systemd unit starts
+#   dispatch server -config /etc/dispatch/dispatch.hcl -config /etc/dispatch/conf.d
+# This file is read first, then every *.hcl and *.json file of conf.d in name order;
+# later files override earlier ones key by key (so a drop-in such as
+# /etc/dispatch/conf.d/50-mesos.hcl changes one setting without editing this file).
+# Flags on the command line (DISPATCH_OPTS in /etc/default/dispatch) override the files.
 #
 # Unknown keys and bad values stop the server with file:line and the key. Paths must be
 # absolute. `systemctl reload dispatch` (SIGHUP) re-reads the files: log_level changes at

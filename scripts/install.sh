@@ -13,6 +13,7 @@
 #   PREFIX/share/doc/dispatch/README.md
 #   SYSCONFDIR/systemd/system/dispatch.service   [SYSCONFDIR = /etc]
 #   SYSCONFDIR/dispatch/dispatch.hcl          the config (deploy/dispatch.hcl)
+#   SYSCONFDIR/dispatch/conf.d/               drop-ins read after it, in name order
 #   SYSCONFDIR/default/dispatch               the unit's environment file
 #   LOCALSTATEDIR/lib/dispatch                the data dir, mode 0750 [LOCALSTATEDIR = /var]
 # Paths inside the unit and the config follow PREFIX, SYSCONFDIR and LOCALSTATEDIR.
@@ -148,6 +149,7 @@ while IFS= read -r f; do
     put 0644 "$f" "$sharedir/${f#"$repo"/}"
 done < <(find "$repo/deploy/prometheus" "$repo/deploy/grafana" "$repo/deploy/datadog" -type f | sort)
 install -d -m 0750 "$destdir$datadir"
+install -d -m 0755 "$destdir$confdir/conf.d"
 
 echo "installed Dispatch into ${destdir:-/} (prefix $prefix)"
 if [ -z "$destdir" ]; then

@@ -5,11 +5,11 @@
 #  1. ffmpeg, build tools and Rust (rustup, for the vagrant user)
 #  2. build Dispatch from /vagrant (release, target dir ~vagrant/target)
 #  3. install it with scripts/install.sh (/usr/local, /etc/dispatch, the systemd unit)
-#     plus /etc/dispatch/10-vagrant.hcl: listen on every interface of the VM, so the
+#     plus /etc/dispatch/conf.d/10-vagrant.hcl: listen on every interface of the VM, so the
 #     forwarded port 4646 reaches it
 #  4. with DISPATCH_VAGRANT_MESOS=1: Mesos built from Apache's source
 #     (deploy/mesos/build-mesos.sh, about an hour), a master and an agent as systemd
-#     units, and /etc/dispatch/20-mesos.hcl pointing Dispatch at them
+#     units, and /etc/dispatch/conf.d/20-mesos.hcl pointing Dispatch at them
 #  5. start (or restart) dispatch.service; register jobs/transcode.hcl and jobs/gif.hcl
 #  6. make the sample clips samples/*.txt name (/tmp/dispatch-samples)
 #  7. Prometheus and Grafana with the shipped configs (deploy/monitoring/setup.sh)
@@ -41,7 +41,7 @@ sudo -u "$user" -H env CARGO_TARGET_DIR="$home/target" \
 
 step "install (scripts/install.sh)"
 "$src/scripts/install.sh" --binary "$home/target/release/dispatch"
-cat >/etc/dispatch/10-vagrant.hcl <<'HCL'
+cat >/etc/dispatch/conf.d/10-vagrant.hcl <<'HCL'
 # Vagrant: the API listens on every interface of the VM so that the forwarded port
 # (127.0.0.1:4646 on the host) reaches it. The VM's network is private to the host.
 bind_addr = "0.0.0.0"
@@ -74,7 +74,7 @@ ENV
     install -m 0644 "$src/deploy/mesos/mesos-agent.service" /etc/systemd/system/
     systemctl daemon-reload
     systemctl enable --now mesos-master mesos-agent
-    cat >/etc/dispatch/20-mesos.hcl <<HCL
+    cat >/etc/dispatch/conf.d/20-mesos.hcl <<HCL
 # Vagrant with DISPATCH_VAGRANT_MESOS=1: tasks run on the Mesos agent in this VM.
 mesos {
   master = "$ip:5050"
@@ -85,7 +85,7 @@ advertise {
 }
 HCL
 else
-    rm -f /etc/dispatch/20-mesos.hcl
+    rm -f /etc/dispatch/conf.d/20-mesos.hcl
 fi
 
 step "start dispatch.service"

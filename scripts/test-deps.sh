@@ -10,6 +10,14 @@
 #   promtool          apt package prometheus (tests/metrics.rs: check metrics and rules)
 #   ZooKeeper + JRE   apt package zookeeper (tests/mesos_zookeeper.rs starts a throwaway
 #                     server: java -cp /usr/share/java/zookeeper.jar ...)
+#   ShellCheck        apt package shellcheck (tests/deploy.rs: every shell script)
+#   vagrant           apt package vagrant    (tests/deploy.rs: vagrant validate)
+#   systemd-analyze   apt package systemd    (tests/deploy.rs: verify the units)
+#   jq                apt package jq         (tests/deploy.rs: the queue-metrics script)
+#
+# Not installed here: Terraform and its AWS provider, which are not Debian packages.
+# tests/deploy.rs runs `terraform validate` offline against a provider mirror in
+# /opt/tf-plugins and fails, saying so, when either is missing (see the end of this file).
 #
 # `apt-get update` runs only when something has to be installed with apt.
 set -euo pipefail
@@ -34,6 +42,10 @@ have curl || apt_pkgs+=(curl)
 have python3 || apt_pkgs+=(python3)
 have promtool || apt_pkgs+=(prometheus)
 { [ -f /usr/share/java/zookeeper.jar ] && have java; } || apt_pkgs+=(zookeeper)
+have shellcheck || apt_pkgs+=(shellcheck)
+have vagrant || apt_pkgs+=(vagrant)
+have systemd-analyze || apt_pkgs+=(systemd)
+have jq || apt_pkgs+=(jq)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }
@@ -73,3 +85,11 @@ echo "test deps OK: $(ffmpeg -version | head -n1)"
 echo "test deps OK: $(promtool --version 2>&1 | head -n1)"
 echo "test deps OK: ZooKeeper jar /usr/share/java/zookeeper.jar, $(java -version 2>&1 | head -n1)"
 echo "test deps OK: python3 module nomad $(python3 -c 'import nomad, importlib.metadata as m; print(m.version("python-nomad"))' 2>/dev/null || echo present)"
+echo "test deps OK: $(shellcheck --version | sed -n 2p), $(vagrant --version), $(systemd-analyze --version | head -n1)"
+if have terraform && [ -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ]; then
+    echo "test deps OK: $(terraform version 2>/dev/null | head -n1), AWS provider mirror in /opt/tf-plugins"
+else
+    echo "test deps MISSING: terraform and/or its provider mirror /opt/tf-plugins; tests/deploy.rs will fail." >&2
+    echo "  install Terraform (https://developer.hashicorp.com/terraform/install), then once, with registry access:" >&2
+    echo "  (cd deploy/terraform/aws && terraform providers mirror /opt/tf-plugins)" >&2
+fi

@@ -817,3 +817,76 @@ async fn agent_and_status_endpoints_answer_like_nomad() {
         .await;
     assert!(msg.contains("no such endpoint"), "{msg}");
 }
+
+/// The demo's own HCL1 job file: `/v1/jobs/parse` reads it as Nomad's HCL1 parser did and
+/// names the HCL1 construct in `X-Dispatch-Warnings` (Nomad's parse reply is the bare job,
+/// with no Warnings field); `HCLv1: true` forces HCL1; invalid files stay 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn parse_accepts_hcl1_job_files_with_a_warning() {
+    let api = Api::start().await;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nomad-jobs");
+    let hcl1 = std::fs::read_to_string(
+        corpus.join("hashicorp__nomad-dispatch-ffmpeg__nomad__transcode.nomad"),
+    )
+    .unwrap();
+    let resp = api
+        .http
+        .put(format!("{}/v1/jobs/parse", api.url))
+        .json(&json!({ "JobHCL": hcl1, "Canonicalize": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let warning = resp.headers()["x-dispatch-warnings"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        warning,
+        "JobHCL:28: HCL1: quoted attribute name \"S3_BUCKET\"; HCL2 writes S3_BUCKET = ..."
+    );
+    let job: Value = resp.json().await.unwrap();
+    assert_eq!(
+        job["TaskGroups"][0]["Tasks"][0]["Env"]["S3_BUCKET"],
+        "BUCKET_NAME"
+    );
+    // registering what parse returned works, as `nomad job run` does it
+    api.ok("PUT", "/v1/jobs", Some(json!({ "Job": job }))).await;
+
+    // HCL2 files carry no warning header
+    let resp = api
+        .http
+        .put(format!("{}/v1/jobs/parse", api.url))
+        .json(&json!({ "JobHCL": "job \"j\" {\n  type = \"batch\"\n}\n" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get("x-dispatch-warnings").is_none());
+
+    // HCLv1: strings are literal, as HCL1 left them for the client
+    let job = api
+        .ok(
+            "PUT",
+            "/v1/jobs/parse",
+            Some(json!({ "JobHCL": "job \"j\" {\n  meta {\n    a = \"${x}\"\n  }\n}\n", "HCLv1": true })),
+        )
+        .await;
+    assert_eq!(job["Meta"]["a"], "${x}");
+
+    for invalid in [
+        "angrycub__nomad_example_jobs__applications__wordpress__distributed__build-site.nomad",
+        "testing-farm__infrastructure__terragrunt__environments__production__worker-redhat__jobs__tf-tmt-multihost.nomad",
+    ] {
+        let src = std::fs::read_to_string(corpus.join(invalid)).unwrap();
+        let msg = api
+            .err(
+                "PUT",
+                "/v1/jobs/parse",
+                Some(json!({ "JobHCL": src })),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert!(msg.contains("invalid HCL2 syntax"), "{invalid}: {msg}");
+    }
+}

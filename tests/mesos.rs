@@ -667,7 +667,7 @@ fn bad_mesos_flags_are_usage_errors() {
         ),
         (
             vec!["-mesos-master", "m:5050", "-mesos-secret", "s"],
-            "-mesos-secret needs -mesos-principal",
+            "-mesos-secret: needs a principal",
         ),
         (
             vec!["-mesos-master", "m:5050", "-mesos-role", "a b"],

@@ -1782,3 +1782,81 @@ fn a_failed_dispatch_shows_the_end_of_its_stderr_from_the_agent() {
         "{status}"
     );
 }
+
+/// A configuration reload (SIGHUP) that changes the framework's roles, capabilities and
+/// failover timeout sends UPDATE_FRAMEWORK: the same subscription, no re-registration, the
+/// running task untouched, offers for the new role.
+#[test]
+fn a_reload_updates_the_framework_without_resubscribing() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dispatch.hcl");
+    let write = |roles: &str, failover: &str, caps: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "mesos {{\n  master = \"{}\"\n  content_type = \"json\"\n  max_backoff = \"1s\"\n  role = {roles}\n  failover_timeout = \"{failover}\"\n  capabilities = {caps}\n}}\n",
+                m.url()
+            ),
+        )
+        .unwrap();
+    };
+    write("[\"a\"]", "1h", "[]");
+    let s = TestServer::start_with(&["-config", config.to_str().unwrap()]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    register(&s, "jobs/transcode.hcl");
+    ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-detach",
+            "-meta",
+            "input=/tmp/x.mov",
+            "transcode",
+        ],
+    ));
+    wait_until(20, "the task running", || {
+        m.launched_tasks()
+            .first()
+            .is_some_and(|t| m.task_state(&t.task_id).as_deref() == Some("TASK_RUNNING"))
+    });
+    let task = m.launched_tasks()[0].task_id.clone();
+    let stream = m.stream_id();
+    let subscribes = m.accepted_calls("SUBSCRIBE").len();
+
+    write("[\"a\", \"b\"]", "2h", "[\"GPU_RESOURCES\"]");
+    let pid = nix::unistd::Pid::from_raw(s.pid().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    wait_until(20, "UPDATE_FRAMEWORK applied", || {
+        m.framework_updates() == 1
+    });
+    let info = m.framework_info().unwrap();
+    assert_eq!(info["roles"], serde_json::json!(["a", "b"]), "{info}");
+    assert_eq!(info["failover_timeout"], 7200.0, "{info}");
+    assert!(
+        info["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "GPU_RESOURCES"),
+        "{info}"
+    );
+    assert_eq!(m.stream_id(), stream, "the same subscription");
+    assert_eq!(m.accepted_calls("SUBSCRIBE").len(), subscribes);
+    assert_eq!(m.task_state(&task).as_deref(), Some("TASK_RUNNING"));
+    assert!(m.kills().is_empty());
+    wait_until(10, "the reload logged", || {
+        s.log()
+            .contains("configuration reloaded: mesos.role [\"a\"] -> [\"a\", \"b\"]")
+    });
+    let mesos = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"];
+    assert_eq!(mesos["Roles"], serde_json::json!(["a", "b"]), "{mesos}");
+    assert!(
+        !s.log().contains("takes effect after a restart"),
+        "{}",
+        s.log()
+    );
+}

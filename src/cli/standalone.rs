@@ -131,6 +131,7 @@ impl Standalone {
                 ..GcPolicy::default()
             },
             fetch_bind,
+            mesos_updates: None,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

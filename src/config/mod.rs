@@ -432,6 +432,7 @@ impl Config {
             mesos: self.mesos.clone(),
             gc: self.gc.clone(),
             fetch_bind: None,
+            mesos_updates: None,
         }
     }
 
@@ -459,14 +460,12 @@ impl Config {
                 "mesos (other settings)",
                 format!(
                     "{:?}",
+                    // Name, roles, failover timeout and capabilities change on the running
+                    // framework (UPDATE_FRAMEWORK, `reload::MesosFrameworkTarget`).
                     mesos.map(|m| (
                         m.encoding,
-                        &m.framework_name,
                         &m.user,
-                        &m.roles,
                         &m.principal,
-                        m.failover_timeout,
-                        &m.capabilities,
                         m.max_backoff,
                         &m.alloc_dir
                     ))

@@ -69,6 +69,22 @@ pub struct Driver {
     /// The connection problem last logged: a cause is logged when it changes, not at every
     /// attempt (cleared by SUBSCRIBED).
     pub logged_cause: Option<String>,
+    /// New framework settings from a configuration reload: sent as UPDATE_FRAMEWORK while
+    /// subscribed, else carried by the next SUBSCRIBE.
+    pub updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
+}
+
+/// The next settings a reload publishes (never, without a channel).
+async fn next_update(
+    updates: &mut Option<tokio::sync::watch::Receiver<MesosSettings>>,
+) -> MesosSettings {
+    let Some(rx) = updates else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        return std::future::pending().await;
+    }
+    rx.borrow_and_update().clone()
 }
 
 /// Why a connection ended.
@@ -160,6 +176,54 @@ impl Driver {
         }
     }
 
+    /// Take the updatable fields of `new` (name, roles, failover timeout, capabilities);
+    /// false when nothing changed.
+    fn adopt(&mut self, new: &MesosSettings) -> bool {
+        let changes = self.settings.updatable_changes(new);
+        if changes.is_empty() {
+            return false;
+        }
+        tracing::info!(changes = changes.join("; "), "framework settings changed");
+        self.settings = Arc::new(self.settings.with_updates_from(new));
+        self.directory.set_settings(&self.settings);
+        true
+    }
+
+    /// Settings published while no stream was open: the next SUBSCRIBE carries them.
+    fn adopt_pending_update(&mut self) {
+        let pending = match self.updates.as_mut() {
+            Some(rx) if rx.has_changed().unwrap_or(false) => rx.borrow_and_update().clone(),
+            _ => return,
+        };
+        self.adopt(&pending);
+    }
+
+    /// UPDATE_FRAMEWORK with the current settings, in order with the offer calls (a REVIVE
+    /// or SUPPRESS for the new roles must not overtake it).
+    fn update_framework(&mut self, stream_id: &str) {
+        let Some(fid) = self.framework() else {
+            return;
+        };
+        let info = self.settings.framework_info(Some(&fid.value));
+        let suppressed = if self.suppressed {
+            self.settings.roles.clone()
+        } else {
+            Vec::new()
+        };
+        let call = json::Call::update_framework(info, suppressed);
+        match self.settings.encoding.encode_call(&call) {
+            Ok(body) => {
+                let _ = self.ordered.send(OutgoingCall {
+                    stream_id: stream_id.to_string(),
+                    body: Bytes::from(body),
+                    kind: call.kind,
+                    dropped_on_refusal: Vec::new(),
+                });
+            }
+            Err(e) => tracing::error!("cannot encode UPDATE_FRAMEWORK: {e}"),
+        }
+    }
+
     fn subscribe_body(&self) -> Result<Bytes, String> {
         let info = self.settings.framework_info(self.framework_id.as_deref());
         let suppressed = if self.suppressed {
@@ -177,6 +241,7 @@ impl Driver {
 
     /// One subscription, from SUBSCRIBE to the end of its stream.
     async fn connection(&mut self, calls: &mut UnboundedReceiver<ClusterCall>) -> End {
+        self.adopt_pending_update();
         let body = match self.subscribe_body() {
             Ok(b) => b,
             Err(e) => return End::retry(format!("cannot encode SUBSCRIBE: {e}")),
@@ -228,8 +293,23 @@ impl Driver {
         let masters = self.masters.clone();
         let new_leader = masters.leader_change(detected);
         tokio::pin!(new_leader);
+        let mut updates = self.updates.clone();
+        // Settings changed after this stream's SUBSCRIBE went out, before SUBSCRIBED.
+        let mut update_due = false;
         let end = loop {
             tokio::select! {
+                new = next_update(&mut updates) => {
+                    if let Some(rx) = self.updates.as_mut() {
+                        rx.borrow_and_update();
+                    }
+                    if self.adopt(&new) {
+                        if subscribed {
+                            self.update_framework(&stream_id);
+                        } else {
+                            update_due = true;
+                        }
+                    }
+                }
                 leader = &mut new_leader => break match leader {
                     Some(l) => End::NewLeader(l),
                     None => End::retry("ZooKeeper names no leading master any more"),
@@ -251,6 +331,9 @@ impl Driver {
                     }
                     if subscribed && !was_subscribed {
                         self.directory.subscribed(&leader);
+                        if std::mem::take(&mut update_due) {
+                            self.update_framework(&stream_id);
+                        }
                     }
                 }
                 call = calls.recv() => match call {

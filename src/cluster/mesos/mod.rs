@@ -42,6 +42,7 @@ pub fn start(
     stored: &BTreeMap<String, String>,
     persist: PersistSetting,
     directory: Arc<MesosDirectory>,
+    updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
 ) -> Result<ClusterHandle, String> {
     let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
     let masters = master::Masters::new(
@@ -84,6 +85,7 @@ pub fn start(
         ordered: ordered_tx,
         backoff: driver::FIRST_BACKOFF,
         logged_cause: None,
+        updates,
     };
     rt.spawn(driver.run(calls_rx));
     Ok(ClusterHandle {

@@ -246,6 +246,46 @@ pub fn parse_encoding(s: &str) -> Result<Encoding, SettingsError> {
 }
 
 impl MesosSettings {
+    /// What differs from `new` among the fields UPDATE_FRAMEWORK can change on the running
+    /// framework (name, roles, failover timeout, capabilities), as `key old -> new`.
+    pub fn updatable_changes(&self, new: &MesosSettings) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.framework_name != new.framework_name {
+            out.push(format!(
+                "mesos.framework_name {:?} -> {:?}",
+                self.framework_name, new.framework_name
+            ));
+        }
+        if self.roles != new.roles {
+            out.push(format!("mesos.role {:?} -> {:?}", self.roles, new.roles));
+        }
+        if self.failover_timeout != new.failover_timeout {
+            out.push(format!(
+                "mesos.failover_timeout {} -> {}",
+                humantime::format_duration(self.failover_timeout),
+                humantime::format_duration(new.failover_timeout)
+            ));
+        }
+        if self.capabilities != new.capabilities {
+            out.push(format!(
+                "mesos.capabilities {:?} -> {:?}",
+                self.capabilities, new.capabilities
+            ));
+        }
+        out
+    }
+
+    /// These settings with the updatable fields of `new` (the rest stays until a restart).
+    pub fn with_updates_from(&self, new: &MesosSettings) -> MesosSettings {
+        MesosSettings {
+            framework_name: new.framework_name.clone(),
+            roles: new.roles.clone(),
+            failover_timeout: new.failover_timeout,
+            capabilities: new.capabilities.clone(),
+            ..self.clone()
+        }
+    }
+
     /// The `FrameworkInfo` of a SUBSCRIBE (`id` set when resubscribing).
     pub fn framework_info(&self, id: Option<&str>) -> FrameworkInfo {
         FrameworkInfo {

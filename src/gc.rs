@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::cluster::local::{alloc_dir, task_sandbox};
 use crate::model::Dispatch;
 use crate::render::alloc_key;
@@ -39,7 +40,7 @@ impl Default for GcPolicy {
 }
 
 /// Collects on the policy's timer, for the life of the server.
-pub fn spawn(state: StateHandle, policy: GcPolicy, sandbox_root: Option<PathBuf>) {
+pub fn spawn(state: StateHandle, policy: GcPolicy, sandbox_root: Option<PathBuf>, clock: Clock) {
     let Some(threshold) = policy.threshold else {
         tracing::info!("garbage collection of dead children is off");
         return;
@@ -50,14 +51,20 @@ pub fn spawn(state: StateHandle, policy: GcPolicy, sandbox_root: Option<PathBuf>
         tick.tick().await;
         loop {
             tick.tick().await;
-            collect(&state, threshold, sandbox_root.as_deref()).await;
+            collect(&state, threshold, sandbox_root.as_deref(), clock.now_ns()).await;
         }
     });
 }
 
-/// Remove every child dead for good and idle for at least `threshold`; returns how many.
-pub async fn collect(state: &StateHandle, threshold: Duration, sandbox_root: Option<&Path>) -> u64 {
-    let idle_since = crate::scheduler::now_ns().saturating_sub(threshold.as_nanos() as i64);
+/// Remove every child dead for good and idle for at least `threshold` at `now` (Unix ns);
+/// returns how many.
+pub async fn collect(
+    state: &StateHandle,
+    threshold: Duration,
+    sandbox_root: Option<&Path>,
+    now: i64,
+) -> u64 {
+    let idle_since = now.saturating_sub(crate::clock::duration_ns(threshold));
     let mut cursor: Option<Arc<str>> = None;
     let mut removed = 0;
     loop {
@@ -196,7 +203,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn collects_across_chunks_and_keeps_live_children() {
         let dir = tempfile::tempdir().unwrap();
-        let state = StateHandle::open(dir.path()).unwrap();
+        let state = StateHandle::open(dir.path(), Clock::system()).unwrap();
         let job = crate::model::job::test_job("j");
         state
             .apply(Command::RegisterJob(Box::new(job)))
@@ -222,8 +229,12 @@ mod tests {
                 dead += 1;
             }
         }
-        assert_eq!(collect(&state, Duration::from_secs(3600), None).await, 0);
-        assert_eq!(collect(&state, Duration::ZERO, None).await, dead);
+        let now = Clock::system().now_ns();
+        assert_eq!(
+            collect(&state, Duration::from_secs(3600), None, now).await,
+            0
+        );
+        assert_eq!(collect(&state, Duration::ZERO, None, now).await, dead);
         let s = state.read();
         assert_eq!(s.dispatches.len(), CHUNK + 100 - dead as usize);
         assert!(s.dispatches.values().all(|d| !d.status.is_terminal()));

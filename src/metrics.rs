@@ -811,15 +811,20 @@ fn refresh_cluster() {
 }
 
 /// Status updates applied together: `task_update` for each, in order.
-pub fn task_updates(state: &ServiceState, backend: &'static str, statuses: &[TaskStatus]) {
+pub fn task_updates(
+    state: &ServiceState,
+    backend: &'static str,
+    statuses: &[TaskStatus],
+    now: i64,
+) {
     for status in statuses {
-        task_update(state, backend, status);
+        task_update(state, backend, status, now);
     }
 }
 
 /// A task status update, seen before it is applied: counts real transitions, and records
 /// the queue wait (first TASK_RUNNING of a dispatch) and run time (a run's terminal state).
-pub fn task_update(state: &ServiceState, backend: &'static str, status: &TaskStatus) {
+pub fn task_update(state: &ServiceState, backend: &'static str, status: &TaskStatus, now: i64) {
     let task = status.task_id.value.as_str();
     let Some(d) = state
         .run_index
@@ -836,7 +841,6 @@ pub fn task_update(state: &ServiceState, backend: &'static str, status: &TaskSta
     }
     let label = status.state.as_str().to_ascii_lowercase();
     counter!(TASK_TRANSITIONS, "backend" => backend, "state" => label).increment(1);
-    let now = crate::scheduler::now_ns();
     let job = d.job.id.clone();
     let has_run = |s: Option<TaskState>| {
         matches!(

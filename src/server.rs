@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
+use crate::clock::Clock;
 use std::sync::Arc;
 
 use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
@@ -69,8 +70,9 @@ pub enum ServerError {
     Metrics(String),
 }
 
-fn local_config(options: &LocalOptions, sandbox_root: PathBuf) -> local::LocalConfig {
+fn local_config(options: &LocalOptions, sandbox_root: PathBuf, clock: Clock) -> local::LocalConfig {
     let mut config = local::LocalConfig::detect(sandbox_root);
+    config.clock = clock;
     if let Some(v) = options.cpus {
         config.cpus = v;
     }
@@ -115,9 +117,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
-    let state = StateHandle::open(&config.data_dir).map_err(|source| ServerError::State {
-        dir: config.data_dir.clone(),
-        source,
+    let clock = Clock::system();
+    let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
+        ServerError::State {
+            dir: config.data_dir.clone(),
+            source,
+        }
     })?;
     {
         let s = state.read();
@@ -155,21 +160,26 @@ pub async fn serve(
             if settings.webui_url.is_none() {
                 settings.webui_url = Some(settings.advertise_url.clone());
             }
-            let directory = Arc::new(MesosDirectory::default());
+            let directory = Arc::new(MesosDirectory::new(clock.clone()));
             let cluster = start_mesos(&state, settings, directory.clone())?;
             (cluster, Some(directory))
         }
         None => (
-            local::start(local_config(&config.local, sandbox_root.clone()))
-                .map_err(ServerError::Runner)?,
+            local::start(local_config(
+                &config.local,
+                sandbox_root.clone(),
+                clock.clone(),
+            ))
+            .map_err(ServerError::Runner)?,
             None,
         ),
     };
-    scheduler::spawn(state.clone(), cluster);
+    scheduler::spawn(state.clone(), cluster, clock.clone());
     let local_sandboxes = mesos.is_none().then(|| sandbox_root.clone());
-    gc::spawn(state.clone(), config.gc, local_sandboxes);
+    gc::spawn(state.clone(), config.gc, local_sandboxes, clock.clone());
     let app = AppState {
         state,
+        clock: clock.clone(),
         advertise,
         node_name,
         sandbox_root,

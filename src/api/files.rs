@@ -115,7 +115,7 @@ fn agent_file_info(f: &AgentFile) -> FileInfo {
         is_dir: f.is_dir(),
         size: f.size,
         file_mode: f.mode.clone(),
-        mod_time: crate::cli::format_time((f.mtime * 1e9) as i64),
+        mod_time: crate::clock::rfc3339((f.mtime * 1e9) as i64),
     }
 }
 
@@ -446,7 +446,7 @@ fn file_info(name: String, m: &std::fs::Metadata) -> FileInfo {
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| crate::cli::format_time(d.as_nanos() as i64))
+        .map(|d| crate::clock::rfc3339(d.as_nanos() as i64))
         .unwrap_or_default();
     FileInfo {
         name,

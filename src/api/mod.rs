@@ -33,6 +33,8 @@ use crate::state::StateHandle;
 #[derive(Clone)]
 pub struct AppState {
     pub state: StateHandle,
+    /// The server's clock (times in answers, garbage collection on request).
+    pub clock: crate::clock::Clock,
     /// The address the API listens on (for `/v1/status/leader`, `/v1/agent/self`).
     pub advertise: SocketAddr,
     pub node_name: String,

@@ -10,6 +10,12 @@ use super::AppState;
 
 pub async fn gc(State(app): State<AppState>) -> StatusCode {
     let local_sandboxes = app.mesos.is_none().then_some(app.sandbox_root.as_path());
-    crate::gc::collect(&app.state, Duration::ZERO, local_sandboxes).await;
+    crate::gc::collect(
+        &app.state,
+        Duration::ZERO,
+        local_sandboxes,
+        app.clock.now_ns(),
+    )
+    .await;
     StatusCode::OK
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use crate::clock::rfc3339_nanos as rfc3339;
 use crate::model::{Dispatch, DispatchStatus, Job};
 use crate::state::{ChildCounts, JobEntry};
 
@@ -388,13 +389,6 @@ impl RunResources {
             gpus: d.gpus,
         }
     }
-}
-
-fn rfc3339(ns: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 impl Allocation {

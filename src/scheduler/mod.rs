@@ -18,10 +18,11 @@ mod ready;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::cluster::{AgentId, ClusterCall, ClusterEvent, ClusterHandle, TaskId, TaskStatus};
 use crate::state::{Command, StateHandle, TaskUpdate};
 
@@ -36,15 +37,12 @@ const IMPLICIT_RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// How often non-terminal runs are reconciled explicitly.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or_default()
-}
-
 /// Start the scheduler on a tokio task.
-pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    state: StateHandle,
+    cluster: ClusterHandle,
+    clock: Clock,
+) -> tokio::task::JoinHandle<()> {
     let ClusterHandle {
         calls,
         events,
@@ -52,6 +50,7 @@ pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHan
     } = cluster;
     let scheduler = Scheduler {
         state,
+        clock,
         calls,
         backend: name,
         suppressed: false,
@@ -68,6 +67,7 @@ pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHan
 
 struct Scheduler {
     state: StateHandle,
+    clock: Clock,
     calls: mpsc::UnboundedSender<ClusterCall>,
     backend: &'static str,
     suppressed: bool,
@@ -244,7 +244,12 @@ impl Scheduler {
     /// Apply status updates (concurrently: the writer commits them together), then
     /// acknowledge those that are durable.
     async fn on_updates(&mut self, statuses: Vec<TaskStatus>) {
-        crate::metrics::task_updates(&self.state.read(), self.backend, &statuses);
+        crate::metrics::task_updates(
+            &self.state.read(),
+            self.backend,
+            &statuses,
+            self.clock.now_ns(),
+        );
         let applied = futures_util::future::join_all(statuses.iter().map(|status| {
             tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
             self.state.apply(Command::TaskUpdate(TaskUpdate {
@@ -283,7 +288,7 @@ impl Scheduler {
     /// agent enforces `max_completion_time` itself; this is the framework's own deadline, a
     /// little later, for agents that do not (and for tasks stuck before they started).
     fn kill_overdue(&mut self) {
-        let now = now_ns();
+        let now = self.clock.now_ns();
         let mut overdue = Vec::new();
         {
             let s = self.state.read();
@@ -400,7 +405,7 @@ impl Scheduler {
             self.revive_pending = true;
             return;
         }
-        let now = now_ns();
+        let now = self.clock.now_ns();
         let wanted = {
             let s = self.state.read();
             s.newest_dispatch_index > quiet.newest_dispatch
@@ -431,7 +436,7 @@ impl Scheduler {
     fn went_quiet(&mut self, newest_dispatch: u64) {
         self.quiet = Some(Quiet {
             index: self.state.committed_index(),
-            time: now_ns(),
+            time: self.clock.now_ns(),
             newest_dispatch,
         });
     }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::ready::{ready_units, running_per_job, Unit};
-use super::{now_ns, Scheduler, DECLINE_SECONDS};
+use super::{Scheduler, DECLINE_SECONDS};
 use crate::cluster::mesos::launch::{persistence_id, SHARED_ALLOC_MARKER, VOLUME_MARKER};
 use crate::cluster::{ClusterCall, Demand, Id, Offer, OfferId, Resource, TaskInfo};
 use crate::model::plan;
@@ -19,7 +19,7 @@ use crate::state::{Command, LaunchRun};
 
 impl Scheduler {
     pub(super) async fn on_offers(&mut self, offers: Vec<Offer>) {
-        let now = now_ns();
+        let now = self.clock.now_ns();
         let (units, mut running, newest_dispatch) = {
             let s = self.state.read();
             (

@@ -9,9 +9,11 @@ use crate::cluster::TaskState;
 use crate::model::{Dispatch, Job, Meta, Slot, TaskRun};
 use crate::store::{DispatchRow, JobRow, RunRow, SqliteStore};
 
-pub fn rebuild(store: &SqliteStore) -> Result<State, StartError> {
+/// `now` stands in for when children that had ended before the restart ended (their idle
+/// time for garbage collection counts from the restart).
+pub fn rebuild(store: &SqliteStore, now: i64) -> Result<State, StartError> {
     let mut state = State {
-        now: crate::scheduler::now_ns(),
+        now,
         ..State::default()
     };
     // Every stored version of every job, so each dispatch can point at the version it was

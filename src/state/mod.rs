@@ -34,6 +34,7 @@ use std::time::Duration;
 use parking_lot::{RwLock, RwLockReadGuard};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::clock::Clock;
 use crate::model::{Dispatch, DispatchStatus, Job};
 use crate::store::{PayloadReader, SqliteStore, StoreError};
 
@@ -143,16 +144,17 @@ pub struct StateHandle {
 }
 
 impl StateHandle {
-    /// Open the store, load everything, and start the writer thread.
-    pub fn open(data_dir: &std::path::Path) -> Result<Self, StartError> {
+    /// Open the store, load everything, and start the writer thread, which stamps every
+    /// command with `clock`'s time.
+    pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<Self, StartError> {
         let store = SqliteStore::open(data_dir)?;
-        let state = load::rebuild(&store)?;
+        let state = load::rebuild(&store, clock.now_ns())?;
         let index = state.index;
         let payloads = store.payload_reader();
         let shared = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(writer::QUEUE_CAPACITY);
         let (index_tx, index_rx) = watch::channel(index);
-        writer::spawn(store, shared.clone(), rx, index_tx)?;
+        writer::spawn(store, shared.clone(), rx, index_tx, clock)?;
         Ok(StateHandle {
             commands: tx,
             shared,

@@ -35,6 +35,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::ClusterHandle;
+use crate::clock::Clock;
 
 pub use sandbox::{alloc_dir, task_sandbox};
 
@@ -56,6 +57,8 @@ pub struct LocalConfig {
     pub task_path: Vec<PathBuf>,
     /// The offers' hostname.
     pub hostname: String,
+    /// Stamps status updates.
+    pub clock: Clock,
 }
 
 impl LocalConfig {
@@ -71,6 +74,7 @@ impl LocalConfig {
             task_path: Vec::new(),
             hostname: hostname(),
             sandbox_root,
+            clock: Clock::system(),
         }
     }
 }

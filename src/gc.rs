@@ -125,13 +125,9 @@ fn scan(
     let mut seen = 0;
     let mut last = None;
     let mut candidates = Vec::new();
-    for (id, d) in s
-        .dispatches
-        .range::<str, _>((start, std::ops::Bound::Unbounded))
-        .take(CHUNK)
-    {
+    for d in s.dispatches_from(start).take(CHUNK) {
         seen += 1;
-        last = Some(id.clone());
+        last = Some(d.id.clone());
         if d.is_collectable() && d.last_activity() <= idle_since {
             candidates.push(Candidate::of(d));
         }
@@ -236,9 +232,11 @@ mod tests {
         );
         assert_eq!(collect(&state, Duration::ZERO, None, now).await, dead);
         let s = state.read();
-        assert_eq!(s.dispatches.len(), CHUNK + 100 - dead as usize);
-        assert!(s.dispatches.values().all(|d| !d.status.is_terminal()));
-        let counts = s.jobs["j"].children;
+        assert_eq!(s.dispatch_count(), CHUNK + 100 - dead as usize);
+        assert!(s
+            .dispatches_from(std::ops::Bound::Unbounded)
+            .all(|d| !d.status.is_terminal()));
+        let counts = s.job("j").expect("the parent stays").children;
         assert_eq!(counts.dead(), dead);
         assert_eq!(counts.pending as usize, CHUNK + 100 - dead as usize);
     }

@@ -378,13 +378,12 @@ static EXPORTED_JOBS: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 pub fn refresh(state: &StateHandle) {
     let rows: Vec<(String, [u64; 5], Demand)> = {
         let s = state.read();
-        s.jobs
-            .iter()
-            .filter(|(_, e)| e.job.parameterized.is_some())
-            .map(|(id, e)| {
+        s.jobs()
+            .filter(|e| e.job.parameterized.is_some())
+            .map(|e| {
                 let c = e.children;
                 let counts = [c.pending, c.running, c.complete, c.failed, c.stopped];
-                (id.clone(), counts, e.pending_demand)
+                (e.job.id.clone(), counts, e.pending_demand)
             })
             .collect()
     };
@@ -826,14 +825,7 @@ pub fn task_updates(
 /// the queue wait (first TASK_RUNNING of a dispatch) and run time (a run's terminal state).
 pub fn task_update(state: &ServiceState, backend: &'static str, status: &TaskStatus, now: i64) {
     let task = status.task_id.value.as_str();
-    let Some(d) = state
-        .run_index
-        .get(task)
-        .and_then(|id| state.dispatches.get(id))
-    else {
-        return;
-    };
-    let Some(run) = d.runs.iter().rev().find(|r| *r.task_id == *task) else {
+    let Some((d, run)) = state.run_of(task) else {
         return;
     };
     if !run.is_active() || run.state == Some(status.state) {

@@ -127,9 +127,9 @@ pub async fn serve(
     {
         let s = state.read();
         tracing::info!(
-            jobs = s.jobs.len(),
-            dispatches = s.dispatches.len(),
-            index = s.index,
+            jobs = s.job_count(),
+            dispatches = s.dispatch_count(),
+            index = s.index(),
             millis = started.elapsed().as_millis() as u64,
             "state loaded from {}",
             config.data_dir.display()
@@ -217,7 +217,7 @@ fn start_mesos(
     settings: MesosSettings,
     directory: Arc<MesosDirectory>,
 ) -> Result<ClusterHandle, ServerError> {
-    let stored = state.read().settings.clone();
+    let stored = state.read().settings().clone();
     let writer = state.clone();
     let persist: PersistSetting = Arc::new(move |key: String, value: String| {
         let writer = writer.clone();

@@ -78,9 +78,8 @@ pub async fn search(
         .map(|s| s.id)
         .collect();
     let evals: Vec<String> = state
-        .evals
-        .keys()
-        .map(|u| u.to_string())
+        .all_evals()
+        .map(|(u, _)| u.to_string())
         .filter(|id| id.starts_with(&prefix) && !prefix.is_empty())
         .take(LIMIT + 1)
         .collect();
@@ -94,7 +93,7 @@ pub async fn search(
         },
         "Truncations": {"jobs": truncated_jobs, "evals": truncated_evals},
     });
-    Ok(json_reply(&body, state.index, false))
+    Ok(json_reply(&body, state.index(), false))
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {

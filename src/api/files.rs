@@ -135,8 +135,7 @@ struct FileInfo {
 fn dispatch(app: &AppState, id: &str) -> Result<Dispatch, ApiError> {
     app.state
         .read()
-        .dispatches
-        .get(id)
+        .dispatch(id)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("dispatched job {id:?} not found")))
 }
@@ -319,7 +318,7 @@ pub async fn logs(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 /// True when the task's latest run is over (or the dispatch is gone).
 fn task_ended(state: &crate::state::StateHandle, id: &str, task: &str) -> bool {
     let s = state.read();
-    let Some(d) = s.dispatches.get(id) else {
+    let Some(d) = s.dispatch(id) else {
         return true;
     };
     let latest = d.runs.iter().rev().find(|r| {

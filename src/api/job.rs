@@ -97,10 +97,10 @@ enum Found {
 
 async fn read_job(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (found, index) = blocking::read(&app.state, query, |state| {
-        if let Some(entry) = state.jobs.get(id) {
+        if let Some(entry) = state.job(id) {
             return Ok((Found::Parent((*entry.job).clone()), entry.job.modify_index));
         }
-        if let Some(d) = state.dispatches.get(id) {
+        if let Some(d) = state.dispatch(id) {
             return Ok((
                 Found::Child(d.to_child_job(None), d.payload_len),
                 d.modify_index,
@@ -128,10 +128,10 @@ async fn read_job(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 
 async fn versions(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (job, index) = blocking::read(&app.state, query, |state| {
-        if let Some(entry) = state.jobs.get(id) {
+        if let Some(entry) = state.job(id) {
             return Ok(((*entry.job).clone(), entry.job.modify_index));
         }
-        if let Some(d) = state.dispatches.get(id) {
+        if let Some(d) = state.dispatch(id) {
             return Ok((d.to_child_job(None), d.modify_index));
         }
         Err(ApiError::NotFound("job not found".into()))
@@ -146,12 +146,12 @@ async fn versions(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (dispatch, index) = {
         let s = app.state.read();
-        let d = s.dispatches.get(id).cloned().ok_or_else(|| {
+        let d = s.dispatch(id).cloned().ok_or_else(|| {
             ApiError::NotFound(format!(
                 "dispatched job {id:?} not found (rendering needs a dispatched child's ID)"
             ))
         })?;
-        (d, s.index)
+        (d, s.index())
     };
     let payload = if dispatch.payload_len > 0 {
         app.state
@@ -182,10 +182,10 @@ async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 
 async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (summary, index) = blocking::read(&app.state, query, |state| {
-        if let Some(entry) = state.jobs.get(id) {
+        if let Some(entry) = state.job(id) {
             return Ok((JobSummary::of_parent(entry), entry.summary_index));
         }
-        if let Some(d) = state.dispatches.get(id) {
+        if let Some(d) = state.dispatch(id) {
             return Ok((JobSummary::of_child(d), d.modify_index));
         }
         Err(ApiError::NotFound("job not found".into()))
@@ -198,9 +198,9 @@ async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, Ap
 /// Unknown jobs answer `[]`, as in Nomad.
 async fn allocations(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (allocs, index) = blocking::read(&app.state, query, |state| {
-        Ok(match state.dispatches.get(id) {
+        Ok(match state.dispatch(id) {
             Some(d) => (Allocation::of_dispatch(d), d.modify_index),
-            None => (Vec::new(), state.index),
+            None => (Vec::new(), state.index()),
         })
     })
     .await?;
@@ -211,9 +211,9 @@ async fn allocations(app: &AppState, query: &Query, id: &str) -> Result<Response
 /// the one created with its dispatch.
 async fn evaluations(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (evals, index) = blocking::read(&app.state, query, |state| {
-        Ok(match state.dispatches.get(id) {
+        Ok(match state.dispatch(id) {
             Some(d) => (vec![Evaluation::of_dispatch(d)], d.modify_index),
-            None => (Vec::new(), state.index),
+            None => (Vec::new(), state.index()),
         })
     })
     .await?;

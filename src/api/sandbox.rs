@@ -39,10 +39,8 @@ pub async fn file(
 
 fn active_dispatch(app: &AppState, task_id: &str) -> Result<Dispatch, ApiError> {
     let s = app.state.read();
-    s.run_index
-        .get(task_id)
-        .and_then(|id| s.dispatches.get(id))
-        .cloned()
+    s.run_of(task_id)
+        .map(|(d, _)| d.clone())
         .ok_or_else(|| ApiError::NotFound(format!("no running task {task_id:?}")))
 }
 

@@ -225,13 +225,10 @@ impl Scheduler {
     fn reconcile(&self) {
         let tasks: Vec<(TaskId, Option<AgentId>)> = {
             let s = self.state.read();
-            s.run_index
-                .keys()
-                .filter_map(|task| {
-                    let d = s.dispatches.get(s.run_index.get(task)?)?;
-                    let run = d.runs.iter().rev().find(|r| r.task_id == *task)?;
+            s.active_runs()
+                .map(|(_, run)| {
                     let agent = (!run.agent_id.is_empty()).then(|| AgentId::new(&*run.agent_id));
-                    Some((TaskId::new(&**task), agent))
+                    (TaskId::new(&*run.task_id), agent)
                 })
                 .collect()
         };
@@ -292,10 +289,7 @@ impl Scheduler {
         let mut overdue = Vec::new();
         {
             let s = self.state.read();
-            for id in &s.active {
-                let Some(d) = s.dispatches.get(id) else {
-                    continue;
-                };
+            for d in s.active() {
                 for run in d.runs.iter().filter(|r| r.is_active()) {
                     let Some(group) = d.job.task_groups.get(run.slot.group as usize) else {
                         continue;
@@ -352,7 +346,7 @@ impl Scheduler {
                 .filter(|st| {
                     !st.state.is_terminal()
                         && st.state != crate::cluster::TaskState::TaskUnknown
-                        && !s.run_index.contains_key(st.task_id.value.as_str())
+                        && !s.is_tracked(st.task_id.value.as_str())
                 })
                 .map(|st| {
                     let agent = st.agent_id.as_ref().map(|a| a.value.clone());
@@ -370,10 +364,7 @@ impl Scheduler {
         let mut to_kill = Vec::new();
         {
             let s = self.state.read();
-            for id in &s.active {
-                let Some(d) = s.dispatches.get(id) else {
-                    continue;
-                };
+            for d in s.active() {
                 if !d.status.is_terminal() {
                     continue;
                 }
@@ -408,7 +399,7 @@ impl Scheduler {
         let now = self.clock.now_ns();
         let wanted = {
             let s = self.state.read();
-            s.newest_dispatch_index > quiet.newest_dispatch
+            s.newest_dispatch_index() > quiet.newest_dispatch
                 || (self.state.committed_index() > quiet.index && ready::has_ready_work(&s, now))
                 || ready::newly_ready(&s, quiet.time, now)
                 || self.volume_to_release(&s)

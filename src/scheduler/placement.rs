@@ -25,7 +25,7 @@ impl Scheduler {
             (
                 ready_units(&s, now),
                 running_per_job(&s),
-                s.newest_dispatch_index,
+                s.newest_dispatch_index(),
             )
         };
         for offer in &offers {
@@ -160,7 +160,7 @@ impl Scheduler {
             // Launch only what the state recorded (a stop may have raced the placement).
             let recorded = {
                 let s = self.state.read();
-                s.dispatches.get(&id).is_some_and(|d| {
+                s.dispatch(&id).is_some_and(|d| {
                     rendered
                         .iter()
                         .all(|t| d.runs.iter().any(|r| *r.task_id == *t.task_id.value))
@@ -459,8 +459,7 @@ fn pool_offers(offers: Vec<Offer>) -> Vec<(Vec<OfferId>, Offer)> {
 /// Persistent volumes the current jobs keep their sticky disks on.
 pub(super) fn wanted_volumes(state: &crate::state::State) -> HashSet<String> {
     state
-        .jobs
-        .values()
+        .jobs()
         .flat_map(|entry| {
             let job = &entry.job;
             job.task_groups

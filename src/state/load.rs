@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{ChildCounts, JobEntry, StartError, State};
+use super::{JobEntry, StartError, State};
 use crate::cluster::TaskState;
 use crate::model::{Dispatch, Job, Meta, Slot, TaskRun};
 use crate::store::{DispatchRow, JobRow, RunRow, SqliteStore};
@@ -65,16 +65,9 @@ fn add_job(
         .map_err(|e| StartError::Corrupt(format!("job {} v{}: {e}", row.id, row.version)))?;
     let job = Arc::new(job);
     // Rows come ordered by (job, version): the last one wins as current.
-    state.jobs.insert(
-        row.id.clone(),
-        JobEntry {
-            job: job.clone(),
-            children: ChildCounts::default(),
-            summary_index: job.modify_index,
-            pending_demand: Default::default(),
-            tokens: HashMap::new(),
-        },
-    );
+    state
+        .jobs
+        .insert(row.id.clone(), JobEntry::new(job.clone(), job.modify_index));
     versions.insert((row.id, row.version), job);
     Ok(())
 }

@@ -152,7 +152,7 @@ pub async fn serve(
         Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
         None => None,
     };
-    let (cluster, mesos) = match config.mesos {
+    let cluster = match config.mesos {
         Some(mut settings) => {
             if settings.advertise_url.is_empty() {
                 settings.advertise_url = advertise_url(fetch_addr.unwrap_or(advertise), &node_name);
@@ -161,29 +161,25 @@ pub async fn serve(
                 settings.webui_url = Some(settings.advertise_url.clone());
             }
             let directory = Arc::new(MesosDirectory::new(clock.clone()));
-            let cluster = start_mesos(&state, settings, directory.clone())?;
-            (cluster, Some(directory))
+            start_mesos(&state, settings, directory)?
         }
-        None => (
-            local::start(local_config(
-                &config.local,
-                sandbox_root.clone(),
-                clock.clone(),
-            ))
+        None => local::start(local_config(&config.local, sandbox_root, clock.clone()))
             .map_err(ServerError::Runner)?,
-            None,
-        ),
     };
+    let view = cluster.view.clone();
     scheduler::spawn(state.clone(), cluster, clock.clone());
-    let local_sandboxes = mesos.is_none().then(|| sandbox_root.clone());
-    gc::spawn(state.clone(), config.gc, local_sandboxes, clock.clone());
+    gc::spawn(
+        state.clone(),
+        config.gc,
+        view.sandboxes.clone(),
+        clock.clone(),
+    );
     let app = AppState {
         state,
         clock: clock.clone(),
         advertise,
         node_name,
-        sandbox_root,
-        mesos,
+        cluster: view,
     };
     if let Some(listener) = fetch_listener {
         let files = api::sandbox_router(app.clone());

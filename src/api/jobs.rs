@@ -166,10 +166,8 @@ pub async fn register(
             return Err(ApiError::BadRequest("Job ID does not match name".into()));
         }
     }
-    if app.mesos.is_some() {
-        if let Some(refusal) = job.mesos_refusal() {
-            return Err(ApiError::BadRequest(refusal));
-        }
+    if let Some(refusal) = app.cluster.capabilities.refusal(&job) {
+        return Err(ApiError::BadRequest(refusal));
     }
     let Reply::Registered(reply) = app.state.apply(Command::RegisterJob(Box::new(job))).await?
     else {

@@ -38,11 +38,9 @@ pub struct AppState {
     /// The address the API listens on (for `/v1/status/leader`, `/v1/agent/self`).
     pub advertise: SocketAddr,
     pub node_name: String,
-    /// Where the local runner keeps task sandboxes (logs and files endpoints).
-    pub sandbox_root: std::path::PathBuf,
-    /// Set when tasks run on Mesos: FrameworkID and agent endpoints (sandboxes are read
-    /// through the agents' files API).
-    pub mesos: Option<std::sync::Arc<crate::cluster::mesos::MesosDirectory>>,
+    /// The backend: its capabilities (what a job may use), task sandboxes (logs and files
+    /// endpoints), and how it describes itself (`/v1/agent/self`).
+    pub cluster: crate::cluster::ClusterView,
 }
 
 /// All routes of the service.

@@ -58,6 +58,15 @@ fn scalar_type() -> String {
 }
 
 impl Resource {
+    /// The persistence ID of a persistent volume resource.
+    pub fn persistence_id(&self) -> Option<&str> {
+        self.extra
+            .get("disk")?
+            .get("persistence")?
+            .get("id")?
+            .as_str()
+    }
+
     pub fn scalar(name: &str, value: f64) -> Resource {
         Resource {
             name: name.into(),

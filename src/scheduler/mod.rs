@@ -46,13 +46,14 @@ pub fn spawn(
     let ClusterHandle {
         calls,
         events,
-        name,
+        view,
     } = cluster;
     let scheduler = Scheduler {
         state,
         clock,
         calls,
-        backend: name,
+        backend: view.capabilities.name,
+        caps: view.capabilities,
         suppressed: false,
         quiet: None,
         kills: HashMap::new(),
@@ -70,6 +71,7 @@ struct Scheduler {
     clock: Clock,
     calls: mpsc::UnboundedSender<ClusterCall>,
     backend: &'static str,
+    caps: crate::cluster::Capabilities,
     suppressed: bool,
     /// Set when we last turned offers away (suppress, or declined everything). New offers
     /// are asked for (REVIVE) only when work became ready after that.
@@ -98,18 +100,6 @@ struct Quiet {
     /// created after that snapshot was never looked at, even if its commit came before
     /// `index` was read.
     newest_dispatch: u64,
-}
-
-/// Least time between two REVIVE calls. Mesos frameworks debounce revives so the master's
-/// allocator is not flooded (Marathon: 5 s); the local runner answers in microseconds, so a
-/// short window keeps dispatch-to-running latency low. A revive wanted inside the window is
-/// deferred to its end, never dropped.
-fn revive_debounce(backend: &str) -> Duration {
-    if backend == "local" {
-        Duration::from_millis(10)
-    } else {
-        Duration::from_secs(1)
-    }
 }
 
 impl Scheduler {
@@ -156,7 +146,7 @@ impl Scheduler {
                     self.revive_if_work();
                 }
                 _ = tokio::time::sleep_until(
-                        self.last_revive.map_or_else(tokio::time::Instant::now, |t| (t + revive_debounce(self.backend)).into())
+                        self.last_revive.map_or_else(tokio::time::Instant::now, |t| (t + self.caps.revive_debounce).into())
                     ), if self.revive_pending => {
                     self.revive_pending = false;
                     self.revive_if_work();
@@ -391,7 +381,7 @@ impl Scheduler {
         };
         if self
             .last_revive
-            .is_some_and(|t| t.elapsed() < revive_debounce(self.backend))
+            .is_some_and(|t| t.elapsed() < self.caps.revive_debounce)
         {
             self.revive_pending = true;
             return;

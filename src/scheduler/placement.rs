@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use super::ready::{ready_units, running_per_job, Unit};
 use super::{Scheduler, DECLINE_SECONDS};
-use crate::cluster::mesos::launch::{persistence_id, SHARED_ALLOC_MARKER, VOLUME_MARKER};
-use crate::cluster::{ClusterCall, Demand, Id, Offer, OfferId, Resource, TaskInfo};
+use crate::cluster::{
+    Capacity, ClusterCall, Demand, Id, Offer, OfferId, Resource, TaskInfo, SHARED_ALLOC_MARKER,
+    VOLUME_MARKER,
+};
 use crate::model::plan;
 use crate::render::{
     alloc_id, alloc_key, executor_id, render_task, volume_id, RenderInput, VOLUME_PREFIX,
@@ -197,10 +199,8 @@ impl Scheduler {
         let d = &unit.dispatch;
         // Refuse what Mesos cannot deliver rather than launch a task without a file; the
         // whole job, so no step of a pipeline runs if a later one could not.
-        if self.backend != "local" {
-            if let Some(refusal) = d.job.mesos_refusal() {
-                return Err(refusal);
-            }
+        if let Some(refusal) = self.caps.refusal(&d.job) {
+            return Err(refusal);
         }
         let payload = if d.payload_len > 0 {
             self.state
@@ -252,7 +252,7 @@ impl Scheduler {
             .task_groups
             .get(first_slot.group as usize)
             .is_some_and(|g| (0..g.tasks.len()).any(|i| !plan::prerequisites(g, i).is_empty()));
-        if self.backend != "local" && is_pipeline {
+        if self.caps.agent_alloc_dirs && is_pipeline {
             // Steps launched one after another share `alloc/` through a directory on the
             // agent (every step is pinned to the first step's agent).
             let group = &d.job.task_groups[first_slot.group as usize];
@@ -284,9 +284,9 @@ impl Scheduler {
     }
 
     /// The persistent volume (ID, size in MB) a unit's group keeps its sticky disk on
-    /// (Mesos only; the local runner has no volumes).
+    /// (backends with persistent volumes).
     fn sticky_volume(&self, unit: &Unit) -> Option<(String, f64)> {
-        if self.backend == "local" {
+        if !self.caps.persistent_volumes {
             return None;
         }
         let slot = unit.slots.first()?.0;
@@ -298,14 +298,17 @@ impl Scheduler {
     /// Volumes Dispatch made for groups that no longer exist (job purged): DESTROY and
     /// UNRESERVE them, using up the offer that carries them. Returns the other offers.
     fn release_unwanted_volumes(&mut self, offers: Vec<Offer>) -> Vec<Offer> {
-        if self.backend == "local" {
+        if !self.caps.persistent_volumes {
             return offers;
         }
         let wanted = wanted_volumes(&self.state.read());
         let mut rest = Vec::new();
         'offers: for offer in offers {
             for r in &offer.resources {
-                let Some(id) = persistence_id(r).filter(|id| id.starts_with(VOLUME_PREFIX)) else {
+                let Some(id) = r
+                    .persistence_id()
+                    .filter(|id| id.starts_with(VOLUME_PREFIX))
+                else {
                     continue;
                 };
                 if wanted.contains(id) {
@@ -327,11 +330,11 @@ impl Scheduler {
         rest
     }
 
-    /// Tasks of one group instance launched together go to Mesos as one task group (the
-    /// DEFAULT executor runs them side by side, sharing `alloc/`). The local runner runs them
-    /// as plain tasks; Docker containerizer and custom executor tasks cannot be in a group.
+    /// Tasks of one group instance launched together go as one task group where the backend
+    /// has them (the DEFAULT executor runs them side by side, sharing `alloc/`); otherwise as
+    /// plain tasks. Docker containerizer and custom executor tasks cannot be in a group.
     fn launches_as_group(&self, unit: &Unit) -> bool {
-        self.backend != "local"
+        self.caps.task_groups
             && unit.slots.len() > 1
             && unit.slots.iter().all(|(slot, _)| {
                 unit.dispatch
@@ -373,35 +376,36 @@ impl Scheduler {
             if *taken || self.reported_too_large.contains(&unit.dispatch.id) {
                 continue;
             }
-            if self.largest_agent.is_empty()
-                || self
-                    .largest_agent
-                    .values()
-                    .any(|largest| unit.demand.fits_in(largest))
-            {
-                continue;
-            }
-            let biggest = self
-                .largest_agent
-                .values()
-                .copied()
-                .fold(Demand::default(), |a, b| Demand {
-                    cpus: a.cpus.max(b.cpus),
-                    mem_mb: a.mem_mb.max(b.mem_mb),
-                    disk_mb: a.disk_mb.max(b.disk_mb),
-                    gpus: a.gpus.max(b.gpus),
-                });
+            let biggest = match self.caps.capacity {
+                Capacity::Fixed(machine) if !unit.demand.fits_in(&machine) => machine,
+                Capacity::Fixed(_) => continue,
+                Capacity::LargestOffer => {
+                    if self.largest_agent.is_empty()
+                        || self
+                            .largest_agent
+                            .values()
+                            .any(|largest| unit.demand.fits_in(largest))
+                    {
+                        continue;
+                    }
+                    self.largest_agent
+                        .values()
+                        .copied()
+                        .fold(Demand::default(), |a, b| Demand {
+                            cpus: a.cpus.max(b.cpus),
+                            mem_mb: a.mem_mb.max(b.mem_mb),
+                            disk_mb: a.disk_mb.max(b.disk_mb),
+                            gpus: a.gpus.max(b.gpus),
+                        })
+                }
+            };
             let mut note = format!(
                 "waiting: needs {} but no agent has offered that much (largest: {biggest})",
                 unit.demand
             );
             if unit.demand.gpus > biggest.gpus && biggest.gpus == 0.0 {
-                note.push_str(if self.backend == "local" {
-                    "; the local runner offers GPUs only with -local-gpus N"
-                } else {
-                    "; Mesos offers GPU agents only to frameworks with the GPU_RESOURCES \
-                     capability (dispatch server -mesos-capabilities GPU_RESOURCES)"
-                });
+                note.push_str("; ");
+                note.push_str(self.caps.gpu_hint);
             }
             tracing::warn!(dispatch = %unit.dispatch.id, "{note}");
             self.reported_too_large.insert(unit.dispatch.id.clone());
@@ -475,7 +479,7 @@ fn offers_volume(offer: &Offer, id: &str) -> bool {
     offer
         .resources
         .iter()
-        .any(|r| persistence_id(r) == Some(id))
+        .any(|r| r.persistence_id() == Some(id))
 }
 
 /// The task's scalar resources, each copied from the offer's resource of the same name (so

@@ -22,6 +22,7 @@
 mod agent;
 mod docker;
 mod fetch;
+mod files;
 mod offers;
 mod process;
 mod sandbox;
@@ -34,10 +35,17 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::ClusterHandle;
+use super::{Capabilities, Capacity, ClusterHandle, ClusterView, Demand, Describe};
 use crate::clock::Clock;
 
+pub use files::LocalSandboxes;
 pub use sandbox::{alloc_dir, task_sandbox};
+
+/// The backend's name (logs, the `backend` label of metrics, `/v1/agent/self`).
+pub const BACKEND: &str = "local";
+/// Least time between two REVIVEs: the runner answers in microseconds, so a short window
+/// keeps dispatch-to-running latency low.
+const REVIVE_DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// The one agent's ID.
 pub const AGENT_ID: &str = "local-agent";
@@ -103,6 +111,41 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// What the local runner can do: plain tasks and image tasks on one fixed machine.
+pub fn capabilities(config: &LocalConfig) -> Capabilities {
+    Capabilities {
+        name: BACKEND,
+        task_groups: false,
+        agent_alloc_dirs: false,
+        custom_executors: false,
+        persistent_volumes: false,
+        source_templates: true,
+        docker: true,
+        gpus: config.gpus > 0.0,
+        capacity: Capacity::Fixed(Demand {
+            cpus: config.cpus,
+            mem_mb: config.mem_mb,
+            disk_mb: config.disk_mb,
+            gpus: config.gpus,
+        }),
+        revive_debounce: REVIVE_DEBOUNCE,
+        gpu_hint: "the local runner offers GPUs only with -local-gpus N",
+        source_template_refusal: "",
+    }
+}
+
+/// `/v1/agent/self` on the local runner.
+struct LocalStatus;
+
+impl Describe for LocalStatus {
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert("Backend".into(), BACKEND.into());
+        out.insert("Mesos".into(), serde_json::Value::Null);
+        out
+    }
+}
+
 /// Start the local runner on the current tokio runtime: kills what a previous run left
 /// behind, then emits `Subscribed` and the first offer.
 pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
@@ -137,6 +180,11 @@ pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
         sandbox_root = %config.sandbox_root.display(),
         "local runner starting"
     );
+    let view = ClusterView {
+        capabilities: capabilities(&config),
+        sandboxes: Arc::new(LocalSandboxes::new(config.sandbox_root.clone())),
+        status: Arc::new(LocalStatus),
+    };
     let ctx = Arc::new(task::RunCtx {
         config,
         http,
@@ -147,6 +195,6 @@ pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
     Ok(ClusterHandle {
         calls: calls_tx,
         events: events_rx,
-        name: "local",
+        view,
     })
 }

@@ -424,7 +424,7 @@ impl Driver {
                 refuse_seconds,
             } => {
                 self.offers.remove(&offer_id.value);
-                tracing::info!(volume = ?super::launch::persistence_id(&volume), "destroying a persistent volume and releasing its reservation");
+                tracing::info!(volume = ?volume.persistence_id(), "destroying a persistent volume and releasing its reservation");
                 release_volume_call(&fid, offer_id, volume, refuse_seconds)
             }
             ClusterCall::Kill {

@@ -61,7 +61,7 @@ pub enum ClusterEvent {
 }
 
 /// Something the scheduler asks the cluster to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ClusterCall {
     /// Launch tasks on the resources of these offers (all from one agent); what is not used is
     /// declined with `refuse_seconds`.

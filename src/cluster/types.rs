@@ -136,6 +136,16 @@ impl Demand {
         }
     }
 
+    /// The larger of each resource.
+    pub fn max(&self, o: &Demand) -> Demand {
+        Demand {
+            cpus: self.cpus.max(o.cpus),
+            mem_mb: self.mem_mb.max(o.mem_mb),
+            disk_mb: self.disk_mb.max(o.disk_mb),
+            gpus: self.gpus.max(o.gpus),
+        }
+    }
+
     pub fn sub(&self, o: &Demand) -> Demand {
         Demand {
             cpus: (self.cpus - o.cpus).max(0.0),

@@ -85,6 +85,22 @@ pub fn newly_ready(state: &State, since: i64, now: i64) -> bool {
     })
 }
 
+/// The earliest time after `now` at which a failed task's retry delay runs out.
+pub fn next_ready(state: &State, now: i64) -> Option<i64> {
+    state
+        .active()
+        .filter(|d| d.status == DispatchStatus::Running)
+        .flat_map(|d| {
+            plan::slots(&d.job).into_iter().filter_map(|slot| {
+                match plan::slot_state(&d.job, &d.runs, slot) {
+                    SlotState::Ready { not_before, .. } if not_before > now => Some(not_before),
+                    _ => None,
+                }
+            })
+        })
+        .min()
+}
+
 fn units_of(d: &Dispatch, now: i64) -> Vec<Unit> {
     let mut by_alloc: HashMap<(u16, u32), Unit> = HashMap::new();
     for slot in plan::slots(&d.job) {

@@ -265,6 +265,18 @@ impl State {
 
 /// Steps the writer's commands share.
 impl State {
+    /// Apply one command at `now` (Unix ns), without the writer or the store: how unit tests
+    /// elsewhere in the crate (the scheduler's) build the states they decide on.
+    #[cfg(test)]
+    pub(crate) fn apply_at(&mut self, command: Command, now: i64) -> Result<Reply, StateError> {
+        let mut uuid = uuid::Uuid::new_v4;
+        let mut env = apply::Env {
+            now,
+            uuid: &mut uuid,
+        };
+        apply::apply(self, command, &mut env, &mut Vec::new())
+    }
+
     /// Hand out the next index.
     fn next_index(&mut self) -> u64 {
         self.index += 1;

@@ -135,8 +135,8 @@ pub async fn serve(
             config.data_dir.display()
         );
     }
-    crate::metrics::start(state.clone(), config.statsd_addr.as_deref())
-        .map_err(ServerError::Metrics)?;
+    crate::metrics::start(config.statsd_addr.as_deref()).map_err(ServerError::Metrics)?;
+    spawn_metrics_refresh(state.clone());
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let sandbox_root = config.data_dir.join("sandboxes");
     let node_name = hostname();
@@ -194,6 +194,19 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve)
+}
+
+/// Keep the queue gauges and the recorder's housekeeping current when nobody scrapes (for
+/// DogStatsD, and so idle gauges expire).
+fn spawn_metrics_refresh(state: StateHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::metrics::REFRESH_EVERY);
+        loop {
+            tick.tick().await;
+            api::metrics::refresh_gauges(&state);
+            crate::metrics::upkeep();
+        }
+    });
 }
 
 /// Our API's URL as others reach it: the listen address, or the host name when listening on

@@ -15,6 +15,7 @@ mod evaluations;
 mod files;
 mod job;
 mod jobs;
+pub mod metrics;
 mod query;
 mod sandbox;
 mod system;
@@ -56,19 +57,20 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/v1/jobs", any(jobs::jobs))
         .route("/v1/jobs/parse", any(jobs::parse))
-        .route("/v1/job/{*rest}", any(job::route))
+        .route("/v1/job/{*id}", any(job::route))
         .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
         .route("/v1/allocations", get(allocations::list))
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/evaluations", get(evaluations::list))
-        .route("/v1/evaluation/{*rest}", get(evaluations::route))
+        .route("/v1/evaluation/{*id}", get(evaluations::route))
         .route("/v1/status/leader", get(agent::leader))
         .route("/v1/status/peers", get(agent::peers))
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/health", get(agent::health))
         .route("/v1/search", any(agent::search))
-        .merge(crate::metrics::routes())
+        .route("/metrics", get(metrics::prometheus))
+        .route("/v1/metrics", get(metrics::v1))
         .fallback(agent::not_found)
-        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(app)
 }

@@ -171,6 +171,17 @@ impl Demand {
     }
 }
 
+impl From<Demand> for crate::metrics::Resources {
+    fn from(d: Demand) -> Self {
+        crate::metrics::Resources {
+            cpus: d.cpus,
+            mem_mb: d.mem_mb,
+            disk_mb: d.disk_mb,
+            gpus: d.gpus,
+        }
+    }
+}
+
 impl std::fmt::Display for Demand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

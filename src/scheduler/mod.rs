@@ -32,8 +32,11 @@ use self::core::{Core, DECLINE_SECONDS};
 use self::placement::OfferPlan;
 use self::ready::Unit;
 use crate::clock::Clock;
-use crate::cluster::{ClusterCall, ClusterEvent, ClusterHandle, Offer, TaskInfo, TaskStatus};
-use crate::state::{Command, LaunchRun, StateHandle, TaskUpdate};
+use crate::cluster::{
+    ClusterCall, ClusterEvent, ClusterHandle, Demand, Offer, TaskInfo, TaskState, TaskStatus,
+};
+use crate::model::DispatchStatus;
+use crate::state::{Command, LaunchRun, State, StateHandle, TaskUpdate};
 
 /// How often kills, overdue runs and retries are looked at without another wake-up.
 const TICK: Duration = Duration::from_millis(500);
@@ -169,12 +172,12 @@ impl Scheduler {
         }
     }
 
+    /// Connection state and heartbeats are the backend's to record (it sees them first
+    /// hand); offers, launches and updates are the scheduler's.
     async fn on_event(&mut self, event: ClusterEvent) {
-        crate::metrics::cluster_event(self.backend);
         match event {
             ClusterEvent::Subscribed { framework_id } => {
                 tracing::info!(framework_id, "subscribed; reconciling");
-                crate::metrics::cluster_subscribed(self.backend);
                 self.core.subscribed();
                 self.reconcile();
                 crate::metrics::reconcile(self.backend, 0);
@@ -182,7 +185,10 @@ impl Scheduler {
                 self.revive();
             }
             ClusterEvent::Offers(offers) => {
-                crate::metrics::offers_received(self.backend, &offers);
+                let total = offers
+                    .iter()
+                    .fold(Demand::default(), |t, o| t.add(&Demand::of(&o.resources)));
+                crate::metrics::offers_received(self.backend, offers.len(), total.into());
                 self.on_offers(offers).await
             }
             ClusterEvent::Rescind(id) => {
@@ -191,7 +197,6 @@ impl Scheduler {
             }
             ClusterEvent::Update(status) => self.on_updates(vec![status]).await,
             ClusterEvent::Disconnected { reason } => {
-                crate::metrics::cluster_disconnected(self.backend);
                 tracing::warn!(reason, "cluster disconnected");
             }
         }
@@ -230,7 +235,7 @@ impl Scheduler {
     /// Apply status updates (concurrently: the writer commits them together), then
     /// acknowledge those that are durable.
     async fn on_updates(&mut self, statuses: Vec<TaskStatus>) {
-        crate::metrics::task_updates(
+        observe(
             &self.state.read(),
             self.backend,
             &statuses,
@@ -378,7 +383,10 @@ impl Scheduler {
                 tasks = tasks.len(),
                 "launching"
             );
-            crate::metrics::offer_used(self.backend, &tasks);
+            let total = tasks
+                .iter()
+                .fold(Demand::default(), |t, i| t.add(&Demand::of(&i.resources)));
+            crate::metrics::offer_used(self.backend, tasks.len(), total.into());
             self.call(ClusterCall::Accept {
                 offer_ids,
                 tasks,
@@ -399,6 +407,42 @@ impl Scheduler {
             None
         };
         placement::render_unit(self.core.caps(), unit, offer, payload.as_deref())
+    }
+}
+
+/// Metrics of status updates, seen before they are applied: real transitions, the queue wait
+/// (a dispatch's first TASK_RUNNING) and run times (a run's terminal state).
+fn observe(state: &State, backend: &'static str, statuses: &[TaskStatus], now: i64) {
+    let has_run = |s: Option<TaskState>| {
+        matches!(
+            s,
+            Some(
+                TaskState::TaskRunning
+                    | TaskState::TaskKilling
+                    | TaskState::TaskFinished
+                    | TaskState::TaskFailed
+                    | TaskState::TaskKilled
+            )
+        )
+    };
+    let since = |t: i64| Duration::from_nanos(now.saturating_sub(t).max(0) as u64);
+    for status in statuses {
+        let Some((d, run)) = state.run_of(status.task_id.value.as_str()) else {
+            continue;
+        };
+        if !run.is_active() || run.state == Some(status.state) {
+            continue;
+        }
+        crate::metrics::task_transition(backend, status.state.as_str());
+        if status.state == TaskState::TaskRunning
+            && d.status == DispatchStatus::Running
+            && !d.runs.iter().any(|r| has_run(r.state))
+        {
+            crate::metrics::queue_wait(&d.job.id, since(d.submit_time));
+        }
+        if status.state.is_terminal() {
+            crate::metrics::run_time(&d.job.id, since(run.launched_at));
+        }
     }
 }
 

@@ -101,6 +101,7 @@ impl Agent {
         if let ClusterEvent::Update(st) = &mut e {
             self.stamp(st);
         }
+        crate::metrics::cluster_event(super::BACKEND);
         let _ = self.events.send(e);
     }
 

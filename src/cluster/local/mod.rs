@@ -190,6 +190,9 @@ pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
         http,
         updates: updates_tx,
     });
+    // The embedded runner is its own master, and connected from the start.
+    crate::metrics::cluster_master(BACKEND, BACKEND);
+    crate::metrics::cluster_subscribed(BACKEND);
     let agent = agent::Agent::new(ctx, gone, events_tx);
     rt.spawn(agent.run(calls_rx, updates_rx));
     Ok(ClusterHandle {

@@ -203,6 +203,7 @@ impl Driver {
                     }
                     if subscribed && !was_subscribed {
                         self.directory.subscribed(&leader);
+                        crate::metrics::cluster_subscribed(BACKEND);
                     }
                 }
                 call = calls.recv() => match call {

@@ -19,7 +19,7 @@ pub mod metrics;
 mod query;
 mod sandbox;
 mod system;
-mod wire;
+pub mod wire;
 
 pub use error::ApiError;
 

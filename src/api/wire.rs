@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339_nanos as rfc3339;
 use crate::model::{Dispatch, DispatchStatus, Job};
@@ -51,7 +51,8 @@ pub struct JobSummary {
     pub modify_index: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+/// One group's allocation counts in a job summary (the server writes it, the CLI reads it).
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TaskGroupSummary {
     pub queued: u64,
@@ -63,7 +64,8 @@ pub struct TaskGroupSummary {
     pub unknown: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+/// A parameterized job's children by status (the server writes it, the CLI reads it).
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Children {
     pub pending: u64,
@@ -194,8 +196,10 @@ pub struct RegisterResponse {
     pub known_leader: bool,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// The answer to a dispatch (the server writes it, the CLI reads it; fields a server leaves
+/// out read as empty).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct DispatchResponse {
     #[serde(rename = "DispatchedJobID")]
     pub dispatched_job_id: String,

@@ -1,14 +1,12 @@
 //! Throughput of the Mesos path, end to end: the real `dispatch server -mesos-master` process
-//! against the master double of `tests/mesos_double/` (offers, ACCEPTs, status updates,
+//! against the master double (`crates/mesos-double`) (offers, ACCEPTs, status updates,
 //! acknowledgements over real HTTP on loopback), in both encodings.
 //!
 //! `cargo bench --bench mesos_launch [-- N]` prints, per encoding: dispatches completed per
 //! second (dispatch accepted -> TASK_FINISHED recorded), ACCEPT calls and tasks per ACCEPT.
 //! The double runs in this process and shares the 2 cores with the server: a lower bound.
 
-#[path = "../tests/mesos_double/mod.rs"]
-mod mesos_double;
-
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -51,36 +49,48 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+/// What the server logs once it listens (kept at info by the `-log-level` below).
+const LISTENING: &str = "Dispatch API listening on ";
 
+/// `dispatch server` on port 0; its URL is read from its log.
 fn start_server(master: &str, encoding: &str) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
         .args([
             "server",
             "-data-dir",
             dir.path().join("data").to_str().unwrap_or("data"),
             "-bind",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "-mesos-master",
             master,
             "-mesos-content-type",
             encoding,
             "-log-level",
-            "warn",
+            "warn,dispatch::server=info",
         ])
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start dispatch server");
+    let stderr = child.stderr.take().expect("server stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Read every line (a full pipe would stall the server); report the address once.
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split(LISTENING).nth(1) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logs the address it listens on");
     Server {
         child,
-        url: format!("http://127.0.0.1:{port}"),
+        url,
         _dir: dir,
     }
 }

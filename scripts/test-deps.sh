@@ -8,6 +8,14 @@
 #   python3           apt package python3  (test HTTP server: python3 -m http.server)
 #   python3 `nomad`   PyPI python-nomad    (Nomad API client compatibility tests)
 #   promtool          apt package prometheus (tests/metrics.rs: check metrics and rules)
+#   ShellCheck        apt package shellcheck (tests/deploy.rs: every shell script)
+#   vagrant           apt package vagrant    (tests/deploy.rs: vagrant validate)
+#   systemd-analyze   apt package systemd    (tests/deploy.rs: verify the units)
+#   jq                apt package jq         (tests/deploy.rs: the queue-metrics script)
+#
+# Not installed here: Terraform and its AWS provider, which are not Debian packages.
+# tests/deploy.rs runs `terraform validate` offline against a provider mirror in
+# /opt/tf-plugins and fails, saying so, when either is missing (see the end of this file).
 #
 # `apt-get update` runs only when something has to be installed with apt.
 set -euo pipefail
@@ -31,6 +39,10 @@ have ffmpeg && have ffprobe || apt_pkgs+=(ffmpeg)
 have curl || apt_pkgs+=(curl)
 have python3 || apt_pkgs+=(python3)
 have promtool || apt_pkgs+=(prometheus)
+have shellcheck || apt_pkgs+=(shellcheck)
+have vagrant || apt_pkgs+=(vagrant)
+have systemd-analyze || apt_pkgs+=(systemd)
+have jq || apt_pkgs+=(jq)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }
@@ -69,3 +81,11 @@ fi
 echo "test deps OK: $(ffmpeg -version | head -n1)"
 echo "test deps OK: $(promtool --version 2>&1 | head -n1)"
 echo "test deps OK: python3 module nomad $(python3 -c 'import nomad, importlib.metadata as m; print(m.version("python-nomad"))' 2>/dev/null || echo present)"
+echo "test deps OK: $(shellcheck --version | sed -n 2p), $(vagrant --version), $(systemd-analyze --version | head -n1)"
+if have terraform && [ -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ]; then
+    echo "test deps OK: $(terraform version 2>/dev/null | head -n1), AWS provider mirror in /opt/tf-plugins"
+else
+    echo "test deps MISSING: terraform and/or its provider mirror /opt/tf-plugins; tests/deploy.rs will fail." >&2
+    echo "  install Terraform (https://developer.hashicorp.com/terraform/install), then once, with registry access:" >&2
+    echo "  (cd deploy/terraform/aws && terraform providers mirror /opt/tf-plugins)" >&2
+fi

@@ -190,6 +190,7 @@ pub async fn serve(
         });
     }
     tracing::info!("Dispatch API listening on http://{advertise}");
+    crate::systemd::ready(&format!("API listening on http://{advertise}"));
     axum::serve(listener, api::router(app))
         .with_graceful_shutdown(shutdown)
         .await
@@ -270,4 +271,5 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+    crate::systemd::stopping();
 }

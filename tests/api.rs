@@ -85,6 +85,51 @@ impl Api {
     }
 }
 
+/// A GET written on its own connection, read later: whether (and what) it was answered can
+/// be checked at any point.
+struct RawGet {
+    stream: tokio::net::TcpStream,
+}
+
+impl RawGet {
+    async fn send(url: &str, path: &str) -> RawGet {
+        use tokio::io::AsyncWriteExt;
+        let addr = url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        RawGet { stream }
+    }
+
+    /// No byte of an answer has arrived.
+    fn silent(&self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// The answer's `X-Nomad-Index` and JSON body (status 200).
+    async fn answer(mut self) -> (u64, Value) {
+        use tokio::io::AsyncReadExt;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_to_end(&mut raw))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        let raw = String::from_utf8(raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let index = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("x-nomad-index")
+                    .then(|| value.trim().parse().unwrap())
+            })
+            .expect("X-Nomad-Index");
+        (index, serde_json::from_str(body).unwrap())
+    }
+}
+
 fn transcode_job(payload: &str) -> Value {
     json!({"Job": {
         "ID": "transcode", "Type": "batch",
@@ -691,7 +736,8 @@ async fn blocking_queries_wait_for_a_change() {
         .parse()
         .unwrap();
 
-    // Nothing changes: the wait runs out and the same answer comes back.
+    // Nothing changes: the wait runs out and the same answer comes back. (Only the server's
+    // own timer can show that it waited: a lower bound, which a correct server cannot miss.)
     let started = std::time::Instant::now();
     let resp = api
         .http
@@ -708,32 +754,34 @@ async fn blocking_queries_wait_for_a_change() {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
 
-    // A dispatch arrives while a client waits: it is answered with the new counters.
-    let waiter = {
-        let http = api.http.clone();
-        let url = format!(
-            "{}/v1/job/transcode/summary?index={index}&wait=30s",
-            api.url
-        );
-        tokio::spawn(async move {
-            let resp = http.get(url).send().await.unwrap();
-            let new_index: u64 = resp.headers()["x-nomad-index"]
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap();
-            (new_index, resp.json::<Value>().await.unwrap())
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A client waits on the summary at the current index; its request is on the wire.
+    let waiter = RawGet::send(
+        &api.url,
+        &format!("/v1/job/transcode/summary?index={index}&wait=60s"),
+    )
+    .await;
+    // The server answers later requests (nothing changed: same index) while the waiter gets
+    // nothing: a query that did not block would have been answered by now.
+    for _ in 0..10 {
+        let resp = api
+            .http
+            .get(format!("{}/v1/job/transcode/summary", api.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-nomad-index"], index.to_string().as_str());
+    }
+    assert!(
+        waiter.silent(),
+        "the blocking query was answered before anything changed"
+    );
+    // A dispatch arrives while the client waits: the client is answered with the new
+    // counters and an index past the one it gave.
     api.dispatch("transcode", json!({"Meta": {"input": "a"}}))
         .await;
-    let (new_index, summary) = tokio::time::timeout(Duration::from_secs(10), waiter)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(new_index > index);
-    assert_eq!(summary["Children"]["Pending"], 1);
+    let (new_index, summary) = waiter.answer().await;
+    assert!(new_index > index, "X-Nomad-Index {new_index} after {index}");
+    assert_eq!(summary["Children"]["Pending"], 1, "{summary}");
 
     let list = api
         .http
@@ -768,4 +816,77 @@ async fn agent_and_status_endpoints_answer_like_nomad() {
         .err("GET", "/v2/nothing", None, StatusCode::NOT_FOUND)
         .await;
     assert!(msg.contains("no such endpoint"), "{msg}");
+}
+
+/// The demo's own HCL1 job file: `/v1/jobs/parse` reads it as Nomad's HCL1 parser did and
+/// names the HCL1 construct in `X-Dispatch-Warnings` (Nomad's parse reply is the bare job,
+/// with no Warnings field); `HCLv1: true` forces HCL1; invalid files stay 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn parse_accepts_hcl1_job_files_with_a_warning() {
+    let api = Api::start().await;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nomad-jobs");
+    let hcl1 = std::fs::read_to_string(
+        corpus.join("hashicorp__nomad-dispatch-ffmpeg__nomad__transcode.nomad"),
+    )
+    .unwrap();
+    let resp = api
+        .http
+        .put(format!("{}/v1/jobs/parse", api.url))
+        .json(&json!({ "JobHCL": hcl1, "Canonicalize": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let warning = resp.headers()["x-dispatch-warnings"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        warning,
+        "JobHCL:28: HCL1: quoted attribute name \"S3_BUCKET\"; HCL2 writes S3_BUCKET = ..."
+    );
+    let job: Value = resp.json().await.unwrap();
+    assert_eq!(
+        job["TaskGroups"][0]["Tasks"][0]["Env"]["S3_BUCKET"],
+        "BUCKET_NAME"
+    );
+    // registering what parse returned works, as `nomad job run` does it
+    api.ok("PUT", "/v1/jobs", Some(json!({ "Job": job }))).await;
+
+    // HCL2 files carry no warning header
+    let resp = api
+        .http
+        .put(format!("{}/v1/jobs/parse", api.url))
+        .json(&json!({ "JobHCL": "job \"j\" {\n  type = \"batch\"\n}\n" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get("x-dispatch-warnings").is_none());
+
+    // HCLv1: strings are literal, as HCL1 left them for the client
+    let job = api
+        .ok(
+            "PUT",
+            "/v1/jobs/parse",
+            Some(json!({ "JobHCL": "job \"j\" {\n  meta {\n    a = \"${x}\"\n  }\n}\n", "HCLv1": true })),
+        )
+        .await;
+    assert_eq!(job["Meta"]["a"], "${x}");
+
+    for invalid in [
+        "angrycub__nomad_example_jobs__applications__wordpress__distributed__build-site.nomad",
+        "testing-farm__infrastructure__terragrunt__environments__production__worker-redhat__jobs__tf-tmt-multihost.nomad",
+    ] {
+        let src = std::fs::read_to_string(corpus.join(invalid)).unwrap();
+        let msg = api
+            .err(
+                "PUT",
+                "/v1/jobs/parse",
+                Some(json!({ "JobHCL": src })),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert!(msg.contains("invalid HCL2 syntax"), "{invalid}: {msg}");
+    }
 }

@@ -631,3 +631,61 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(o.status.code(), Some(141), "stderr: {stderr}");
 }
+
+/// `job validate` and `job run` take the demo's HCL1 `transcode.nomad` unchanged, printing
+/// Nomad's "Job Warnings" block naming the HCL1 construct; the invalid corpus files stay
+/// refused.
+#[test]
+fn hcl1_job_files_run_with_a_warning() {
+    let corpus = common::repo_root().join("tests/fixtures/nomad-jobs");
+    let file = corpus.join("hashicorp__nomad-dispatch-ffmpeg__nomad__transcode.nomad");
+    let file = file.to_str().unwrap();
+    let want = format!(
+        "* {file}:28: HCL1: quoted attribute name \"S3_BUCKET\"; HCL2 writes S3_BUCKET = ..."
+    );
+    let o = dispatch(None, &["job", "validate", file], None);
+    assert!(ok(&o).contains("Job validation successful"));
+    assert!(
+        stderr(&o).contains("Job Warnings:\n1 warning:\n"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+
+    let server = TestServer::start();
+    let o = dispatch(Some(&server), &["job", "run", file], None);
+    assert!(ok(&o).contains("Job registration successful"));
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    let inspect: serde_json::Value = serde_json::from_str(&ok(&dispatch(
+        Some(&server),
+        &["job", "inspect", "transcode"],
+        None,
+    )))
+    .unwrap();
+    let task = &inspect["Job"]["TaskGroups"][0]["Tasks"][0];
+    assert_eq!(task["Env"]["S3_BUCKET"], "BUCKET_NAME");
+    assert_eq!(
+        task["Config"]["args"],
+        serde_json::json!(["${NOMAD_META_INPUT}", "${NOMAD_META_PROFILE}"])
+    );
+
+    let make_map =
+        corpus.join("DingoEatingFuzz__hashitalks-2020-map-dispatch__infra__make-map.nomad");
+    let o = dispatch(None, &["job", "validate", make_map.to_str().unwrap()], None);
+    ok(&o);
+    assert!(
+        stderr(&o).contains(":8: HCL1: comma after the attribute \"meta_required\""),
+        "{}",
+        stderr(&o)
+    );
+
+    let invalid = corpus.join(
+        "angrycub__nomad_example_jobs__applications__wordpress__distributed__build-site.nomad",
+    );
+    let err = fails(&dispatch(
+        None,
+        &["job", "validate", invalid.to_str().unwrap()],
+        None,
+    ));
+    assert!(err.contains("invalid HCL2 syntax"), "{err}");
+}

@@ -126,7 +126,7 @@ fn bad_gc_flags_are_usage_errors() {
         (vec!["-gc-threshold", "soon"], "gc-threshold"),
         (
             vec!["-gc-interval", "0s"],
-            "-gc-interval must be more than 0",
+            "-gc-interval: must be more than 0",
         ),
     ] {
         let mut full = vec!["server", "-bind", "127.0.0.1:0"];

@@ -1,9 +1,7 @@
-//! Drives the Mesos master double with plain HTTP and checks it answers like
-//! the real master in /work/shared/reference/mesos-captures.
+//! Drives the Mesos master double (`crates/mesos-double`) with plain HTTP and checks it
+//! answers like the real master in `tests/fixtures/mesos-captures` (or `MESOS_CAPTURES`).
 
-mod mesos_double;
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dispatch::cluster::mesos::proto;
 use mesos_double::{Config, MesosDouble, TaskBehavior};
@@ -78,23 +76,6 @@ impl Events {
             let e = self.next().await.expect("stream ended");
             if e["type"] == typ {
                 return e;
-            }
-        }
-    }
-
-    /// Asserts that no event other than HEARTBEAT arrives within `d`.
-    async fn quiet_for(&mut self, d: Duration) {
-        let deadline = tokio::time::Instant::now() + d;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            match tokio::time::timeout(left, self.next_within(left + Duration::from_secs(1))).await
-            {
-                Err(_) => return,
-                Ok(Some(e)) if e["type"] == "HEARTBEAT" => {}
-                Ok(e) => panic!("unexpected event {e:?}"),
             }
         }
     }
@@ -243,6 +224,21 @@ fn status(e: &Value) -> &Value {
     &e["update"]["status"]
 }
 
+/// Waits (5 s at most) until the double's clock has passed `t`: everything due by then has
+/// happened.
+async fn clock_past(d: &MesosDouble, t: Instant) {
+    wait_for(|| d.clock() >= t, "the double's clock").await;
+}
+
+/// Polls `f` until it holds; fails after 5 s, naming `what`.
+async fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn fast() -> Config {
     Config {
         heartbeat_interval: Duration::from_secs(15),
@@ -251,31 +247,40 @@ fn fast() -> Config {
     }
 }
 
-fn capture(path: &str) -> Vec<Value> {
-    let p = format!("/work/shared/reference/mesos-captures/{path}");
-    match std::fs::read_to_string(&p) {
-        Ok(s) => s
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-        Err(_) => Vec::new(), // captures not present: the literal checks below still hold
-    }
+fn captures() -> std::path::PathBuf {
+    std::env::var_os("MESOS_CAPTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/mesos-captures"
+            ))
+        })
 }
 
-fn captured_call(name: &str) -> Option<Value> {
+/// A capture file, one JSON value per line (missing captures fail the test).
+fn capture(path: &str) -> Vec<Value> {
+    let p = captures().join(path);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn captured_call(name: &str) -> Value {
     capture("json/calls.jsonl")
         .into_iter()
         .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no call {name} in json/calls.jsonl"))
 }
 
 /// Our answer must equal the real master's (status, Content-Type, body).
 fn assert_like_capture(name: &str, r: &Reply) {
-    if let Some(c) = captured_call(name) {
-        assert_eq!(r.status as u64, c["status"].as_u64().unwrap(), "{name}");
-        assert_eq!(r.body, c["response_body"].as_str().unwrap_or(""), "{name}");
-        if let Some(ct) = c["response_headers"]["Content-Type"].as_str() {
-            assert_eq!(r.headers["content-type"], ct, "{name}");
-        }
+    let c = captured_call(name);
+    assert_eq!(r.status as u64, c["status"].as_u64().unwrap(), "{name}");
+    assert_eq!(r.body, c["response_body"].as_str().unwrap_or(""), "{name}");
+    if let Some(ct) = c["response_headers"]["Content-Type"].as_str() {
+        assert_eq!(r.headers["content-type"], ct, "{name}");
     }
 }
 
@@ -331,9 +336,31 @@ async fn heartbeats_follow_interval() {
         assert_eq!(e["type"], "HEARTBEAT");
     }
     d.set_heartbeats(false);
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let r = tokio::time::timeout(Duration::from_millis(400), ev.next()).await;
-    assert!(r.is_err(), "heartbeat after set_heartbeats(false)");
+    let sent = d.events().len();
+    // Three intervals pass on the double's own clock; then what it sent since: nothing.
+    clock_past(&d, Instant::now() + Duration::from_millis(300)).await;
+    assert!(
+        d.events()[sent..].is_empty(),
+        "sent after set_heartbeats(false): {:?}",
+        &d.events()[sent..]
+    );
+    // And on the wire: the next record after the heartbeats already in flight is an event
+    // caused now, with no HEARTBEAT after the last one that was sent.
+    let heartbeats_sent = d.events()[..sent]
+        .iter()
+        .filter(|e| e["type"] == "HEARTBEAT")
+        .count();
+    d.offer("agent-1", 1.0, 128.0, 128.0).unwrap();
+    let mut heartbeats_seen = 4; // SUBSCRIBED's companion + the three above
+    loop {
+        let e = ev.next().await.unwrap();
+        if e["type"] == "OFFERS" {
+            break;
+        }
+        assert_eq!(e["type"], "HEARTBEAT");
+        heartbeats_seen += 1;
+    }
+    assert_eq!(heartbeats_seen, heartbeats_sent);
 }
 
 #[tokio::test]
@@ -523,7 +550,7 @@ async fn resubscribe_rules_and_failover_error() {
     c2.ok(json!({"type": "REVIVE"})).await;
     // Disconnected framework: 403.
     drop(ev2);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for(|| !d.is_subscribed(), "the double to see the stream closed").await;
     let r = c2.call(json!({"type": "REVIVE"})).await;
     assert_eq!(
         (r.status, r.body.as_str()),
@@ -779,9 +806,9 @@ async fn invalid_accepts_drop_or_error_tasks() {
     assert!(dup_ok || ev.next_of("UPDATE").await["update"]["status"]["task_id"]["value"] == "dup");
     assert_eq!(d.launched_tasks().len(), 1);
 
-    // Offers from different agents cannot be pooled.
-    tokio::time::sleep(Duration::from_millis(1100)).await; // accept filter (1 s) on agent-1
-    d.reoffer();
+    // Offers from different agents cannot be pooled. (REVIVE lifts the ACCEPT's 1 s filter
+    // on agent-1.)
+    c.ok(json!({"type": "REVIVE", "revive": {}})).await;
     let a = d.outstanding_offers();
     let b = d.offer("agent-2", 1.0, 512.0, 1024.0).unwrap();
     let mut offers = a.clone();
@@ -882,14 +909,16 @@ async fn reconciliation_answers() {
             ),
         ]
     );
-    // Implicit: only the active task.
+    // Implicit: only the active task. The answers are sent before the call is answered, so
+    // the next event caused after it (an offer) comes right after them.
     c.ok(json!({"type": "RECONCILE", "reconcile": {}})).await;
     let s = status(&ev.next_of("UPDATE").await).clone();
     assert_eq!(
         (s["task_id"]["value"].as_str(), s["state"].as_str()),
         (Some("run"), Some("TASK_RUNNING"))
     );
-    ev.quiet_for(Duration::from_millis(200)).await;
+    d.offer("agent-9", 1.0, 128.0, 128.0).unwrap();
+    assert_eq!(ev.next_non_hb().await["type"], "OFFERS");
     // Task survives a reconnect; unacked updates are resent at once.
     d.send_update("run", "TASK_RUNNING", Some("still here"), None);
     let e = ev.next_of("UPDATE").await;
@@ -910,16 +939,19 @@ async fn decline_filters_suppress_and_revive() {
     let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
     let o = d.offer("agent-1", 2.0, 1024.0, 4096.0).unwrap();
     ev.next_of("OFFERS").await;
+    let declined = Instant::now();
     c.ok(
         json!({"type": "DECLINE", "decline": {"offer_ids": [{"value": o}],
         "filters": {"refuse_seconds": 0.5}}}),
     )
     .await;
     assert_eq!(d.declines()[0].refuse_seconds, Some(0.5));
-    // Filtered: adding resources on agent-1 yields no offer until expiry.
+    // Filtered: adding resources on agent-1 yields no offer until expiry...
     assert!(d.offer("agent-1", 1.0, 0.0, 0.0).is_none());
-    ev.quiet_for(Duration::from_millis(300)).await;
-    let e = ev.next_of("OFFERS").await;
+    // ...then one offer of everything, made by the first tick after the filter's expiry.
+    let e = ev.next_non_hb().await;
+    assert_eq!(e["type"], "OFFERS");
+    assert!(d.clock() >= declined + Duration::from_millis(500));
     let cpus = e["offers"]["offers"][0]["resources"]
         .as_array()
         .unwrap()
@@ -939,7 +971,9 @@ async fn decline_filters_suppress_and_revive() {
     )
     .await;
     assert!(d.offer("agent-2", 1.0, 1.0, 1.0).is_none());
-    ev.quiet_for(Duration::from_millis(300)).await;
+    // The 0.1 s filter expires while suppressed: still no offer.
+    clock_past(&d, Instant::now() + Duration::from_millis(200)).await;
+    assert!(d.outstanding_offers().is_empty());
     c.ok(json!({"type": "REVIVE", "revive": {}})).await;
     assert!(!d.suppressed());
     ev.next_of("OFFERS").await;
@@ -1076,6 +1110,71 @@ async fn subscribe_accept_negotiation() {
     assert_eq!(ct_for(Some(PB)).await, (200, Some(PB.to_string())));
     assert_eq!(ct_for(Some("*/*")).await.1, Some(CT.to_string()));
     assert_eq!(ct_for(Some("text/html")).await.0, 406);
+}
+
+/// A protobuf call missing a `required` field does not parse, as with the master's parser:
+/// REVIVE with a `framework_id` whose `value` is absent.
+#[tokio::test]
+async fn protobuf_call_missing_a_required_field_is_refused() {
+    let d = MesosDouble::start(fast()).await;
+    let body: Vec<u8> = vec![0x0a, 0x00, 0x10, 0x05];
+    let r = post_raw(&d.scheduler_url(), &[("Content-Type", PB)], body).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Failed to parse body into Call protobuf")
+    );
+    // With the value it parses, and fails later for the unknown framework.
+    let complete: Vec<u8> = vec![0x0a, 0x03, 0x0a, 0x01, b'x', 0x10, 0x05];
+    let r = post_raw(&d.scheduler_url(), &[("Content-Type", PB)], complete).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Framework cannot be found")
+    );
+}
+
+#[tokio::test]
+async fn a_double_speaking_only_protobuf_refuses_json() {
+    let d = MesosDouble::start(Config {
+        only_encoding: Some(mesos_double::Encoding::Protobuf),
+        ..fast()
+    })
+    .await;
+    let body = subscribe_call(ALL_CAPS).to_string();
+    let json = post_raw(&d.scheduler_url(), &[("Content-Type", CT)], body).await;
+    assert_eq!(
+        (json.status, json.body.as_str()),
+        (415, "Expecting 'Content-Type' of application/x-protobuf")
+    );
+    let pb = pb_bytes(&subscribe_call(ALL_CAPS));
+    let json_only = [("Content-Type", PB), ("Accept", CT)];
+    assert_eq!(
+        post_raw(&d.scheduler_url(), &json_only, pb.clone())
+            .await
+            .status,
+        406
+    );
+    let (mut ev, headers) = {
+        let r = reqwest::Client::new()
+            .post(d.scheduler_url())
+            .header("Content-Type", PB)
+            .header("Accept", "application/json, application/x-protobuf")
+            .body(pb)
+            .send()
+            .await
+            .unwrap();
+        let headers = r.headers().clone();
+        (
+            Events {
+                resp: r,
+                buf: Vec::new(),
+                chunks: 0,
+                protobuf: true,
+            },
+            headers,
+        )
+    };
+    assert_eq!(headers["content-type"], PB);
+    assert_eq!(ev.next().await.unwrap()["type"], "SUBSCRIBED");
 }
 
 // ------------------------------------------------------------ auth, redirect
@@ -1414,8 +1513,9 @@ async fn launch_group_lifecycle_sibling_kills_and_executor_failure() {
         json!({"agent_id": {"value": "a1"}, "executor_id": {"value": "ex1"}, "status": 0})
     );
     assert!(d.executors("a1").is_empty());
-    // Everything, executor resources included, is offered again.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Everything, executor resources included, is offered again: the executor's resources
+    // are offered right after FAILURE.
+    ev.next_of("OFFERS").await;
     let open = outstanding(&d);
     let cpus: f64 = open.iter().map(|o| offered(o, "cpus")).sum();
     assert!((cpus - 4.0).abs() < 1e-9, "{open:?}");
@@ -1453,10 +1553,9 @@ async fn agent_get(offer: &Value, endpoint: &str, query: &[(&str, &str)]) -> Fil
 }
 
 fn captured_files() -> Option<Value> {
-    let p = "/work/shared/reference/mesos-captures/json/agent-files.json";
-    std::fs::read_to_string(p)
-        .ok()
-        .map(|s| serde_json::from_str(&s).unwrap())
+    let p = captures().join("json/agent-files.json");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    Some(serde_json::from_str(&text).unwrap())
 }
 
 #[tokio::test]

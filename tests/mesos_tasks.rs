@@ -4,7 +4,6 @@
 //! runner's refusal of custom executors.
 
 mod common;
-mod mesos_double;
 
 #[path = "common/mesos.rs"]
 mod harness;

@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{
     dispatch, dispatched_id, get_json, make_clip, ok, show, task_runs as runs, wait_until,
@@ -242,10 +241,8 @@ fn max_run_duration_kills_a_long_task() {
         "",
     );
     register(&server, dir.path(), "slow", &job);
-    let started = Instant::now();
     let out = dispatch(&server, &["job", "dispatch", "slow"]);
     assert_ne!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(started.elapsed() < Duration::from_secs(20));
     let child = dispatched_id(&String::from_utf8_lossy(&out.stdout));
     let runs = runs(&server, &child);
     assert!(
@@ -340,12 +337,35 @@ fn stopping_a_job_kills_its_running_tasks() {
     assert_eq!(job["DispatchStatus"], "stopped");
 }
 
+/// Whether process `pid` still runs the script that names `marker` (not a zombie, not a
+/// reused PID).
+fn runs_script(pid: &str, marker: &Path) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = stat
+        .rsplit(')')
+        .next()
+        .is_some_and(|r| r.trim_start().starts_with('Z'));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let ours = String::from_utf8_lossy(&cmdline).contains(&*marker.to_string_lossy());
+    ours && !zombie
+}
+
 #[test]
 fn a_restart_fails_running_attempts_cleanly_and_never_relaunches_one() {
     let mut server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("finished-by");
-    let script = format!("sleep 4; echo $NOMAD_ALLOC_INDEX >> {}", marker.display());
+    let pids = dir.path().join("pids");
+    let started = dir.path().join("started");
+    // Attempt 1 records its PID and runs until killed; attempt 2 finishes at once.
+    let script = format!(
+        "read -r pid rest < /proc/self/stat; echo $pid >> {pids}; \
+         if [ -e {started} ]; then echo $NOMAD_ALLOC_INDEX >> {marker}; \
+         else touch {started}; sleep 600; fi",
+        pids = pids.display(),
+        started = started.display(),
+        marker = marker.display()
+    );
     let job = shell_job(
         "survivor",
         &script,
@@ -361,6 +381,7 @@ fn a_restart_fails_running_attempts_cleanly_and_never_relaunches_one() {
         runs(&server, &child)
             .iter()
             .any(|r| r["State"] == "TASK_RUNNING")
+            && started.exists()
     });
     server.kill9();
     server.restart();
@@ -374,8 +395,16 @@ fn a_restart_fails_running_attempts_cleanly_and_never_relaunches_one() {
     assert_eq!(runs[1]["Attempt"], 2);
     assert_eq!(runs[1]["State"], "TASK_FINISHED");
     assert_ne!(runs[0]["TaskID"], runs[1]["TaskID"]);
-    // The first attempt's process died with the old server: only attempt 2 finished.
-    std::thread::sleep(Duration::from_secs(5));
+    // The first attempt's process did not survive the old server: the new one killed it.
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    let first = pids
+        .lines()
+        .next()
+        .expect("attempt 1 recorded its PID")
+        .to_string();
+    wait_until(20, "attempt 1's process to be gone", || {
+        !runs_script(&first, &marker)
+    });
     let lines = std::fs::read_to_string(&marker).unwrap();
     assert_eq!(lines.lines().count(), 1, "{lines}");
 }

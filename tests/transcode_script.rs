@@ -4,11 +4,9 @@
 //! tool fails the test with a pointer to `scripts/test-deps.sh`; nothing is skipped.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
 fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -323,38 +321,28 @@ struct HttpServer {
 impl HttpServer {
     fn start(root: &Path) -> HttpServer {
         require_tool("python3", "--version");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
+        // Port 0: the server prints the port it got ("Serving HTTP on 127.0.0.1 port N ...").
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
             .current_dir(root)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start python3 -m http.server");
-        let mut server = HttpServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("python3 -m http.server exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "HTTP server on port {port} did not come up"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        server
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse::<u16>().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            panic!("python3 -m http.server did not print its port ({read:?}): {line:?}");
+        };
+        HttpServer { child, port }
     }
 
     fn url(&self, name: &str) -> String {

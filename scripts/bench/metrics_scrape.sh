@@ -17,7 +17,7 @@ for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/v1/status/leader" >/dev/null &
 "$BIN/dispatch-bench" --addr "127.0.0.1:$PORT" --requests "$N" --concurrency 64 | grep -E "throughput|requests"
 curl -s "127.0.0.1:$PORT/metrics" | grep 'dispatch_queue_depth{.*pending'
 echo "rss_kb: $(awk '/VmRSS/ {print $2}' /proc/$SERVER/status)"
-for i in $(seq 20); do
+for _ in $(seq 20); do
     curl -s -o /dev/null -w '%{time_total}\n' "127.0.0.1:$PORT/metrics"
 done | sort -n | awk '{a[NR]=$1} END {printf "scrape_seconds: min %s median %s max %s\n", a[1], a[int((NR+1)/2)], a[NR]}'
 echo "scrape_bytes: $(curl -s "127.0.0.1:$PORT/metrics" | wc -c)"

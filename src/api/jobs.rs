@@ -206,14 +206,31 @@ pub async fn parse(
     let canonicalize = field(&value, "Canonicalize")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut job =
-        crate::spec::parse_job(hcl, "JobHCL").map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let hcl1 = field(&value, "HCLv1")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let parsed = if hcl1 {
+        crate::spec::parse_hcl1(hcl, "JobHCL")
+    } else {
+        crate::spec::parse_job(hcl, "JobHCL")
+    };
+    let mut parsed = parsed.map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if canonicalize {
-        job.canonicalize();
+        parsed.job.canonicalize();
     }
-    Ok(json_reply(
-        &job,
+    let mut reply = json_reply(
+        &parsed.job,
         app.state.committed_index(),
         query.flag("pretty")?,
-    ))
+    );
+    // Nomad's parse reply is the bare job, with no Warnings field: HCL1 warnings go in a header.
+    if !parsed.warnings.is_empty() {
+        if let Ok(v) = parsed.warnings.join("; ").parse() {
+            reply.headers_mut().insert(PARSE_WARNINGS_HEADER, v);
+        }
+    }
+    Ok(reply)
 }
+
+/// Header of a `/v1/jobs/parse` reply listing the HCL1 constructs the job was read with.
+pub const PARSE_WARNINGS_HEADER: &str = "x-dispatch-warnings";

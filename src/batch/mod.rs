@@ -138,9 +138,10 @@ pub fn parse(format: Format, content: &str, filename: &str) -> Result<Batch, Str
         Format::TaskList => mesosfile::parse_task_list(content),
         Format::Org => org::parse(content),
         Format::Hcl => {
-            let job = crate::spec::parse_job(content, filename).map_err(|e| e.to_string())?;
+            let parsed = crate::spec::parse_job(content, filename).map_err(|e| e.to_string())?;
             Ok(Batch {
-                job: Some(job),
+                job: Some(parsed.job),
+                notes: parsed.warnings,
                 ..Batch::default()
             })
         }

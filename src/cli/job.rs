@@ -101,9 +101,22 @@ pub async fn run(command: JobCommand) -> Result<i32, CliError> {
     }
 }
 
+/// Read and check a job file; warnings (HCL1 constructs) are printed as Nomad prints them.
 fn read_job(file: &std::path::Path) -> Result<Job, CliError> {
-    crate::spec::read_job_file(file)
-        .map_err(|e| CliError::new(format!("Error parsing job file {}: {e}", file.display())))
+    let parsed = crate::spec::read_job_file(file)
+        .map_err(|e| CliError::new(format!("Error parsing job file {}: {e}", file.display())))?;
+    if !parsed.warnings.is_empty() {
+        let n = parsed.warnings.len();
+        eprintln!(
+            "Job Warnings:\n{n} warning{}:\n",
+            if n == 1 { "" } else { "s" }
+        );
+        for w in &parsed.warnings {
+            eprintln!("* {w}");
+        }
+        eprintln!();
+    }
+    Ok(parsed.job)
 }
 
 fn validate(file: &std::path::Path) -> Result<i32, CliError> {

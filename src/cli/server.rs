@@ -1,30 +1,36 @@
-//! `dispatch server`: run the service.
+//! `dispatch server`: run the service. The flags are collected here and handed to
+//! `crate::config`, which merges them over the config files (`-config`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::CliError;
-use crate::cluster::mesos::MesosSettings;
-use crate::gc::GcPolicy;
-use crate::server::{run as run_server, shutdown_signal, LocalOptions, ServerConfig};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
+use super::CliError;
+use crate::config::reload::{LogLevelTarget, Reloader};
+use crate::config::{self, Flags};
+use crate::server::{run as run_server, shutdown_signal};
+
+/// Every flag except `-config` and `-dev` can also be set in a config file; a flag given
+/// here wins over the files. Defaults are applied after both (see `crate::config`).
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
+    /// Config file (HCL or JSON, Nomad agent style) or directory of them (its *.hcl and
+    /// *.json, in name order); repeatable, later ones win. SIGHUP reloads them
+    #[arg(long, value_name = "FILE|DIR")]
+    config: Vec<PathBuf>,
     /// Development mode: verbose logs; runs everything on this machine (the embedded default)
     #[arg(long)]
     dev: bool,
-    /// Directory of the durable store
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "DISPATCH_DATA_DIR",
-        default_value = "dispatch-data"
-    )]
-    data_dir: PathBuf,
-    /// Address and port of the HTTP API
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:4646")]
-    bind: SocketAddr,
-    /// Log filter (tracing env-filter syntax), e.g. info, debug, dispatch=trace
+    /// Directory of the durable store [default: dispatch-data]
+    #[arg(long, value_name = "DIR", env = "DISPATCH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address and port of the HTTP API [default: 127.0.0.1:4646]
+    #[arg(long, value_name = "ADDR:PORT")]
+    bind: Option<SocketAddr>,
+    /// Log level (trace, debug, info, warn, error, off) or a tracing filter such as
+    /// info,dispatch=debug [default: info; debug with -dev]
     #[arg(long, env = "DISPATCH_LOG")]
     log_level: Option<String>,
     /// CPUs the local runner offers (default: this machine's)
@@ -49,14 +55,14 @@ pub struct ServerArgs {
     /// Without it tasks run on the embedded local runner
     #[arg(long, value_name = "HOST:PORT[,...]", env = "DISPATCH_MESOS_MASTER")]
     mesos_master: Option<String>,
-    /// Encoding of the scheduler API: protobuf or json
-    #[arg(long, value_name = "json|protobuf", default_value = "protobuf")]
-    mesos_content_type: String,
-    /// FrameworkInfo.name, shown in the Mesos UI
-    #[arg(long, value_name = "NAME", default_value = "dispatch")]
-    mesos_framework_name: String,
-    /// Role(s) to receive offers for (repeatable or comma-separated)
-    #[arg(long, value_name = "ROLE", value_delimiter = ',', default_value = "*")]
+    /// Encoding of the scheduler API: protobuf or json [default: protobuf]
+    #[arg(long, value_name = "json|protobuf")]
+    mesos_content_type: Option<String>,
+    /// FrameworkInfo.name, shown in the Mesos UI [default: dispatch]
+    #[arg(long, value_name = "NAME")]
+    mesos_framework_name: Option<String>,
+    /// Role(s) to receive offers for (repeatable or comma-separated) [default: *]
+    #[arg(long, value_name = "ROLE", value_delimiter = ',')]
     mesos_role: Vec<String>,
     /// FrameworkInfo.user: the user tasks run as unless they set one (default: the server's user)
     #[arg(long, value_name = "USER")]
@@ -70,169 +76,106 @@ pub struct ServerArgs {
     /// File holding the secret of the principal (trailing newline ignored)
     #[arg(long, value_name = "FILE")]
     mesos_secret_file: Option<PathBuf>,
-    /// How long Mesos keeps our tasks running while Dispatch is away (Go duration)
-    #[arg(long, value_name = "DURATION", default_value = "168h")]
-    mesos_failover_timeout: String,
+    /// How long Mesos keeps our tasks running while Dispatch is away (Go duration) [default: 168h]
+    #[arg(long, value_name = "DURATION")]
+    mesos_failover_timeout: Option<String>,
     /// Capabilities to declare besides MULTI_ROLE, PARTITION_AWARE, TASK_KILLING_STATE
     /// (comma-separated: GPU_RESOURCES, SHARED_RESOURCES, RESERVATION_REFINEMENT, ...)
     #[arg(long, value_name = "CAP[,...]")]
     mesos_capabilities: Option<String>,
     /// Directory on the Mesos agents where the steps of a pipeline group (depends_on,
     /// prestart/poststop) share their alloc/ directory (a host_path volume)
-    #[arg(long, value_name = "DIR", default_value = crate::cluster::mesos::settings::DEFAULT_ALLOC_DIR)]
-    mesos_alloc_dir: String,
-    /// Longest wait between two attempts to reach a master (Go duration)
-    #[arg(long, value_name = "DURATION", default_value = "15s")]
-    mesos_max_backoff: String,
+    /// [default: /tmp/dispatch-allocs]
+    #[arg(long, value_name = "DIR")]
+    mesos_alloc_dir: Option<String>,
+    /// Longest wait between two attempts to reach a master (Go duration) [default: 15s]
+    #[arg(long, value_name = "DURATION")]
+    mesos_max_backoff: Option<String>,
     /// Dead dispatched children idle this long are removed with their runs, payload and
-    /// sandboxes (Nomad's job_gc_threshold; Go duration, or off)
-    #[arg(long, value_name = "DURATION", default_value = "4h")]
-    gc_threshold: String,
-    /// How often garbage collection runs (Go duration)
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    gc_interval: String,
+    /// sandboxes (Nomad's job_gc_threshold; Go duration, or off) [default: 4h]
+    #[arg(long, value_name = "DURATION")]
+    gc_threshold: Option<String>,
+    /// How often garbage collection runs (Go duration) [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    gc_interval: Option<String>,
     /// Base URL of this server as Mesos agents reach it (sandbox files are fetched from it;
     /// also the framework's web UI link). Default: http://<bind address>
     #[arg(long, value_name = "URL", env = "DISPATCH_ADVERTISE")]
     advertise: Option<String>,
 }
 
-fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, CliError> {
-    let ns = crate::spec::parse_go_duration(value).map_err(|e| {
-        CliError::new(format!(
-            "-{flag}: {value:?} is not a duration ({e}); expected e.g. 90s, 15m, 168h"
-        ))
-    })?;
-    Ok(std::time::Duration::from_nanos(ns.max(0) as u64))
+impl ServerArgs {
+    /// The flags as given, for `config::load`.
+    fn flags(&self) -> Flags {
+        Flags {
+            data_dir: self.data_dir.clone(),
+            bind: self.bind,
+            advertise: self.advertise.clone(),
+            log_level: self.log_level.clone(),
+            local_cpus: self.local_cpus,
+            local_memory_mb: self.local_memory_mb,
+            local_disk_mb: self.local_disk_mb,
+            local_gpus: self.local_gpus,
+            task_path: self.task_path.clone(),
+            statsd_addr: self.statsd_addr.clone(),
+            mesos_master: self.mesos_master.clone(),
+            mesos_content_type: self.mesos_content_type.clone(),
+            mesos_framework_name: self.mesos_framework_name.clone(),
+            mesos_role: self.mesos_role.clone(),
+            mesos_user: self.mesos_user.clone(),
+            mesos_principal: self.mesos_principal.clone(),
+            mesos_secret: self.mesos_secret.clone(),
+            mesos_secret_file: self.mesos_secret_file.clone(),
+            mesos_failover_timeout: self.mesos_failover_timeout.clone(),
+            mesos_capabilities: self.mesos_capabilities.clone(),
+            mesos_alloc_dir: self.mesos_alloc_dir.clone(),
+            mesos_max_backoff: self.mesos_max_backoff.clone(),
+            gc_threshold: self.gc_threshold.clone(),
+            gc_interval: self.gc_interval.clone(),
+        }
+    }
 }
 
 pub(super) fn current_user() -> String {
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "root".into())
-}
-
-/// The `-mesos-*` flags, checked; `None` without `-mesos-master`.
-fn mesos_settings(args: &ServerArgs) -> Result<Option<MesosSettings>, CliError> {
-    use crate::cluster::mesos::settings as ms;
-    let Some(list) = args.mesos_master.as_deref() else {
-        return Ok(None);
-    };
-    let usage = |e: ms::SettingsError| CliError::new(e.to_string());
-    let masters = ms::parse_masters(list).map_err(usage)?;
-    let encoding = ms::parse_encoding(&args.mesos_content_type).map_err(usage)?;
-    let roles: Vec<String> = args
-        .mesos_role
-        .iter()
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty())
-        .collect();
-    for role in &roles {
-        ms::check_role(role).map_err(usage)?;
-    }
-    let secret = match (&args.mesos_secret, &args.mesos_secret_file) {
-        (Some(_), Some(_)) => {
-            return Err(CliError::new(
-                "-mesos-secret and -mesos-secret-file are mutually exclusive",
-            ))
-        }
-        (Some(s), None) => Some(s.clone()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| {
-                    CliError::new(format!(
-                        "-mesos-secret-file: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
-        ),
-        (None, None) => None,
-    };
-    if secret.is_some() && args.mesos_principal.is_none() {
-        return Err(usage(ms::SettingsError::SecretWithoutPrincipal));
-    }
-    Ok(Some(MesosSettings {
-        masters,
-        encoding,
-        framework_name: args.mesos_framework_name.clone(),
-        user: args.mesos_user.clone().unwrap_or_else(current_user),
-        roles: if roles.is_empty() {
-            vec!["*".into()]
-        } else {
-            roles
-        },
-        principal: args.mesos_principal.clone(),
-        secret,
-        failover_timeout: duration_flag("mesos-failover-timeout", &args.mesos_failover_timeout)?,
-        capabilities: ms::parse_capabilities(args.mesos_capabilities.as_deref()).map_err(usage)?,
-        webui_url: None,
-        advertise_url: args.advertise.clone().unwrap_or_default(),
-        max_backoff: duration_flag("mesos-max-backoff", &args.mesos_max_backoff)?,
-        alloc_dir: {
-            if !args.mesos_alloc_dir.starts_with('/') {
-                return Err(CliError::new(format!(
-                    "-mesos-alloc-dir: {:?} must be an absolute path on the agents",
-                    args.mesos_alloc_dir
-                )));
-            }
-            args.mesos_alloc_dir.clone()
-        },
-    }))
-}
-
-fn gc_policy(threshold: &str, interval: &str) -> Result<GcPolicy, CliError> {
-    let threshold = match threshold {
-        "off" => None,
-        t => Some(duration_flag("gc-threshold", t)?),
-    };
-    let interval = duration_flag("gc-interval", interval)?;
-    if interval.is_zero() {
-        return Err(CliError::new("-gc-interval must be more than 0"));
-    }
-    Ok(GcPolicy {
-        threshold,
-        interval,
-    })
+    config::current_user()
 }
 
 pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
-    let filter = args
-        .log_level
-        .clone()
-        .unwrap_or_else(|| if args.dev { "debug,hyper=info" } else { "info" }.to_string());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    // First of all: SIGHUP's default action ends the process, and a reload can be asked for
+    // while the server is still starting.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| CliError::new(format!("cannot listen for SIGHUP: {e}")))?;
+    let flags = args.flags();
+    let config = config::load(&args.config, &flags, args.dev)
+        .map_err(|e| CliError::new(format!("Error loading configuration: {e}")))?;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(
+        tracing_subscriber::EnvFilter::new(&config.log_level.filter),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .try_init();
-    let mesos = mesos_settings(&args)?;
-    let mut task_path = args.task_path;
-    if task_path.is_empty() {
-        if let Ok(scripts) = std::fs::canonicalize("scripts") {
-            task_path.push(scripts);
-        }
+    if !config.files.is_empty() {
+        tracing::info!(
+            "configuration loaded from {}",
+            config::describe_files(&config.files)
+        );
     }
-    let config = ServerConfig {
-        bind: args.bind,
-        data_dir: args.data_dir,
-        local: LocalOptions {
-            cpus: args.local_cpus,
-            mem_mb: args.local_memory_mb,
-            disk_mb: args.local_disk_mb,
-            gpus: args.local_gpus,
-            task_path,
-        },
-        statsd_addr: args.statsd_addr,
-        mesos,
-        gc: gc_policy(&args.gc_threshold, &args.gc_interval)?,
-        fetch_bind: None,
-    };
-    run_server(config, shutdown_signal())
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let mut reloader = Reloader::new(args.config.clone(), flags, args.dev, config.clone());
+    reloader.add(LogLevelTarget::new(move |directive| {
+        let filter =
+            tracing_subscriber::EnvFilter::try_new(directive).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    }));
+    tokio::spawn(crate::config::reload::run(reloader, hangup));
+    run_server(config.server_config(), shutdown_signal())
         .await
         .map_err(|e| CliError::new(format!("Error starting server: {e}")))?;
     Ok(0)

@@ -423,5 +423,7 @@ pub(crate) fn test_job(id: &str) -> Job {
   }}
 }}"#
     );
-    crate::spec::parse_job(&hcl, "test.hcl").expect("the test job parses")
+    crate::spec::parse_job(&hcl, "test.hcl")
+        .expect("the test job parses")
+        .job
 }

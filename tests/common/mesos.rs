@@ -1,13 +1,13 @@
 //! Shared harness of the Mesos end-to-end tests: the master double on its own runtime and a
 //! `dispatch server` pointed at it. Included with `#[path = "common/mesos.rs"]` next to
-//! `mod common;` and `mod mesos_double;`.
+//! `mod common;`.
 
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use crate::common::TestServer;
-use crate::mesos_double::{Config, MesosDouble};
+use mesos_double::{Config, MesosDouble};
 
 /// The master double on its own runtime (its controls are plain functions).
 pub struct Master {

@@ -1,29 +1,43 @@
-//! Shared test helper: run the real `dispatch` binary on a free loopback port with a
-//! temporary data dir, wait until it answers, kill it when the test is done.
+//! Shared test helper: run the real `dispatch` binary on loopback port 0 with a temporary
+//! data dir, read the address it bound from its log, wait until it answers, kill it when the
+//! test is done.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long `start`/`restart` wait for `GET /v1/status/leader` to answer.
+/// How long `start`/`restart` wait for the server to listen and answer
+/// `GET /v1/status/leader`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the server logs (at info, the default level) once it listens.
+const LISTENING: &str = "Dispatch API listening on http://";
 
 /// A running `dispatch server`; killed on drop.
 pub struct TestServer {
     child: Option<Child>,
-    addr: SocketAddr,
+    /// The address the first run bound (port 0 → the port the system gave); later runs
+    /// (`restart`) bind it again.
+    addr: Option<SocketAddr>,
     /// Holds the data dir and the server log; removed on drop.
     dir: tempfile::TempDir,
     /// Extra server flags.
     args: Vec<String>,
 }
 
+/// How one start of the server ended.
+enum Started {
+    Listening(SocketAddr),
+    /// The port is taken (only possible when `restart` binds the port again).
+    PortInUse,
+}
+
 impl TestServer {
-    /// Start a server on a free port with a fresh data dir and wait until it is ready.
+    /// Start a server on port 0 with a fresh data dir and wait until it is ready.
     pub fn start() -> TestServer {
         TestServer::start_with(&[])
     }
@@ -31,10 +45,9 @@ impl TestServer {
     /// Like `start`, with extra `dispatch server` flags (kept across `restart`).
     pub fn start_with(args: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temp dir");
-        let addr = free_port();
         let mut server = TestServer {
             child: None,
-            addr,
+            addr: None,
             dir,
             args: args.iter().map(|s| s.to_string()).collect(),
         };
@@ -42,14 +55,14 @@ impl TestServer {
         server
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT`, the address the server bound.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.addr.expect("the server has started")
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// The server's data dir (kept across `restart`).
@@ -77,6 +90,11 @@ impl TestServer {
 
     /// Kill the server if it runs, start it again on the same data dir and port, and wait
     /// until it is ready.
+    ///
+    /// The port was the old process's until it died, so it is normally free; should
+    /// something else have taken it in between (another test's outgoing connection, say),
+    /// the start is retried until `READY_TIMEOUT`, then the test fails saying so. Clients
+    /// keep their URL, as they would across a real restart.
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
@@ -93,17 +111,43 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match self.spawn_once(deadline) {
+                Started::Listening(addr) => {
+                    self.addr = Some(addr);
+                    break;
+                }
+                Started::PortInUse if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Started::PortInUse => panic!(
+                    "cannot restart the server: port {} stayed in use for {READY_TIMEOUT:?}; log:\n{}",
+                    self.addr(),
+                    self.log()
+                ),
+            }
+        }
+        self.wait_ready(deadline);
+    }
+
+    /// Start the process and wait for the address it logs.
+    fn spawn_once(&mut self, deadline: Instant) -> Started {
+        let log_start = std::fs::metadata(self.log_path()).map_or(0, |m| m.len() as usize);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .expect("open the server log");
+        let bind = self
+            .addr
+            .map_or("127.0.0.1:0".to_string(), |a| a.to_string());
         let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
             .arg("server")
             .arg("-data-dir")
             .arg(self.data_dir())
             .arg("-bind")
-            .arg(self.addr.to_string())
+            .arg(&bind)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
@@ -111,20 +155,41 @@ impl TestServer {
             .spawn()
             .expect("start the dispatch binary");
         self.child = Some(child);
-        self.wait_ready();
+        loop {
+            let run_log = self.log().get(log_start..).unwrap_or_default().to_string();
+            if let Some(addr) = listening_addr(&run_log) {
+                return Started::Listening(addr);
+            }
+            if let Some(status) = self.exited() {
+                if run_log.contains("Address already in use") && self.addr.is_some() {
+                    return Started::PortInUse;
+                }
+                panic!("dispatch server exited with {status} before it listened; log:\n{run_log}");
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "dispatch server did not log \"{LISTENING}...\" on -bind {bind} within \
+                     {READY_TIMEOUT:?} (the harness reads the address from that info line); \
+                     log:\n{run_log}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
+    /// The exit status, if the server process has ended.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    fn wait_ready(&mut self, deadline: Instant) {
         loop {
-            if http_get_status(self.addr, "/v1/status/leader") == Some(200) {
+            if http_get_status(self.addr(), "/v1/status/leader") == Some(200) {
                 return;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.exited() {
                 panic!(
                     "dispatch server exited with {status} before it was ready; log:\n{}",
                     self.log()
@@ -133,7 +198,7 @@ impl TestServer {
             if Instant::now() > deadline {
                 panic!(
                     "dispatch server not ready on {} after {READY_TIMEOUT:?}; log:\n{}",
-                    self.addr,
+                    self.addr(),
                     self.log()
                 );
             }
@@ -148,10 +213,33 @@ impl Drop for TestServer {
     }
 }
 
-/// A loopback address with a port nobody listens on right now.
-pub fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address")
+/// The address in the server's "Dispatch API listening on http://ADDR" log line.
+fn listening_addr(log: &str) -> Option<SocketAddr> {
+    let rest = &log[log.find(LISTENING)? + LISTENING.len()..];
+    let line = rest.lines().next()?;
+    if !rest.contains('\n') {
+        return None; // the line is still being written
+    }
+    line.trim().parse().ok()
+}
+
+/// A loopback TCP port that refuses connections for as long as the value lives: the port is
+/// bound (so nobody else can listen on it) but not listening.
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    pub addr: SocketAddr,
+}
+
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind(([127, 0, 0, 1], 0).into())
+        .expect("bind a loopback port");
+    let addr = socket.local_addr().expect("local address");
+    ClosedPort {
+        _socket: socket,
+        addr,
+    }
 }
 
 /// The status code of a plain `GET path`, or `None` if the server does not answer.

@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::master::Shared;
+use crate::state::Shared;
 
 /// Largest read the agent answers at once (16 pages).
 const MAX_READ: usize = 16 * 4096;

@@ -7,8 +7,9 @@
 
 use serde_json::{Map, Value};
 
-use super::master::{AcceptCtx, St};
-use super::validate::Pool;
+use crate::allocator::AcceptCtx;
+use crate::state::St;
+use crate::validate::Pool;
 
 /// Applies one reservation/volume operation; `Err` is why it was dropped.
 pub fn apply(s: &mut St, op: &Value, ctx: &AcceptCtx, pool: &mut Pool) -> Result<(), String> {
@@ -218,7 +219,7 @@ fn unreserve(s: &mut St, res: &[Value], ctx: &AcceptCtx, pool: &mut Pool) -> Res
 
 fn check_volume(v: &Value, refine: bool) -> Result<String, String> {
     let id = persistence_id(v).ok_or("Persistent volume has no 'disk.persistence.id'")?;
-    if let Some(e) = super::validate::validate_id(id) {
+    if let Some(e) = crate::validate::validate_id(id) {
         return Err(format!("Invalid persistence ID '{id}': {e}"));
     }
     if v["name"] != "disk" {

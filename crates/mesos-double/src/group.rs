@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::validate::{validate_id, validate_task_identity, validate_task_resources, Pool};
+use crate::validate::{validate_id, validate_task_identity, validate_task_resources, Pool};
 
 fn is_docker(container: &Value) -> bool {
     container["type"] == "DOCKER"

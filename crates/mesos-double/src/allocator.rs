@@ -1,0 +1,300 @@
+//! The allocator and the offers: agents' free resources, one offer per agent (or several with
+//! `split_offers`), DECLINE filters, SUPPRESS/REVIVE, RESCIND, and ACCEPT's offer validation
+//! (mesos-scheduler-api.md §4.1; captures `json/14-accept-unknown-offer`: TASK_DROPPED
+//! REASON_INVALID_OFFERS). The operations of a valid ACCEPT are carried out by `agent`
+//! (LAUNCH, LAUNCH_GROUP) and `operations` (RESERVE, UNRESERVE, CREATE, DESTROY); whatever
+//! they leave of the offers is declined with the ACCEPT's filter.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::agent::{launch_group_op, launch_op, op_tasks};
+use crate::operations;
+use crate::state::{Decline, Offer, St};
+use crate::validate::{strip_allocation, Pool};
+
+impl St {
+    /// Runs the allocator for one agent: offers its free resources unless
+    /// the framework is disconnected, suppressed or filtered on that agent.
+    pub(crate) fn allocate(&mut self, agent: &str) -> Option<String> {
+        if !self.connected() {
+            return None;
+        }
+        let fw = self.framework.as_ref()?;
+        if fw.suppressed {
+            return None;
+        }
+        if self
+            .filters
+            .get(agent)
+            .is_some_and(|until| *until > Instant::now())
+        {
+            return None;
+        }
+        if self.withheld.contains(agent) {
+            return None;
+        }
+        let free = self.agents.get(agent)?;
+        if free.is_empty() {
+            return None;
+        }
+        let role = fw.role();
+        let multi_role = fw.has_cap("MULTI_ROLE");
+        let fid = fw.id.clone();
+        let alloc_role = multi_role.then_some(role.as_str());
+        let resources = free.to_json(alloc_role);
+        self.agents.insert(agent.to_string(), Pool::default());
+        let parts = self.split_offers.max(1);
+        let mut offers = Vec::new();
+        let mut first_id = None;
+        for part in 0..parts {
+            // Scalars are split evenly; everything else goes with the first part.
+            let part_resources: Vec<Value> = resources
+                .iter()
+                .filter_map(|r| match r["scalar"]["value"].as_f64() {
+                    Some(v) => {
+                        let mut r = r.clone();
+                        r["scalar"]["value"] =
+                            json!(((v / parts as f64) * 1000.0).floor() / 1000.0);
+                        Some(r)
+                    }
+                    None => (part == 0).then(|| r.clone()),
+                })
+                .collect();
+            let pool = Pool::parse(&part_resources, None).expect("own resources parse");
+            self.offer_seq += 1;
+            let id = format!("{}-O{}", self.master_id, self.offer_seq);
+            let mut offer = json!({
+                "id": {"value": id}, "framework_id": {"value": fid},
+                "agent_id": {"value": agent}, "hostname": agent,
+                "url": {"scheme": "http", "address": {"hostname": agent, "ip": "127.0.0.1", "port": self.addr.port()}, "path": "/slave(1)"},
+                "resources": part_resources,
+            });
+            let executor_ids: Vec<Value> = self
+                .executors
+                .keys()
+                .filter(|(a, _)| a == agent)
+                .map(|(_, e)| json!({ "value": e }))
+                .collect();
+            if !executor_ids.is_empty() {
+                offer["executor_ids"] = Value::Array(executor_ids);
+            }
+            if multi_role {
+                offer["allocation_info"] = json!({ "role": role });
+            }
+            self.offers.insert(
+                id.clone(),
+                Offer {
+                    agent_id: agent.to_string(),
+                    role: role.clone(),
+                    pool,
+                },
+            );
+            first_id.get_or_insert(id);
+            offers.push(offer);
+        }
+        self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
+        first_id
+    }
+
+    pub(crate) fn allocate_all(&mut self) {
+        let agents: Vec<String> = self.agents.keys().cloned().collect();
+        for a in agents {
+            self.allocate(&a);
+        }
+    }
+
+    pub(crate) fn give_back(&mut self, agent: &str, pool: &Pool) {
+        let stripped: Vec<Value> = pool.to_json(None).iter().map(strip_allocation).collect();
+        let p = Pool::parse(&stripped, None).expect("own resources parse");
+        self.agents.entry(agent.to_string()).or_default().add(&p);
+    }
+
+    pub(crate) fn filter(&mut self, agent: &str, refuse_seconds: f64) {
+        if refuse_seconds > 0.0 {
+            let until = Instant::now() + Duration::from_secs_f64(refuse_seconds.min(1e9));
+            self.filters.insert(agent.to_string(), until);
+        }
+    }
+
+    /// Drops all offers without telling the framework (disconnect) or with RESCIND.
+    pub(crate) fn drop_offers(&mut self, rescind: bool) {
+        let ids: Vec<String> = self.offers.keys().cloned().collect();
+        for id in ids {
+            let o = self.offers.remove(&id).unwrap();
+            self.give_back(&o.agent_id, &o.pool);
+            if rescind {
+                self.send(json!({"type": "RESCIND", "rescind": {"offer_id": {"value": id}}}));
+            }
+        }
+    }
+}
+
+pub(crate) fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["value"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) fn accept(s: &mut St, accept: &Value) {
+    let offer_ids = ids(&accept["offer_ids"]);
+    let refuse = accept["filters"]["refuse_seconds"].as_f64().unwrap_or(5.0);
+    let ops = accept["operations"].as_array().cloned().unwrap_or_default();
+    // Offer validation (§4.1.3).
+    let mut error = None;
+    if offer_ids.is_empty() {
+        error = Some("No offers specified".to_string());
+    }
+    let mut seen = HashSet::new();
+    for id in &offer_ids {
+        if error.is_some() {
+            break;
+        }
+        if !seen.insert(id.clone()) {
+            error = Some(format!("Duplicate offer {id} in accept"));
+        } else if !s.offers.contains_key(id) {
+            error = Some(format!("Offer {id} is no longer valid"));
+        }
+    }
+    if error.is_none() {
+        let first = &s.offers[&offer_ids[0]];
+        for id in &offer_ids[1..] {
+            let o = &s.offers[id];
+            if o.agent_id != first.agent_id {
+                error = Some(format!(
+                    "Aggregated offers must belong to one single agent. Offer {id} uses agent {} and offer {} uses agent {}",
+                    o.agent_id, offer_ids[0], first.agent_id
+                ));
+                break;
+            }
+            if o.role != first.role {
+                error = Some(format!(
+                    "Aggregated offers must be allocated to the same role. Offer {id} uses role {} and offer {} uses role {}",
+                    o.role, offer_ids[0], first.role
+                ));
+                break;
+            }
+        }
+    }
+    // Every named offer is used up, valid or not.
+    let mut pool = Pool::default();
+    let mut agent = None;
+    let mut role = String::from("*");
+    for id in &offer_ids {
+        if let Some(o) = s.offers.remove(id) {
+            if error.is_some() {
+                s.give_back(&o.agent_id, &o.pool);
+            } else {
+                pool.add(&o.pool);
+                agent = Some(o.agent_id.clone());
+                role = o.role.clone();
+            }
+        }
+    }
+    let pa = s.partition_aware();
+    if let Some(e) = error {
+        s.violations
+            .push(format!("ACCEPT with invalid offers: {e}"));
+        let state = if pa { "TASK_DROPPED" } else { "TASK_LOST" };
+        let msg = format!("Task launched with invalid offers: {e}");
+        for op in &ops {
+            for t in op_tasks(op) {
+                let id = t["task_id"]["value"].as_str().unwrap_or("");
+                let st = s.master_status(
+                    id,
+                    state,
+                    "REASON_INVALID_OFFERS",
+                    &msg,
+                    t["agent_id"]["value"].as_str(),
+                );
+                s.send_update_event(st);
+            }
+        }
+        return;
+    }
+    let agent = agent.expect("at least one valid offer");
+    let multi_role = s
+        .framework
+        .as_ref()
+        .is_some_and(|f| f.has_cap("MULTI_ROLE"));
+    let ctx = AcceptCtx {
+        agent: agent.clone(),
+        offer_ids: offer_ids.clone(),
+        default_role: multi_role.then(|| role.clone()),
+        role,
+    };
+    let mut seen_ids: Vec<String> = s.tasks.keys().cloned().collect();
+    for op in &ops {
+        match op["type"].as_str().unwrap_or("") {
+            "LAUNCH" => launch_op(s, op, &ctx, &mut pool, &mut seen_ids),
+            "LAUNCH_GROUP" => launch_group_op(s, op, &ctx, &mut pool, &mut seen_ids),
+            typ @ ("RESERVE" | "UNRESERVE" | "CREATE" | "DESTROY") => {
+                if let Err(e) = operations::apply(s, op, &ctx, &mut pool) {
+                    s.rejected_operations.push(format!("{typ}: {e}"));
+                }
+            }
+            typ => s.violations.push(format!(
+                "ACCEPT operation {typ} is not simulated by the double"
+            )),
+        }
+    }
+    // Whatever the ACCEPT did not use is declined with its filters.
+    if !pool.is_empty() {
+        s.give_back(&agent, &pool);
+        s.filter(&agent, refuse);
+    }
+}
+
+/// What the operations of one ACCEPT share: the offers' agent and role.
+pub(crate) struct AcceptCtx {
+    pub(crate) agent: String,
+    pub(crate) offer_ids: Vec<String>,
+    /// The offers' allocation role.
+    pub(crate) role: String,
+    /// `Some(role)` for a MULTI_ROLE framework: fills a missing `allocation_info`.
+    pub(crate) default_role: Option<String>,
+}
+
+/// DECLINE: the offers go back to their agents, filtered for `refuse_seconds` (default 5).
+pub(crate) fn decline(s: &mut St, decline: &Value) {
+    let ids: Vec<String> = ids(&decline["offer_ids"]);
+    let refuse = decline["filters"]["refuse_seconds"].as_f64();
+    s.declines.push(Decline {
+        offer_ids: ids.clone(),
+        refuse_seconds: refuse,
+    });
+    for id in ids {
+        match s.offers.remove(&id) {
+            Some(o) => {
+                s.give_back(&o.agent_id, &o.pool);
+                s.filter(&o.agent_id, refuse.unwrap_or(5.0));
+            }
+            None => s.violations.push(format!("DECLINE of unknown offer {id}")),
+        }
+    }
+}
+
+impl St {
+    /// SUPPRESS: no offers until REVIVE (outstanding ones stay).
+    pub(crate) fn suppress(&mut self) {
+        if let Some(fw) = self.framework.as_mut() {
+            fw.suppressed = true;
+        }
+    }
+
+    /// REVIVE: offers again, every decline filter removed.
+    pub(crate) fn revive(&mut self) {
+        self.revives += 1;
+        if let Some(fw) = self.framework.as_mut() {
+            fw.suppressed = false;
+        }
+        self.filters.clear();
+        self.allocate_all();
+    }
+}

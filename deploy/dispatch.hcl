@@ -1,0 +1,89 @@
+# /etc/dispatch/dispatch.hcl: the Dispatch server's configuration (Nomad agent style).
+#
+# The systemd unit starts
+#   dispatch server -config /etc/dispatch/dispatch.hcl -config /etc/dispatch/conf.d
+# This file is read first, then every *.hcl and *.json file of conf.d in name order;
+# later files override earlier ones key by key (so a drop-in such as
+# /etc/dispatch/conf.d/50-mesos.hcl changes one setting without editing this file).
+# Flags on the command line (DISPATCH_OPTS in /etc/default/dispatch) override the files.
+#
+# Unknown keys and bad values stop the server with file:line and the key. Paths must be
+# absolute. `systemctl reload dispatch` (SIGHUP) re-reads the files: log_level changes at
+# once; other changes are logged as "takes effect after a restart".
+
+# Where dispatches, jobs and local task sandboxes live. Everything the API acknowledged is
+# in here (SQLite, fsync before the reply): back it up, keep it on a local disk.
+data_dir = "/var/lib/dispatch"
+
+# The API listens on bind_addr:ports.http. Dispatch has no ACLs in this build yet, so keep
+# it on loopback or a private network (0.0.0.0 = every interface: only behind a firewall or
+# security group that admits your clients alone).
+bind_addr = "127.0.0.1"
+
+ports {
+  http = 4646
+}
+
+# How others (Mesos agents fetching sandbox files, the Mesos UI's framework link) reach this
+# server: host[:port] or a URL. Needed with Mesos when bind_addr is 0.0.0.0.
+# advertise {
+#   http = "dispatch.internal:4646"
+# }
+
+# trace, debug, info, warn, error, off; or a tracing filter such as "info,dispatch=debug".
+log_level = "info"
+
+# The embedded local runner (used when no mesos block names a master): what it offers of
+# this machine. Leave a key out to offer what the machine has.
+local_runner {
+  # cpus      = 4
+  # memory_mb = 8192
+  # disk_mb   = 50000
+  # gpus      = 0
+
+  # Put first on every task's PATH: where scripts/install.sh puts transcode.sh, so the
+  # shipped jobs/transcode.hcl finds its command.
+  task_path = ["/usr/local/libexec/dispatch"]
+}
+
+# Run tasks on Apache Mesos instead (Dispatch registers as a framework). The masters are
+# tried in order; the leader is found by following /master/redirect.
+# mesos {
+#   master           = ["10.0.1.10:5050", "10.0.1.11:5050", "10.0.1.12:5050"]
+#   role             = ["dispatch"]          # offers for these roles (MULTI_ROLE)
+#   principal        = "dispatch"            # authentication and reservations
+#   secret_file      = "/etc/dispatch/mesos.secret"   # mode 0600, one line
+#   content_type     = "protobuf"            # or "json"
+#   framework_name   = "dispatch"
+#   user             = "dispatch"            # tasks run as this user unless they set one
+#   failover_timeout = "168h"                # running tasks survive a Dispatch outage this long
+#   capabilities     = ["GPU_RESOURCES"]     # beyond MULTI_ROLE, PARTITION_AWARE, TASK_KILLING_STATE
+#   alloc_dir        = "/tmp/dispatch-allocs"
+#   max_backoff      = "15s"
+# }
+
+# Metrics: /metrics (Prometheus) is always on the API port. To also send them to a Datadog
+# agent's DogStatsD (tags instead of labels):
+# telemetry {
+#   statsd_address = "127.0.0.1:8125"
+# }
+
+# Garbage collection of dispatched children that ended: removed once idle this long
+# ("off" keeps them), checked every interval.
+gc {
+  threshold = "4h"
+  interval  = "5m"
+}
+
+# Not in this build yet. Both blocks are read and checked (files must exist), but a server
+# with `enabled = true` / `http = true` refuses to start rather than run unprotected.
+# acl {
+#   enabled = true
+# }
+# tls {
+#   http                = true
+#   cert_file           = "/etc/dispatch/tls/server.pem"
+#   key_file            = "/etc/dispatch/tls/server-key.pem"
+#   ca_file             = "/etc/dispatch/tls/ca.pem"
+#   verify_https_client = false
+# }

@@ -1,0 +1,501 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn load_one(path: &Path) -> Result<Config, ConfigError> {
+    load(&[path.to_path_buf()], &Flags::default(), false)
+}
+
+fn err_text(path: &Path) -> String {
+    load_one(path).expect_err("should be refused").to_string()
+}
+
+#[test]
+fn every_block_of_an_hcl_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret", "s3cr3t\n");
+    let hcl = format!(
+        r#"
+# comments are fine
+data_dir  = "/var/lib/dispatch"
+bind_addr = "0.0.0.0"
+ports {{
+  http = 5646
+}}
+advertise {{
+  http = "dispatch.internal"
+}}
+log_level = "WARN"
+acl {{
+  enabled = false
+}}
+mesos {{
+  master           = ["10.0.0.5:5050", "http://10.0.0.6:5050"]
+  role             = ["batch", "gpu"]
+  principal        = "dispatch"
+  secret_file      = "{secret}"
+  content_type     = "json"
+  framework_name   = "dispatch-prod"
+  user             = "nobody"
+  failover_timeout = "24h"
+  capabilities     = "GPU_RESOURCES"
+  alloc_dir        = "/srv/allocs"
+  max_backoff      = "30s"
+}}
+local_runner {{
+  cpus      = 3.5
+  memory_mb = 2048
+  disk_mb   = 10000
+  gpus      = 0
+  task_path = ["/usr/local/libexec/dispatch"]
+}}
+telemetry {{
+  statsd_address = "127.0.0.1:8125"
+}}
+gc {{
+  threshold = "off"
+  interval  = "1m"
+}}
+"#,
+        secret = secret.display()
+    );
+    let path = write(dir.path(), "dispatch.hcl", &hcl);
+    let c = load_one(&path).expect("loads");
+    assert_eq!(c.files, vec![path]);
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/dispatch"));
+    assert_eq!(c.bind.to_string(), "0.0.0.0:5646");
+    assert_eq!(
+        c.advertise.as_deref(),
+        Some("http://dispatch.internal:5646")
+    );
+    assert_eq!(c.log_level.filter, "warn");
+    let m = c.mesos.expect("mesos");
+    assert_eq!(m.masters, ["http://10.0.0.5:5050", "http://10.0.0.6:5050"]);
+    assert_eq!(m.roles, ["batch", "gpu"]);
+    assert_eq!(m.secret.as_deref(), Some("s3cr3t"));
+    assert_eq!(m.principal.as_deref(), Some("dispatch"));
+    assert_eq!(m.encoding, crate::cluster::mesos::codec::Encoding::Json);
+    assert_eq!(m.framework_name, "dispatch-prod");
+    assert_eq!(m.user, "nobody");
+    assert_eq!(m.failover_timeout, Duration::from_secs(24 * 3600));
+    assert!(m.capabilities.contains(&"GPU_RESOURCES".to_string()));
+    assert_eq!(m.alloc_dir, "/srv/allocs");
+    assert_eq!(m.max_backoff, Duration::from_secs(30));
+    assert_eq!(m.advertise_url, "http://dispatch.internal:5646");
+    assert_eq!(c.local.cpus, Some(3.5));
+    assert_eq!(c.local.mem_mb, Some(2048.0));
+    assert_eq!(c.local.disk_mb, Some(10000.0));
+    assert_eq!(c.local.gpus, Some(0.0));
+    assert_eq!(
+        c.local.task_path,
+        [PathBuf::from("/usr/local/libexec/dispatch")]
+    );
+    assert_eq!(c.statsd_addr.as_deref(), Some("127.0.0.1:8125"));
+    assert_eq!(c.gc.threshold, None);
+    assert_eq!(c.gc.interval, Duration::from_secs(60));
+}
+
+#[test]
+fn defaults_without_files_or_flags() {
+    let c = load(&[], &Flags::default(), false).expect("defaults");
+    assert_eq!(c.bind.to_string(), "127.0.0.1:4646");
+    assert_eq!(c.data_dir, PathBuf::from("dispatch-data"));
+    assert_eq!(c.log_level.filter, "info");
+    assert!(c.mesos.is_none());
+    assert_eq!(c.gc.threshold, Some(crate::gc::DEFAULT_THRESHOLD));
+    let dev = load(&[], &Flags::default(), true).expect("dev");
+    assert_eq!(dev.log_level.filter, "debug,hyper=info");
+}
+
+#[test]
+fn a_directory_loads_hcl_and_json_in_name_order_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.d");
+    std::fs::create_dir(&conf).unwrap();
+    write(
+        &conf,
+        "10-base.hcl",
+        "data_dir = \"/a\"\nports { http = 1111 }\nlog_level = \"debug\"\ngc { interval = \"1m\" }\n",
+    );
+    write(
+        &conf,
+        "20-site.json",
+        "{\n  \"ports\": {\"http\": 2222},\n  \"local_runner\": {\"cpus\": 2}\n}\n",
+    );
+    // not loaded: other extensions and editor leftovers
+    write(&conf, "30-notes.txt", "this is not a config file");
+    write(&conf, "40-x.hcl~", "bogus = 1");
+    write(&conf, ".#50-y.hcl", "bogus = 1");
+    let extra = write(dir.path(), "extra.hcl", "gc { interval = \"2m\" }\n");
+    let flags = Flags {
+        log_level: Some("error".into()),
+        local_cpus: Some(1.0),
+        ..Flags::default()
+    };
+    let c = load(&[conf.clone(), extra.clone()], &flags, false).expect("loads");
+    assert_eq!(
+        c.files,
+        [conf.join("10-base.hcl"), conf.join("20-site.json"), extra]
+    );
+    assert_eq!(c.data_dir, PathBuf::from("/a"));
+    assert_eq!(c.bind.port(), 2222, "the later file wins");
+    assert_eq!(
+        c.gc.interval,
+        Duration::from_secs(120),
+        "later -config wins"
+    );
+    assert_eq!(c.log_level.filter, "error", "a flag wins over every file");
+    assert_eq!(c.local.cpus, Some(1.0), "a flag wins over every file");
+    // -bind sets both address and port over the files
+    let flags = Flags {
+        bind: Some("127.0.0.2:3333".parse().unwrap()),
+        ..Flags::default()
+    };
+    let c = load(&[conf], &flags, false).expect("loads");
+    assert_eq!(c.bind.to_string(), "127.0.0.2:3333");
+}
+
+#[test]
+fn unknown_keys_name_file_line_and_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "d.hcl",
+        "data_dir = \"/x\"\nmesos {\n  master = \"m:5050\"\n  rolee = \"batch\"\n}\n",
+    );
+    let e = err_text(&p);
+    assert!(
+        e.starts_with(&format!(
+            "{}:4: mesos.rolee: unknown key; the mesos block allows: master,",
+            p.display()
+        )),
+        "{e}"
+    );
+    let p = write(dir.path(), "t.hcl", "\n\ndatacenter = \"dc1\"\n");
+    let e = err_text(&p);
+    assert!(
+        e.starts_with(&format!(
+            "{}:3: datacenter: unknown key; the top level allows: data_dir",
+            p.display()
+        )),
+        "{e}"
+    );
+    let p = write(
+        dir.path(),
+        "j.json",
+        "{\n  \"data_dir\": \"/x\",\n  \"local_runner\": {\n    \"cpu\": 2\n  }\n}\n",
+    );
+    let e = err_text(&p);
+    assert!(
+        e.starts_with(&format!(
+            "{}:4: local_runner.cpu: unknown key;",
+            p.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_types_and_bad_values_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "ports { http = \"4646\" }\n",
+            ":1: ports.http: must be a port number, not a string",
+        ),
+        (
+            "ports {\n  http = 70000\n}\n",
+            ":2: ports.http: 70000 is not a port; expected 1 to 65535",
+        ),
+        (
+            "local_runner {\n  cpus = -1\n}\n",
+            ":2: local_runner.cpus: -1 must be a number of at least 0",
+        ),
+        (
+            "gc {\n  interval = \"5 minutes\"\n}\n",
+            ":2: gc.interval: \"5 minutes\" is not a duration",
+        ),
+        (
+            "gc {\n  interval = \"0s\"\n}\n",
+            ":2: gc.interval: must be more than 0",
+        ),
+        (
+            "log_level = \"loud\"\n",
+            ":1: log_level: \"loud\" is not a log level",
+        ),
+        (
+            "bind_addr = \"localhost\"\n",
+            ":1: bind_addr: \"localhost\" is not an IP address",
+        ),
+        (
+            "data_dir = \"relative/dir\"\n",
+            ":1: data_dir: \"relative/dir\" must be an absolute path",
+        ),
+        (
+            "mesos {\n  master = \"zk://z:2181/mesos\"\n}\n",
+            ":2: mesos.master: ZooKeeper URLs",
+        ),
+        (
+            "mesos {\n  master = \"m\"\n  content_type = \"xml\"\n}\n",
+            ":3: mesos.content_type: \"xml\" is not an encoding",
+        ),
+        (
+            "mesos {\n  master = \"m\"\n  capabilities = [\"FLY\"]\n}\n",
+            ":3: mesos.capabilities: unknown capability \"FLY\"",
+        ),
+        (
+            "mesos {\n  master = \"m\"\n  role = \"-bad\"\n}\n",
+            ":3: mesos.role: \"-bad\" is not a valid role name",
+        ),
+        (
+            "acl = true\n",
+            ":1: acl: must be a block (acl { ... }), not a bool",
+        ),
+        (
+            "acl {\n  enabled = \"yes\"\n}\n",
+            ":2: acl.enabled: must be true or false, not a string",
+        ),
+        (
+            "telemetry {\n  statsd_address = \"8125\"\n}\n",
+            ":2: telemetry.statsd_address: \"8125\" is not an address",
+        ),
+        (
+            "log_level = \"info-${x}\"\n",
+            ":1: log_level: only literal values are allowed",
+        ),
+        ("mesos \"x\" {\n}\n", ":1: mesos: blocks take no label here"),
+        (
+            "gc {\n}\ngc {\n}\n",
+            ":3: gc is given twice in this file (first on line 1)",
+        ),
+        ("data_dir = \n", ":1: invalid HCL"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let p = write(dir.path(), &format!("c{i}.hcl"), text);
+        let e = err_text(&p);
+        let prefix = p.display().to_string();
+        assert!(
+            e.starts_with(&prefix) && e[prefix.len()..].starts_with(want),
+            "{text:?}: {e}"
+        );
+    }
+    let p = write(
+        dir.path(),
+        "bad.json",
+        "{\n  \"data_dir\": \"/x\",\n  \"ports\": {\"http\": 1,}\n}\n",
+    );
+    let e = err_text(&p);
+    assert!(
+        e.starts_with(&format!("{}:3: invalid JSON", p.display())),
+        "{e}"
+    );
+    let p = write(dir.path(), "list.json", "[1]");
+    assert!(err_text(&p).contains("holds one object"));
+}
+
+#[test]
+fn files_that_must_be_readable_are_checked_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pem");
+    let p = write(
+        dir.path(),
+        "tls.hcl",
+        &format!(
+            "tls {{\n  http = false\n  cert_file = \"{}\"\n}}\n",
+            missing.display()
+        ),
+    );
+    let e = err_text(&p);
+    assert!(
+        e.starts_with(&format!(
+            "{}:3: tls.cert_file: cannot read {}",
+            p.display(),
+            missing.display()
+        )),
+        "{e}"
+    );
+    let p = write(
+        dir.path(),
+        "secret.hcl",
+        &format!(
+            "mesos {{\n  master = \"m\"\n  principal = \"p\"\n  secret_file = \"{}\"\n}}\n",
+            missing.display()
+        ),
+    );
+    let e = err_text(&p);
+    assert!(
+        e.starts_with(&format!(
+            "{}:4: mesos.secret_file: cannot read",
+            p.display()
+        )),
+        "{e}"
+    );
+    let flags = Flags {
+        mesos_master: Some("m".into()),
+        mesos_principal: Some("p".into()),
+        mesos_secret_file: Some(missing.clone()),
+        ..Flags::default()
+    };
+    let e = load(&[], &flags, false)
+        .expect_err("unreadable")
+        .to_string();
+    assert!(e.starts_with("-mesos-secret-file: cannot read"), "{e}");
+    let e = load(std::slice::from_ref(&missing), &Flags::default(), false)
+        .expect_err("no such config")
+        .to_string();
+    assert!(
+        e.starts_with(&format!("{}: cannot read", missing.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn acl_and_tls_are_parsed_but_refused_until_this_build_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "acl.hcl", "acl {\n  enabled = true\n}\n");
+    let e = err_text(&p);
+    assert_eq!(
+        e,
+        format!(
+            "{}:2: acl.enabled = true: ACLs are not available in this build of Dispatch yet; remove the acl block or set enabled = false (and keep the API on a private network)",
+            p.display()
+        )
+    );
+    let cert = write(dir.path(), "cert.pem", "x");
+    let key = write(dir.path(), "key.pem", "x");
+    let p = write(
+        dir.path(),
+        "tls.hcl",
+        &format!(
+            "tls {{\n  http = true\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  verify_clients = true\n}}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let e = err_text(&p);
+    assert!(
+        e.starts_with(&format!(
+            "{}:2: tls.http = true: TLS on the HTTP API is not available in this build",
+            p.display()
+        )),
+        "{e}"
+    );
+    let p = write(dir.path(), "tls2.hcl", "tls {\n  http = true\n}\n");
+    assert!(err_text(&p).contains("tls.http: TLS needs tls.cert_file and tls.key_file"));
+    // certificates without http = true: accepted, with a warning that they do nothing
+    let p = write(
+        dir.path(),
+        "tls3.hcl",
+        &format!("tls {{\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  verify_https_client = false\n}}\n", cert.display(), key.display()),
+    );
+    let c = load_one(&p).expect("accepted");
+    assert_eq!(c.tls.cert_file.as_deref(), Some(cert.as_path()));
+    assert!(c.warnings[0].contains("plain HTTP"), "{:?}", c.warnings);
+}
+
+#[test]
+fn rules_across_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "s.hcl",
+        "mesos {\n  master = \"m\"\n  secret = \"x\"\n}\n",
+    );
+    assert!(err_text(&p).contains(":3: mesos.secret: needs a principal"));
+    let p = write(
+        dir.path(),
+        "both.hcl",
+        "mesos {\n  master = \"m\"\n  secret = \"x\"\n  secret_file = \"/etc/hostname\"\n}\n",
+    );
+    assert!(err_text(&p).contains(
+        ":4: mesos.secret_file: mesos.secret and mesos.secret_file are mutually exclusive"
+    ));
+    // a flag secret replaces a file's secret_file (flags win), no conflict
+    let flags = Flags {
+        mesos_secret: Some("from-flag".into()),
+        ..Flags::default()
+    };
+    let p = write(
+        dir.path(),
+        "f.hcl",
+        "mesos {\n  master = \"m\"\n  principal = \"p\"\n  secret_file = \"/etc/hostname\"\n}\n",
+    );
+    let c = load(&[p], &flags, false).expect("loads");
+    assert_eq!(c.mesos.unwrap().secret.as_deref(), Some("from-flag"));
+    // mesos settings without a master do nothing: said in a warning
+    let p = write(dir.path(), "r.hcl", "mesos {\n  role = \"batch\"\n}\n");
+    let c = load_one(&p).expect("loads");
+    assert!(c.mesos.is_none());
+    assert!(
+        c.warnings[0].contains("without a master"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn reload_applies_the_log_level_and_keeps_the_old_config_when_the_new_one_is_bad() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "d.hcl", "log_level = \"info\"\n");
+    let config = load_one(&p).unwrap();
+    let applied = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = applied.clone();
+    let mut reloader = reload::Reloader::new(vec![p.clone()], Flags::default(), false, config);
+    reloader.add(reload::LogLevelTarget::new(move |f| {
+        seen.lock().unwrap().push(f.to_string());
+        Ok(())
+    }));
+    write(
+        dir.path(),
+        "d.hcl",
+        "log_level = \"DEBUG\"\nports { http = 9999 }\n",
+    );
+    assert_eq!(
+        reloader.reload(),
+        reload::Outcome::Applied {
+            changed: vec!["log_level info -> debug".into()],
+            needs_restart: vec!["bind_addr / ports.http"],
+        }
+    );
+    assert_eq!(*applied.lock().unwrap(), ["debug"]);
+    write(dir.path(), "d.hcl", "log_level = \"trace\"\nbogus = 1\n");
+    match reloader.reload() {
+        reload::Outcome::Refused(why) => {
+            assert!(why.contains(":2: bogus: unknown key"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(reloader.current().log_level.filter, "debug", "kept");
+    assert_eq!(applied.lock().unwrap().len(), 1, "nothing applied");
+    // nothing changed: nothing applied
+    write(
+        dir.path(),
+        "d.hcl",
+        "log_level = \"DEBUG\"\nports { http = 9999 }\n",
+    );
+    assert_eq!(
+        reloader.reload(),
+        reload::Outcome::Applied {
+            changed: vec![],
+            needs_restart: vec![],
+        }
+    );
+}
+
+#[test]
+fn the_shipped_production_example_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/dispatch.hcl");
+    let layer = parse_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(layer.data_dir.is_some());
+    let c = load_one(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/dispatch"));
+    assert!(!c.acl.enabled && !c.tls.http);
+}

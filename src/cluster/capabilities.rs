@@ -120,7 +120,7 @@ mod tests {
     }
   }
 }"#;
-        let job = crate::spec::parse_job(hcl, "j.hcl").expect("parses");
+        let job = crate::spec::parse_hcl(hcl, "j.hcl").expect("parses");
         assert_eq!(caps(true).refusal(&job), None);
         assert_eq!(
             caps(false).refusal(&job).as_deref(),

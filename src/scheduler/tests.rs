@@ -94,7 +94,7 @@ impl World {
     }
 
     fn register(&mut self, hcl: &str) {
-        let job = crate::spec::parse_job(hcl, "test.hcl").expect("the job parses");
+        let job = crate::spec::parse_hcl(hcl, "test.hcl").expect("the job parses");
         self.apply(Command::RegisterJob(Box::new(job)));
     }
 

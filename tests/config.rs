@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get_status, wait_until};
+use common::{closed_port, http_get_status, listening_addr, wait_until};
 
 /// A server process started with exactly the given arguments; killed on drop.
 struct Server {
@@ -104,8 +104,10 @@ fn files_in_name_order_then_flags_over_them() {
     let conf = dir.path().join("dispatch.d");
     std::fs::create_dir(&conf).unwrap();
     let data = dir.path().join("data");
-    let file_port = free_port().port();
-    let flag_port = free_port().port();
+    // The file names a port nobody can listen on (bound, not listening): were it used, the
+    // server would not come up; the flag asks for any free port.
+    let file_port = closed_port();
+    let file_port = file_port.addr.port();
     let statsd = UdpSocket::bind("127.0.0.1:0").expect("udp");
     std::fs::write(
         conf.join("10-base.hcl"),
@@ -123,22 +125,25 @@ fn files_in_name_order_then_flags_over_them() {
         ),
     )
     .unwrap();
-    let bind = format!("127.0.0.1:{flag_port}");
     let server = Server::start(
         dir.path(),
         &[
             "-config",
             conf.to_str().unwrap(),
             "-bind",
-            &bind,
+            "127.0.0.1:0",
             "-mesos-framework-name",
             "from-flag",
         ],
         None,
     );
-    wait_until(20, "the API on the flag's port", || {
-        http_get_status(bind.parse().unwrap(), "/v1/status/leader") == Some(200)
+    let mut bound = None;
+    wait_until(20, "the API on the flag's address", || {
+        bound = listening_addr(&server.log());
+        bound.is_some_and(|a| http_get_status(a, "/v1/status/leader") == Some(200))
     });
+    let flag_port = bound.expect("listening").port();
+    assert_ne!(flag_port, file_port);
     assert_eq!(
         http_get_status(
             format!("127.0.0.1:{file_port}").parse().unwrap(),
@@ -214,18 +219,14 @@ fn sd_notify_readiness_and_sighup_reload() {
     let socket_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&socket_path).expect("bind NOTIFY_SOCKET");
     let file = dir.path().join("dispatch.hcl");
-    let port = free_port().port();
-    let write = |extra: &str| {
-        std::fs::write(
-            &file,
-            format!(
-                "data_dir = \"{}\"\nports {{\n  http = {port}\n}}\n{extra}",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap()
-    };
-    write("log_level = \"info\"\n");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = 0\n}}\nlog_level = \"info\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
     let server = Server::start(
         dir.path(),
         &["-config", file.to_str().unwrap()],
@@ -233,10 +234,11 @@ fn sd_notify_readiness_and_sighup_reload() {
     );
     let ready = next_notification(&notify, 20);
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
-    assert!(
-        ready.contains(&format!("STATUS=API listening on http://127.0.0.1:{port}")),
-        "{ready}"
-    );
+    let port: u16 = ready
+        .lines()
+        .find_map(|l| l.strip_prefix("STATUS=API listening on http://127.0.0.1:"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no listening address in {ready}"));
     // READY=1 came after the listener: the API answers now, no waiting
     assert_eq!(
         http_get_status(
@@ -247,12 +249,13 @@ fn sd_notify_readiness_and_sighup_reload() {
     );
 
     // a good reload: the log level applies at once; the port change waits for a restart
+    let other_port = closed_port();
     std::fs::write(
         &file,
         format!(
-            "data_dir = \"{}\"\nports {{\n  http = {}\n}}\nlog_level = \"DEBUG\"\n",
+            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = {}\n}}\nlog_level = \"DEBUG\"\n",
             dir.path().join("data").display(),
-            port + 1
+            other_port.addr.port()
         ),
     )
     .unwrap();

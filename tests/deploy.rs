@@ -239,15 +239,15 @@ fn the_installed_unit_verifies_and_its_command_starts_the_server() {
     }
 
     // What ExecStart runs: the installed binary with the installed config directory
-    // (a free port instead of 4646, which flags may override; everything else from the files).
-    let port = common::free_port();
+    // (any free port instead of 4646, which flags may override; everything else from the
+    // files).
     let log = r.join("server.log");
     let mut child = Command::new(prefix.join("bin/dispatch"))
         .args(["server", "-config"])
         .arg(etc.join("dispatch/dispatch.hcl"))
         .arg("-config")
         .arg(etc.join("dispatch/conf.d"))
-        .args(["-bind", &port.to_string()])
+        .args(["-bind", "127.0.0.1:0"])
         .env_remove("DISPATCH_DATA_DIR")
         .env_remove("DISPATCH_LOG")
         .current_dir(var.join("lib/dispatch"))
@@ -258,7 +258,8 @@ fn the_installed_unit_verifies_and_its_command_starts_the_server() {
     let answered = {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            if common::http_get_status(port, "/v1/status/leader") == Some(200) {
+            let bound = common::listening_addr(&std::fs::read_to_string(&log).unwrap_or_default());
+            if bound.is_some_and(|a| common::http_get_status(a, "/v1/status/leader") == Some(200)) {
                 break true;
             }
             if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {

@@ -338,8 +338,9 @@ fn as_number(node: &Node) -> Result<f64, String> {
 fn as_port(node: &Node) -> Result<u16, String> {
     match node {
         Node::Num(n) => match n.parse::<u16>() {
-            Ok(p) if p > 0 => Ok(p),
-            _ => Err(format!("{n} is not a port; expected 1 to 65535")),
+            // 0 asks the system for any free port (the address is logged once bound).
+            Ok(p) => Ok(p),
+            _ => Err(format!("{n} is not a port; expected 0 to 65535")),
         },
         other => Err(format!("must be a port number, not {}", other.type_name())),
     }

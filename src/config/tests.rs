@@ -212,7 +212,7 @@ fn wrong_types_and_bad_values_name_file_line_and_key() {
         ),
         (
             "ports {\n  http = 70000\n}\n",
-            ":2: ports.http: 70000 is not a port; expected 1 to 65535",
+            ":2: ports.http: 70000 is not a port; expected 0 to 65535",
         ),
         (
             "local_runner {\n  cpus = -1\n}\n",

@@ -214,7 +214,7 @@ impl Drop for TestServer {
 }
 
 /// The address in the server's "Dispatch API listening on http://ADDR" log line.
-fn listening_addr(log: &str) -> Option<SocketAddr> {
+pub fn listening_addr(log: &str) -> Option<SocketAddr> {
     let rest = &log[log.find(LISTENING)? + LISTENING.len()..];
     let line = rest.lines().next()?;
     if !rest.contains('\n') {

@@ -1,4 +1,9 @@
-//! Running the service: open the state, serve the API, stop cleanly on SIGINT/SIGTERM.
+//! Running the service, and the composition root: open the state (replaying the store), start
+//! one backend (the local runner, or the Mesos framework with what it stored: FrameworkID,
+//! agent endpoints, and a callback that persists new ones through the writer), the
+//! scheduler, garbage collection and the metrics refresh, all on one `Clock`; then serve the
+//! API and stop cleanly on SIGINT/SIGTERM. This and the configuration are the only places
+//! that choose a backend; everything else gets its `cluster::ClusterView`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,6 +1,12 @@
 //! Wire types of the Nomad-compatible API that are not the job itself (`model::Job` is
 //! already in Nomad's shape). Field names are Nomad's; clients dereference them, so none
-//! is ever omitted or null where Nomad sends a value.
+//! is ever omitted or null where Nomad sends a value. The CLI reads the same types.
+//!
+//! Evaluations and allocations are derived, never stored: each dispatch keeps the ID of "its"
+//! evaluation (`Evaluation::of_dispatch`: complete once queued, the waiting groups in
+//! `QueuedAllocations`); allocations are one per group instance that launched
+//! (`Allocation::of_dispatch`), with Nomad's `TaskStates` plus `TaskRuns` (every attempt with
+//! its task ID, state and exit code).
 
 use std::collections::BTreeMap;
 

@@ -12,11 +12,16 @@
 //!   attempt is known and is never launched again (a retry gets a new attempt and task ID);
 //! * a status update is applied before it is acknowledged.
 //!
-//! After every (re)subscription it reconciles the runs it believes active. The local runner
-//! answers `TASK_GONE` for tasks of a previous server process (it killed them at start), so
-//! after a restart those attempts count as failed and are retried by policy: the local
-//! backend *cleanly fails* what was running; the Mesos backend re-adopts through the same
-//! reconciliation.
+//! After every (re)subscription it reconciles the runs it believes active (explicit), then
+//! everything (implicit); again every `RECONCILE_EVERY` and `IMPLICIT_RECONCILE_EVERY`. The
+//! local runner answers `TASK_GONE` for tasks of a previous server process (it killed them at
+//! start), so after a restart those attempts count as failed and are retried by policy: the
+//! local backend *cleanly fails* what was running; the Mesos backend re-adopts through the
+//! same reconciliation. Infrastructure losses (`DROPPED`, `LOST`, `GONE`, `UNKNOWN`, ...) are
+//! relaunched without using the job's retry budget (`plan::MAX_INFRASTRUCTURE_RETRIES`);
+//! `UNREACHABLE` waits; a task reported alive that is not tracked is killed. A dispatch that
+//! ended has its active tasks killed, a run past its group's `max_run_duration` too, and a
+//! kill is repeated every `core::KILL_RETRY` until a terminal update arrives.
 
 mod core;
 mod placement;

@@ -11,7 +11,14 @@
 //!   A reader holding the lock may see a change up to one commit early; if the process dies
 //!   in that window the change was never acknowledged to anyone.
 //! * Counters (`JobEntry::children`) are kept current by `apply`; nothing scans the
-//!   dispatches to answer a summary.
+//!   dispatches to answer a summary. `Dead` is cumulative, as in Nomad: children removed after
+//!   they ended (purge, garbage collection) stay counted (`removed_children` in the store).
+//! * Validation happens before mutation: a rejected command changes nothing.
+//! * Idempotency is race-free: the token check and the insert happen in the same writer
+//!   step, so concurrent requests with one token make one child.
+//! * Group commit: the writer applies up to `MAX_BATCH` queued commands under the write lock
+//!   and commits their changes in one transaction (one fsync). If a commit fails the process
+//!   exits (memory is ahead of the disk) and a restart reloads what is durable.
 
 mod apply;
 mod command;

@@ -16,6 +16,9 @@
 //! file exists while the task's process group runs: on start, groups left by a crashed server
 //! are killed and their tasks answer TASK_GONE. Dropping the handle does not kill tasks.
 //!
+//! To the rest of the service the runner is `capabilities` (a fixed machine: no task groups,
+//! volumes or custom executors), `LocalSandboxes` (`files`) and its `describe`.
+//!
 //! `command.user`: running as another user needs a root runner (it then switches uid/gid and
 //! hands the sandbox to that user); otherwise the task fails with a clear message.
 

@@ -7,7 +7,13 @@
 //! `agent_files` (task sandboxes through the agents' files API),
 //! and the wire codecs:
 //! `recordio` (framing), `json` (Mesos JSON), `proto` (protobuf messages), `convert`
-//! (protobuf <-> types), `codec` (the two encodings behind one interface).
+//! (protobuf <-> types), `codec` (the two encodings behind one interface). The codecs are
+//! pinned by `tests/mesos_codec.rs` against traffic recorded from a real Mesos 1.12 master
+//! (`tests/fixtures/mesos-captures/`).
+//!
+//! To the rest of the service this backend is `capabilities` (task groups, persistent
+//! volumes, custom executors; no `source` templates; offers measured per agent),
+//! `AgentSandboxes` and the `MesosDirectory`'s `describe`.
 
 pub mod agent_files;
 pub mod codec;

@@ -198,7 +198,11 @@ impl Core {
     /// out, or a volume to release. At most one per `Capabilities::revive_debounce`; a
     /// revive wanted sooner waits for `revive_check_at`.
     pub fn revive(&mut self, state: &State, committed: u64, now: i64) -> Option<ClusterCall> {
-        let quiet = self.quiet?;
+        let Some(quiet) = self.quiet else {
+            // Offers are not being turned away: nothing to revive.
+            self.revive_pending = false;
+            return None;
+        };
         if self
             .last_revive
             .is_some_and(|t| !elapsed_since(t, now, self.caps.revive_debounce))

@@ -276,9 +276,15 @@ impl Scheduler {
             }
         }
         let now = self.clock.now_ns();
+        // A failure may have started a retry delay: wake when it runs out.
+        let failed = statuses
+            .iter()
+            .any(|s| s.state.is_terminal() && s.state != TaskState::TaskFinished);
         let strays = {
             let s = self.state.read();
-            self.retry_at = core::next_retry(&s, now);
+            if failed {
+                self.retry_at = core::next_retry(&s, now);
+            }
             self.core.strays(&s, &statuses, now)
         };
         for kill in strays {

@@ -1860,3 +1860,225 @@ fn a_reload_updates_the_framework_without_resubscribing() {
         s.log()
     );
 }
+const SOLO_JOB: &str = r#"job "solo" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    restart {
+      attempts = 0
+    }
+    reschedule {
+      attempts = 0
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "sleep 600"]
+      }
+      resources {
+        cpu    = 500
+        memory = 32
+      }
+    }
+  }
+}
+"#;
+
+/// An operator drains the agent a task runs on: the agent kills it (TASK_KILLED, or
+/// TASK_GONE_BY_OPERATOR when the agent is marked gone, both REASON_AGENT_DRAINING). That is
+/// the infrastructure's doing: the task runs again elsewhere although the job allows no retry.
+#[test]
+fn tasks_killed_by_a_drain_run_again_elsewhere_without_using_retries() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 2.0, 2048.0, 4096.0);
+    let s = server(&m.url(), "json", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("solo.hcl");
+    std::fs::write(&job, SOLO_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    for (round, mark_gone) in [(1usize, false), (2, true)] {
+        let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "solo"])));
+        let first = round * 2 - 1;
+        wait_until(20, "the task running", || m.launched_tasks().len() == first);
+        let on = m.launched_tasks()[first - 1].agent_id.clone();
+        let spare = format!("spare-{round}");
+        m.offer(&spare, 2.0, 2048.0, 4096.0);
+        m.drain_agent(&on, mark_gone);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while m.launched_tasks().len() != first + 1 {
+            assert!(
+                Instant::now() < deadline,
+                "no relaunch: {}\nruns {:?}\ncalls {:?}\nsuppressed {}\n{}",
+                get_json(&s, &format!("/v1/job/{}", child.replace('/', "%2F")))["DispatchStatus"],
+                task_runs(&s, &child),
+                m.calls()
+                    .iter()
+                    .map(|c| c.call_type.clone())
+                    .collect::<Vec<_>>(),
+                m.suppressed(),
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let again = m.launched_tasks()[first].clone();
+        assert_eq!(again.agent_id, spare, "not on the drained agent");
+        let runs = task_runs(&s, &child);
+        let drained = if mark_gone {
+            "TASK_GONE_BY_OPERATOR"
+        } else {
+            "TASK_KILLED"
+        };
+        assert_eq!(runs[0]["State"], drained, "{runs:?}");
+        assert!(
+            runs[0]["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("REASON_AGENT_DRAINING")),
+            "{runs:?}"
+        );
+        assert_ne!(status_of(&s, &child), "dead", "not failed");
+        m.finish_task(&again.task_id);
+        wait_until(20, "the dispatch complete", || {
+            status_of(&s, &child) == "dead"
+        });
+        let job: serde_json::Value =
+            get_json(&s, &format!("/v1/job/{}", child.replace('/', "%2F")));
+        assert_eq!(job["DispatchStatus"], "complete", "{job}");
+    }
+}
+
+/// An agent scheduled for maintenance (Mesos docs/maintenance.md): no new work starts there
+/// (its offers carry the unavailability and are declined) and its inverse offer is accepted
+/// once nothing of ours runs there, not before.
+#[test]
+fn maintenance_no_new_work_and_the_inverse_offer_accepted_once_vacated() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let s = server(&m.url(), "json", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("solo.hcl");
+    std::fs::write(&job, SOLO_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "solo"])));
+    wait_until(20, "the first task running on agent-1", || {
+        m.launched_tasks().len() == 1
+    });
+    let first = m.launched_tasks()[0].task_id.clone();
+
+    m.schedule_maintenance(
+        "agent-1",
+        mesos_double::Unavailability::from_now(Duration::from_secs(3600), None),
+    );
+    wait_until(20, "the inverse offer sent", || {
+        m.events().iter().any(|e| e["type"] == "INVERSE_OFFERS")
+    });
+    // New work: agent-1 has room, but it is going away; agent-2 comes later.
+    let second = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "solo"])));
+    wait_until(20, "agent-1's tagged offer declined", || {
+        let tagged: Vec<String> = m
+            .events()
+            .iter()
+            .filter(|e| e["type"] == "OFFERS")
+            .flat_map(|e| {
+                e["offers"]["offers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|o| !o["unavailability"].is_null())
+            .filter_map(|o| o["id"]["value"].as_str().map(String::from))
+            .collect();
+        m.declines()
+            .iter()
+            .any(|d| d.offer_ids.iter().any(|id| tagged.contains(id)))
+    });
+    assert_eq!(m.launched_tasks().len(), 1, "nothing new on agent-1");
+    m.offer("agent-2", 4.0, 4096.0, 10_000.0);
+    wait_until(20, "the second task launched", || {
+        m.launched_tasks().len() == 2
+    });
+    assert_eq!(m.launched_tasks()[1].agent_id, "agent-2");
+    // Our task still runs on agent-1: no answer yet.
+    assert!(m.inverse_offer_responses().is_empty());
+    m.finish_task(&first);
+    wait_until(20, "the inverse offer accepted", || {
+        !m.inverse_offer_responses().is_empty()
+    });
+    let answer = &m.inverse_offer_responses()[0];
+    assert!(
+        answer.accepted && answer.agent_id == "agent-1",
+        "{answer:?}"
+    );
+    assert_eq!(answer.refuse_seconds, Some(3600.0));
+    assert_ne!(status_of(&s, &second), "pending");
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+}
+
+/// Operation feedback: RESERVE / CREATE of a sticky disk carry IDs; when the agent fails to
+/// apply them the framework hears it at once (acknowledged), forgets the volume it was waiting
+/// for, and the launch that lacked it is tried again without using the job's retries.
+#[test]
+fn a_failed_reservation_is_seen_at_once_and_the_launch_retried() {
+    let m = master(fast_config());
+    let s = server(
+        &m.url(),
+        "json",
+        &["-mesos-role", "batch", "-mesos-principal", "dispatch"],
+    );
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.fail_operations("agent-1", true);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("cache.hcl");
+    // No retries: a TASK_ERROR counted against the job would fail the dispatch.
+    std::fs::write(
+        &job,
+        STICKY_JOB.replace(
+            "group \"g\" {",
+            "group \"g\" {\n    restart {\n      attempts = 0\n    }\n    reschedule {\n      attempts = 0\n    }",
+        ),
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "cache"])));
+    wait_until(20, "the failed RESERVE acknowledged", || {
+        m.operation_acks().iter().any(|a| a.matched)
+    });
+    let failed: Vec<String> = m
+        .operation_acks()
+        .iter()
+        .map(|a| a.operation_id.clone())
+        .collect();
+    assert!(
+        failed.iter().any(|id| id.starts_with("reserve.")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        m.operation_state(failed.iter().find(|id| id.starts_with("reserve.")).unwrap())
+            .as_deref(),
+        Some("OPERATION_FAILED")
+    );
+    m.fail_operations("agent-1", false);
+    wait_until(30, "the dispatch complete", || {
+        status_of(&s, &child) == "dead"
+    });
+    let job: serde_json::Value = get_json(&s, &format!("/v1/job/{}", child.replace('/', "%2F")));
+    assert_eq!(job["DispatchStatus"], "complete", "{job}");
+    let runs = task_runs(&s, &child);
+    assert_eq!(runs[0]["State"], "TASK_ERROR", "{runs:?}");
+    assert!(
+        runs[0]["Message"]
+            .as_str()
+            .is_some_and(|msg| msg.contains("its persistent volume could not be created: RESERVE")),
+        "{runs:?}"
+    );
+    assert_eq!(runs.last().unwrap()["State"], "TASK_FINISHED", "{runs:?}");
+    assert_eq!(m.volumes("agent-1"), ["dispatch.cache.g.volume"]);
+    assert!(
+        m.unacked_operations().is_empty(),
+        "{:?}",
+        m.unacked_operations()
+    );
+}

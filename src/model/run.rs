@@ -8,6 +8,11 @@ use std::sync::Arc;
 
 use crate::cluster::TaskState;
 
+/// In a run's message: its launch lacked the persistent volume its group needs, because
+/// creating the volume failed (operation feedback). Not the task's doing: retried without
+/// using the job's budget.
+pub const VOLUME_NOT_CREATED: &str = "its persistent volume could not be created";
+
 /// Where one task of a dispatch sits: group index, instance (0..count), task index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slot {
@@ -64,6 +69,16 @@ impl TaskRun {
                     | TaskState::TaskUnknown
             )
         ) || self.killed_by_drain()
+            || self.lacked_its_volume()
+    }
+
+    /// Refused (TASK_ERROR) because the persistent volume it needed could not be created.
+    fn lacked_its_volume(&self) -> bool {
+        self.state == Some(TaskState::TaskError)
+            && self
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains(VOLUME_NOT_CREATED))
     }
 
     /// Killed because an operator drained the agent, not by us.
@@ -89,7 +104,7 @@ impl TaskRun {
 
     /// A failure that retrying the same spec cannot fix, or a deliberate stop.
     pub fn is_final_failure(&self) -> bool {
-        if self.killed_by_drain() {
+        if self.killed_by_drain() || self.lacked_its_volume() {
             return false;
         }
         matches!(

@@ -4,6 +4,9 @@
 //! skipped and smaller ones behind it still launch. A unit larger than anything an agent can
 //! hold is reported on its dispatch (it stays queued; more capacity may come).
 //!
+//! An offer from an agent scheduled for maintenance (it carries `unavailability`) takes no
+//! new work, only the next steps of group instances already on it.
+//!
 //! Where backends differ, `Capabilities` decides: task groups (a DEFAULT executor, charged to
 //! the offer, runs a group instance's tasks side by side), pipeline steps sharing `alloc/`
 //! on their agent (`SHARED_ALLOC_MARKER`), persistent volumes for sticky disks
@@ -79,11 +82,13 @@ pub fn fit(
             if taken[i] {
                 continue;
             }
-            if unit
-                .pinned_agent
-                .as_deref()
-                .is_some_and(|a| a != offer.agent_id.value)
-            {
+            let pinned_here = unit.pinned_agent.as_deref() == Some(&*offer.agent_id.value);
+            if unit.pinned_agent.is_some() && !pinned_here {
+                continue;
+            }
+            // An agent scheduled for maintenance gets no new work; the next step of work
+            // already there (its alloc/ lives there) still runs, so the agent empties.
+            if offer.unavailable_from().is_some() && !pinned_here {
                 continue;
             }
             let volume = sticky_volume(caps, unit);

@@ -170,6 +170,8 @@ impl Agent {
                 }
             }
             ClusterCall::Revive => self.offers.revive(),
+            // This one agent is never scheduled for maintenance: no inverse offers to answer.
+            ClusterCall::AnswerInverseOffers { .. } => {}
         }
     }
 

@@ -39,7 +39,7 @@ use super::master::{Masters, Subscription};
 use super::recordio;
 use super::settings::MesosSettings;
 use crate::cluster::types::{
-    DurationInfo, FrameworkId, Id, KillPolicy, Offer, TaskInfo, TaskState, TaskStatus,
+    DurationInfo, FrameworkId, Id, InverseOffer, KillPolicy, Offer, TaskInfo, TaskState, TaskStatus,
 };
 use crate::cluster::{ClusterCall, ClusterEvent};
 
@@ -81,6 +81,9 @@ pub struct Driver {
     /// New framework settings from a configuration reload: sent as UPDATE_FRAMEWORK while
     /// subscribed, else carried by the next SUBSCRIBE.
     pub updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
+    /// Operations sent with an ID (volume RESERVE/CREATE/DESTROY/UNRESERVE), until their
+    /// final status arrives.
+    pub operations: HashMap<String, super::launch::VolumeOperation>,
 }
 
 /// The next settings a reload publishes (never, without a channel).
@@ -451,6 +454,39 @@ impl Driver {
                     let _ = self.events.send(ClusterEvent::Update(u.status));
                 }
             }
+            EventType::InverseOffers => {
+                let inverse: Vec<InverseOffer> = event
+                    .inverse_offers
+                    .map(|i| i.inverse_offers)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|io| {
+                        Some(InverseOffer {
+                            agent_id: io.agent_id?,
+                            id: io.id,
+                            start_ns: io.unavailability.start.nanoseconds,
+                        })
+                    })
+                    .collect();
+                for io in &inverse {
+                    tracing::info!(agent = %io.agent_id, inverse_offer = %io.id, "agent scheduled for maintenance asks for its resources back");
+                }
+                if !inverse.is_empty() {
+                    let _ = self.events.send(ClusterEvent::InverseOffers(inverse));
+                }
+            }
+            EventType::RescindInverseOffer => {
+                if let Some(r) = event.rescind_inverse_offer {
+                    let _ = self
+                        .events
+                        .send(ClusterEvent::RescindInverseOffer(r.inverse_offer_id));
+                }
+            }
+            EventType::UpdateOperationStatus => {
+                if let Some(u) = event.update_operation_status {
+                    self.on_operation_status(u.status, stream_id);
+                }
+            }
             EventType::Failure => {
                 if let Some(f) = event.failure {
                     match (&f.executor_id, &f.agent_id) {
@@ -494,6 +530,88 @@ impl Driver {
             other => tracing::debug!(?other, "event ignored"),
         }
         Ok(())
+    }
+
+    /// Feedback on an operation we sent with an ID: acknowledged when it carries a uuid
+    /// (nothing of it needs to be durable: a lost volume is found missing in later offers);
+    /// a failed RESERVE or CREATE is reported to the scheduler at once.
+    fn on_operation_status(&mut self, status: json::OperationStatus, stream_id: &str) {
+        let Some(op_id) = status.operation_id.as_ref().map(|i| i.value.clone()) else {
+            return;
+        };
+        if let (Some(uuid), Some(fid)) = (&status.uuid, self.framework()) {
+            let ack = json::Call::acknowledge_operation_status(
+                fid,
+                json::AcknowledgeOperationStatus {
+                    agent_id: status.agent_id.clone(),
+                    uuid: uuid.value.clone(),
+                    operation_id: Id::new(&op_id),
+                },
+            );
+            self.post(ack, stream_id);
+        }
+        let failed = matches!(
+            status.state,
+            json::OperationState::Failed
+                | json::OperationState::Error
+                | json::OperationState::Dropped
+                | json::OperationState::GoneByOperator
+        );
+        let message = status.message.clone().unwrap_or_default();
+        let Some(op) = self.operations.get(&op_id).cloned() else {
+            tracing::debug!(operation = op_id, state = ?status.state, "status of an operation we do not follow");
+            return;
+        };
+        match status.state {
+            json::OperationState::Finished => {
+                tracing::info!(
+                    operation = op_id,
+                    kind = op.kind,
+                    volume = op.volume,
+                    "operation finished"
+                );
+                self.operations.remove(&op_id);
+            }
+            _ if failed => {
+                tracing::warn!(operation = op_id, kind = op.kind, volume = op.volume, state = ?status.state, message, "operation failed");
+                self.operations.remove(&op_id);
+                if matches!(op.kind, "RESERVE" | "CREATE") {
+                    let _ = self.events.send(ClusterEvent::VolumeFailed {
+                        volume: op.volume,
+                        agent_id: status.agent_id.clone(),
+                        task_id: op.task_id.map(Id::new),
+                        message: format!("{} {:?}: {message}", op.kind, status.state),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Encode and POST a call that needs no ordering (acknowledgements).
+    fn post(&self, call: json::Call, stream_id: &str) {
+        let body = match self.settings.encoding.encode_call(&call) {
+            Ok(b) => Bytes::from(b),
+            Err(e) => {
+                tracing::error!("cannot encode {:?}: {e}", call.kind);
+                return;
+            }
+        };
+        let outgoing = OutgoingCall {
+            stream_id: stream_id.to_string(),
+            body,
+            kind: call.kind,
+            dropped_on_refusal: Vec::new(),
+        };
+        let masters = self.masters.clone();
+        let events = self.events.clone();
+        let in_flight = self.in_flight.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = in_flight.acquire_owned().await else {
+                return;
+            };
+            outgoing.deliver(&masters, &events).await;
+        });
     }
 
     fn framework(&self) -> Option<FrameworkId> {
@@ -549,7 +667,7 @@ impl Driver {
                     refinement: self.settings.has_capability("RESERVATION_REFINEMENT"),
                     alloc_dir: self.settings.alloc_dir.clone(),
                 };
-                accept_call(
+                let call = accept_call(
                     &fid,
                     &offers,
                     offer_ids,
@@ -557,7 +675,10 @@ impl Driver {
                     refuse_seconds,
                     &self.settings.advertise_url,
                     &reserver,
-                )
+                );
+                self.operations
+                    .extend(super::launch::volume_operations(&call));
+                call
             }
             ClusterCall::Decline {
                 offer_ids,
@@ -575,8 +696,16 @@ impl Driver {
             } => {
                 self.offers.remove(&offer_id.value);
                 tracing::info!(volume = ?volume.persistence_id(), "destroying a persistent volume and releasing its reservation");
-                release_volume_call(&fid, offer_id, volume, refuse_seconds)
+                let call = release_volume_call(&fid, offer_id, volume, refuse_seconds);
+                self.operations
+                    .extend(super::launch::volume_operations(&call));
+                call
             }
+            ClusterCall::AnswerInverseOffers {
+                inverse_offer_ids,
+                accept,
+                refuse_seconds,
+            } => json::Call::answer_inverse_offers(fid, accept, inverse_offer_ids, refuse_seconds),
             ClusterCall::Kill {
                 task_id,
                 agent_id,
@@ -638,7 +767,12 @@ impl Driver {
         };
         if matches!(
             outgoing.kind,
-            CallType::Accept | CallType::Decline | CallType::Suppress | CallType::Revive
+            CallType::Accept
+                | CallType::Decline
+                | CallType::Suppress
+                | CallType::Revive
+                | CallType::AcceptInverseOffers
+                | CallType::DeclineInverseOffers
         ) {
             let _ = self.ordered.send(outgoing);
             return;

@@ -133,6 +133,7 @@ pub fn start(
         backoff: driver::FIRST_BACKOFF,
         logged_cause: None,
         updates,
+        operations: Default::default(),
     };
     rt.spawn(driver.run(calls_rx));
     Ok(ClusterHandle {

@@ -2082,3 +2082,55 @@ fn a_failed_reservation_is_seen_at_once_and_the_launch_retried() {
         m.unacked_operations()
     );
 }
+
+/// MULTI_ROLE with several roles: a job whose node_pool names a role revives that role only
+/// (the others stay suppressed) and launches on that role's offer.
+#[test]
+fn a_job_in_a_role_revives_and_uses_only_that_role() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &["-mesos-role", "a,b"]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    wait_until(20, "SUPPRESS while idle", || m.suppressed());
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("gpu.hcl");
+    std::fs::write(
+        &job,
+        SOLO_JOB
+            .replace("job \"solo\" {", "job \"gpu\" {\n  node_pool = \"b\"")
+            .replace("sleep 600", "true"),
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "gpu"])));
+    wait_until(20, "the launch", || m.launched_tasks().len() == 1);
+    let revive = m.accepted_calls("REVIVE").pop().unwrap();
+    assert_eq!(
+        revive["revive"]["roles"],
+        serde_json::json!(["b"]),
+        "{revive}"
+    );
+    let offers_to_a = m
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "OFFERS")
+        .flat_map(|e| {
+            e["offers"]["offers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|o| o["allocation_info"]["role"] == "a")
+        .count();
+    assert_eq!(offers_to_a, 1, "a stays suppressed after the idle SUPPRESS");
+    let launched = &m.launched_tasks()[0].task_info;
+    assert!(
+        launched["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["allocation_info"]["role"] == "b"),
+        "{launched}"
+    );
+    wait_until(20, "the dispatch done", || status_of(&s, &child) == "dead");
+}

@@ -119,8 +119,9 @@ pub enum ClusterCall {
     },
     /// Stop sending offers: nothing is pending.
     Suppress,
-    /// Send offers again: work arrived.
-    Revive,
+    /// Send offers again: work arrived for these roles (empty: every role of the framework;
+    /// a backend without roles revives everything).
+    Revive(Vec<String>),
 }
 
 /// A started backend: the scheduler's channels, and the view the rest of the service gets.

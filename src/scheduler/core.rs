@@ -232,11 +232,13 @@ impl Core {
         if !wanted {
             return None;
         }
-        tracing::debug!("work is ready: revive");
+        // Only the roles the ready work can use (every role when some work can use any).
+        let roles = placement::roles_wanted(&ready::ready_units(state, now));
+        tracing::debug!(?roles, "work is ready: revive");
         self.suppressed = false;
         self.quiet = None;
         self.last_revive = Some(now);
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(roles))
     }
 
     /// When a deferred revive should be looked at again (Unix ns), if one is.

@@ -420,7 +420,7 @@ fn suppress_then_revive_for_newer_work() {
     w.dispatch("j", 50);
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
     // Turned away again; newer work inside the debounce window waits for its end.
     let p = core.place(&w.state, vec![], w.now);
@@ -432,7 +432,7 @@ fn suppress_then_revive_for_newer_work() {
     w.now = T0 + 2 * SEC;
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
     assert_eq!(core.revive_check_at(), None);
 }
@@ -457,7 +457,7 @@ fn waiting_work_does_not_revive_by_itself() {
     w.dispatch("j", 50);
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
 }
 
@@ -557,7 +557,7 @@ fn a_retry_coming_due_revives() {
     w.now += SEC;
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
 }
 
@@ -864,4 +864,84 @@ fn a_volume_failure_is_told_once_per_launch() {
         Some("RESERVE Failed: no disk")
     );
     assert_eq!(core.take_volume_failure("t1"), None);
+}
+
+/// A job in a role's node pool, one task of `cpu` MHz, no retries.
+fn register_in_pool(w: &mut World, id: &str, pool: &str) {
+    let hcl = job_hcl(id, "", NO_RETRY, &task("t", 1000, 64, "")).replacen(
+        "type = \"batch\"",
+        &format!("type = \"batch\"\n  node_pool = \"{pool}\""),
+        1,
+    );
+    w.register(&hcl);
+}
+
+fn offer_for_role(id: &str, agent: &str, role: &str) -> Offer {
+    let mut o = offer(id, agent, 4.0, 4096.0);
+    o.extra.insert(
+        "allocation_info".into(),
+        serde_json::json!({ "role": role }),
+    );
+    o
+}
+
+/// Per role: work whose job's node_pool names a role launches only on offers of that role,
+/// and a revive asks for exactly the roles the ready work can use (every role as soon as
+/// some work can use any).
+#[test]
+fn work_that_names_a_role_uses_and_revives_only_that_role() {
+    // (node pools of the dispatched jobs, roles revived)
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["b"], &["b"]),
+        (&["c", "b", "b"], &["b", "c"]),
+        (&["b", "default"], &[]),
+        (&["all"], &[]),
+    ];
+    for (pools, roles) in cases {
+        let mut w = World::new();
+        let mut core = Core::new(plain());
+        // Quiet: nothing was pending, offers suppressed.
+        let p = core.place(&w.state, vec![], w.now);
+        core.offers_answered(p.all_placed, p.newest_dispatch, w.state.index(), w.now);
+        for (i, pool) in pools.iter().enumerate() {
+            let id = format!("j{i}");
+            register_in_pool(&mut w, &id, pool);
+            w.dispatch(&id, 50);
+        }
+        w.now += 10 * SEC;
+        let want: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            core.revive(&w.state, w.state.index(), w.now),
+            Some(ClusterCall::Revive(want)),
+            "{pools:?}"
+        );
+    }
+    // Placement: the b job only on b's offer; the default job on the first offer.
+    let mut w = World::new();
+    register_in_pool(&mut w, "gpu", "b");
+    register_in_pool(&mut w, "any", "default");
+    let gpu = w.dispatch("gpu", 90);
+    let any = w.dispatch("any", 50);
+    let mut core = Core::new(plain());
+    let p = core.place(
+        &w.state,
+        vec![
+            offer_for_role("o1", "a1", "a"),
+            offer_for_role("o2", "a2", "b"),
+        ],
+        w.now,
+    );
+    assert_eq!(
+        launched(&p),
+        vec![
+            (vec!["o1".into()], ids(&[&any])),
+            (vec!["o2".into()], ids(&[&gpu])),
+        ]
+    );
+    // Offers that carry no role (the local runner's) take any work.
+    let mut w = World::new();
+    register_in_pool(&mut w, "gpu", "b");
+    let gpu = w.dispatch("gpu", 50);
+    let p = core.place(&w.state, vec![offer("o3", "local", 4.0, 4096.0)], w.now);
+    assert_eq!(launched(&p), vec![(vec!["o3".into()], ids(&[&gpu]))]);
 }

@@ -65,8 +65,9 @@ pub struct Driver {
     pub persist: PersistSetting,
     pub framework_id: Option<String>,
     pub events: UnboundedSender<ClusterEvent>,
-    /// What the scheduler last asked for (SUPPRESS / REVIVE), carried into resubscriptions.
-    pub suppressed: bool,
+    /// The roles suppressed, as the scheduler last asked (SUPPRESS / REVIVE), carried into
+    /// resubscriptions and UPDATE_FRAMEWORK.
+    pub suppressed: std::collections::BTreeSet<String>,
     /// Offers outstanding on the current subscription (launches look at what they carry).
     pub offers: HashMap<String, Offer>,
     /// Bounds the calls in flight (each is its own POST): a burst of acknowledgements must
@@ -217,12 +218,7 @@ impl Driver {
             return;
         };
         let info = self.settings.framework_info(Some(&fid.value));
-        let suppressed = if self.suppressed {
-            self.settings.roles.clone()
-        } else {
-            Vec::new()
-        };
-        let call = json::Call::update_framework(info, suppressed);
+        let call = json::Call::update_framework(info, self.suppressed_roles());
         match self.settings.encoding.encode_call(&call) {
             Ok(body) => {
                 let _ = self.ordered.send(OutgoingCall {
@@ -236,14 +232,36 @@ impl Driver {
         }
     }
 
+    /// The framework's roles that are suppressed now.
+    fn suppressed_roles(&self) -> Vec<String> {
+        self.settings
+            .roles
+            .iter()
+            .filter(|r| self.suppressed.contains(*r))
+            .cloned()
+            .collect()
+    }
+
+    /// SUPPRESS (every role) or REVIVE of `roles` (empty: every role), as the master will
+    /// apply it.
+    fn note_suppression(&mut self, call: &ClusterCall) {
+        match call {
+            ClusterCall::Suppress => {
+                self.suppressed = self.settings.roles.iter().cloned().collect()
+            }
+            ClusterCall::Revive(roles) if roles.is_empty() => self.suppressed.clear(),
+            ClusterCall::Revive(roles) => {
+                for r in roles {
+                    self.suppressed.remove(r);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn subscribe_body(&self) -> Result<Bytes, String> {
         let info = self.settings.framework_info(self.framework_id.as_deref());
-        let suppressed = if self.suppressed {
-            self.settings.roles.clone()
-        } else {
-            Vec::new()
-        };
-        let call = json::Call::subscribe(info, suppressed);
+        let call = json::Call::subscribe(info, self.suppressed_roles());
         self.settings
             .encoding
             .encode_call(&call)
@@ -632,8 +650,7 @@ impl Driver {
                     "not sent: Dispatch is not subscribed to a Mesos master",
                 );
             }
-            ClusterCall::Suppress => self.suppressed = true,
-            ClusterCall::Revive => self.suppressed = false,
+            call @ (ClusterCall::Suppress | ClusterCall::Revive(_)) => self.note_suppression(&call),
             // Declines: the master rescinded every offer when we disconnected. Kills are
             // repeated by the scheduler, acknowledged updates are resent by the agents, and
             // reconciliation follows every SUBSCRIBED.
@@ -739,12 +756,15 @@ impl Driver {
                     .collect(),
             ),
             ClusterCall::Suppress => {
-                self.suppressed = true;
+                self.note_suppression(&ClusterCall::Suppress);
                 json::Call::suppress(fid, roles)
             }
-            ClusterCall::Revive => {
-                self.suppressed = false;
-                json::Call::revive(fid, roles)
+            ClusterCall::Revive(wanted) => {
+                self.note_suppression(&ClusterCall::Revive(wanted.clone()));
+                // Only roles of this framework (an empty list means all of them).
+                let wanted: Vec<String> =
+                    wanted.into_iter().filter(|r| roles.contains(r)).collect();
+                json::Call::revive(fid, if wanted.is_empty() { roles } else { wanted })
             }
         };
         let body = match self.settings.encoding.encode_call(&call) {

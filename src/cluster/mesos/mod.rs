@@ -126,7 +126,7 @@ pub fn start(
         persist,
         framework_id,
         events: events_tx,
-        suppressed: false,
+        suppressed: Default::default(),
         offers: Default::default(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(driver::MAX_CALLS_IN_FLIGHT)),
         ordered: ordered_tx,

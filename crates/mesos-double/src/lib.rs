@@ -55,6 +55,7 @@
 //! resources, every launched task finishing after `--task-secs`. Like a real master it speaks
 //! whichever encoding each call and subscription asks for; `--content-type json|protobuf`
 //! makes it refuse the other (415, 406), so a run cannot silently measure the wrong one.
+//! `--zk zk://host:port/path` registers it in ZooKeeper as a contending master.
 
 mod agent;
 mod allocator;

@@ -127,6 +127,13 @@ impl Scheduler {
                     self.revive();
                 }
                 _ = tick.tick() => {
+                    let overdue = {
+                        let s = self.state.read();
+                        self.core.overdue(&s, self.clock.now_ns())
+                    };
+                    for kill in overdue {
+                        self.call(kill);
+                    }
                     self.kill_and_revive();
                     self.retry_at = {
                         let s = self.state.read();

@@ -677,7 +677,7 @@ fn task_groups_carry_their_executor() {
     assert!(infos.iter().all(|i| !i.extra.contains_key("executor")));
 }
 
-/// Ended dispatches have their tasks killed, runs past `max_run_duration` too, each kill
+/// Ended dispatches have their tasks killed, overdue runs (`max_run_duration`) too, each kill
 /// repeated only after `KILL_RETRY` and forgotten once the task ended; tasks reported alive
 /// that are not tracked are killed.
 #[test]
@@ -715,19 +715,25 @@ fn kills_are_due_once_per_retry_window() {
     );
     w.now += KILL_RETRY.as_secs() as i64 * SEC;
     assert_eq!(killed(core.kills(&w.state, w.now)), [stopped_task.as_str()]);
+    assert!(core.overdue(&w.state, w.now).is_empty(), "not yet overdue");
     w.now = T0 + 60 * SEC + OVERDUE_SLACK_NS + 1;
-    let mut due = killed(core.kills(&w.state, w.now));
+    let mut due = killed(core.overdue(&w.state, w.now));
     due.sort();
     let mut want = vec![stopped_task.clone(), long_task.clone()];
     want.sort();
     assert_eq!(
         due, want,
-        "the long run is overdue; the stop kill is due again"
+        "both runs are overdue; the stop kill was due again anyway"
     );
+    assert!(core.kills(&w.state, w.now).is_empty(), "asked a moment ago");
     w.update(&stopped_task, TaskState::TaskKilled);
     core.ended(&stopped_task);
     w.now += KILL_RETRY.as_secs() as i64 * SEC;
-    assert_eq!(killed(core.kills(&w.state, w.now)), [long_task]);
+    assert!(
+        core.kills(&w.state, w.now).is_empty(),
+        "the stopped task ended"
+    );
+    assert_eq!(killed(core.overdue(&w.state, w.now)), [long_task.as_str()]);
 
     let stray: crate::cluster::TaskStatus = serde_json::from_value(serde_json::json!({
         "task_id": {"value": "not-ours"}, "state": "TASK_RUNNING",

@@ -3,7 +3,6 @@
 //! backends are `Capabilities` values.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::core::{next_retry, Core, Placement, KILL_RETRY, OVERDUE_SLACK_NS};
 use crate::cluster::{Capabilities, Capacity, ClusterCall, Demand, Offer, TaskState};
@@ -14,22 +13,10 @@ const SEC: i64 = 1_000_000_000;
 /// The fixed "now" tests start at (any value far from 0 does).
 const T0: i64 = 1_700_000_000 * SEC;
 
-/// A backend with none of the optional features, measured by its largest offer.
+/// A backend with none of the optional features, measured by its largest offer, one
+/// second between revives.
 fn plain() -> Capabilities {
-    Capabilities {
-        name: "test",
-        task_groups: false,
-        agent_alloc_dirs: false,
-        custom_executors: false,
-        persistent_volumes: false,
-        source_templates: true,
-        docker: true,
-        gpus: false,
-        capacity: Capacity::LargestOffer,
-        revive_debounce: Duration::from_secs(1),
-        gpu_hint: "ask for GPUs",
-        source_template_refusal: "no source templates here",
-    }
+    Capabilities::plain()
 }
 
 /// A backend of agents: task groups, alloc dirs on the agent, persistent volumes.

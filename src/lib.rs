@@ -7,6 +7,7 @@
 pub mod api;
 pub mod batch;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod gc;

@@ -84,23 +84,35 @@ impl Capabilities {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn caps(source_templates: bool) -> Capabilities {
+impl Capabilities {
+    /// A backend for unit tests: none of the optional features, `source` templates run,
+    /// measured by its largest offer, one second between revives.
+    pub(crate) fn plain() -> Capabilities {
         Capabilities {
             name: "test",
             task_groups: false,
             agent_alloc_dirs: false,
             custom_executors: false,
             persistent_volumes: false,
-            source_templates,
-            docker: false,
+            source_templates: true,
+            docker: true,
             gpus: false,
             capacity: Capacity::LargestOffer,
-            revive_debounce: Duration::ZERO,
-            gpu_hint: "",
+            revive_debounce: Duration::from_secs(1),
+            gpu_hint: "ask for GPUs",
             source_template_refusal: "give the text inline",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(source_templates: bool) -> Capabilities {
+        Capabilities {
+            source_templates,
+            ..Capabilities::plain()
         }
     }
 

@@ -256,40 +256,54 @@ impl Core {
         self.known_volumes.keys().any(|id| !wanted.contains(id))
     }
 
-    /// Kills due now: active tasks of dispatches that ended (stopped, or failed in another
-    /// task), and runs past their group's `max_run_duration` (+`OVERDUE_SLACK_NS`).
+    /// Kills due now for the active tasks of dispatches that ended (stopped, or failed in
+    /// another task). Cheap enough for every wake-up: one status check per active dispatch.
     pub fn kills(&mut self, state: &State, now: i64) -> Vec<ClusterCall> {
+        let due: Vec<_> = state
+            .active()
+            .filter(|d| d.status.is_terminal())
+            .flat_map(|d| {
+                d.runs
+                    .iter()
+                    .filter(|r| r.is_active())
+                    .map(move |run| (run.task_id.clone(), run.agent_id.to_string(), grace(d, run)))
+            })
+            .collect();
+        due.into_iter()
+            .filter_map(|(task, agent, grace)| {
+                self.kill(task, &agent, grace, "its dispatch ended", now)
+            })
+            .collect()
+    }
+
+    /// Kills due now for runs past their group's `max_run_duration` (+`OVERDUE_SLACK_NS`):
+    /// the agent enforces `max_completion_time` itself; this is the framework's own deadline,
+    /// a little later, for agents that do not (and for tasks stuck before they started).
+    pub fn overdue(&mut self, state: &State, now: i64) -> Vec<ClusterCall> {
         let mut due = Vec::new();
         for d in state.active() {
             for run in d.runs.iter().filter(|r| r.is_active()) {
-                let Some(group) = d.job.task_groups.get(run.slot.group as usize) else {
-                    continue;
-                };
-                let grace = group
-                    .tasks
-                    .get(run.slot.task as usize)
-                    .and_then(|t| t.kill_timeout);
-                let why = if d.status.is_terminal() {
-                    "its dispatch ended"
-                } else if group
-                    .max_run_duration
-                    .filter(|ns| *ns > 0)
-                    .is_some_and(|limit| {
-                        now > run
-                            .launched_at
-                            .saturating_add(limit)
-                            .saturating_add(OVERDUE_SLACK_NS)
-                    })
-                {
-                    "past its max_run_duration"
-                } else {
-                    continue;
-                };
-                due.push((run.task_id.clone(), run.agent_id.to_string(), grace, why));
+                let limit = d
+                    .job
+                    .task_groups
+                    .get(run.slot.group as usize)
+                    .and_then(|g| g.max_run_duration)
+                    .filter(|ns| *ns > 0);
+                let past = limit.is_some_and(|limit| {
+                    now > run
+                        .launched_at
+                        .saturating_add(limit)
+                        .saturating_add(OVERDUE_SLACK_NS)
+                });
+                if past {
+                    due.push((run.task_id.clone(), run.agent_id.to_string(), grace(d, run)));
+                }
             }
         }
         due.into_iter()
-            .filter_map(|(task, agent, grace, why)| self.kill(task, &agent, grace, why, now))
+            .filter_map(|(task, agent, grace)| {
+                self.kill(task, &agent, grace, "past its max_run_duration", now)
+            })
             .collect()
     }
 
@@ -408,6 +422,15 @@ impl Core {
     pub fn take_volume_failure(&mut self, task_id: &str) -> Option<String> {
         self.volume_failures.remove(task_id)
     }
+}
+
+/// The task's `kill_timeout`: how long the backend waits between SIGTERM and SIGKILL.
+fn grace(d: &crate::model::Dispatch, run: &crate::model::TaskRun) -> Option<i64> {
+    d.job
+        .task_groups
+        .get(run.slot.group as usize)
+        .and_then(|g| g.tasks.get(run.slot.task as usize))
+        .and_then(|t| t.kill_timeout)
 }
 
 /// Every run believed active, for explicit reconciliation.

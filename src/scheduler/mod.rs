@@ -128,6 +128,13 @@ impl Scheduler {
                 }
                 _ = tick.tick() => {
                     self.answer_inverse_offers();
+                    let overdue = {
+                        let s = self.state.read();
+                        self.core.overdue(&s, self.clock.now_ns())
+                    };
+                    for kill in overdue {
+                        self.call(kill);
+                    }
                     self.kill_and_revive();
                     self.retry_at = {
                         let s = self.state.read();

@@ -3,7 +3,6 @@
 //! backends are `Capabilities` values.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::core::{next_retry, Core, Placement, KILL_RETRY, OVERDUE_SLACK_NS};
 use crate::cluster::{Capabilities, Capacity, ClusterCall, Demand, Offer, TaskState};
@@ -14,22 +13,10 @@ const SEC: i64 = 1_000_000_000;
 /// The fixed "now" tests start at (any value far from 0 does).
 const T0: i64 = 1_700_000_000 * SEC;
 
-/// A backend with none of the optional features, measured by its largest offer.
+/// A backend with none of the optional features, measured by its largest offer, one
+/// second between revives.
 fn plain() -> Capabilities {
-    Capabilities {
-        name: "test",
-        task_groups: false,
-        agent_alloc_dirs: false,
-        custom_executors: false,
-        persistent_volumes: false,
-        source_templates: true,
-        docker: true,
-        gpus: false,
-        capacity: Capacity::LargestOffer,
-        revive_debounce: Duration::from_secs(1),
-        gpu_hint: "ask for GPUs",
-        source_template_refusal: "no source templates here",
-    }
+    Capabilities::plain()
 }
 
 /// A backend of agents: task groups, alloc dirs on the agent, persistent volumes.
@@ -691,7 +678,7 @@ fn task_groups_carry_their_executor() {
     assert!(infos.iter().all(|i| !i.extra.contains_key("executor")));
 }
 
-/// Ended dispatches have their tasks killed, runs past `max_run_duration` too, each kill
+/// Ended dispatches have their tasks killed, overdue runs (`max_run_duration`) too, each kill
 /// repeated only after `KILL_RETRY` and forgotten once the task ended; tasks reported alive
 /// that are not tracked are killed.
 #[test]
@@ -729,19 +716,25 @@ fn kills_are_due_once_per_retry_window() {
     );
     w.now += KILL_RETRY.as_secs() as i64 * SEC;
     assert_eq!(killed(core.kills(&w.state, w.now)), [stopped_task.as_str()]);
+    assert!(core.overdue(&w.state, w.now).is_empty(), "not yet overdue");
     w.now = T0 + 60 * SEC + OVERDUE_SLACK_NS + 1;
-    let mut due = killed(core.kills(&w.state, w.now));
+    let mut due = killed(core.overdue(&w.state, w.now));
     due.sort();
     let mut want = vec![stopped_task.clone(), long_task.clone()];
     want.sort();
     assert_eq!(
         due, want,
-        "the long run is overdue; the stop kill is due again"
+        "both runs are overdue; the stop kill was due again anyway"
     );
+    assert!(core.kills(&w.state, w.now).is_empty(), "asked a moment ago");
     w.update(&stopped_task, TaskState::TaskKilled);
     core.ended(&stopped_task);
     w.now += KILL_RETRY.as_secs() as i64 * SEC;
-    assert_eq!(killed(core.kills(&w.state, w.now)), [long_task]);
+    assert!(
+        core.kills(&w.state, w.now).is_empty(),
+        "the stopped task ended"
+    );
+    assert_eq!(killed(core.overdue(&w.state, w.now)), [long_task.as_str()]);
 
     let stray: crate::cluster::TaskStatus = serde_json::from_value(serde_json::json!({
         "task_id": {"value": "not-ours"}, "state": "TASK_RUNNING",

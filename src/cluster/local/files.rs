@@ -138,3 +138,58 @@ fn file_entry(name: String, m: &std::fs::Metadata) -> FileEntry {
         modified_ns,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(task: &str, key: &str) -> SandboxRef {
+        SandboxRef {
+            task_id: task.into(),
+            agent_id: "local-agent".into(),
+            alloc_key: key.into(),
+            group_executor: None,
+        }
+    }
+
+    /// A task's files are listed and read from an offset; removal takes the task's sandbox
+    /// and its group's alloc dir, and nothing of other runs.
+    #[tokio::test]
+    async fn sandboxes_are_read_and_removed_per_run() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let sandboxes = LocalSandboxes::new(root.path().to_path_buf());
+        let (mine, other) = (run("t1", "d1.g.0"), run("t2", "d2.g.0"));
+        for r in [&mine, &other] {
+            let dir = task_sandbox(root.path(), &r.task_id);
+            std::fs::create_dir_all(&dir).expect("sandbox");
+            std::fs::write(dir.join("stdout"), b"hello\nworld\n").expect("stdout");
+            std::fs::create_dir_all(alloc_dir(root.path(), &r.alloc_key)).expect("alloc");
+        }
+        let at = sandboxes.locate(&mine, Area::Task).await.expect("located");
+        let Listing::Dir(entries) = sandboxes.browse(&at).await.expect("listed") else {
+            panic!("a directory");
+        };
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["stdout"]);
+        assert_eq!(entries[0].size, 12);
+        assert!(entries[0].mode.starts_with("-rw"));
+        let stdout = at.join("stdout").expect("inside");
+        assert_eq!(
+            sandboxes.browse(&stdout).await.expect("a file"),
+            Listing::File
+        );
+        assert_eq!(sandboxes.read(&stdout, 6).await.expect("read"), b"world\n");
+        let missing = at.join("stderr").expect("inside");
+        assert_eq!(sandboxes.read(&missing, 0).await.expect("empty"), b"");
+        assert!(matches!(
+            sandboxes.browse(&missing).await,
+            Err(SandboxError::NotFound(_))
+        ));
+
+        sandboxes.remove(std::slice::from_ref(&mine)).await;
+        assert!(!task_sandbox(root.path(), "t1").exists());
+        assert!(!alloc_dir(root.path(), "d1.g.0").exists());
+        assert!(task_sandbox(root.path(), "t2").exists());
+        assert!(alloc_dir(root.path(), "d2.g.0").exists());
+    }
+}

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// A second listener serving only sandbox files (what Mesos agents fetch); the API stays
     /// on `bind`. With Mesos and no `advertise_url`, agents are pointed at this one.
     pub fetch_bind: Option<SocketAddr>,
+    /// New framework settings from a configuration reload (name, roles, failover timeout,
+    /// capabilities), applied with UPDATE_FRAMEWORK.
+    pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -166,7 +169,7 @@ pub async fn serve(
                 settings.webui_url = Some(settings.advertise_url.clone());
             }
             let directory = Arc::new(MesosDirectory::new(clock.clone()));
-            start_mesos(&state, settings, directory)?
+            start_mesos(&state, settings, directory, config.mesos_updates.clone())?
         }
         None => local::start(local_config(&config.local, sandbox_root, clock.clone()))
             .map_err(ServerError::Runner)?,
@@ -231,6 +234,7 @@ fn start_mesos(
     state: &StateHandle,
     settings: MesosSettings,
     directory: Arc<MesosDirectory>,
+    updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
 ) -> Result<ClusterHandle, ServerError> {
     let stored = state.read().settings().clone();
     let writer = state.clone();
@@ -244,7 +248,7 @@ fn start_mesos(
                 .map_err(|e| e.to_string())
         })
     });
-    mesos::start(settings, &stored, persist, directory).map_err(ServerError::Mesos)
+    mesos::start(settings, &stored, persist, directory, updates).map_err(ServerError::Mesos)
 }
 
 fn hostname() -> String {

@@ -32,6 +32,7 @@ impl Api {
                 mesos: None,
                 gc: Default::default(),
                 fetch_bind: None,
+                mesos_updates: None,
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

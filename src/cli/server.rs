@@ -8,7 +8,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::CliError;
-use crate::config::reload::{LogLevelTarget, Reloader};
+use crate::config::reload::{LogLevelTarget, MesosFrameworkTarget, Reloader};
 use crate::config::{self, Flags};
 use crate::server::{run as run_server, shutdown_signal};
 
@@ -51,9 +51,14 @@ pub struct ServerArgs {
     /// Also send metrics to this DogStatsD agent over UDP, e.g. 127.0.0.1:8125 (tags instead of labels)
     #[arg(long, value_name = "HOST:PORT", env = "DISPATCH_STATSD_ADDR")]
     statsd_addr: Option<String>,
-    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or http(s)://host:port).
+    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or
+    /// http(s)://host:port), or where they register in ZooKeeper (zk://host:port,host:port/mesos).
     /// Without it tasks run on the embedded local runner
-    #[arg(long, value_name = "HOST:PORT[,...]", env = "DISPATCH_MESOS_MASTER")]
+    #[arg(
+        long,
+        value_name = "HOST:PORT[,...]|zk://...",
+        env = "DISPATCH_MESOS_MASTER"
+    )]
     mesos_master: Option<String>,
     /// Encoding of the scheduler API: protobuf or json [default: protobuf]
     #[arg(long, value_name = "json|protobuf")]
@@ -174,8 +179,14 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
             tracing_subscriber::EnvFilter::try_new(directive).map_err(|e| e.to_string())?;
         handle.reload(filter).map_err(|e| e.to_string())
     }));
+    let mut server_config = config.server_config();
+    if let Some(mesos) = &config.mesos {
+        let (updates, receiver) = tokio::sync::watch::channel(mesos.clone());
+        reloader.add(MesosFrameworkTarget::new(updates));
+        server_config.mesos_updates = Some(receiver);
+    }
     tokio::spawn(crate::config::reload::run(reloader, hangup));
-    run_server(config.server_config(), shutdown_signal())
+    run_server(server_config, shutdown_signal())
         .await
         .map_err(|e| CliError::new(format!("Error starting server: {e}")))?;
     Ok(0)

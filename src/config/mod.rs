@@ -432,6 +432,7 @@ impl Config {
             mesos: self.mesos.clone(),
             gc: self.gc.clone(),
             fetch_bind: None,
+            mesos_updates: None,
         }
     }
 
@@ -451,19 +452,20 @@ impl Config {
             ("advertise.http", format!("{:?}", self.advertise)),
             ("acl", format!("{:?}", self.acl)),
             ("tls", format!("{:?}", self.tls)),
-            ("mesos.master", format!("{:?}", mesos.map(|m| &m.masters))),
+            (
+                "mesos.master",
+                format!("{:?}", mesos.map(|m| m.masters.describe())),
+            ),
             (
                 "mesos (other settings)",
                 format!(
                     "{:?}",
+                    // Name, roles, failover timeout and capabilities change on the running
+                    // framework (UPDATE_FRAMEWORK, `reload::MesosFrameworkTarget`).
                     mesos.map(|m| (
                         m.encoding,
-                        &m.framework_name,
                         &m.user,
-                        &m.roles,
                         &m.principal,
-                        m.failover_timeout,
-                        &m.capabilities,
                         m.max_backoff,
                         &m.alloc_dir
                     ))

@@ -2,9 +2,11 @@
 //! what can change while the server runs, and say what happened: what changed, what changed
 //! but needs a restart, or why the new configuration was refused (the running one stays).
 //!
-//! What can change is a list of `Reloadable`s, each owning a part of `Config`: today the log
-//! level. ACL bootstrap files and TLS certificates join the list when those features land:
-//! every part is checked before any is applied, so a reload is all or nothing.
+//! What can change is a list of `Reloadable`s, each owning a part of `Config`: the log level,
+//! and the Mesos framework's name, roles, failover timeout and capabilities (sent to the
+//! master as UPDATE_FRAMEWORK: no re-registration, tasks keep running). ACL bootstrap files
+//! and TLS certificates join the list when those features land: every part is checked before
+//! any is applied, so a reload is all or nothing.
 
 use std::path::PathBuf;
 
@@ -53,6 +55,42 @@ impl Reloadable for LogLevelTarget {
                 None
             }
         }
+    }
+}
+
+/// The running Mesos framework: name, roles, failover timeout and capabilities go to the
+/// driver, which sends UPDATE_FRAMEWORK (or subscribes with them if it is not subscribed).
+pub struct MesosFrameworkTarget {
+    updates: tokio::sync::watch::Sender<crate::cluster::mesos::MesosSettings>,
+}
+
+impl MesosFrameworkTarget {
+    pub fn new(updates: tokio::sync::watch::Sender<crate::cluster::mesos::MesosSettings>) -> Self {
+        MesosFrameworkTarget { updates }
+    }
+}
+
+impl Reloadable for MesosFrameworkTarget {
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "mesos.framework_name",
+            "mesos.role",
+            "mesos.failover_timeout",
+            "mesos.capabilities",
+        ]
+    }
+
+    fn apply(&mut self, old: &Config, new: &Config) -> Option<String> {
+        // Turning Mesos on or off is a restart ("mesos.master").
+        let (Some(old), Some(new)) = (&old.mesos, &new.mesos) else {
+            return None;
+        };
+        let changes = old.updatable_changes(new);
+        if changes.is_empty() {
+            return None;
+        }
+        self.updates.send_replace(new.clone());
+        Some(format!("{} (UPDATE_FRAMEWORK)", changes.join(", ")))
     }
 }
 

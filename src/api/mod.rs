@@ -12,6 +12,7 @@ mod allocations;
 mod blocking;
 mod error;
 mod evaluations;
+pub mod events;
 mod files;
 mod job;
 mod jobs;
@@ -63,6 +64,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/evaluations", get(evaluations::list))
         .route("/v1/evaluation/{*id}", get(evaluations::route))
+        .route("/v1/event/stream", get(events::stream))
         .route("/v1/status/leader", get(agent::leader))
         .route("/v1/status/peers", get(agent::peers))
         .route("/v1/agent/self", get(agent::agent_self))

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     /// New framework settings from a configuration reload (name, roles, failover timeout,
     /// capabilities), applied with UPDATE_FRAMEWORK.
     pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
+    /// The web UI (`/ui/`): on or off, compiled-in templates or a directory.
+    pub ui: crate::ui::UiConfig,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -72,6 +74,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("cannot start the local runner: {0}")]
     Runner(std::io::Error),
+    #[error("cannot start the web UI: {0}")]
+    Ui(String),
     #[error("cannot start the Mesos backend: {0}")]
     Mesos(String),
     #[error("cannot start metrics: {0}")]
@@ -199,7 +203,9 @@ pub async fn serve(
     }
     tracing::info!("Dispatch API listening on http://{advertise}");
     crate::systemd::ready(&format!("API listening on http://{advertise}"));
-    axum::serve(listener, api::router(app))
+    let ui =
+        crate::ui::router(app.clone(), &config.ui).map_err(|e| ServerError::Ui(e.to_string()))?;
+    axum::serve(listener, ui.merge(api::router(app)))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve)

@@ -33,6 +33,7 @@ impl Api {
                 gc: Default::default(),
                 fetch_bind: None,
                 mesos_updates: None,
+                ui: Default::default(),
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

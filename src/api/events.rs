@@ -196,13 +196,10 @@ pub fn body_stream(
 }
 
 /// Every `topic=` value of the query, decoded.
-fn topics(raw: Option<&str>) -> Vec<String> {
-    raw.unwrap_or("")
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (super::query::percent_decode(k) == "topic").then(|| super::query::percent_decode(v))
-        })
+pub fn topics(raw: Option<&str>) -> Vec<String> {
+    super::query::query_pairs(raw)
+        .into_iter()
+        .filter_map(|(k, v)| (k == "topic").then_some(v))
         .collect()
 }
 

@@ -182,23 +182,32 @@ async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, A
     } else {
         None
     };
+    let tasks = render_tasks(&dispatch, payload.as_deref())
+        .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
+    Ok(json_reply(&tasks, index, query.flag("pretty")?))
+}
+
+/// The `TaskInfo`s of a child for its current attempts (attempt 1 before any launch), with
+/// no agent assigned: what `/rendered` and the UI's child page show.
+pub fn render_tasks(
+    dispatch: &crate::model::Dispatch,
+    payload: Option<&[u8]>,
+) -> Result<Vec<crate::cluster::TaskInfo>, crate::render::RenderError> {
     let mut tasks = Vec::new();
     for slot in crate::model::plan::slots(&dispatch.job) {
         let attempt = crate::model::plan::latest_run(&dispatch.runs, slot).map_or(1, |r| r.attempt);
         let group = &dispatch.job.task_groups[slot.group as usize];
         let input = crate::render::RenderInput {
-            dispatch: &dispatch,
+            dispatch,
             group,
             instance: slot.instance,
             task: &group.tasks[slot.task as usize],
             attempt,
-            payload: payload.as_deref(),
+            payload,
         };
-        let info = crate::render::render_task(&input)
-            .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
-        tasks.push(info);
+        tasks.push(crate::render::render_task(&input)?);
     }
-    Ok(json_reply(&tasks, index, query.flag("pretty")?))
+    Ok(tasks)
 }
 
 async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
@@ -316,15 +325,7 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
     }
     let payload = match field(&value, "Payload") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| {
-                    ApiError::BadRequest(format!(
-                        "Payload must be standard base64 with padding: {e}"
-                    ))
-                })?,
-        ),
+        Some(Value::String(s)) => Some(decode_payload(s)?),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "Payload must be a base64 string, got {other}"
@@ -358,6 +359,15 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
     })
 }
 
+/// A base64 payload (the API's `Payload`, the UI's payload given as base64).
+pub fn decode_payload(text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| {
+            ApiError::BadRequest(format!("Payload must be standard base64 with padding: {e}"))
+        })
+}
+
 async fn dispatch(
     app: &AppState,
     query: &Query,
@@ -389,18 +399,7 @@ async fn send_dispatch(
     query: &Query,
     request: DispatchRequest,
 ) -> Result<Response, ApiError> {
-    let job_id = request.job_id.clone();
-    let result = app.state.apply(Command::Dispatch(request)).await;
-    count_dispatch(&job_id, &result);
-    let reply = match result {
-        Ok(Reply::Dispatched(reply)) => reply,
-        Ok(_) => {
-            return Err(ApiError::Internal(
-                "dispatch answered with another reply".into(),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let reply = submit_dispatch(app, request).await?;
     let body = DispatchResponse {
         dispatched_job_id: reply.dispatched_job_id,
         eval_id: reply.eval_id.map(|u| u.to_string()).unwrap_or_default(),
@@ -409,6 +408,24 @@ async fn send_dispatch(
         index: reply.index,
     };
     Ok(json_reply(&body, reply.index, query.flag("pretty")?))
+}
+
+/// The one path every dispatch takes, whoever sends it (the JSON and raw-payload routes,
+/// the UI's form): the writer validates it with Nomad's messages; the outcome is counted.
+pub async fn submit_dispatch(
+    app: &AppState,
+    request: DispatchRequest,
+) -> Result<crate::state::DispatchReply, ApiError> {
+    let job_id = request.job_id.clone();
+    let result = app.state.apply(Command::Dispatch(request)).await;
+    count_dispatch(&job_id, &result);
+    match result {
+        Ok(Reply::Dispatched(reply)) => Ok(reply),
+        Ok(_) => Err(ApiError::Internal(
+            "dispatch answered with another reply".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Count a dispatch request by its result. Unknown parents count under `job="_unknown"`

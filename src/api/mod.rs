@@ -23,6 +23,9 @@ mod system;
 pub mod wire;
 
 pub use error::ApiError;
+pub use files::{any_task_dir, sandbox_error, task_dir, task_ended};
+pub use job::{decode_payload, render_tasks, submit_dispatch};
+pub use query::query_pairs;
 
 use std::net::SocketAddr;
 

@@ -146,6 +146,7 @@ impl Standalone {
             },
             fetch_bind,
             mesos_updates: None,
+            ui: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

@@ -168,6 +168,8 @@ pub struct Config {
     pub local: LocalOptions,
     pub statsd_addr: Option<String>,
     pub gc: GcPolicy,
+    /// `ui { enabled, dir }`, `-ui-dir`.
+    pub ui: crate::ui::UiConfig,
     /// Settings that were accepted but have no effect, for the log.
     pub warnings: Vec<String>,
 }
@@ -320,6 +322,10 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
             threshold: value(layer.gc_threshold).unwrap_or(Some(crate::gc::DEFAULT_THRESHOLD)),
             interval: value(layer.gc_interval).unwrap_or(crate::gc::DEFAULT_INTERVAL),
         },
+        ui: crate::ui::UiConfig {
+            enabled: value(layer.ui_enabled).unwrap_or(true),
+            dir: value(layer.ui_dir),
+        },
         warnings,
     })
 }
@@ -433,6 +439,7 @@ impl Config {
             gc: self.gc.clone(),
             fetch_bind: None,
             mesos_updates: None,
+            ui: self.ui.clone(),
         }
     }
 
@@ -452,6 +459,7 @@ impl Config {
             ("advertise.http", format!("{:?}", self.advertise)),
             ("acl", format!("{:?}", self.acl)),
             ("tls", format!("{:?}", self.tls)),
+            ("ui", format!("{:?}", self.ui)),
             (
                 "mesos.master",
                 format!("{:?}", mesos.map(|m| m.masters.describe())),

@@ -27,6 +27,9 @@ fn slot(status: DispatchStatus) -> usize {
     }
 }
 
+/// One status's children in the order a page walks them.
+type Run<'a> = Box<dyn Iterator<Item = (&'a u64, &'a Arc<str>)> + 'a>;
+
 /// Every parent's `ChildIndex`, by parent ID.
 #[derive(Debug, Default)]
 pub struct Children(HashMap<String, ChildIndex>);
@@ -76,19 +79,18 @@ impl Children {
             (Some(c), false) => (Bound::Excluded(c), Bound::Unbounded),
         };
         // A k-way merge of at most five ordered runs: each step takes the best head.
-        let mut runs: Vec<std::iter::Peekable<Box<dyn Iterator<Item = (&u64, &Arc<str>)> + '_>>> =
-            statuses
-                .iter()
-                .map(|s| {
-                    let r = index.by_status[slot(*s)].range(range);
-                    let it: Box<dyn Iterator<Item = (&u64, &Arc<str>)>> = if newest_first {
-                        Box::new(r.rev())
-                    } else {
-                        Box::new(r)
-                    };
-                    it.peekable()
-                })
-                .collect();
+        let mut runs: Vec<std::iter::Peekable<Run<'_>>> = statuses
+            .iter()
+            .map(|s| {
+                let r = index.by_status[slot(*s)].range(range);
+                let it: Run<'_> = if newest_first {
+                    Box::new(r.rev())
+                } else {
+                    Box::new(r)
+                };
+                it.peekable()
+            })
+            .collect();
         let mut out = Vec::with_capacity(limit.min(1024));
         while out.len() < limit {
             let mut best: Option<(usize, u64)> = None;

@@ -156,13 +156,11 @@ async fn wait_text(c: &Client, css: &str, what: &str, pred: impl Fn(&str) -> boo
     let deadline = Instant::now() + PAGE_WAIT;
     let mut last = String::new();
     loop {
-        if let Ok(e) = c.find(Locator::Css(css)).await {
-            if let Ok(t) = e.text().await {
-                if pred(&t) {
-                    return t;
-                }
-                last = t;
+        if let Some(t) = try_text(c, css).await {
+            if pred(&t) {
+                return t;
             }
+            last = t;
         }
         assert!(
             Instant::now() < deadline,
@@ -172,13 +170,39 @@ async fn wait_text(c: &Client, css: &str, what: &str, pred: impl Fn(&str) -> boo
     }
 }
 
+/// The page's path once it starts with `prefix` (after a form post's redirect).
+async fn wait_path(c: &Client, prefix: &str) -> String {
+    let deadline = Instant::now() + PAGE_WAIT;
+    loop {
+        let path = c.current_url().await.expect("the URL").path().to_string();
+        if path.starts_with(prefix) {
+            return path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {prefix}...; at {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The rendered text of `css`, `None` when it is not on the page (read in one script: a live
+/// update may replace an element between two WebDriver calls).
+async fn try_text(c: &Client, css: &str) -> Option<String> {
+    let v = c
+        .execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;",
+            vec![json!(css)],
+        )
+        .await
+        .expect("read the page");
+    v.as_str().map(str::to_string)
+}
+
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    try_text(c, css)
         .await
-        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
-        .text()
-        .await
-        .expect("its text")
+        .unwrap_or_else(|| panic!("no {css} on the page"))
 }
 
 /// Click `css`, looking it up again if a live update replaced it meanwhile.
@@ -343,7 +367,7 @@ async fn dispatch_from_the_form_and_watch_the_child_finish() {
 
         // Without the required key: the form comes back saying which one, nothing dispatched.
         click(&c, "button.primary").await;
-        let error = text(&c, "#meta-0-error").await;
+        let error = wait_text(&c, "#meta-0-error", "the form's error", |t| !t.is_empty()).await;
         assert!(
             error.contains("input"),
             "the error names the missing key: {error:?}"
@@ -358,7 +382,7 @@ async fn dispatch_from_the_form_and_watch_the_child_finish() {
         )
         .await;
         click(&c, "button.primary").await;
-        let path = c.current_url().await.unwrap().path().to_string();
+        let path = wait_path(&c, "/ui/jobs/transcode%2Fdispatch-").await;
         assert!(
             path.starts_with("/ui/jobs/transcode%2Fdispatch-"),
             "the child's page: {path}"
@@ -391,8 +415,9 @@ async fn dispatch_from_the_form_and_watch_the_child_finish() {
             meta.contains(clip.to_str().unwrap()),
             "merged meta shows the input: {meta}"
         );
+        let words = meta.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
-            meta.contains("profile small dispatch"),
+            words.contains("profile small dispatch"),
             "and the pre-filled default: {meta}"
         );
         accessible(&c, "child page").await;

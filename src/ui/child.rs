@@ -377,7 +377,8 @@ pub async fn page(
         "redispatch_url": format!("{url}/redispatch"),
     });
     let live = Live {
-        topics: format!("Job:{}", d.id),
+        // Task runs change with Allocation events; the child's status with Job events.
+        topics: format!("Job:{id} Allocation:{id}", id = d.id),
         index: index + 1,
     };
     let mut c = ui.context(format::short_child(&d.id, d.parent()), "jobs", Some(live));

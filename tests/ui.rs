@@ -439,7 +439,8 @@ async fn stop_a_sleeping_child_escape_meta_and_404() {
     let script = "<script>window.__pwned = 1</script><b>bold</b>";
     let child = dispatch_naps(&s, &["secs=300", &format!("note={script}")]);
     let base = s.url();
-    let url = format!("{base}/ui/jobs/{}", child.replace('/', "%2F"));
+    let old_path = format!("/ui/jobs/{}", child.replace('/', "%2F"));
+    let url = format!("{base}{old_path}");
     scenario("stop_a_sleeping_child", |c| async move {
         c.goto(&url).await.unwrap();
         mark_page(&c).await;
@@ -474,6 +475,32 @@ async fn stop_a_sleeping_child_escape_meta_and_404() {
         })
         .await;
         assert!(runs.contains("TASK_KILLED"), "{runs}");
+
+        // Dispatch again: a new child with the same meta, running (then stopped too).
+        click(&c, "#redispatch-button").await;
+        let again = wait_path(&c, "/ui/jobs/naps%2Fdispatch-").await;
+        assert_ne!(again, old_path, "a new child");
+        wait_text(&c, "#child-status", "the new child to run", |t| {
+            t == "running"
+        })
+        .await;
+        let meta = text(&c, "#input table").await;
+        assert!(meta.contains("<script>"), "the same meta: {meta}");
+        click(&c, "#stop-button").await;
+        wait_text(&c, "#child-status", "the new child stopped", |t| {
+            t == "stopped"
+        })
+        .await;
+
+        c.goto(&format!("{base}/ui/cluster")).await.unwrap();
+        let backend = text(&c, "#backend").await;
+        assert!(backend.contains("local"), "the backend is named: {backend}");
+        let agents = text(&c, "#agents table").await;
+        assert!(
+            agents.contains("local-ag"),
+            "the agent seen in offers: {agents}"
+        );
+        accessible(&c, "cluster page").await;
 
         c.goto(&format!("{base}/ui/jobs/no-such-job"))
             .await

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod gc;
+pub mod listener;
 pub mod metrics;
 pub mod model;
 pub mod render;

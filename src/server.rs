@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::api::backpressure::Backpressure;
+use crate::api::{self, AppState, Security};
+use crate::listener::{self as http_listener, ConnLimits, ServerTls};
+use crate::model::drivers::DriverPolicy;
 use std::sync::Arc;
 
 use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
@@ -34,6 +37,17 @@ pub struct ServerConfig {
     /// A second listener serving only sandbox files (what Mesos agents fetch); the API stays
     /// on `bind`. With Mesos and no `advertise_url`, agents are pointed at this one.
     pub fetch_bind: Option<SocketAddr>,
+    /// HTTPS on the API (`None`: plain HTTP).
+    pub tls: Option<ServerTls>,
+    /// Limits on connections.
+    pub conn_limits: ConnLimits,
+    /// Task drivers jobs may use.
+    pub drivers: DriverPolicy,
+    /// Caps on dispatches.
+    pub backpressure: Backpressure,
+    /// The API listens beyond loopback with ACLs off, on purpose (`-acl-enabled=false`):
+    /// said in the log and on `/v1/agent/self`.
+    pub open: bool,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -147,10 +161,18 @@ pub async fn serve(
         Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
         None => None,
     };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let (cluster, mesos) = match config.mesos {
         Some(mut settings) => {
             if settings.advertise_url.is_empty() {
-                settings.advertise_url = advertise_url(fetch_addr.unwrap_or(advertise), &node_name);
+                settings.advertise_url = match fetch_addr {
+                    Some(addr) => advertise_url("http", addr, &node_name),
+                    None => advertise_url(scheme, advertise, &node_name),
+                };
             }
             if settings.webui_url.is_none() {
                 settings.webui_url = Some(settings.advertise_url.clone());
@@ -168,36 +190,60 @@ pub async fn serve(
     scheduler::spawn(state.clone(), cluster);
     let local_sandboxes = mesos.is_none().then(|| sandbox_root.clone());
     gc::spawn(state.clone(), config.gc, local_sandboxes);
+    let security = Security {
+        drivers: config.drivers.clone(),
+        backpressure: config.backpressure.clone(),
+        tls: config.tls.as_ref().map(|t| t.verifies_clients()),
+        open: config.open,
+    };
     let app = AppState {
         state,
         advertise,
         node_name,
         sandbox_root,
         mesos,
+        security: Arc::new(security),
     };
     if let Some(listener) = fetch_listener {
         let files = api::sandbox_router(app.clone());
+        let limits = config.conn_limits.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, files).await {
+            let never = std::future::pending();
+            if let Err(e) = http_listener::serve(listener, files, None, limits, never).await {
                 tracing::error!("sandbox file listener stopped: {e}");
             }
         });
     }
-    tracing::info!("Dispatch API listening on http://{advertise}");
-    crate::systemd::ready(&format!("API listening on http://{advertise}"));
-    axum::serve(listener, api::router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve)
+    if config.open {
+        tracing::warn!(
+            "THE API IS OPEN: it listens on {advertise} with ACLs off (-acl-enabled=false): \
+             anyone who can reach this address can register and run jobs on this server"
+        );
+    }
+    tracing::info!(
+        drivers = config.drivers.allowed().join(","),
+        "task drivers allowed"
+    );
+    tracing::info!("Dispatch API listening on {scheme}://{advertise}");
+    crate::systemd::ready(&format!("API listening on {scheme}://{advertise}"));
+    http_listener::serve(
+        listener,
+        api::router(app),
+        config.tls,
+        config.conn_limits,
+        shutdown,
+    )
+    .await
+    .map_err(ServerError::Serve)
 }
 
 /// Our API's URL as others reach it: the listen address, or the host name when listening on
 /// every interface.
-fn advertise_url(addr: SocketAddr, node_name: &str) -> String {
+fn advertise_url(scheme: &str, addr: SocketAddr, node_name: &str) -> String {
     if addr.ip().is_unspecified() {
-        format!("http://{node_name}:{}", addr.port())
+        format!("{scheme}://{node_name}:{}", addr.port())
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     }
 }
 

@@ -32,6 +32,11 @@ impl Api {
                 mesos: None,
                 gc: Default::default(),
                 fetch_bind: None,
+                tls: None,
+                conn_limits: Default::default(),
+                drivers: dispatch::model::drivers::DriverPolicy::all(),
+                backpressure: Default::default(),
+                open: false,
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

@@ -222,7 +222,7 @@ fn sd_notify_readiness_and_sighup_reload() {
     std::fs::write(
         &file,
         format!(
-            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = 0\n}}\nlog_level = \"info\"\n",
+            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = 0\n}}\nlog_level = \"info\"\ndriver_allowlist = [\"raw_exec\"]\n",
             dir.path().join("data").display()
         ),
     )
@@ -253,7 +253,7 @@ fn sd_notify_readiness_and_sighup_reload() {
     std::fs::write(
         &file,
         format!(
-            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = {}\n}}\nlog_level = \"DEBUG\"\n",
+            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = {}\n}}\nlog_level = \"DEBUG\"\ndriver_allowlist = [\"raw_exec\"]\n",
             dir.path().join("data").display(),
             other_port.addr.port()
         ),

@@ -4,6 +4,8 @@
 
 mod common;
 
+#[path = "common/certs.rs"]
+mod certs;
 #[path = "common/mesos.rs"]
 mod harness;
 
@@ -1023,6 +1025,56 @@ fn credentials_and_no_leader() {
         .get("authorization")
         .cloned();
     assert_eq!(auth.as_deref(), Some("Basic ZGlzcGF0Y2g6czNjcmV0"));
+}
+
+/// `-mesos-master https://...`: the master's certificate is checked against
+/// `-mesos-ca-file` (the system's roots do not know a private CA), and work runs through the
+/// TLS connection.
+#[test]
+fn an_https_master_is_trusted_through_the_mesos_ca_file() {
+    let m = master(fast_config());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new(dir.path(), "mesos");
+    let pair = ca.server("master");
+    let front = certs::tls_proxy(&pair, m.addr());
+    let url = format!("https://{front}");
+
+    let untrusting = server(&url, "json", &[]);
+    wait_until(20, "the certificate error reported", || {
+        let conn =
+            &get_json(&untrusting, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+        conn["LastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("certificate") || e.contains("UnknownIssuer"))
+    });
+    assert!(!m.is_subscribed());
+    drop(untrusting);
+
+    let s = server(
+        &url,
+        "protobuf",
+        &["-mesos-ca-file", ca.cert.to_str().unwrap()],
+    );
+    wait_until(20, "SUBSCRIBED over TLS", || m.is_subscribed());
+    wait_until(10, "the TLS master as the leader", || {
+        let conn = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+        conn["State"] == "subscribed" && conn["Leader"].as_str() == Some(url.as_str())
+    });
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    register(&s, "jobs/transcode.hcl");
+    let out = ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=http://media.example/in.mov",
+            "transcode",
+        ],
+    ));
+    let child = dispatched_id(&out);
+    assert_eq!(status_of(&s, &child), "dead", "{}", s.log());
+    assert_every_update_acked(&m);
 }
 
 /// Away longer than the failover timeout: Mesos removed the framework (and killed its tasks).

@@ -36,6 +36,7 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
             "Dispatch": {
                 "Backend": if app.mesos.is_some() { "mesos" } else { "local" },
                 "Mesos": app.mesos.as_ref().map(|m| m.settings()),
+                "Security": security_block(&app.security),
             },
         },
         "member": {
@@ -50,6 +51,25 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
         },
     });
     json_reply(&body, app.state.committed_index(), pretty)
+}
+
+/// How the server is protected, as an operator checks it.
+fn security_block(security: &super::Security) -> serde_json::Value {
+    let mut block = json!({
+        "TLS": security.tls.is_some(),
+        "VerifyClients": security.tls.unwrap_or(false),
+        "DriverAllowlist": security.drivers.allowed(),
+        "MaxPending": security.backpressure.max_pending,
+        "DispatchRate": security.backpressure.dispatch_rate.map(|r| r.to_string()),
+        "Open": security.open,
+    });
+    if security.open {
+        block["Warning"] = json!(
+            "THE API IS OPEN: it listens beyond this machine with ACLs off \
+             (-acl-enabled=false); anyone who can reach it can register and run jobs"
+        );
+    }
+    block
 }
 
 pub async fn health(State(app): State<AppState>) -> Response {

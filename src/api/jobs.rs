@@ -168,6 +168,9 @@ pub async fn register(
             return Err(ApiError::BadRequest("Job ID does not match name".into()));
         }
     }
+    if let Some(refusal) = app.security.drivers.refusal(&job) {
+        return Err(ApiError::BadRequest(refusal));
+    }
     if app.mesos.is_some() {
         if let Some(refusal) = job.mesos_refusal() {
             return Err(ApiError::BadRequest(refusal));

@@ -9,6 +9,7 @@
 
 mod agent;
 mod allocations;
+pub mod backpressure;
 mod blocking;
 mod error;
 mod evaluations;
@@ -41,6 +42,20 @@ pub struct AppState {
     /// Set when tasks run on Mesos: FrameworkID and agent endpoints (sandboxes are read
     /// through the agents' files API).
     pub mesos: Option<std::sync::Arc<crate::cluster::mesos::MesosDirectory>>,
+    /// Who may do what, and the limits on it.
+    pub security: std::sync::Arc<Security>,
+}
+
+/// The server's security settings as the API applies them.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Task drivers a job may use (checked at registration).
+    pub drivers: crate::model::drivers::DriverPolicy,
+    pub backpressure: backpressure::Backpressure,
+    /// `Some(verifies client certificates)` when the API serves HTTPS.
+    pub tls: Option<bool>,
+    /// Listening beyond loopback with ACLs off, on purpose.
+    pub open: bool,
 }
 
 /// All routes of the service.

@@ -19,6 +19,7 @@ use super::CliError;
 use crate::cluster::mesos::settings::{self as ms, SettingsError, DEFAULT_ALLOC_DIR};
 use crate::cluster::mesos::MesosSettings;
 use crate::gc::GcPolicy;
+use crate::model::drivers::DriverPolicy;
 use crate::model::Job;
 use crate::server::{LocalOptions, ServerConfig, ServerError};
 
@@ -76,6 +77,7 @@ pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
         advertise_url: String::new(),
         max_backoff: Duration::from_secs(15),
         alloc_dir: DEFAULT_ALLOC_DIR.into(),
+        ca_file: None,
     })
 }
 
@@ -117,6 +119,13 @@ impl Standalone {
                 ..GcPolicy::default()
             },
             fetch_bind,
+            tls: None,
+            conn_limits: Default::default(),
+            // The run's own jobs (Mesosfiles and task lists are shell commands: raw_exec);
+            // its API is on loopback and only this command talks to it.
+            drivers: DriverPolicy::all(),
+            backpressure: Default::default(),
+            open: false,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

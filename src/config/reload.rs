@@ -2,9 +2,9 @@
 //! what can change while the server runs, and say what happened: what changed, what changed
 //! but needs a restart, or why the new configuration was refused (the running one stays).
 //!
-//! What can change is a list of `Reloadable`s, each owning a part of `Config`: today the log
-//! level. ACL bootstrap files and TLS certificates join the list when those features land:
-//! every part is checked before any is applied, so a reload is all or nothing.
+//! What can change is a list of `Reloadable`s, each owning a part of `Config`: the log level
+//! and the TLS certificates (and the ACL bootstrap token). Every part is checked before any
+//! is applied, so a reload is all or nothing.
 
 use std::path::PathBuf;
 
@@ -50,6 +50,51 @@ impl Reloadable for LogLevelTarget {
             Ok(()) => Some(format!("log_level {} -> {}", old.log_level, new.log_level)),
             Err(e) => {
                 tracing::error!("log_level: cannot apply {}: {e}", new.log_level);
+                None
+            }
+        }
+    }
+}
+
+/// The API's TLS certificates, key and client CA: read again on every reload, so renewed
+/// certificates are used by new connections (open ones keep theirs). Turning HTTPS on or off
+/// needs a restart.
+pub struct TlsTarget {
+    tls: crate::listener::ServerTls,
+}
+
+impl TlsTarget {
+    pub fn new(tls: crate::listener::ServerTls) -> Self {
+        TlsTarget { tls }
+    }
+}
+
+impl Reloadable for TlsTarget {
+    fn keys(&self) -> &'static [&'static str] {
+        &["tls"]
+    }
+
+    fn check(&self, new: &Config) -> Result<(), String> {
+        match new.tls.files() {
+            Some(files) => files.load().map(|_| ()).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    fn apply(&mut self, _old: &Config, new: &Config) -> Option<String> {
+        // still HTTPS (turning it off waits for a restart, reported as such)
+        let files = new.tls.files()?;
+        match files.load() {
+            Ok(config) => {
+                self.tls.replace(files.clone(), config);
+                Some(format!(
+                    "tls: certificates read again from {} and {}",
+                    files.cert_file.display(),
+                    files.key_file.display()
+                ))
+            }
+            Err(e) => {
+                tracing::error!("tls: cannot apply the new certificates: {e}");
                 None
             }
         }

@@ -46,8 +46,8 @@ pub fn start(
         settings.masters.clone(),
         settings.encoding,
         settings.authorization(),
-    )
-    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        settings.ca_file.as_deref(),
+    )?;
     directory.load(stored);
     let framework_id = directory.framework_id();
     directory.set_settings(&settings);

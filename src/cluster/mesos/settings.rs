@@ -49,6 +49,9 @@ pub struct MesosSettings {
     pub max_backoff: Duration,
     /// Directory on the agents where the steps of a pipeline group share `alloc/`.
     pub alloc_dir: String,
+    /// CA bundle (PEM) that `https://` masters' certificates are checked against, instead
+    /// of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Default of `-mesos-alloc-dir`.

@@ -227,6 +227,37 @@ impl Client {
         self.send(self.http.put(url).query(query).json(body)).await
     }
 
+    /// A write whose answer has no body worth reading (Nomad answers policy writes and
+    /// deletes with an empty 200): only success or the server's message.
+    pub async fn write(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Result<(), ApiFailure>, CliError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            CliError::new(format!(
+                "Error querying the server at {}: {}",
+                self.base,
+                error_chain(&e)
+            ))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Ok(()));
+        }
+        let message = response.text().await.unwrap_or_default().trim().to_string();
+        Ok(Err(ApiFailure {
+            status: status.as_u16(),
+            message,
+        }))
+    }
+
     pub async fn delete<T: DeserializeOwned>(
         &self,
         path: &str,

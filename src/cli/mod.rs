@@ -4,6 +4,7 @@
 //! and `job validate` (local). Errors print the server's message and exit 1; usage errors
 //! exit 1 with usage.
 
+mod acl;
 mod args;
 mod client;
 mod format;
@@ -58,6 +59,9 @@ enum Commands {
     Task(task::TaskArgs),
     /// List task runs (running only unless -all or -state)
     Tasks(tasks::TasksArgs),
+    /// ACLs: bootstrap, policies, tokens
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
 }
 
 /// Connection flags every client command takes: where the server is, the ACL token, and
@@ -209,6 +213,7 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             Commands::Run(a) => run::run(a).await,
             Commands::Task(a) => task::run(a),
             Commands::Tasks(a) => tasks::run(a).await,
+            Commands::Acl(c) => acl::run(c).await,
         }
     });
     match result {

@@ -289,6 +289,7 @@ fn dispatch(
         create_index: index,
         modify_index: index,
         description: None,
+        dispatched_by: None,
     }));
     let reply = DispatchReply {
         dispatched_job_id: id.to_string(),

@@ -194,11 +194,18 @@ fn shipped_rules_pass_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let config = repo_root().join("deploy/prometheus/prometheus.yml");
+    // as installed: the config, its rules and the scrape's token file side by side
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["prometheus.yml", "rules.yml"] {
+        std::fs::copy(repo_root().join("deploy/prometheus").join(file), dir.path().join(file))
+            .unwrap();
+    }
+    std::fs::write(dir.path().join("dispatch-metrics.token"), "").unwrap();
+    let config = dir.path().join("prometheus.yml");
     let out = Command::new(promtool())
         .args(["check", "config"])
         .arg(&config)
-        .current_dir(repo_root().join("deploy/prometheus"))
+        .current_dir(dir.path())
         .output()
         .expect("run promtool");
     assert!(

@@ -6,6 +6,7 @@
 //! (`ClusterCall`: accept with launches, decline with a filter, kill, acknowledge, reconcile,
 //! suppress, revive). The scheduler cannot tell the backends apart.
 
+pub mod fetch_urls;
 pub mod local;
 pub mod mesos;
 pub mod types;

@@ -1,18 +1,18 @@
 //! Garbage collection of dead dispatched children, as Nomad's `job_gc_threshold`: a child
 //! that is dead for good (terminal, no task still running) and idle for longer than the
-//! threshold is removed from the state and the store, with its runs, payload and (on the
-//! local runner) its task sandboxes. Parents keep counting it in `Children.Dead`.
+//! threshold is removed from the state and the store, with its runs and payload; then the
+//! backend removes its task sandboxes (`Sandboxes::remove`: the local runner deletes them,
+//! Mesos agents collect their own). Parents keep counting it in `Children.Dead`.
 //!
 //! The scan reads the state in chunks of IDs under short read locks; the writer re-checks
 //! each candidate before removing it, so a child that came back to life in between stays.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cluster::local::{alloc_dir, task_sandbox};
+use crate::clock::Clock;
+use crate::cluster::{SandboxRef, Sandboxes};
 use crate::model::Dispatch;
-use crate::render::alloc_key;
 use crate::state::{Command, Reply, StateHandle};
 
 /// Default `-gc-threshold` (Nomad's `job_gc_threshold`).
@@ -39,7 +39,7 @@ impl Default for GcPolicy {
 }
 
 /// Collects on the policy's timer, for the life of the server.
-pub fn spawn(state: StateHandle, policy: GcPolicy, sandbox_root: Option<PathBuf>) {
+pub fn spawn(state: StateHandle, policy: GcPolicy, sandboxes: Arc<dyn Sandboxes>, clock: Clock) {
     let Some(threshold) = policy.threshold else {
         tracing::info!("garbage collection of dead children is off");
         return;
@@ -50,20 +50,26 @@ pub fn spawn(state: StateHandle, policy: GcPolicy, sandbox_root: Option<PathBuf>
         tick.tick().await;
         loop {
             tick.tick().await;
-            collect(&state, threshold, sandbox_root.as_deref()).await;
+            collect(&state, threshold, sandboxes.as_ref(), clock.now_ns()).await;
         }
     });
 }
 
-/// Remove every child dead for good and idle for at least `threshold`; returns how many.
-pub async fn collect(state: &StateHandle, threshold: Duration, sandbox_root: Option<&Path>) -> u64 {
-    let idle_since = crate::scheduler::now_ns().saturating_sub(threshold.as_nanos() as i64);
+/// Remove every child dead for good and idle for at least `threshold` at `now` (Unix ns);
+/// returns how many.
+pub async fn collect(
+    state: &StateHandle,
+    threshold: Duration,
+    sandboxes: &dyn Sandboxes,
+    now: i64,
+) -> u64 {
+    let idle_since = now.saturating_sub(crate::clock::duration_ns(threshold));
     let mut cursor: Option<Arc<str>> = None;
     let mut removed = 0;
     loop {
         let (candidates, next) = scan(state, cursor.as_deref(), idle_since);
         if !candidates.is_empty() {
-            removed += remove(state, candidates, idle_since, sandbox_root).await;
+            removed += remove(state, candidates, idle_since, sandboxes).await;
         }
         match next {
             Some(id) => cursor = Some(id),
@@ -77,29 +83,17 @@ pub async fn collect(state: &StateHandle, threshold: Duration, sandbox_root: Opt
     removed
 }
 
-/// What one candidate leaves on disk (local runner): its task sandboxes and shared alloc dirs.
+/// A child to remove, and the sandboxes of its runs.
 struct Candidate {
     id: Arc<str>,
-    task_ids: Vec<Arc<str>>,
-    alloc_keys: Vec<String>,
+    sandboxes: Vec<SandboxRef>,
 }
 
 impl Candidate {
     fn of(d: &Dispatch) -> Candidate {
-        let mut alloc_keys: Vec<String> = d
-            .runs
-            .iter()
-            .filter_map(|r| {
-                let group = d.job.task_groups.get(r.slot.group as usize)?;
-                Some(alloc_key(&d.id, &group.name, r.slot.instance))
-            })
-            .collect();
-        alloc_keys.sort();
-        alloc_keys.dedup();
         Candidate {
             id: d.id.clone(),
-            task_ids: d.runs.iter().map(|r| r.task_id.clone()).collect(),
-            alloc_keys,
+            sandboxes: d.runs.iter().map(|r| SandboxRef::of(d, r)).collect(),
         }
     }
 }
@@ -118,13 +112,9 @@ fn scan(
     let mut seen = 0;
     let mut last = None;
     let mut candidates = Vec::new();
-    for (id, d) in s
-        .dispatches
-        .range::<str, _>((start, std::ops::Bound::Unbounded))
-        .take(CHUNK)
-    {
+    for d in s.dispatches_from(start).take(CHUNK) {
         seen += 1;
-        last = Some(id.clone());
+        last = Some(d.id.clone());
         if d.is_collectable() && d.last_activity() <= idle_since {
             candidates.push(Candidate::of(d));
         }
@@ -136,7 +126,7 @@ async fn remove(
     state: &StateHandle,
     candidates: Vec<Candidate>,
     idle_since: i64,
-    sandbox_root: Option<&Path>,
+    sandboxes: &dyn Sandboxes,
 ) -> u64 {
     let ids = candidates.iter().map(|c| c.id.clone()).collect();
     let removed = match state
@@ -153,50 +143,57 @@ async fn remove(
             return 0;
         }
     };
-    if let Some(root) = sandbox_root {
-        remove_sandboxes(root, &candidates, &removed).await;
-    }
-    removed.len() as u64
-}
-
-/// The local runner's task sandboxes and alloc dirs of the children that were removed.
-async fn remove_sandboxes(root: &Path, candidates: &[Candidate], removed: &[Arc<str>]) {
-    let removed: std::collections::HashSet<&Arc<str>> = removed.iter().collect();
-    let dirs: Vec<PathBuf> = candidates
-        .iter()
-        .filter(|c| removed.contains(&c.id))
-        .flat_map(|c| {
-            let tasks = c.task_ids.iter().map(|t| task_sandbox(root, t));
-            let allocs = c.alloc_keys.iter().filter_map(|k| {
-                // `<root>/allocs/<key>/alloc`: the key's directory goes.
-                alloc_dir(root, k).parent().map(Path::to_path_buf)
-            });
-            tasks.chain(allocs).collect::<Vec<_>>()
-        })
+    let removed_ids: std::collections::HashSet<&Arc<str>> = removed.iter().collect();
+    let runs: Vec<SandboxRef> = candidates
+        .into_iter()
+        .filter(|c| removed_ids.contains(&c.id))
+        .flat_map(|c| c.sandboxes)
         .collect();
-    let _ = tokio::task::spawn_blocking(move || {
-        for dir in dirs {
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!("cannot remove {}: {e}", dir.display()),
-            }
-        }
-    })
-    .await;
+    sandboxes.remove(&runs).await;
+    removed.len() as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::{Area, Listing, Location, SandboxError};
     use crate::state::DispatchRequest;
+    use futures_util::future::BoxFuture;
+
+    /// Sandboxes that only remember what they were asked to remove.
+    #[derive(Default)]
+    struct Recorder(parking_lot::Mutex<Vec<SandboxRef>>);
+
+    impl Sandboxes for Recorder {
+        fn locate<'a>(
+            &'a self,
+            _: &'a SandboxRef,
+            _: Area,
+        ) -> BoxFuture<'a, Result<Location, SandboxError>> {
+            Box::pin(async { Err(SandboxError::NotFound("none".into())) })
+        }
+        fn browse<'a>(&'a self, _: &'a Location) -> BoxFuture<'a, Result<Listing, SandboxError>> {
+            Box::pin(async { Err(SandboxError::NotFound("none".into())) })
+        }
+        fn read<'a>(
+            &'a self,
+            _: &'a Location,
+            _: u64,
+        ) -> BoxFuture<'a, Result<Vec<u8>, SandboxError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn remove<'a>(&'a self, runs: &'a [SandboxRef]) -> BoxFuture<'a, ()> {
+            self.0.lock().extend_from_slice(runs);
+            Box::pin(async {})
+        }
+    }
 
     /// More children than one chunk: every dead one is found and removed, the live ones stay,
     /// and the parent still counts the removed ones as dead.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn collects_across_chunks_and_keeps_live_children() {
         let dir = tempfile::tempdir().unwrap();
-        let state = StateHandle::open(dir.path()).unwrap();
+        let state = StateHandle::open(dir.path(), Clock::system()).unwrap();
         let job = crate::model::job::test_job("j");
         state
             .apply(Command::RegisterJob(Box::new(job)))
@@ -208,7 +205,36 @@ mod tests {
                 ..Default::default()
             })
         };
-        let mut dead = 0;
+        // One child ran a task to its end: its sandbox goes with it.
+        let Reply::Dispatched(ran) = state.apply(dispatch()).await.unwrap() else {
+            panic!("not dispatched");
+        };
+        let ran: Arc<str> = ran.dispatched_job_id.into();
+        let slot = crate::model::Slot {
+            group: 0,
+            instance: 0,
+            task: 0,
+        };
+        let runs = vec![crate::state::LaunchRun {
+            slot,
+            attempt: 1,
+            task_id: "ran.g.0.t.1".into(),
+            agent_id: "a1".into(),
+        }];
+        let launch = Command::Launch {
+            dispatch_id: ran.clone(),
+            runs,
+        };
+        state.apply(launch).await.unwrap();
+        let finished = crate::state::TaskUpdate {
+            task_id: "ran.g.0.t.1".into(),
+            state: crate::cluster::TaskState::TaskFinished,
+            agent_id: None,
+            message: None,
+            exit_code: Some(0),
+        };
+        state.apply(Command::TaskUpdate(finished)).await.unwrap();
+        let mut dead = 1;
         for i in 0..(CHUNK + 100) {
             let Reply::Dispatched(d) = state.apply(dispatch()).await.unwrap() else {
                 panic!("not dispatched");
@@ -222,13 +248,29 @@ mod tests {
                 dead += 1;
             }
         }
-        assert_eq!(collect(&state, Duration::from_secs(3600), None).await, 0);
-        assert_eq!(collect(&state, Duration::ZERO, None).await, dead);
+        let now = Clock::system().now_ns();
+        let sandboxes = Recorder::default();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(collect(&state, hour, &sandboxes, now).await, 0);
+        assert!(
+            sandboxes.0.lock().is_empty(),
+            "nothing removed, nothing deleted"
+        );
+        assert_eq!(collect(&state, Duration::ZERO, &sandboxes, now).await, dead);
+        let removed: Vec<Arc<str>> = sandboxes
+            .0
+            .lock()
+            .iter()
+            .map(|r| r.task_id.clone())
+            .collect();
+        assert_eq!(removed, vec![Arc::<str>::from("ran.g.0.t.1")]);
         let s = state.read();
-        assert_eq!(s.dispatches.len(), CHUNK + 100 - dead as usize);
-        assert!(s.dispatches.values().all(|d| !d.status.is_terminal()));
-        let counts = s.jobs["j"].children;
+        assert_eq!(s.dispatch_count(), CHUNK + 101 - dead as usize);
+        assert!(s
+            .dispatches_from(std::ops::Bound::Unbounded)
+            .all(|d| !d.status.is_terminal()));
+        let counts = s.job("j").expect("the parent stays").children;
         assert_eq!(counts.dead(), dead);
-        assert_eq!(counts.pending as usize, CHUNK + 100 - dead as usize);
+        assert_eq!(counts.pending as usize, CHUNK + 101 - dead as usize);
     }
 }

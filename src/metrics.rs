@@ -1,21 +1,25 @@
 //! Metrics: every metric name the service exports is defined here, and nowhere else.
 //!
 //! The rest of the code calls the small functions below (one line at each call site:
-//! `metrics::dispatch_request(..)`, `metrics::offers_received(..)`, `metrics::commit(..)`).
-//! They record through the `metrics` facade into one process-global recorder, installed once
-//! by `start`: the Prometheus recorder (rendered by our own `GET /metrics` and
+//! `metrics::dispatch_request(..)`, `metrics::offers_received(..)`, `metrics::commit(..)`)
+//! with plain values: this module imports nothing of the API, the state, the scheduler or
+//! the backends (a leaf: `scripts/check-layering` holds it to that). They record through the
+//! `metrics` facade into one process-global recorder, installed once by `start`: the
+//! Prometheus recorder (rendered by `render` for `api::metrics`'s `GET /metrics` and
 //! `GET /v1/metrics`), fanned out to a DogStatsD exporter when `-statsd-addr` is set
 //! (`metrics_util::layers::FanoutBuilder`). DogStatsD receives the same names, with tags
 //! instead of labels.
 //!
-//! Queue depth and pending demand are gauges set by `refresh` from the counters the state
-//! already keeps per parent job (`JobEntry::children`, `JobEntry::pending_demand`): O(number
-//! of jobs) under the read lock, never a scan of the dispatches. `refresh` runs at every
-//! scrape and on a timer (for DogStatsD). Gauges of a job that no longer exists are set to 0
-//! once and then left to expire (Prometheus drops gauges not updated for `GAUGE_IDLE`).
+//! Queue depth and pending demand are gauges the owner of the counters sets
+//! (`set_queue_gauges`, from `JobEntry::children` and `JobEntry::pending_demand`: O(number
+//! of jobs), never a scan of the dispatches) before every scrape and on a timer. Gauges of a
+//! job that no longer exists are set to 0 once and then left to expire (Prometheus drops
+//! gauges not updated for `GAUGE_IDLE`). Each event is recorded once, by whoever sees it
+//! first-hand: connection state and heartbeats by the backend, offers and launches by the
+//! scheduler, requests by the API.
 //!
 //! Labels are low-cardinality on purpose: `job` is always a parent job ID (never a dispatch
-//! ID), `route` is a route template (never a raw path), `backend` is `local` or `mesos`.
+//! ID), `route` is a route template (never a raw path), `backend` is a backend's name.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -24,19 +28,8 @@ use std::time::{Duration, Instant};
 use ::metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
-
-use crate::api::AppState;
-use crate::cluster::{Demand, Offer, TaskInfo, TaskState, TaskStatus};
-use crate::model::DispatchStatus;
-use crate::state::{Reply, State as ServiceState, StateError, StateHandle};
 
 // ---------------------------------------------------------------------------------------
 // Names. Each is documented in README.md ("Metrics") with its type and labels.
@@ -103,8 +96,8 @@ pub const COMMIT_BATCH: &str = "dispatch_store_commit_batch_size";
 const DEPTH_STATES: [&str; 5] = ["pending", "running", "complete", "failed", "stopped"];
 /// Prometheus forgets gauges not set for this long (purged jobs' zeros, gone backends).
 const GAUGE_IDLE: Duration = Duration::from_secs(300);
-/// How often gauges are refreshed and the Prometheus recorder's upkeep runs without scrapes.
-const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// How often gauges should be refreshed and `upkeep` run when nobody scrapes.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// DogStatsD flush interval.
 const STATSD_FLUSH: Duration = Duration::from_secs(3);
 const MIB: f64 = 1024.0 * 1024.0;
@@ -125,10 +118,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Install the global recorder (once per process) and start the refresh timer for `state`.
-/// A second call in the same process (tests run several servers) reuses the recorder; it
-/// cannot add a DogStatsD address the first call did not have (logged).
-pub fn start(state: StateHandle, statsd_addr: Option<&str>) -> Result<(), String> {
+/// Install the global recorder (once per process). A second call in the same process
+/// (tests run several servers) reuses the recorder; it cannot add a DogStatsD address the
+/// first call did not have (logged).
+pub fn start(statsd_addr: Option<&str>) -> Result<(), String> {
     let installed = install(statsd_addr)?;
     if statsd_addr.is_some() && installed.statsd.as_deref() != statsd_addr {
         tracing::warn!(
@@ -136,16 +129,16 @@ pub fn start(state: StateHandle, statsd_addr: Option<&str>) -> Result<(), String
             statsd_addr.unwrap_or_default()
         );
     }
-    let handle = installed.prometheus.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(REFRESH_EVERY);
-        loop {
-            tick.tick().await;
-            refresh(&state);
-            handle.run_upkeep();
-        }
-    });
     Ok(())
+}
+
+/// The recorder's housekeeping (expiring idle gauges, draining histograms): run it every
+/// `REFRESH_EVERY` even when nobody scrapes, and refresh the cluster gauges.
+pub fn upkeep() {
+    refresh_cluster();
+    if let Some(installed) = INSTALLED.get() {
+        installed.prometheus.run_upkeep();
+    }
 }
 
 fn install(statsd_addr: Option<&str>) -> Result<&'static Installed, String> {
@@ -357,9 +350,9 @@ fn describe() {
     describe_histogram!(COMMIT_BATCH, "Commands answered by one store commit");
 }
 
-/// The Prometheus text of everything recorded so far (gauges refreshed first).
-pub fn render(state: &StateHandle) -> String {
-    refresh(state);
+/// The Prometheus text of everything recorded so far (set the queue gauges first).
+pub fn render() -> String {
+    refresh_cluster();
     match INSTALLED.get() {
         Some(installed) => installed.prometheus.render(),
         None => String::new(),
@@ -370,40 +363,48 @@ pub fn render(state: &StateHandle) -> String {
 // Queue gauges
 // ---------------------------------------------------------------------------------------
 
+/// Cpus, memory, disk and GPUs, as plain numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resources {
+    pub cpus: f64,
+    pub mem_mb: f64,
+    pub disk_mb: f64,
+    pub gpus: f64,
+}
+
+/// One parameterized job's children by status, and what its pending ones ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobQueue {
+    pub job: String,
+    pub pending: u64,
+    pub running: u64,
+    pub complete: u64,
+    pub failed: u64,
+    pub stopped: u64,
+    pub pending_demand: Resources,
+}
+
 /// Jobs whose gauges were set by the last refresh (to zero those that disappear).
 static EXPORTED_JOBS: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
-/// Set the queue-depth, pending-demand and cluster gauges. O(jobs): reads the per-job
-/// counters the state keeps; never scans the dispatches.
-pub fn refresh(state: &StateHandle) {
-    let rows: Vec<(String, [u64; 5], Demand)> = {
-        let s = state.read();
-        s.jobs
-            .iter()
-            .filter(|(_, e)| e.job.parameterized.is_some())
-            .map(|(id, e)| {
-                let c = e.children;
-                let counts = [c.pending, c.running, c.complete, c.failed, c.stopped];
-                (id.clone(), counts, e.pending_demand)
-            })
-            .collect()
-    };
+/// Set the queue-depth and pending-demand gauges of every parameterized job there is;
+/// jobs set last time and missing now are set to zero.
+pub fn set_queue_gauges(jobs: impl IntoIterator<Item = JobQueue>) {
     let mut exported = lock(&EXPORTED_JOBS);
     let previous = exported.take().unwrap_or_default();
-    let mut current = HashSet::with_capacity(rows.len());
-    for (job, counts, demand) in rows {
-        set_job_gauges(&job, counts, &demand);
-        current.insert(job);
+    let mut current = HashSet::with_capacity(previous.len());
+    for q in jobs {
+        let counts = [q.pending, q.running, q.complete, q.failed, q.stopped];
+        set_job_gauges(&q.job, counts, &q.pending_demand);
+        current.insert(q.job);
     }
     for gone in previous.difference(&current) {
-        set_job_gauges(gone, [0; 5], &Demand::default());
+        set_job_gauges(gone, [0; 5], &Resources::default());
     }
     *exported = Some(current);
-    drop(exported);
-    refresh_cluster();
 }
 
-fn set_job_gauges(job: &str, counts: [u64; 5], demand: &Demand) {
+fn set_job_gauges(job: &str, counts: [u64; 5], demand: &Resources) {
     for (state, n) in DEPTH_STATES.iter().zip(counts) {
         gauge!(QUEUE_DEPTH, "job" => job.to_string(), "state" => *state).set(n as f64);
     }
@@ -417,17 +418,23 @@ fn set_job_gauges(job: &str, counts: [u64; 5], demand: &Demand) {
 // API
 // ---------------------------------------------------------------------------------------
 
-/// Count a dispatch request by its result: accepted, idempotent replay, or rejected with a
-/// reason slug. Unknown parents are counted under `job="_unknown"` (no user-chosen labels).
-pub fn dispatch_request(job: &str, result: &Result<Reply, StateError>) {
-    let (outcome, reason) = match result {
-        Ok(Reply::Dispatched(r)) if r.eval_id.is_none() => ("replay", "none"),
-        Ok(_) => ("accepted", "none"),
-        Err(e) => ("rejected", reason_slug(e)),
-    };
-    let job = match result {
-        Err(StateError::ParentNotFound | StateError::MissingJobId) => "_unknown",
-        _ => job,
+/// How a dispatch request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    Accepted,
+    /// An idempotent repeat answered with the existing child.
+    Replay,
+    /// Refused; the reason as a short stable slug (`missing_meta`, ...).
+    Rejected(&'static str),
+}
+
+/// Count a dispatch request by its outcome. Requests for unknown parents are counted under
+/// `job="_unknown"` by the caller (no user-chosen labels).
+pub fn dispatch_request(job: &str, outcome: DispatchOutcome) {
+    let (outcome, reason) = match outcome {
+        DispatchOutcome::Accepted => ("accepted", "none"),
+        DispatchOutcome::Replay => ("replay", "none"),
+        DispatchOutcome::Rejected(reason) => ("rejected", reason),
     };
     counter!(DISPATCH_REQUESTS, "job" => job.to_string(), "outcome" => outcome, "reason" => reason)
         .increment(1);
@@ -437,270 +444,42 @@ pub fn dispatch_request(job: &str, result: &Result<Reply, StateError>) {
 /// (`reason="bad_request"`, `job="_unknown"`: the job was not looked up).
 pub fn dispatch_decoded<T, E>(result: Result<T, E>) -> Result<T, E> {
     if result.is_err() {
-        counter!(DISPATCH_REQUESTS, "job" => "_unknown", "outcome" => "rejected", "reason" => "bad_request")
-            .increment(1);
+        dispatch_request("_unknown", DispatchOutcome::Rejected("bad_request"));
     }
     result
 }
 
-/// A short, stable slug of a state error (the `reason` label).
-pub fn reason_slug(e: &StateError) -> &'static str {
-    match e {
-        StateError::MissingJobId => "missing_job_id",
-        StateError::ParentNotFound => "parent_not_found",
-        StateError::JobNotFound => "job_not_found",
-        StateError::NotParameterized(_) => "not_parameterized",
-        StateError::Stopped(_) => "job_stopped",
-        StateError::PayloadRequired => "payload_required",
-        StateError::PayloadForbidden => "payload_forbidden",
-        StateError::PayloadTooLarge(_) => "payload_too_large",
-        StateError::UnpermittedMeta(_) => "unpermitted_meta",
-        StateError::MissingMeta(_) => "missing_meta",
-        StateError::Priority => "bad_priority",
-        StateError::CannotUnparameterize | StateError::CannotParameterize => "bad_job_change",
-        StateError::ChildIsReadOnly(_) => "child_read_only",
-        StateError::Invalid(_) => "invalid",
-        StateError::Render(_) => "render_error",
-        StateError::NotLaunchable(..) => "not_launchable",
-        StateError::WriterGone => "shutting_down",
-    }
-}
-
-/// axum middleware: HTTP latency per route template, method and status class.
-pub async fn track_http(request: Request, next: Next) -> Response {
-    let route = route_label(request.uri().path());
-    let method = request.method().as_str().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = match response.status().as_u16() {
+/// One HTTP request: its route template, method, status code and how long it took.
+pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
+    let status = match status {
         100..=199 => "1xx",
         200..=299 => "2xx",
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
     };
-    histogram!(HTTP_DURATION, "route" => route, "method" => method, "status" => status)
-        .record(started.elapsed().as_secs_f64());
-    response
-}
-
-/// The route template of a request path: a fixed set, never a raw ID.
-pub fn route_label(path: &str) -> &'static str {
-    const FIXED: &[&str] = &[
-        "/metrics",
-        "/v1/metrics",
-        "/v1/jobs",
-        "/v1/jobs/parse",
-        "/v1/evaluations",
-        "/v1/status/leader",
-        "/v1/status/peers",
-        "/v1/agent/self",
-        "/v1/agent/health",
-        "/v1/search",
-    ];
-    if let Some(fixed) = FIXED.iter().find(|f| **f == path) {
-        return fixed;
-    }
-    if path.starts_with("/v1/evaluation/") {
-        return "/v1/evaluation/:id";
-    }
-    let Some(rest) = path.strip_prefix("/v1/job/") else {
-        return "other";
-    };
-    const JOB: &[(&str, &str)] = &[
-        ("/dispatch/payload", "/v1/job/:id/dispatch/payload"),
-        ("/dispatch", "/v1/job/:id/dispatch"),
-        ("/summary", "/v1/job/:id/summary"),
-        ("/allocations", "/v1/job/:id/allocations"),
-        ("/evaluations", "/v1/job/:id/evaluations"),
-        ("/versions", "/v1/job/:id/versions"),
-        ("/rendered", "/v1/job/:id/rendered"),
-        ("/logs", "/v1/job/:id/logs"),
-        ("/fs", "/v1/job/:id/fs"),
-    ];
-    for (suffix, label) in JOB {
-        if rest.strip_suffix(suffix).is_some_and(|id| !id.is_empty()) {
-            return label;
-        }
-    }
-    "/v1/job/:id"
-}
-
-/// `GET /metrics` and `GET /v1/metrics[?format=prometheus]`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/metrics", get(prometheus_text))
-        .route("/v1/metrics", get(v1_metrics))
-}
-
-async fn prometheus_text(State(app): State<AppState>) -> Response {
-    text_reply(render(&app.state))
-}
-
-fn text_reply(body: String) -> Response {
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
-}
-
-async fn v1_metrics(
-    State(app): State<AppState>,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Response {
-    let text = render(&app.state);
-    let prometheus = raw
-        .as_deref()
-        .unwrap_or_default()
-        .split('&')
-        .any(|kv| kv == "format=prometheus");
-    if prometheus {
-        return text_reply(text);
-    }
-    axum::Json(summary(&text)).into_response()
-}
-
-/// A histogram's (count, sum, labels) in the JSON summary.
-type Sample = (f64, f64, serde_json::Map<String, serde_json::Value>);
-/// Label pairs in the order rendered.
-type Labels = Vec<(String, String)>;
-
-/// Nomad's `/v1/metrics` JSON shape, built from the Prometheus text: gauges, counters, and
-/// histograms as samples (count, sum, mean).
-pub fn summary(text: &str) -> serde_json::Value {
-    use serde_json::{json, Map, Value};
-    let mut types: BTreeMap<String, String> = BTreeMap::new();
-    let mut gauges = Vec::new();
-    let mut counters = Vec::new();
-    // (name, labels) -> (count, sum)
-    let mut samples: BTreeMap<(String, String), Sample> = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            if let Some((name, kind)) = rest.split_once(' ') {
-                types.insert(name.to_string(), kind.to_string());
-            }
-            continue;
-        }
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let Some((name, labels, value)) = parse_sample(line) else {
-            continue;
-        };
-        let labels_json: Map<String, Value> = labels
-            .iter()
-            .filter(|(k, _)| k != "le")
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        match types.get(&name).map(String::as_str) {
-            Some("gauge") => {
-                gauges.push(json!({"Name": name, "Value": value, "Labels": labels_json}))
-            }
-            Some("counter") => counters.push(json!({
-                "Name": name, "Count": value, "Sum": value, "Labels": labels_json
-            })),
-            _ => {
-                let (base, part) = if let Some(b) = name.strip_suffix("_sum") {
-                    (b, "sum")
-                } else if let Some(b) = name.strip_suffix("_count") {
-                    (b, "count")
-                } else {
-                    continue;
-                };
-                let key = (
-                    base.to_string(),
-                    Value::Object(labels_json.clone()).to_string(),
-                );
-                let entry = samples.entry(key).or_insert((0.0, 0.0, labels_json));
-                if part == "sum" {
-                    entry.1 = value;
-                } else {
-                    entry.0 = value;
-                }
-            }
-        }
-    }
-    let samples: Vec<Value> = samples
-        .into_iter()
-        .map(|((name, _), (count, sum, labels))| {
-            let mean = if count > 0.0 { sum / count } else { 0.0 };
-            json!({"Name": name, "Count": count, "Sum": sum, "Mean": mean, "Labels": labels})
-        })
-        .collect();
-    let timestamp = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    json!({"Timestamp": timestamp, "Gauges": gauges, "Counters": counters, "Samples": samples})
-}
-
-/// `name{k="v",...} value` -> (name, labels, value).
-fn parse_sample(line: &str) -> Option<(String, Labels, f64)> {
-    let (head, value) = line.rsplit_once(' ')?;
-    let value: f64 = value.parse().ok()?;
-    let Some((name, rest)) = head.split_once('{') else {
-        return Some((head.to_string(), Vec::new(), value));
-    };
-    let mut labels = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        let key = key.trim_start_matches(',').to_string();
-        if key.is_empty() || key == "}" {
-            break;
-        }
-        if chars.next() != Some('"') {
-            return None;
-        }
-        let mut v = String::new();
-        loop {
-            match chars.next()? {
-                '\\' => match chars.next()? {
-                    'n' => v.push('\n'),
-                    other => v.push(other),
-                },
-                '"' => break,
-                c => v.push(c),
-            }
-        }
-        labels.push((key, v));
-        if chars.peek() == Some(&'}') {
-            break;
-        }
-    }
-    Some((name.to_string(), labels, value))
+    histogram!(HTTP_DURATION, "route" => route.to_string(), "method" => method.to_string(), "status" => status)
+        .record(took.as_secs_f64());
 }
 
 // ---------------------------------------------------------------------------------------
 // Scheduler and cluster
 // ---------------------------------------------------------------------------------------
 
-/// Offers arrived from `backend`.
-pub fn offers_received(backend: &'static str, offers: &[Offer]) {
-    counter!(OFFERS_RECEIVED, "backend" => backend).increment(offers.len() as u64);
-    let mut total = Demand::default();
-    for offer in offers {
-        total = total.add(&Demand::of(&offer.resources));
-    }
+/// `offers` offers arrived from `backend`, with `total` resources between them.
+pub fn offers_received(backend: &'static str, offers: usize, total: Resources) {
+    counter!(OFFERS_RECEIVED, "backend" => backend).increment(offers as u64);
     add_resources(RESOURCES_OFFERED, backend, &total);
 }
 
-/// An offer was accepted with these tasks.
-pub fn offer_used(backend: &'static str, tasks: &[TaskInfo]) {
+/// An offer was accepted with `tasks` tasks, given `total` resources between them.
+pub fn offer_used(backend: &'static str, tasks: usize, total: Resources) {
     counter!(OFFERS_USED, "backend" => backend).increment(1);
-    counter!(TASKS_LAUNCHED, "backend" => backend).increment(tasks.len() as u64);
-    let mut total = Demand::default();
-    for task in tasks {
-        total = total.add(&Demand::of(&task.resources));
-    }
+    counter!(TASKS_LAUNCHED, "backend" => backend).increment(tasks as u64);
     add_resources(RESOURCES_USED, backend, &total);
 }
 
-fn add_resources(name: &'static str, backend: &'static str, d: &Demand) {
+fn add_resources(name: &'static str, backend: &'static str, d: &Resources) {
     for (resource, v) in [
         ("millicpus", d.cpus * 1000.0),
         ("mem_mb", d.mem_mb),
@@ -763,14 +542,11 @@ pub fn cluster_event(backend: &'static str) {
     with_cluster(backend, |s| s.last_event = Instant::now());
 }
 
-/// The scheduler (re)subscribed. The embedded runner's master is `local`.
+/// The backend (re)subscribed to its cluster.
 pub fn cluster_subscribed(backend: &'static str) {
     with_cluster(backend, |s| {
         s.connected = true;
         s.last_event = Instant::now();
-        if backend == "local" {
-            s.master = Some("local".into());
-        }
     });
     refresh_cluster();
 }
@@ -810,59 +586,20 @@ fn refresh_cluster() {
     }
 }
 
-/// Status updates applied together: `task_update` for each, in order.
-pub fn task_updates(state: &ServiceState, backend: &'static str, statuses: &[TaskStatus]) {
-    for status in statuses {
-        task_update(state, backend, status);
-    }
-}
-
-/// A task status update, seen before it is applied: counts real transitions, and records
-/// the queue wait (first TASK_RUNNING of a dispatch) and run time (a run's terminal state).
-pub fn task_update(state: &ServiceState, backend: &'static str, status: &TaskStatus) {
-    let task = status.task_id.value.as_str();
-    let Some(d) = state
-        .run_index
-        .get(task)
-        .and_then(|id| state.dispatches.get(id))
-    else {
-        return;
-    };
-    let Some(run) = d.runs.iter().rev().find(|r| *r.task_id == *task) else {
-        return;
-    };
-    if !run.is_active() || run.state == Some(status.state) {
-        return;
-    }
-    let label = status.state.as_str().to_ascii_lowercase();
+/// A task changed state (`task_running`, `task_finished`, ...), as reported by `backend`.
+pub fn task_transition(backend: &'static str, state: &str) {
+    let label = state.to_ascii_lowercase();
     counter!(TASK_TRANSITIONS, "backend" => backend, "state" => label).increment(1);
-    let now = crate::scheduler::now_ns();
-    let job = d.job.id.clone();
-    let has_run = |s: Option<TaskState>| {
-        matches!(
-            s,
-            Some(
-                TaskState::TaskRunning
-                    | TaskState::TaskKilling
-                    | TaskState::TaskFinished
-                    | TaskState::TaskFailed
-                    | TaskState::TaskKilled
-            )
-        )
-    };
-    if status.state == TaskState::TaskRunning
-        && d.status == DispatchStatus::Running
-        && !d.runs.iter().any(|r| has_run(r.state))
-    {
-        histogram!(QUEUE_WAIT, "job" => job.clone()).record(seconds(now - d.submit_time));
-    }
-    if status.state.is_terminal() {
-        histogram!(RUN_TIME, "job" => job).record(seconds(now - run.launched_at));
-    }
 }
 
-fn seconds(ns: i64) -> f64 {
-    ns.max(0) as f64 / 1e9
+/// A dispatch of `job` started running `waited` after it was submitted.
+pub fn queue_wait(job: &str, waited: Duration) {
+    histogram!(QUEUE_WAIT, "job" => job.to_string()).record(waited.as_secs_f64());
+}
+
+/// A task run of `job` ended `ran` after it was launched.
+pub fn run_time(job: &str, ran: Duration) {
+    histogram!(RUN_TIME, "job" => job.to_string()).record(ran.as_secs_f64());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -880,26 +617,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_are_templates() {
-        assert_eq!(
-            route_label("/v1/job/transcode/dispatch"),
-            "/v1/job/:id/dispatch"
-        );
-        assert_eq!(
-            route_label("/v1/job/transcode/dispatch-1-abcdef01/summary"),
-            "/v1/job/:id/summary"
-        );
-        assert_eq!(route_label("/v1/job/transcode"), "/v1/job/:id");
-        assert_eq!(
-            route_label("/v1/job/transcode/dispatch-1-abcdef01"),
-            "/v1/job/:id"
-        );
-        assert_eq!(route_label("/v1/evaluation/abc"), "/v1/evaluation/:id");
-        assert_eq!(route_label("/metrics"), "/metrics");
-        assert_eq!(route_label("/etc/passwd"), "other");
-    }
-
-    #[test]
     fn datadog_names_match_the_openmetrics_check() {
         assert_eq!(datadog_name(QUEUE_DEPTH, false), "dispatch.queue_depth");
         assert_eq!(
@@ -910,15 +627,5 @@ mod tests {
             datadog_name(QUEUE_WAIT, false),
             "dispatch.queue_wait_seconds"
         );
-    }
-
-    #[test]
-    fn summary_parses_prometheus_text() {
-        let text = "# TYPE g gauge\ng{job=\"a\\\"b\",state=\"pending\"} 3\n# TYPE c counter\nc 2\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 0.5\nh_count 2\n";
-        let v = summary(text);
-        assert_eq!(v["Gauges"][0]["Value"], 3.0);
-        assert_eq!(v["Gauges"][0]["Labels"]["job"], "a\"b");
-        assert_eq!(v["Counters"][0]["Count"], 2.0);
-        assert_eq!(v["Samples"][0]["Mean"], 0.25);
     }
 }

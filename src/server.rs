@@ -1,4 +1,9 @@
-//! Running the service: open the state, serve the API, stop cleanly on SIGINT/SIGTERM.
+//! Running the service, and the composition root: open the state (replaying the store), start
+//! one backend (the local runner, or the Mesos framework with what it stored: FrameworkID,
+//! agent endpoints, and a callback that persists new ones through the writer), the
+//! scheduler, garbage collection and the metrics refresh, all on one `Clock`; then serve the
+//! API and stop cleanly on SIGINT/SIGTERM. This and the configuration are the only places
+//! that choose a backend; everything else gets its `cluster::ClusterView`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::api::backpressure::Backpressure;
 use crate::api::{self, AppState, Security};
+use crate::clock::Clock;
 use crate::listener::{self as http_listener, ConnLimits, ServerTls};
 use crate::model::drivers::DriverPolicy;
 use std::sync::Arc;
@@ -83,8 +89,9 @@ pub enum ServerError {
     Metrics(String),
 }
 
-fn local_config(options: &LocalOptions, sandbox_root: PathBuf) -> local::LocalConfig {
+fn local_config(options: &LocalOptions, sandbox_root: PathBuf, clock: Clock) -> local::LocalConfig {
     let mut config = local::LocalConfig::detect(sandbox_root);
+    config.clock = clock;
     if let Some(v) = options.cpus {
         config.cpus = v;
     }
@@ -129,23 +136,26 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
-    let state = StateHandle::open(&config.data_dir).map_err(|source| ServerError::State {
-        dir: config.data_dir.clone(),
-        source,
+    let clock = Clock::system();
+    let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
+        ServerError::State {
+            dir: config.data_dir.clone(),
+            source,
+        }
     })?;
     {
         let s = state.read();
         tracing::info!(
-            jobs = s.jobs.len(),
-            dispatches = s.dispatches.len(),
-            index = s.index,
+            jobs = s.job_count(),
+            dispatches = s.dispatch_count(),
+            index = s.index(),
             millis = started.elapsed().as_millis() as u64,
             "state loaded from {}",
             config.data_dir.display()
         );
     }
-    crate::metrics::start(state.clone(), config.statsd_addr.as_deref())
-        .map_err(ServerError::Metrics)?;
+    crate::metrics::start(config.statsd_addr.as_deref()).map_err(ServerError::Metrics)?;
+    spawn_metrics_refresh(state.clone());
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let sandbox_root = config.data_dir.join("sandboxes");
     let node_name = hostname();
@@ -166,7 +176,7 @@ pub async fn serve(
     } else {
         "http"
     };
-    let (cluster, mesos) = match config.mesos {
+    let cluster = match config.mesos {
         Some(mut settings) => {
             if settings.advertise_url.is_empty() {
                 settings.advertise_url = match fetch_addr {
@@ -177,19 +187,20 @@ pub async fn serve(
             if settings.webui_url.is_none() {
                 settings.webui_url = Some(settings.advertise_url.clone());
             }
-            let directory = Arc::new(MesosDirectory::default());
-            let cluster = start_mesos(&state, settings, directory.clone())?;
-            (cluster, Some(directory))
+            let directory = Arc::new(MesosDirectory::new(clock.clone()));
+            start_mesos(&state, settings, directory)?
         }
-        None => (
-            local::start(local_config(&config.local, sandbox_root.clone()))
-                .map_err(ServerError::Runner)?,
-            None,
-        ),
+        None => local::start(local_config(&config.local, sandbox_root, clock.clone()))
+            .map_err(ServerError::Runner)?,
     };
-    scheduler::spawn(state.clone(), cluster);
-    let local_sandboxes = mesos.is_none().then(|| sandbox_root.clone());
-    gc::spawn(state.clone(), config.gc, local_sandboxes);
+    let view = cluster.view.clone();
+    scheduler::spawn(state.clone(), cluster, clock.clone());
+    gc::spawn(
+        state.clone(),
+        config.gc,
+        view.sandboxes.clone(),
+        clock.clone(),
+    );
     let security = Security {
         drivers: config.drivers.clone(),
         backpressure: config.backpressure.clone(),
@@ -198,10 +209,10 @@ pub async fn serve(
     };
     let app = AppState {
         state,
+        clock: clock.clone(),
         advertise,
         node_name,
-        sandbox_root,
-        mesos,
+        cluster: view,
         security: Arc::new(security),
     };
     if let Some(listener) = fetch_listener {
@@ -237,6 +248,19 @@ pub async fn serve(
     .map_err(ServerError::Serve)
 }
 
+/// Keep the queue gauges and the recorder's housekeeping current when nobody scrapes (for
+/// DogStatsD, and so idle gauges expire).
+fn spawn_metrics_refresh(state: StateHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::metrics::REFRESH_EVERY);
+        loop {
+            tick.tick().await;
+            api::metrics::refresh_gauges(&state);
+            crate::metrics::upkeep();
+        }
+    });
+}
+
 /// Our API's URL as others reach it: the listen address, or the host name when listening on
 /// every interface.
 fn advertise_url(scheme: &str, addr: SocketAddr, node_name: &str) -> String {
@@ -254,7 +278,7 @@ fn start_mesos(
     settings: MesosSettings,
     directory: Arc<MesosDirectory>,
 ) -> Result<ClusterHandle, ServerError> {
-    let stored = state.read().settings.clone();
+    let stored = state.read().settings().clone();
     let writer = state.clone();
     let persist: PersistSetting = Arc::new(move |key: String, value: String| {
         let writer = writer.clone();

@@ -30,6 +30,7 @@ fn config(root: &Path) -> LocalConfig {
         sandbox_root: root.to_path_buf(),
         task_path: vec![root.join("bin")],
         hostname: "testhost".into(),
+        clock: dispatch::clock::Clock::system(),
     }
 }
 

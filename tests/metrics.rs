@@ -519,3 +519,62 @@ async fn dogstatsd_lines_carry_the_same_values() {
         seen.join("\n")
     );
 }
+
+/// Every request is labelled with the template of the route that answered it, including
+/// routes the router lists directly (`/v1/allocations`, `/v1/system/gc`, `/v1/sandbox/...`)
+/// and job sub-resources; a path no route matches is `other`, never the raw path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_latency_is_labelled_by_route_template() {
+    let server = TestServer::start_with(&[]);
+    let c = Client::new(&server);
+    let eval = "00000000-0000-0000-0000-000000000000";
+    let requests = [
+        (
+            "GET",
+            "/v1/allocations".to_string(),
+            "/v1/allocations",
+            "2xx",
+        ),
+        ("PUT", "/v1/system/gc".to_string(), "/v1/system/gc", "2xx"),
+        (
+            "GET",
+            "/v1/sandbox/no-task/local/x".to_string(),
+            "/v1/sandbox/:task_id/:path",
+            "4xx",
+        ),
+        (
+            "GET",
+            format!("/v1/evaluation/{eval}"),
+            "/v1/evaluation/:id",
+            "4xx",
+        ),
+        (
+            "GET",
+            "/v1/job/nope/deployments".to_string(),
+            "/v1/job/:id/deployments",
+            "2xx",
+        ),
+        ("GET", "/v1/job/nope".to_string(), "/v1/job/:id", "4xx"),
+        ("GET", "/v1/no/such/thing".to_string(), "other", "4xx"),
+    ];
+    for (method, path, _, _) in &requests {
+        c.send(method, path, None).await;
+    }
+    let text = c.ok("GET", "/metrics", None).await;
+    for (method, path, route, status) in &requests {
+        let labels = [("route", *route), ("method", *method), ("status", *status)];
+        assert!(
+            value(
+                &text,
+                "dispatch_http_request_duration_seconds_count",
+                &labels
+            )
+            .is_some_and(|n| n >= 1.0),
+            "{method} {path} labelled {route} {status}:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("no/such/thing"),
+        "raw paths stay out:\n{text}"
+    );
+}

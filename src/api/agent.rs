@@ -33,11 +33,7 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
             "NodeName": app.node_name,
             "Version": {"Version": env!("CARGO_PKG_VERSION"), "VersionMetadata": "dispatch"},
             "UI": {"ShowCLIHints": false},
-            "Dispatch": {
-                "Backend": if app.mesos.is_some() { "mesos" } else { "local" },
-                "Mesos": app.mesos.as_ref().map(|m| m.settings()),
-                "Security": security_block(&app.security),
-            },
+            "Dispatch": dispatch_block(&app),
         },
         "member": {
             "Name": format!("{}.global", app.node_name),
@@ -52,6 +48,18 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
     });
     json_reply(&body, app.state.committed_index(), pretty)
 }
+
+/// The backend's own description, and its capabilities.
+fn dispatch_block(app: &AppState) -> serde_json::Value {
+    let mut block = app.cluster.status.describe();
+    block.insert(
+        "Capabilities".into(),
+        serde_json::to_value(&app.cluster.capabilities).unwrap_or_default(),
+    );
+    block.insert("Security".into(), security_block(&app.security));
+    block.into()
+}
+
 
 /// How the server is protected, as an operator checks it.
 fn security_block(security: &super::Security) -> serde_json::Value {
@@ -98,9 +106,8 @@ pub async fn search(
         .map(|s| s.id)
         .collect();
     let evals: Vec<String> = state
-        .evals
-        .keys()
-        .map(|u| u.to_string())
+        .all_evals()
+        .map(|(u, _)| u.to_string())
         .filter(|id| id.starts_with(&prefix) && !prefix.is_empty())
         .take(LIMIT + 1)
         .collect();
@@ -114,7 +121,7 @@ pub async fn search(
         },
         "Truncations": {"jobs": truncated_jobs, "evals": truncated_evals},
     });
-    Ok(json_reply(&body, state.index, false))
+    Ok(json_reply(&body, state.index(), false))
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -31,7 +31,7 @@ pub async fn list(
             .filter(|a| !active || matches!(a.client_status.as_str(), "running" | "pending"))
             .filter(|a| a.id.starts_with(&prefix))
             .collect();
-        Ok((allocs, state.index))
+        Ok((allocs, state.index()))
     })
     .await?;
     Ok(json_reply(&allocs, index, query.flag("pretty")?))
@@ -44,19 +44,7 @@ fn dispatches<'a>(
     active: bool,
 ) -> Box<dyn Iterator<Item = &'a Dispatch> + 'a> {
     if active {
-        return Box::new(
-            state
-                .active
-                .iter()
-                .filter(move |id| id.starts_with(job))
-                .filter_map(|id| state.dispatches.get(id)),
-        );
+        return Box::new(state.active().filter(move |d| d.id.starts_with(job)));
     }
-    Box::new(
-        state
-            .dispatches
-            .range::<str, _>((std::ops::Bound::Included(job), std::ops::Bound::Unbounded))
-            .take_while(move |(id, _)| id.starts_with(job))
-            .map(|(_, d)| d),
-    )
+    Box::new(state.dispatches_with_prefix(job))
 }

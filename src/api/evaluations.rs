@@ -21,15 +21,13 @@ pub async fn list(
         .unwrap_or(usize::MAX);
     let (evals, index) = blocking::read(&app.state, &query, |state| {
         let mut evals: Vec<Evaluation> = state
-            .evals
-            .iter()
+            .all_evals()
             .filter(|(id, _)| prefix.is_empty() || id.to_string().starts_with(&prefix))
-            .filter_map(|(_, d)| state.dispatches.get(d))
-            .map(Evaluation::of_dispatch)
+            .map(|(_, d)| Evaluation::of_dispatch(d))
             .collect();
         evals.sort_by_key(|e| e.create_index);
         evals.truncate(per_page);
-        Ok((evals, state.index))
+        Ok((evals, state.index()))
     })
     .await?;
     Ok(json_reply(&evals, index, query.flag("pretty")?))
@@ -49,9 +47,7 @@ pub async fn route(
         uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound("eval not found".into()))?;
     let ((eval, allocs), index) = blocking::read(&app.state, &query, |state| {
         let d = state
-            .evals
-            .get(&eval_id)
-            .and_then(|d| state.dispatches.get(d))
+            .dispatch_of_eval(&eval_id)
             .ok_or_else(|| ApiError::NotFound("eval not found".into()))?;
         Ok((
             (Evaluation::of_dispatch(d), Allocation::of_dispatch(d)),

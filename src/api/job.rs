@@ -4,49 +4,55 @@
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::Value;
 
 use super::blocking;
 use super::error::ApiError;
 use super::jobs::{field, register};
+use super::metrics::RouteLabel;
 use super::query::{json_reply, Query};
 use super::wire::{Allocation, DeregisterResponse, DispatchResponse, Evaluation, JobSummary};
 use super::AppState;
 use crate::model::{Job, Meta};
-use crate::state::{Command, DispatchRequest, Reply};
+use crate::state::{Command, DispatchRequest, Reply, StateError};
 
-/// Sub-resources of a job, longest first so `/dispatch/payload` wins over `/dispatch`.
-const SUFFIXES: &[&str] = &[
-    "/dispatch/payload",
-    "/dispatch",
-    "/summary",
-    "/allocations",
-    "/evaluations",
-    "/evaluate",
-    "/deployments",
-    "/deployment",
-    "/versions",
-    "/plan",
-    "/periodic/force",
-    "/scale",
-    "/submission",
-    "/rendered",
-    "/logs",
-    "/fs",
+/// Sub-resources of a job and their route templates (the `route` label of HTTP metrics),
+/// longest first so `/dispatch/payload` wins over `/dispatch`.
+const SUFFIXES: &[(&str, &str)] = &[
+    ("/dispatch/payload", "/v1/job/:id/dispatch/payload"),
+    ("/dispatch", "/v1/job/:id/dispatch"),
+    ("/summary", "/v1/job/:id/summary"),
+    ("/allocations", "/v1/job/:id/allocations"),
+    ("/evaluations", "/v1/job/:id/evaluations"),
+    ("/evaluate", "/v1/job/:id/evaluate"),
+    ("/deployments", "/v1/job/:id/deployments"),
+    ("/deployment", "/v1/job/:id/deployment"),
+    ("/versions", "/v1/job/:id/versions"),
+    ("/plan", "/v1/job/:id/plan"),
+    ("/periodic/force", "/v1/job/:id/periodic/force"),
+    ("/scale", "/v1/job/:id/scale"),
+    ("/submission", "/v1/job/:id/submission"),
+    ("/rendered", "/v1/job/:id/rendered"),
+    ("/logs", "/v1/job/:id/logs"),
+    ("/fs", "/v1/job/:id/fs"),
 ];
 
-/// Split `<id><suffix>` into the job ID and the sub-resource (empty for the job itself).
-fn split_suffix(rest: &str) -> (&str, &str) {
-    for suffix in SUFFIXES {
+/// The route template of the job itself.
+const JOB_ROUTE: &str = "/v1/job/:id";
+
+/// Split `<id><suffix>` into the job ID, the sub-resource (empty for the job itself) and
+/// its route template.
+fn split_suffix(rest: &str) -> (&str, &str, &'static str) {
+    for (suffix, route) in SUFFIXES {
         if let Some(id) = rest.strip_suffix(suffix) {
             if !id.is_empty() {
-                return (id, suffix);
+                return (id, suffix, route);
             }
         }
     }
-    (rest, "")
+    (rest, "", JOB_ROUTE)
 }
 
 pub async fn route(
@@ -55,19 +61,34 @@ pub async fn route(
     Path(rest): Path<String>,
     RawQuery(raw): RawQuery,
     body: Bytes,
+) -> Response {
+    let (id, suffix, template) = split_suffix(&rest);
+    let mut response = sub_resource(&app, &method, raw.as_deref(), id, suffix, &body)
+        .await
+        .into_response();
+    response.extensions_mut().insert(RouteLabel(template));
+    response
+}
+
+async fn sub_resource(
+    app: &AppState,
+    method: &Method,
+    raw: Option<&str>,
+    id: &str,
+    suffix: &str,
+    body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let query = Query::parse(raw.as_deref());
-    let (id, suffix) = split_suffix(&rest);
+    let query = Query::parse(raw);
     let writes = method == Method::PUT || method == Method::POST;
-    match (suffix, &method) {
-        ("", &Method::GET) => read_job(&app, &query, id).await,
-        ("", &Method::DELETE) => stop(&app, &query, id).await,
-        ("", _) if writes => register(&app, &query, &body, Some(id)).await,
-        ("/dispatch", _) if writes => dispatch(&app, &query, id, &body).await,
-        ("/dispatch/payload", _) if writes => dispatch_raw(&app, &query, id, body).await,
-        ("/summary", &Method::GET) => summary(&app, &query, id).await,
-        ("/allocations", &Method::GET) => allocations(&app, &query, id).await,
-        ("/evaluations", &Method::GET) => evaluations(&app, &query, id).await,
+    match (suffix, method) {
+        ("", &Method::GET) => read_job(app, &query, id).await,
+        ("", &Method::DELETE) => stop(app, &query, id).await,
+        ("", _) if writes => register(app, &query, body, Some(id)).await,
+        ("/dispatch", _) if writes => dispatch(app, &query, id, body).await,
+        ("/dispatch/payload", _) if writes => dispatch_raw(app, &query, id, body.clone()).await,
+        ("/summary", &Method::GET) => summary(app, &query, id).await,
+        ("/allocations", &Method::GET) => allocations(app, &query, id).await,
+        ("/evaluations", &Method::GET) => evaluations(app, &query, id).await,
         ("/deployment", &Method::GET) => {
             Ok(json_reply(&Value::Null, app.state.committed_index(), false))
         }
@@ -76,10 +97,10 @@ pub async fn route(
             app.state.committed_index(),
             false,
         )),
-        ("/versions", &Method::GET) => versions(&app, &query, id).await,
-        ("/rendered", &Method::GET) => rendered(&app, &query, id).await,
-        ("/logs", &Method::GET) => super::files::logs(&app, &query, id).await,
-        ("/fs", &Method::GET) => super::files::fs(&app, &query, id).await,
+        ("/versions", &Method::GET) => versions(app, &query, id).await,
+        ("/rendered", &Method::GET) => rendered(app, &query, id).await,
+        ("/logs", &Method::GET) => super::files::logs(app, &query, id).await,
+        ("/fs", &Method::GET) => super::files::fs(app, &query, id).await,
         ("/evaluate" | "/plan" | "/periodic/force" | "/scale" | "/submission", _) => {
             Err(ApiError::BadRequest(format!(
                 "{suffix} is not supported by Dispatch: parameterized jobs run only when dispatched"
@@ -97,10 +118,10 @@ enum Found {
 
 async fn read_job(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (found, index) = blocking::read(&app.state, query, |state| {
-        if let Some(entry) = state.jobs.get(id) {
+        if let Some(entry) = state.job(id) {
             return Ok((Found::Parent((*entry.job).clone()), entry.job.modify_index));
         }
-        if let Some(d) = state.dispatches.get(id) {
+        if let Some(d) = state.dispatch(id) {
             return Ok((
                 Found::Child(d.to_child_job(None), d.payload_len),
                 d.modify_index,
@@ -128,10 +149,10 @@ async fn read_job(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 
 async fn versions(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (job, index) = blocking::read(&app.state, query, |state| {
-        if let Some(entry) = state.jobs.get(id) {
+        if let Some(entry) = state.job(id) {
             return Ok(((*entry.job).clone(), entry.job.modify_index));
         }
-        if let Some(d) = state.dispatches.get(id) {
+        if let Some(d) = state.dispatch(id) {
             return Ok((d.to_child_job(None), d.modify_index));
         }
         Err(ApiError::NotFound("job not found".into()))
@@ -146,12 +167,12 @@ async fn versions(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (dispatch, index) = {
         let s = app.state.read();
-        let d = s.dispatches.get(id).cloned().ok_or_else(|| {
+        let d = s.dispatch(id).cloned().ok_or_else(|| {
             ApiError::NotFound(format!(
                 "dispatched job {id:?} not found (rendering needs a dispatched child's ID)"
             ))
         })?;
-        (d, s.index)
+        (d, s.index())
     };
     let payload = if dispatch.payload_len > 0 {
         app.state
@@ -182,10 +203,10 @@ async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 
 async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (summary, index) = blocking::read(&app.state, query, |state| {
-        if let Some(entry) = state.jobs.get(id) {
+        if let Some(entry) = state.job(id) {
             return Ok((JobSummary::of_parent(entry), entry.summary_index));
         }
-        if let Some(d) = state.dispatches.get(id) {
+        if let Some(d) = state.dispatch(id) {
             return Ok((JobSummary::of_child(d), d.modify_index));
         }
         Err(ApiError::NotFound("job not found".into()))
@@ -198,9 +219,9 @@ async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, Ap
 /// Unknown jobs answer `[]`, as in Nomad.
 async fn allocations(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (allocs, index) = blocking::read(&app.state, query, |state| {
-        Ok(match state.dispatches.get(id) {
+        Ok(match state.dispatch(id) {
             Some(d) => (Allocation::of_dispatch(d), d.modify_index),
-            None => (Vec::new(), state.index),
+            None => (Vec::new(), state.index()),
         })
     })
     .await?;
@@ -211,9 +232,9 @@ async fn allocations(app: &AppState, query: &Query, id: &str) -> Result<Response
 /// the one created with its dispatch.
 async fn evaluations(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
     let (evals, index) = blocking::read(&app.state, query, |state| {
-        Ok(match state.dispatches.get(id) {
+        Ok(match state.dispatch(id) {
             Some(d) => (vec![Evaluation::of_dispatch(d)], d.modify_index),
-            None => (Vec::new(), state.index),
+            None => (Vec::new(), state.index()),
         })
     })
     .await?;
@@ -370,7 +391,7 @@ async fn send_dispatch(
 ) -> Result<Response, ApiError> {
     let job_id = request.job_id.clone();
     let result = app.state.apply(Command::Dispatch(request)).await;
-    crate::metrics::dispatch_request(&job_id, &result);
+    count_dispatch(&job_id, &result);
     let reply = match result {
         Ok(Reply::Dispatched(reply)) => reply,
         Ok(_) => {
@@ -390,28 +411,52 @@ async fn send_dispatch(
     Ok(json_reply(&body, reply.index, query.flag("pretty")?))
 }
 
+/// Count a dispatch request by its result. Unknown parents count under `job="_unknown"`
+/// (no user-chosen labels).
+fn count_dispatch(job: &str, result: &Result<Reply, StateError>) {
+    use crate::metrics::DispatchOutcome;
+    let outcome = match result {
+        Ok(Reply::Dispatched(r)) if r.eval_id.is_none() => DispatchOutcome::Replay,
+        Ok(_) => DispatchOutcome::Accepted,
+        Err(e) => DispatchOutcome::Rejected(e.slug()),
+    };
+    let job = match result {
+        Err(StateError::ParentNotFound | StateError::MissingJobId) => "_unknown",
+        _ => job,
+    };
+    crate::metrics::dispatch_request(job, outcome);
+}
+
 #[cfg(test)]
 mod tests {
     use super::split_suffix;
 
     #[test]
     fn sub_resources_are_found_by_suffix() {
-        assert_eq!(split_suffix("transcode"), ("transcode", ""));
+        assert_eq!(split_suffix("transcode"), ("transcode", "", "/v1/job/:id"));
         assert_eq!(
             split_suffix("transcode/dispatch"),
-            ("transcode", "/dispatch")
+            ("transcode", "/dispatch", "/v1/job/:id/dispatch")
         );
         assert_eq!(
             split_suffix("transcode/dispatch-1-abcdef01/summary"),
-            ("transcode/dispatch-1-abcdef01", "/summary")
+            (
+                "transcode/dispatch-1-abcdef01",
+                "/summary",
+                "/v1/job/:id/summary"
+            )
         );
         assert_eq!(
             split_suffix("transcode/dispatch/payload"),
-            ("transcode", "/dispatch/payload")
+            (
+                "transcode",
+                "/dispatch/payload",
+                "/v1/job/:id/dispatch/payload"
+            )
         );
         assert_eq!(
             split_suffix("transcode/dispatch-1-abcdef01"),
-            ("transcode/dispatch-1-abcdef01", "")
+            ("transcode/dispatch-1-abcdef01", "", "/v1/job/:id")
         );
     }
 }

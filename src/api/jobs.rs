@@ -55,7 +55,7 @@ async fn list(app: &AppState, query: &Query) -> Result<Response, ApiError> {
             Some(n) if n > 0 && stubs.len() > n => stubs.pop().map(|s| s.id),
             _ => None,
         };
-        Ok(((stubs, next), state.index))
+        Ok(((stubs, next), state.index()))
     })
     .await?;
     let (stubs, next) = stubs;
@@ -87,13 +87,11 @@ fn stubs_from<'a>(
 ) -> impl Iterator<Item = JobListStub> + 'a {
     let prefix = prefix.to_string();
     let parents = state
-        .jobs
-        .range::<str, _>((Bound::Included(from), Bound::Unbounded))
-        .map(move |(_, e)| JobListStub::of_parent(e, with_meta));
+        .jobs_from(from)
+        .map(move |e| JobListStub::of_parent(e, with_meta));
     let children = state
-        .dispatches
-        .range::<str, _>((Bound::Included(from), Bound::Unbounded))
-        .map(move |(_, d)| JobListStub::of_child(d, with_meta));
+        .dispatches_from(Bound::Included(from))
+        .map(move |d| JobListStub::of_child(d, with_meta));
     MergeById {
         a: parents.peekable(),
         b: children.peekable(),
@@ -171,10 +169,8 @@ pub async fn register(
     if let Some(refusal) = app.security.drivers.refusal(&job) {
         return Err(ApiError::BadRequest(refusal));
     }
-    if app.mesos.is_some() {
-        if let Some(refusal) = job.mesos_refusal() {
-            return Err(ApiError::BadRequest(refusal));
-        }
+    if let Some(refusal) = app.cluster.capabilities.refusal(&job) {
+        return Err(ApiError::BadRequest(refusal));
     }
     let Reply::Registered(reply) = app.state.apply(Command::RegisterJob(Box::new(job))).await?
     else {

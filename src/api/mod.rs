@@ -16,10 +16,11 @@ mod evaluations;
 mod files;
 mod job;
 mod jobs;
+pub mod metrics;
 mod query;
 mod sandbox;
 mod system;
-mod wire;
+pub mod wire;
 
 pub use error::ApiError;
 
@@ -34,14 +35,14 @@ use crate::state::StateHandle;
 #[derive(Clone)]
 pub struct AppState {
     pub state: StateHandle,
+    /// The server's clock (times in answers, garbage collection on request).
+    pub clock: crate::clock::Clock,
     /// The address the API listens on (for `/v1/status/leader`, `/v1/agent/self`).
     pub advertise: SocketAddr,
     pub node_name: String,
-    /// Where the local runner keeps task sandboxes (logs and files endpoints).
-    pub sandbox_root: std::path::PathBuf,
-    /// Set when tasks run on Mesos: FrameworkID and agent endpoints (sandboxes are read
-    /// through the agents' files API).
-    pub mesos: Option<std::sync::Arc<crate::cluster::mesos::MesosDirectory>>,
+    /// The backend: its capabilities (what a job may use), task sandboxes (logs and files
+    /// endpoints), and how it describes itself (`/v1/agent/self`).
+    pub cluster: crate::cluster::ClusterView,
     /// Who may do what, and the limits on it.
     pub security: std::sync::Arc<Security>,
 }
@@ -71,19 +72,20 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/v1/jobs", any(jobs::jobs))
         .route("/v1/jobs/parse", any(jobs::parse))
-        .route("/v1/job/{*rest}", any(job::route))
+        .route("/v1/job/{*id}", any(job::route))
         .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
         .route("/v1/allocations", get(allocations::list))
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/evaluations", get(evaluations::list))
-        .route("/v1/evaluation/{*rest}", get(evaluations::route))
+        .route("/v1/evaluation/{*id}", get(evaluations::route))
         .route("/v1/status/leader", get(agent::leader))
         .route("/v1/status/peers", get(agent::peers))
         .route("/v1/agent/self", get(agent::agent_self))
         .route("/v1/agent/health", get(agent::health))
         .route("/v1/search", any(agent::search))
-        .merge(crate::metrics::routes())
+        .route("/metrics", get(metrics::prometheus))
+        .route("/v1/metrics", get(metrics::v1))
         .fallback(agent::not_found)
-        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(app)
 }

@@ -39,10 +39,8 @@ pub async fn file(
 
 fn active_dispatch(app: &AppState, task_id: &str) -> Result<Dispatch, ApiError> {
     let s = app.state.read();
-    s.run_index
-        .get(task_id)
-        .and_then(|id| s.dispatches.get(id))
-        .cloned()
+    s.run_of(task_id)
+        .map(|(d, _)| d.clone())
         .ok_or_else(|| ApiError::NotFound(format!("no running task {task_id:?}")))
 }
 
@@ -79,10 +77,13 @@ fn render_file(
         Some(data) => SandboxFiles::decode(data).map_err(ApiError::Internal)?,
         None => SandboxFiles::default(),
     };
-    files
+    // A file rendered after the fetch has no bytes here: the agent makes it.
+    let file = files
         .files
         .iter()
-        .find(|f| f.path == path)
-        .and_then(|f| f.bytes())
-        .ok_or_else(|| ApiError::NotFound(format!("task {task_id:?} has no sandbox file {path:?}")))
+        .find(|f| f.path == path && f.content.is_some())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("task {task_id:?} has no sandbox file {path:?}"))
+        })?;
+    file.bytes().map_err(ApiError::Internal)
 }

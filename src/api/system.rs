@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use super::AppState;
 
 pub async fn gc(State(app): State<AppState>) -> StatusCode {
-    let local_sandboxes = app.mesos.is_none().then_some(app.sandbox_root.as_path());
-    crate::gc::collect(&app.state, Duration::ZERO, local_sandboxes).await;
+    let sandboxes = app.cluster.sandboxes.as_ref();
+    crate::gc::collect(&app.state, Duration::ZERO, sandboxes, app.clock.now_ns()).await;
     StatusCode::OK
 }

@@ -1,12 +1,19 @@
 //! Wire types of the Nomad-compatible API that are not the job itself (`model::Job` is
 //! already in Nomad's shape). Field names are Nomad's; clients dereference them, so none
-//! is ever omitted or null where Nomad sends a value.
+//! is ever omitted or null where Nomad sends a value. The CLI reads the same types.
+//!
+//! Evaluations and allocations are derived, never stored: each dispatch keeps the ID of "its"
+//! evaluation (`Evaluation::of_dispatch`: complete once queued, the waiting groups in
+//! `QueuedAllocations`); allocations are one per group instance that launched
+//! (`Allocation::of_dispatch`), with Nomad's `TaskStates` plus `TaskRuns` (every attempt with
+//! its task ID, state and exit code).
 
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::clock::rfc3339_nanos as rfc3339;
 use crate::model::{Dispatch, DispatchStatus, Job};
 use crate::state::{ChildCounts, JobEntry};
 
@@ -50,7 +57,8 @@ pub struct JobSummary {
     pub modify_index: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+/// One group's allocation counts in a job summary (the server writes it, the CLI reads it).
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TaskGroupSummary {
     pub queued: u64,
@@ -62,7 +70,8 @@ pub struct TaskGroupSummary {
     pub unknown: u64,
 }
 
-#[derive(Debug, Default, Serialize)]
+/// A parameterized job's children by status (the server writes it, the CLI reads it).
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Children {
     pub pending: u64,
@@ -193,8 +202,10 @@ pub struct RegisterResponse {
     pub known_leader: bool,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// The answer to a dispatch (the server writes it, the CLI reads it; fields a server leaves
+/// out read as empty).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct DispatchResponse {
     #[serde(rename = "DispatchedJobID")]
     pub dispatched_job_id: String,
@@ -388,13 +399,6 @@ impl RunResources {
             gpus: d.gpus,
         }
     }
-}
-
-fn rfc3339(ns: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 impl Allocation {

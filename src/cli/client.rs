@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::CliError;
+pub use crate::api::wire::DispatchResponse;
+use crate::api::wire::{Children, TaskGroupSummary};
 
 /// A connection to a Dispatch (or Nomad) server.
 #[derive(Clone)]
@@ -217,6 +219,30 @@ impl Client {
         .await
     }
 
+    /// A GET whose body the caller reads itself (a followed log, a file of any type): the
+    /// answer when it is 2xx. `what` names the request in errors (`reading logs`:
+    /// `Error reading logs: <the server's message>`).
+    pub async fn get_raw(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<reqwest::Response, CliError> {
+        let url = format!("{}{}", self.base, path);
+        let response = self
+            .http
+            .get(url)
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| CliError::new(format!("Error {what}: {e}")))?;
+        if !response.status().is_success() {
+            let message = response.text().await.unwrap_or_default();
+            return Err(CliError::new(format!("Error {what}: {}", message.trim())));
+        }
+        Ok(response)
+    }
+
     pub async fn put<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -302,40 +328,12 @@ impl JobStub {
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct Children {
-    pub pending: u64,
-    pub running: u64,
-    pub dead: u64,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct GroupSummary {
-    pub queued: u64,
-    pub complete: u64,
-    pub failed: u64,
-    pub running: u64,
-    pub starting: u64,
-    pub lost: u64,
-    pub unknown: u64,
-}
-
+/// `GET /v1/job/<id>/summary`, the parts the CLI shows (the server's own wire types).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JobSummary {
     #[serde(default)]
-    pub summary: indexmap::IndexMap<String, GroupSummary>,
+    pub summary: indexmap::IndexMap<String, TaskGroupSummary>,
     #[serde(default)]
     pub children: Option<Children>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DispatchResponse {
-    #[serde(rename = "DispatchedJobID")]
-    pub dispatched_job_id: String,
-    #[serde(rename = "EvalID", default)]
-    pub eval_id: String,
 }

@@ -42,34 +42,20 @@ pub struct FsArgs {
 
 pub async fn logs(args: LogsArgs) -> Result<i32, CliError> {
     let client = args.address.client()?;
-    let mut query: Vec<(&str, String)> = vec![(
-        "type",
-        if args.stderr { "stderr" } else { "stdout" }.to_string(),
-    )];
+    let tail = (args.tail || args.lines.is_some()).then(|| args.lines.unwrap_or(10).to_string());
+    let mut query: Vec<(&str, &str)> =
+        vec![("type", if args.stderr { "stderr" } else { "stdout" })];
     if let Some(task) = &args.task {
-        query.push(("task", task.clone()));
+        query.push(("task", task));
     }
-    if args.tail || args.lines.is_some() {
-        query.push(("tail", args.lines.unwrap_or(10).to_string()));
+    if let Some(n) = &tail {
+        query.push(("tail", n));
     }
     if args.follow {
-        query.push(("follow", "true".into()));
+        query.push(("follow", "true"));
     }
-    let url = format!(
-        "{}/v1/job/{}/logs",
-        client.base(),
-        escape_segment(&args.dispatch)
-    );
-    let mut response = reqwest::Client::new()
-        .get(url)
-        .query(&query)
-        .send()
-        .await
-        .map_err(|e| CliError::new(format!("Error reading logs: {e}")))?;
-    if !response.status().is_success() {
-        let msg = response.text().await.unwrap_or_default();
-        return Err(CliError::new(format!("Error reading logs: {}", msg.trim())));
-    }
+    let path = format!("/v1/job/{}/logs", escape_segment(&args.dispatch));
+    let mut response = client.get_raw(&path, &query, "reading logs").await?;
     let mut out = std::io::stdout();
     while let Some(chunk) = response
         .chunk()
@@ -85,18 +71,10 @@ pub async fn logs(args: LogsArgs) -> Result<i32, CliError> {
 pub async fn fs(args: FsArgs) -> Result<i32, CliError> {
     let client = args.address.client()?;
     let path = args.path.clone().unwrap_or_default();
-    let url = format!(
-        "{}/v1/job/{}/fs",
-        client.base(),
-        escape_segment(&args.dispatch)
-    );
-    let response = reqwest::Client::new()
-        .get(url)
-        .query(&[("path", path.as_str())])
-        .send()
-        .await
-        .map_err(|e| CliError::new(format!("Error reading files: {e}")))?;
-    let status = response.status();
+    let url = format!("/v1/job/{}/fs", escape_segment(&args.dispatch));
+    let response = client
+        .get_raw(&url, &[("path", path.as_str())], "reading files")
+        .await?;
     let is_json = response
         .headers()
         .get("content-type")
@@ -106,12 +84,6 @@ pub async fn fs(args: FsArgs) -> Result<i32, CliError> {
         .bytes()
         .await
         .map_err(|e| CliError::new(format!("Error reading files: {e}")))?;
-    if !status.is_success() {
-        return Err(CliError::new(format!(
-            "Error reading files: {}",
-            String::from_utf8_lossy(&bytes).trim()
-        )));
-    }
     if !is_json {
         let _ = std::io::stdout().write_all(&bytes);
         return Ok(0);

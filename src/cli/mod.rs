@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub use client::Client;
-pub use format::time as format_time;
 
 /// Default API address (Nomad's port, so Nomad clients work unchanged).
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:4646";

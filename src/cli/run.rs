@@ -134,8 +134,7 @@ fn check_mesos_flags(args: &RunArgs) -> Result<(), CliError> {
         }
     }
     if let Some(caps) = &args.capabilities {
-        crate::cluster::mesos::settings::parse_capabilities(Some(caps))
-            .map_err(|e| CliError::new(format!("Invalid -capabilities: {e}")))?;
+        standalone::check_capabilities(caps)?;
     }
     Ok(())
 }
@@ -180,7 +179,7 @@ async fn cluster_notes(
         return notes;
     }
     if let Some(m) = org_master {
-        let wanted = crate::cluster::mesos::settings::parse_masters(m).unwrap_or_default();
+        let wanted = standalone::masters(m);
         let theirs: Vec<&str> = mesos["Masters"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())

@@ -50,6 +50,18 @@ fn usage(e: SettingsError) -> CliError {
     CliError::new(e.to_string().replace("-mesos-", "-"))
 }
 
+/// `-capabilities` checked on its own (before a server is asked anything).
+pub fn check_capabilities(caps: &str) -> Result<(), CliError> {
+    ms::parse_capabilities(Some(caps))
+        .map(drop)
+        .map_err(|e| CliError::new(format!("Invalid -capabilities: {e}")))
+}
+
+/// The masters a `-master` / `#+master:` value names (none when it does not parse).
+pub fn masters(value: &str) -> Vec<String> {
+    ms::parse_masters(value).unwrap_or_default()
+}
+
 pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
     let masters = ms::parse_masters(fw.masters).map_err(usage)?;
     let encoding = ms::parse_encoding(fw.content_type.unwrap_or("protobuf")).map_err(usage)?;

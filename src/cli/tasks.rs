@@ -35,7 +35,7 @@ fn norm_state(s: &str) -> String {
 }
 
 fn age(launched_ns: i64) -> String {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    let now = crate::clock::Clock::system().now_ns();
     let secs = ((now - launched_ns) / 1_000_000_000).max(0);
     match secs {
         s if s < 60 => format!("{s}s"),

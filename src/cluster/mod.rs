@@ -4,18 +4,44 @@
 //! to one, and the embedded local runner (`local`) behaves like a one-agent Mesos cluster.
 //! Events flow in (`ClusterEvent`: offers, rescinds, status updates); calls flow out
 //! (`ClusterCall`: accept with launches, decline with a filter, kill, acknowledge, reconcile,
-//! suppress, revive). The scheduler cannot tell the backends apart.
+//! suppress, revive). The scheduler cannot tell the backends apart: where they differ, a
+//! backend says so in its `Capabilities`, and the scheduler adapts to the value.
+//!
+//! The rest of the service reaches a backend only through `ClusterView`: its capabilities,
+//! its task sandboxes (`Sandboxes`) and how it describes itself (`Describe`). Nothing outside
+//! `cluster/` and the composition roots (`server.rs`, the CLI's flags) names a backend.
+//!
+//! A third backend (say Kubernetes Jobs) is a module here that starts like `local::start`:
+//! it answers `ClusterCall`s with `ClusterEvent`s (offers standing for free capacity),
+//! implements `Sandboxes` and `Describe`, fills in `Capabilities`; plus its flags and one
+//! arm in `server::serve`.
 
+pub mod capabilities;
 pub mod fetch_urls;
 pub mod local;
 pub mod mesos;
+pub mod sandbox;
 pub mod types;
+
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+pub use capabilities::{Capabilities, Capacity};
+pub use sandbox::{Area, FileEntry, Listing, Location, SandboxError, SandboxRef, Sandboxes};
 pub use types::{
     AgentId, Demand, Id, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
 };
+
+/// Key of the marker the scheduler puts in `TaskInfo.extra` for a task that needs its
+/// group's persistent volume: `{"id": <persistence id>, "size_mb": N}` (backends with
+/// `Capabilities::persistent_volumes`).
+pub const VOLUME_MARKER: &str = "dispatch_volume";
+
+/// Key of the marker the scheduler puts on every step of a pipeline group (steps launched one
+/// after another): the allocation ID whose `alloc/` directory they share on the agent
+/// (backends with `Capabilities::agent_alloc_dirs`).
+pub const SHARED_ALLOC_MARKER: &str = "dispatch_shared_alloc";
 
 /// Something that happened in the cluster.
 #[derive(Debug, Clone)]
@@ -36,7 +62,7 @@ pub enum ClusterEvent {
 }
 
 /// Something the scheduler asks the cluster to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ClusterCall {
     /// Launch tasks on the resources of these offers (all from one agent); what is not used is
     /// declined with `refuse_seconds`.
@@ -77,10 +103,24 @@ pub enum ClusterCall {
     Revive,
 }
 
-/// The scheduler's handle on a backend.
+/// A started backend: the scheduler's channels, and the view the rest of the service gets.
 pub struct ClusterHandle {
     pub calls: mpsc::UnboundedSender<ClusterCall>,
     pub events: mpsc::UnboundedReceiver<ClusterEvent>,
-    /// Name for logs and metrics (`local`, `mesos`).
-    pub name: &'static str,
+    pub view: ClusterView,
+}
+
+/// What the API, garbage collection and the scheduler know of the backend.
+#[derive(Clone)]
+pub struct ClusterView {
+    pub capabilities: Capabilities,
+    pub sandboxes: Arc<dyn Sandboxes>,
+    pub status: Arc<dyn Describe>,
+}
+
+/// How a backend describes itself to operators.
+pub trait Describe: Send + Sync {
+    /// The `Dispatch` block of `/v1/agent/self`: `Backend` (the backend's name) and the
+    /// backend's own details (`Mesos`: framework settings, FrameworkID, connection).
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value>;
 }

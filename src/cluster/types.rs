@@ -58,6 +58,15 @@ fn scalar_type() -> String {
 }
 
 impl Resource {
+    /// The persistence ID of a persistent volume resource.
+    pub fn persistence_id(&self) -> Option<&str> {
+        self.extra
+            .get("disk")?
+            .get("persistence")?
+            .get("id")?
+            .as_str()
+    }
+
     pub fn scalar(name: &str, value: f64) -> Resource {
         Resource {
             name: name.into(),
@@ -127,6 +136,16 @@ impl Demand {
         }
     }
 
+    /// The larger of each resource.
+    pub fn max(&self, o: &Demand) -> Demand {
+        Demand {
+            cpus: self.cpus.max(o.cpus),
+            mem_mb: self.mem_mb.max(o.mem_mb),
+            disk_mb: self.disk_mb.max(o.disk_mb),
+            gpus: self.gpus.max(o.gpus),
+        }
+    }
+
     pub fn sub(&self, o: &Demand) -> Demand {
         Demand {
             cpus: (self.cpus - o.cpus).max(0.0),
@@ -149,6 +168,17 @@ impl Demand {
             }
         }
         out
+    }
+}
+
+impl From<Demand> for crate::metrics::Resources {
+    fn from(d: Demand) -> Self {
+        crate::metrics::Resources {
+            cpus: d.cpus,
+            mem_mb: d.mem_mb,
+            disk_mb: d.disk_mb,
+            gpus: d.gpus,
+        }
     }
 }
 

@@ -343,23 +343,6 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl Job {
-    /// Why this job cannot run on Mesos as it stands: a `source` template is rendered in the
-    /// sandbox after the fetch, which only the embedded local runner does.
-    pub fn mesos_refusal(&self) -> Option<String> {
-        self.task_groups
-            .iter()
-            .flat_map(|g| &g.tasks)
-            .find_map(|task| {
-                let t = task.templates.iter().find(|t| t.renders_after_fetch())?;
-                Some(format!(
-                    "task {:?}: template {:?} has a `source` ({:?}); on Mesos templates are \
-                     delivered rendered, so give the text inline with `data` (a `source` \
-                     template is rendered by the embedded local runner only)",
-                    task.name, t.dest_path, t.source_path
-                ))
-            })
-    }
-
     /// True for a registered template that can be dispatched (Nomad's `IsParameterized`).
     pub fn is_parameterized(&self) -> bool {
         self.parameterized.is_some() && !self.dispatched

@@ -22,7 +22,8 @@ pub struct SandboxFile {
     /// Base64 of the file contents (absent for `render_after_fetch` templates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    /// Octal permission bits, four digits (`0644`).
+    /// Octal permission bits, four digits (`0644`; empty when absent: 0644).
+    #[serde(default)]
     pub mode: String,
     /// Template file to render after the fetch (sandbox-relative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,11 +49,24 @@ impl SandboxFile {
         }
     }
 
-    /// The decoded contents.
-    pub fn bytes(&self) -> Option<Vec<u8>> {
+    /// The decoded contents (empty for a file rendered after the fetch).
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        let Some(content) = self.content.as_deref() else {
+            return Ok(Vec::new());
+        };
         base64::engine::general_purpose::STANDARD
-            .decode(self.content.as_deref()?)
-            .ok()
+            .decode(content.trim())
+            .map_err(|e| format!("data file {:?}: content is not base64: {e}", self.path))
+    }
+
+    /// The permission bits (`0644`, `644`, `0o755`; absent: 0644); `None` when not octal.
+    pub fn mode_bits(&self) -> Option<u32> {
+        let m = self.mode.trim();
+        if m.is_empty() {
+            return Some(0o644);
+        }
+        let digits = m.strip_prefix("0o").unwrap_or(m);
+        u32::from_str_radix(digits, 8).ok().filter(|v| *v <= 0o7777)
     }
 }
 
@@ -72,12 +86,13 @@ impl SandboxFiles {
         Some(base64::engine::general_purpose::STANDARD.encode(json))
     }
 
-    /// Read `TaskInfo.data` back (for the backends).
+    /// Read `TaskInfo.data` back (the backends, and the API serving sandbox files).
     pub fn decode(data: &str) -> Result<SandboxFiles, String> {
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .map_err(|e| format!("task data is not base64: {e}"))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("task data is not a file list: {e}"))
+            .decode(data.trim())
+            .map_err(|e| format!("TaskInfo.data is not base64: {e}"))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| format!("TaskInfo.data is not a {{\"files\": [...]}} document: {e}"))
     }
 }
 
@@ -249,6 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn decoded_modes() {
+        let file = |mode: &str| SandboxFile {
+            mode: mode.into(),
+            ..SandboxFile::new("local/a".into(), b"", String::new())
+        };
+        assert_eq!(file("").mode_bits(), Some(0o644));
+        assert_eq!(file("0755").mode_bits(), Some(0o755));
+        assert_eq!(file("600").mode_bits(), Some(0o600));
+        assert_eq!(file("0o700").mode_bits(), Some(0o700));
+        assert_eq!(file("rw").mode_bits(), None);
+    }
+
+    #[test]
     fn artifact_output_files() {
         let none = indexmap::IndexMap::new();
         let u = artifact_uri("https://h/p/tool.tar.gz?x=1#f", "", "", &none).unwrap();
@@ -295,6 +323,7 @@ mod tests {
         let back = SandboxFiles::decode(&data).unwrap();
         assert_eq!(back, files);
         assert_eq!(back.files[0].bytes().unwrap(), b"hi");
+        assert_eq!(back.files[0].mode_bits(), Some(0o644));
         assert_eq!(SandboxFiles::default().encode(), None);
     }
 }

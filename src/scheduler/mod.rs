@@ -1,180 +1,150 @@
-//! The scheduler loop: matches queued work to offers and follows tasks to their end.
+//! The scheduler: matches queued work to offers and follows tasks to their end.
 //!
-//! It talks to the cluster only through `cluster::ClusterHandle` (Mesos or local: it cannot
-//! tell them apart) and changes state only through `state::Command`s, so every decision is
-//! durable before it has an effect outside:
+//! Two halves. `core` decides, purely: what to launch on which offer, what to decline,
+//! when to suppress or revive offers, what to kill, which notes to give, when the next retry
+//! is due (`core`, `placement`, `ready`; unit tests in `tests`). This module is the loop
+//! around it: it takes read snapshots of the state, asks the core, and moves the answers,
+//! commands to the writer and calls to the cluster. It talks to the cluster only through
+//! `cluster::ClusterHandle` and adapts to the backend's `Capabilities`, never its name.
+//!
+//! Every decision is durable before it has an effect outside:
 //! * a launch is recorded (`Command::Launch`) before the ACCEPT is sent: after a crash the
 //!   attempt is known and is never launched again (a retry gets a new attempt and task ID);
 //! * a status update is applied before it is acknowledged.
 //!
-//! After every (re)subscription it reconciles the runs it believes active. The local runner
-//! answers `TASK_GONE` for tasks of a previous server process (it killed them at start), so
-//! after a restart those attempts count as failed and are retried by policy: the local
-//! backend *cleanly fails* what was running; the Mesos backend re-adopts through the same
-//! reconciliation.
+//! After every (re)subscription it reconciles the runs it believes active (explicit), then
+//! everything (implicit); again every `RECONCILE_EVERY` and `IMPLICIT_RECONCILE_EVERY`. The
+//! local runner answers `TASK_GONE` for tasks of a previous server process (it killed them at
+//! start), so after a restart those attempts count as failed and are retried by policy: the
+//! local backend *cleanly fails* what was running; the Mesos backend re-adopts through the
+//! same reconciliation. Infrastructure losses (`DROPPED`, `LOST`, `GONE`, `UNKNOWN`, ...) are
+//! relaunched without using the job's retry budget (`plan::MAX_INFRASTRUCTURE_RETRIES`);
+//! `UNREACHABLE` waits; a task reported alive that is not tracked is killed. A dispatch that
+//! ended has its active tasks killed, a run past its group's `max_run_duration` too, and a
+//! kill is repeated every `core::KILL_RETRY` until a terminal update arrives.
 
+mod core;
 mod placement;
 mod ready;
+#[cfg(test)]
+mod tests;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::cluster::{AgentId, ClusterCall, ClusterEvent, ClusterHandle, TaskId, TaskStatus};
-use crate::state::{Command, StateHandle, TaskUpdate};
+use self::core::{Core, DECLINE_SECONDS};
+use self::placement::OfferPlan;
+use self::ready::Unit;
+use crate::clock::Clock;
+use crate::cluster::{
+    ClusterCall, ClusterEvent, ClusterHandle, Demand, Offer, TaskInfo, TaskState, TaskStatus,
+};
+use crate::model::DispatchStatus;
+use crate::state::{Command, LaunchRun, State, StateHandle, TaskUpdate};
 
-/// How long declined resources are not offered again (new work revives sooner).
-pub const DECLINE_SECONDS: f64 = 600.0;
-/// How often kills are repeated until the task ends (kills are not reliable in Mesos).
-const KILL_RETRY: Duration = Duration::from_secs(30);
-/// How long after `max_run_duration` the scheduler kills a task the agent did not stop.
-const OVERDUE_SLACK_NS: i64 = 2_000_000_000;
+/// How often kills, overdue runs and retries are looked at without another wake-up.
+const TICK: Duration = Duration::from_millis(500);
 /// How often everything is reconciled implicitly (the docs suggest every 15 minutes).
 const IMPLICIT_RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// How often non-terminal runs are reconciled explicitly.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
-
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or_default()
-}
+/// Most status updates applied in one batch (one commit) before they are acknowledged.
+const MAX_UPDATE_BATCH: usize = 1024;
 
 /// Start the scheduler on a tokio task.
-pub fn spawn(state: StateHandle, cluster: ClusterHandle) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    state: StateHandle,
+    cluster: ClusterHandle,
+    clock: Clock,
+) -> tokio::task::JoinHandle<()> {
     let ClusterHandle {
         calls,
         events,
-        name,
+        view,
     } = cluster;
     let scheduler = Scheduler {
         state,
+        clock,
         calls,
-        backend: name,
-        suppressed: false,
-        quiet: None,
-        kills: HashMap::new(),
-        reported_too_large: HashSet::new(),
-        largest_agent: HashMap::new(),
-        last_revive: None,
-        revive_pending: false,
-        known_volumes: HashMap::new(),
+        backend: view.capabilities.name,
+        core: Core::new(view.capabilities),
+        retry_at: None,
     };
     tokio::spawn(scheduler.run(events))
 }
 
 struct Scheduler {
     state: StateHandle,
+    clock: Clock,
     calls: mpsc::UnboundedSender<ClusterCall>,
+    /// The backend's name (logs and metric labels).
     backend: &'static str,
-    suppressed: bool,
-    /// Set when we last turned offers away (suppress, or declined everything). New offers
-    /// are asked for (REVIVE) only when work became ready after that.
-    quiet: Option<Quiet>,
-    /// Task ID -> when we last asked to kill it.
-    kills: HashMap<Arc<str>, Instant>,
-    /// Dispatches already told they are too large for every agent.
-    reported_too_large: HashSet<Arc<str>>,
-    /// Largest resources each agent has offered at once (what "too large" is measured by).
-    largest_agent: HashMap<String, crate::cluster::Demand>,
-    last_revive: Option<Instant>,
-    /// A revive was wanted inside the debounce window: check again when it closes.
-    revive_pending: bool,
-    /// Persistent volumes of sticky disks seen in offers: volume ID -> agent.
-    known_volumes: HashMap<String, String>,
+    core: Core,
+    /// When the next failed task's retry delay runs out (Unix ns).
+    retry_at: Option<i64>,
 }
 
-/// What the scheduler had seen when it turned offers away.
-#[derive(Debug, Clone, Copy)]
-struct Quiet {
-    /// The committed index then: later commits may have made work ready.
-    index: u64,
-    /// The time then: a retry whose delay ran out since is ready work no commit announced.
-    time: i64,
-    /// `State::newest_dispatch_index` in the snapshot the decision was made on: a dispatch
-    /// created after that snapshot was never looked at, even if its commit came before
-    /// `index` was read.
-    newest_dispatch: u64,
-}
-
-/// Least time between two REVIVE calls. Mesos frameworks debounce revives so the master's
-/// allocator is not flooded (Marathon: 5 s); the local runner answers in microseconds, so a
-/// short window keeps dispatch-to-running latency low. A revive wanted inside the window is
-/// deferred to its end, never dropped.
-fn revive_debounce(backend: &str) -> Duration {
-    if backend == "local" {
-        Duration::from_millis(10)
-    } else {
-        Duration::from_secs(1)
-    }
+/// A tokio deadline for a Unix-ns time of the scheduler's clock.
+fn deadline(clock: &Clock, at: i64) -> tokio::time::Instant {
+    let wait = at.saturating_sub(clock.now_ns()).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_nanos(wait)
 }
 
 impl Scheduler {
     async fn run(mut self, mut events: mpsc::UnboundedReceiver<ClusterEvent>) {
         tracing::info!(backend = self.backend, "scheduler started");
         let mut index = self.state.subscribe_index();
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        let mut last_reconcile = Instant::now();
-        let mut last_implicit = Instant::now();
+        let mut tick = tokio::time::interval(TICK);
+        let start = tokio::time::Instant::now();
+        let mut reconcile = tokio::time::interval_at(start + RECONCILE_EVERY, RECONCILE_EVERY);
+        let mut implicit =
+            tokio::time::interval_at(start + IMPLICIT_RECONCILE_EVERY, IMPLICIT_RECONCILE_EVERY);
         loop {
+            let revive_at = self.core.revive_check_at();
+            let retry_at = self.retry_at;
             tokio::select! {
                 event = events.recv() => {
                     let Some(event) = event else {
                         tracing::warn!("cluster backend stopped; scheduler exits");
                         return;
                     };
-                    // Status updates that arrived together are applied together (one
-                    // commit) before they are acknowledged.
-                    let mut updates = Vec::new();
-                    let mut next = Some(event);
-                    while let Some(event) = next.take() {
-                        match event {
-                            ClusterEvent::Update(status) if updates.len() < 1024 => {
-                                updates.push(status);
-                                next = events.try_recv().ok();
-                            }
-                            other => {
-                                if !updates.is_empty() {
-                                    self.on_updates(std::mem::take(&mut updates)).await;
-                                }
-                                self.on_event(other).await;
-                            }
-                        }
-                    }
-                    if !updates.is_empty() {
-                        self.on_updates(updates).await;
-                    }
+                    self.on_events(event, &mut events).await;
                 }
                 changed = index.changed() => {
                     if changed.is_err() {
                         return;
                     }
-                    self.kill_ended_dispatches();
-                    self.revive_if_work();
+                    self.kill_and_revive();
                 }
-                _ = tokio::time::sleep_until(
-                        self.last_revive.map_or_else(tokio::time::Instant::now, |t| (t + revive_debounce(self.backend)).into())
-                    ), if self.revive_pending => {
-                    self.revive_pending = false;
-                    self.revive_if_work();
+                _ = tokio::time::sleep_until(deadline(&self.clock, revive_at.unwrap_or_default())),
+                    if revive_at.is_some() => {
+                    self.revive();
+                }
+                _ = tokio::time::sleep_until(deadline(&self.clock, retry_at.unwrap_or_default())),
+                    if retry_at.is_some() => {
+                    self.retry_at = None;
+                    self.revive();
                 }
                 _ = tick.tick() => {
-                    self.kill_ended_dispatches();
-                    self.kill_overdue();
-                    self.revive_if_work();
-                    if last_reconcile.elapsed() >= RECONCILE_EVERY {
-                        last_reconcile = Instant::now();
-                        self.reconcile();
+                    let overdue = {
+                        let s = self.state.read();
+                        self.core.overdue(&s, self.clock.now_ns())
+                    };
+                    for kill in overdue {
+                        self.call(kill);
                     }
-                    if last_implicit.elapsed() >= IMPLICIT_RECONCILE_EVERY {
-                        // Everything the cluster runs for us: tasks we do not track get killed.
-                        last_implicit = Instant::now();
-                        crate::metrics::reconcile(self.backend, 0);
-                        self.call(ClusterCall::Reconcile(Vec::new()));
-                    }
+                    self.kill_and_revive();
+                    self.retry_at = {
+                        let s = self.state.read();
+                        core::next_retry(&s, self.clock.now_ns())
+                    };
+                }
+                _ = reconcile.tick() => self.reconcile(),
+                _ = implicit.tick() => {
+                    // Everything the cluster runs for us: tasks we do not track get killed.
+                    crate::metrics::reconcile(self.backend, 0);
+                    self.call(ClusterCall::Reconcile(Vec::new()));
                 }
             }
         }
@@ -186,27 +156,51 @@ impl Scheduler {
         }
     }
 
+    /// Handle `first` and whatever else is already waiting. Status updates that arrived
+    /// together are applied together (one commit) before they are acknowledged.
+    async fn on_events(
+        &mut self,
+        first: ClusterEvent,
+        events: &mut mpsc::UnboundedReceiver<ClusterEvent>,
+    ) {
+        let mut updates = Vec::new();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            match event {
+                ClusterEvent::Update(status) if updates.len() < MAX_UPDATE_BATCH => {
+                    updates.push(status);
+                    next = events.try_recv().ok();
+                }
+                other => {
+                    if !updates.is_empty() {
+                        self.on_updates(std::mem::take(&mut updates)).await;
+                    }
+                    self.on_event(other).await;
+                }
+            }
+        }
+        if !updates.is_empty() {
+            self.on_updates(updates).await;
+        }
+    }
+
+    /// Connection state and heartbeats are the backend's to record (it sees them first
+    /// hand); offers, launches and updates are the scheduler's.
     async fn on_event(&mut self, event: ClusterEvent) {
-        crate::metrics::cluster_event(self.backend);
         match event {
             ClusterEvent::Subscribed { framework_id } => {
                 tracing::info!(framework_id, "subscribed; reconciling");
-                crate::metrics::cluster_subscribed(self.backend);
-                // The backend may have resubscribed suppressed (nothing was pending then):
-                // treat offers as turned away since the start, so ready work revives them.
-                self.suppressed = false;
-                self.quiet = Some(Quiet {
-                    index: 0,
-                    time: 0,
-                    newest_dispatch: 0,
-                });
+                self.core.subscribed();
                 self.reconcile();
                 crate::metrics::reconcile(self.backend, 0);
                 self.call(ClusterCall::Reconcile(Vec::new()));
-                self.revive_if_work();
+                self.revive();
             }
             ClusterEvent::Offers(offers) => {
-                crate::metrics::offers_received(self.backend, &offers);
+                let total = offers
+                    .iter()
+                    .fold(Demand::default(), |t, o| t.add(&Demand::of(&o.resources)));
+                crate::metrics::offers_received(self.backend, offers.len(), total.into());
                 self.on_offers(offers).await
             }
             ClusterEvent::Rescind(id) => {
@@ -215,7 +209,6 @@ impl Scheduler {
             }
             ClusterEvent::Update(status) => self.on_updates(vec![status]).await,
             ClusterEvent::Disconnected { reason } => {
-                crate::metrics::cluster_disconnected(self.backend);
                 tracing::warn!(reason, "cluster disconnected");
             }
         }
@@ -223,28 +216,43 @@ impl Scheduler {
 
     /// Ask the cluster for the state of every run we believe is not over.
     fn reconcile(&self) {
-        let tasks: Vec<(TaskId, Option<AgentId>)> = {
-            let s = self.state.read();
-            s.run_index
-                .keys()
-                .filter_map(|task| {
-                    let d = s.dispatches.get(s.run_index.get(task)?)?;
-                    let run = d.runs.iter().rev().find(|r| r.task_id == *task)?;
-                    let agent = (!run.agent_id.is_empty()).then(|| AgentId::new(&*run.agent_id));
-                    Some((TaskId::new(&**task), agent))
-                })
-                .collect()
-        };
+        let tasks = core::reconcile(&self.state.read());
         if !tasks.is_empty() {
             crate::metrics::reconcile(self.backend, tasks.len());
             self.call(ClusterCall::Reconcile(tasks));
         }
     }
 
+    /// Kills that are due, then a revive if work is waiting.
+    fn kill_and_revive(&mut self) {
+        let now = self.clock.now_ns();
+        let kills = self.core.kills(&self.state.read(), now);
+        for kill in kills {
+            self.call(kill);
+        }
+        self.revive();
+    }
+
+    fn revive(&mut self) {
+        let call = {
+            let s = self.state.read();
+            let committed = self.state.committed_index();
+            self.core.revive(&s, committed, self.clock.now_ns())
+        };
+        if let Some(call) = call {
+            self.call(call);
+        }
+    }
+
     /// Apply status updates (concurrently: the writer commits them together), then
     /// acknowledge those that are durable.
     async fn on_updates(&mut self, statuses: Vec<TaskStatus>) {
-        crate::metrics::task_updates(&self.state.read(), self.backend, &statuses);
+        observe(
+            &self.state.read(),
+            self.backend,
+            &statuses,
+            self.clock.now_ns(),
+        );
         let applied = futures_util::future::join_all(statuses.iter().map(|status| {
             tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
             self.state.apply(Command::TaskUpdate(TaskUpdate {
@@ -271,177 +279,187 @@ impl Scheduler {
                 });
             }
             if status.state.is_terminal() {
-                self.kills.remove(status.task_id.value.as_str());
+                self.core.ended(status.task_id.value.as_str());
             }
         }
-        self.kill_strays(&statuses);
-        self.kill_ended_dispatches();
-        self.revive_if_work();
+        let now = self.clock.now_ns();
+        // A failure may have started a retry delay: wake when it runs out.
+        let failed = statuses
+            .iter()
+            .any(|s| s.state.is_terminal() && s.state != TaskState::TaskFinished);
+        let strays = {
+            let s = self.state.read();
+            if failed {
+                self.retry_at = core::next_retry(&s, now);
+            }
+            self.core.strays(&s, &statuses, now)
+        };
+        for kill in strays {
+            self.call(kill);
+        }
+        self.kill_and_revive();
     }
 
-    /// Kill runs past their group's `max_run_duration` (mesos-batch's `--kill_after`). The
-    /// agent enforces `max_completion_time` itself; this is the framework's own deadline, a
-    /// little later, for agents that do not (and for tasks stuck before they started).
-    fn kill_overdue(&mut self) {
-        let now = now_ns();
-        let mut overdue = Vec::new();
-        {
+    /// Place ready work on the offers, record the launches, then accept or decline each.
+    async fn on_offers(&mut self, offers: Vec<Offer>) {
+        let placement = {
             let s = self.state.read();
-            for id in &s.active {
-                let Some(d) = s.dispatches.get(id) else {
-                    continue;
-                };
-                for run in d.runs.iter().filter(|r| r.is_active()) {
-                    let Some(group) = d.job.task_groups.get(run.slot.group as usize) else {
-                        continue;
-                    };
-                    let Some(limit) = group.max_run_duration.filter(|ns| *ns > 0) else {
-                        continue;
-                    };
-                    if now
-                        > run
-                            .launched_at
-                            .saturating_add(limit)
-                            .saturating_add(OVERDUE_SLACK_NS)
-                    {
-                        let grace = group
-                            .tasks
-                            .get(run.slot.task as usize)
-                            .and_then(|t| t.kill_timeout);
-                        overdue.push((run.task_id.clone(), run.agent_id.to_string(), grace));
-                    }
+            self.core.place(&s, offers, self.clock.now_ns())
+        };
+        for release in placement.releases {
+            self.call(release);
+        }
+        for plan in placement.offers {
+            self.launch_on(plan, &placement.units).await;
+        }
+        for (dispatch_id, note) in placement.notes {
+            if let Err(e) = self.state.apply(Command::Note { dispatch_id, note }).await {
+                tracing::error!("cannot record the note: {e}");
+            }
+        }
+        let suppress = self.core.offers_answered(
+            placement.all_placed,
+            placement.newest_dispatch,
+            self.state.committed_index(),
+            self.clock.now_ns(),
+        );
+        if let Some(call) = suppress {
+            self.call(call);
+        }
+    }
+
+    /// Record and launch the units planned for one offer; decline it when nothing launches.
+    /// All launch records of the offer are sent together, so they share one commit.
+    async fn launch_on(&mut self, plan: OfferPlan, units: &[Unit]) {
+        let OfferPlan {
+            offer_ids,
+            offer,
+            units: chosen,
+        } = plan;
+        let mut rendered_units = Vec::new();
+        let mut commands = Vec::new();
+        for unit in chosen.iter().filter_map(|i| units.get(*i)) {
+            match self.render(unit, &offer).await {
+                Ok(rendered) => {
+                    let runs = rendered
+                        .iter()
+                        .zip(&unit.slots)
+                        .map(|(info, (slot, attempt))| LaunchRun {
+                            slot: *slot,
+                            attempt: *attempt,
+                            task_id: info.task_id.value.as_str().into(),
+                            agent_id: offer.agent_id.value.clone(),
+                        })
+                        .collect();
+                    commands.push(Command::Launch {
+                        dispatch_id: unit.dispatch.id.clone(),
+                        runs,
+                    });
+                    rendered_units.push((unit.dispatch.id.clone(), rendered));
+                }
+                Err(reason) => {
+                    tracing::warn!(dispatch = %unit.dispatch.id, "cannot render: {reason}");
+                    commands.push(Command::FailDispatch {
+                        dispatch_id: unit.dispatch.id.clone(),
+                        reason,
+                    });
                 }
             }
         }
-        for (task_id, agent, grace) in overdue {
-            self.kill(&task_id, &agent, grace, "past its max_run_duration");
+        let results =
+            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c))).await;
+        for result in results {
+            if let Err(e) = result {
+                tracing::info!("not launched: {e}");
+            }
         }
-    }
-
-    /// Ask the cluster to kill a task, unless that was asked less than `KILL_RETRY` ago
-    /// (kills are repeated until a terminal update arrives: they are not reliable in Mesos).
-    fn kill(&mut self, task_id: &str, agent: &str, grace_ns: Option<i64>, why: &str) {
-        let due = self
-            .kills
-            .get(task_id)
-            .is_none_or(|at| at.elapsed() >= KILL_RETRY);
-        if !due {
-            return;
+        let mut tasks: Vec<TaskInfo> = Vec::new();
+        for (id, rendered) in rendered_units {
+            // Launch only what the state recorded (a stop may have raced the placement).
+            let recorded = {
+                let s = self.state.read();
+                s.dispatch(&id).is_some_and(|d| {
+                    rendered
+                        .iter()
+                        .all(|t| d.runs.iter().any(|r| *r.task_id == *t.task_id.value))
+                })
+            };
+            if recorded {
+                tasks.extend(rendered);
+            }
         }
-        tracing::info!(task = task_id, why, "killing task");
-        self.kills.insert(task_id.into(), Instant::now());
-        self.call(ClusterCall::Kill {
-            task_id: TaskId::new(task_id),
-            agent_id: (!agent.is_empty()).then(|| AgentId::new(agent)),
-            grace_ns,
-        });
-    }
-
-    /// A task reported alive that we consider over (retried after it was LOST/UNKNOWN, or not
-    /// ours at all, e.g. from implicit reconciliation) would run unaccounted: kill it.
-    fn kill_strays(&mut self, statuses: &[TaskStatus]) {
-        let strays: Vec<(String, String)> = {
-            let s = self.state.read();
-            statuses
+        if tasks.is_empty() {
+            crate::metrics::offer_declined(self.backend);
+            self.call(ClusterCall::Decline {
+                offer_ids,
+                refuse_seconds: DECLINE_SECONDS,
+            });
+        } else {
+            tracing::info!(
+                offer = %offer.id,
+                agent = %offer.agent_id,
+                tasks = tasks.len(),
+                "launching"
+            );
+            let total = tasks
                 .iter()
-                .filter(|st| {
-                    !st.state.is_terminal()
-                        && st.state != crate::cluster::TaskState::TaskUnknown
-                        && !s.run_index.contains_key(st.task_id.value.as_str())
-                })
-                .map(|st| {
-                    let agent = st.agent_id.as_ref().map(|a| a.value.clone());
-                    (st.task_id.value.clone(), agent.unwrap_or_default())
-                })
-                .collect()
-        };
-        for (task_id, agent) in strays {
-            self.kill(&task_id, &agent, None, "reported alive but not tracked");
+                .fold(Demand::default(), |t, i| t.add(&Demand::of(&i.resources)));
+            crate::metrics::offer_used(self.backend, tasks.len(), total.into());
+            self.call(ClusterCall::Accept {
+                offer_ids,
+                tasks,
+                refuse_seconds: DECLINE_SECONDS,
+            });
         }
     }
 
-    /// Kill the still-active tasks of dispatches that ended (stopped, or failed elsewhere).
-    fn kill_ended_dispatches(&mut self) {
-        let mut to_kill = Vec::new();
+    /// Read the unit's payload (if it has one) and render it for the offer.
+    async fn render(&self, unit: &Unit, offer: &Offer) -> Result<Vec<TaskInfo>, String> {
+        let d = &unit.dispatch;
+        let payload = if d.payload_len > 0 {
+            self.state
+                .payload(&d.id)
+                .await
+                .map_err(|e| format!("cannot read the payload: {e}"))?
+        } else {
+            None
+        };
+        placement::render_unit(self.core.caps(), unit, offer, payload.as_deref())
+    }
+}
+
+/// Metrics of status updates, seen before they are applied: real transitions, the queue wait
+/// (a dispatch's first TASK_RUNNING) and run times (a run's terminal state).
+fn observe(state: &State, backend: &'static str, statuses: &[TaskStatus], now: i64) {
+    let has_run = |s: Option<TaskState>| {
+        matches!(
+            s,
+            Some(
+                TaskState::TaskRunning
+                    | TaskState::TaskKilling
+                    | TaskState::TaskFinished
+                    | TaskState::TaskFailed
+                    | TaskState::TaskKilled
+            )
+        )
+    };
+    let since = |t: i64| Duration::from_nanos(now.saturating_sub(t).max(0) as u64);
+    for status in statuses {
+        let Some((d, run)) = state.run_of(status.task_id.value.as_str()) else {
+            continue;
+        };
+        if !run.is_active() || run.state == Some(status.state) {
+            continue;
+        }
+        crate::metrics::task_transition(backend, status.state.as_str());
+        if status.state == TaskState::TaskRunning
+            && d.status == DispatchStatus::Running
+            && !d.runs.iter().any(|r| has_run(r.state))
         {
-            let s = self.state.read();
-            for id in &s.active {
-                let Some(d) = s.dispatches.get(id) else {
-                    continue;
-                };
-                if !d.status.is_terminal() {
-                    continue;
-                }
-                for run in d.runs.iter().filter(|r| r.is_active()) {
-                    let grace = d
-                        .job
-                        .task_groups
-                        .get(run.slot.group as usize)
-                        .and_then(|g| g.tasks.get(run.slot.task as usize))
-                        .and_then(|t| t.kill_timeout);
-                    to_kill.push((run.task_id.clone(), run.agent_id.to_string(), grace));
-                }
-            }
+            crate::metrics::queue_wait(&d.job.id, since(d.submit_time));
         }
-        for (task_id, agent, grace) in to_kill {
-            self.kill(&task_id, &agent, grace, "its dispatch ended");
-        }
-    }
-
-    /// REVIVE when offers were turned away and work became ready since (debounced).
-    fn revive_if_work(&mut self) {
-        let Some(quiet) = self.quiet else {
-            return;
-        };
-        if self
-            .last_revive
-            .is_some_and(|t| t.elapsed() < revive_debounce(self.backend))
-        {
-            self.revive_pending = true;
-            return;
-        }
-        let now = now_ns();
-        let wanted = {
-            let s = self.state.read();
-            s.newest_dispatch_index > quiet.newest_dispatch
-                || (self.state.committed_index() > quiet.index && ready::has_ready_work(&s, now))
-                || ready::newly_ready(&s, quiet.time, now)
-                || self.volume_to_release(&s)
-        };
-        if wanted {
-            tracing::debug!("work is ready: revive");
-            self.suppressed = false;
-            self.quiet = None;
-            self.last_revive = Some(Instant::now());
-            self.call(ClusterCall::Revive);
-        }
-    }
-
-    /// A volume of a purged job waits to be destroyed (its agent's offer is needed).
-    fn volume_to_release(&self, s: &crate::state::State) -> bool {
-        if self.known_volumes.is_empty() {
-            return false;
-        }
-        let wanted = placement::wanted_volumes(s);
-        self.known_volumes.keys().any(|id| !wanted.contains(id))
-    }
-
-    /// Offers were turned away after looking at a snapshot whose newest dispatch was
-    /// `newest_dispatch`: remember, so that only newer work revives them.
-    fn went_quiet(&mut self, newest_dispatch: u64) {
-        self.quiet = Some(Quiet {
-            index: self.state.committed_index(),
-            time: now_ns(),
-            newest_dispatch,
-        });
-    }
-
-    fn suppress(&mut self, newest_dispatch: u64) {
-        self.went_quiet(newest_dispatch);
-        if !self.suppressed {
-            tracing::debug!("nothing to launch: suppress");
-            self.suppressed = true;
-            self.call(ClusterCall::Suppress);
+        if status.state.is_terminal() {
+            crate::metrics::run_time(&d.job.id, since(run.launched_at));
         }
     }
 }

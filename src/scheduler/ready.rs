@@ -34,17 +34,13 @@ impl Unit {
 /// pipeline steps) come before never-started ones of the same priority.
 pub fn ready_units(state: &State, now: i64) -> Vec<Unit> {
     let mut units = Vec::new();
-    for id in &state.active {
-        if let Some(d) = state.dispatches.get(id) {
-            if d.status == DispatchStatus::Running {
-                units.extend(units_of(d, now));
-            }
-        }
-    }
-    for key in state.queue.iter().take(SCAN_LIMIT) {
-        if let Some(d) = state.dispatches.get(&key.2) {
+    for d in state.active() {
+        if d.status == DispatchStatus::Running {
             units.extend(units_of(d, now));
         }
+    }
+    for d in state.queued().take(SCAN_LIMIT) {
+        units.extend(units_of(d, now));
     }
     units.sort_by_key(|u| {
         (
@@ -65,33 +61,44 @@ pub fn has_ready_work(state: &State, now: i64) -> bool {
                 SlotState::Ready { not_before, .. } if not_before <= now)
         })
     };
-    for id in &state.active {
-        if let Some(d) = state.dispatches.get(id) {
-            if d.status == DispatchStatus::Running && ready_now(d) {
-                return true;
-            }
-        }
+    if state
+        .active()
+        .any(|d| d.status == DispatchStatus::Running && ready_now(d))
+    {
+        return true;
     }
     let running = running_per_job(state);
-    state.queue.iter().take(SCAN_LIMIT).any(|key| {
-        state.dispatches.get(&key.2).is_some_and(|d| {
-            let limit = d.job.parameterized.as_ref().map_or(0, |p| p.max_running);
-            limit == 0 || running.get(d.parent()).copied().unwrap_or(0) < limit
-        })
+    state.queued().take(SCAN_LIMIT).any(|d| {
+        let limit = d.job.parameterized.as_ref().map_or(0, |p| p.max_running);
+        limit == 0 || running.get(d.parent()).copied().unwrap_or(0) < limit
     })
 }
 
 /// A retry whose delay ran out in `(since, now]`: ready work that no commit announced.
 pub fn newly_ready(state: &State, since: i64, now: i64) -> bool {
-    state.active.iter().any(|id| {
-        state.dispatches.get(id).is_some_and(|d| {
-            d.status == DispatchStatus::Running
-                && plan::slots(&d.job).into_iter().any(|slot| {
-                    matches!(plan::slot_state(&d.job, &d.runs, slot),
-                        SlotState::Ready { not_before, .. } if not_before > since && not_before <= now)
-                })
-        })
+    state.active().any(|d| {
+        d.status == DispatchStatus::Running
+            && plan::slots(&d.job).into_iter().any(|slot| {
+                matches!(plan::slot_state(&d.job, &d.runs, slot),
+                    SlotState::Ready { not_before, .. } if not_before > since && not_before <= now)
+            })
     })
+}
+
+/// The earliest time after `now` at which a failed task's retry delay runs out.
+pub fn next_ready(state: &State, now: i64) -> Option<i64> {
+    state
+        .active()
+        .filter(|d| d.status == DispatchStatus::Running)
+        .flat_map(|d| {
+            plan::slots(&d.job).into_iter().filter_map(|slot| {
+                match plan::slot_state(&d.job, &d.runs, slot) {
+                    SlotState::Ready { not_before, .. } if not_before > now => Some(not_before),
+                    _ => None,
+                }
+            })
+        })
+        .min()
 }
 
 fn units_of(d: &Dispatch, now: i64) -> Vec<Unit> {
@@ -139,11 +146,9 @@ fn units_of(d: &Dispatch, now: i64) -> Vec<Unit> {
 /// Running dispatches per parent job (for `max_running`).
 pub fn running_per_job(state: &State) -> HashMap<Arc<str>, u32> {
     let mut out: HashMap<Arc<str>, u32> = HashMap::new();
-    for id in &state.active {
-        if let Some(d) = state.dispatches.get(id) {
-            if d.status == DispatchStatus::Running {
-                *out.entry(d.parent().into()).or_default() += 1;
-            }
+    for d in state.active() {
+        if d.status == DispatchStatus::Running {
+            *out.entry(d.parent().into()).or_default() += 1;
         }
     }
     out

@@ -437,29 +437,38 @@ impl<'a> Cx<'a> {
                 )),
             },
             Kind::Block { body, .. } => Ok(self
-                .raw_body(body, &item.scope, path, field)?
+                .object(body, &item.scope, path, field, Keys::AsWritten)?
                 .into_iter()
                 .collect()),
         }
     }
 
-    fn raw_body(
+    /// A block body as a JSON object. Attributes are evaluated; sub-blocks are nested
+    /// objects, keyed by `keys`: as written (free-form maps such as `config`), or as Nomad's
+    /// API names them (blocks Dispatch does not model, kept in `extra`).
+    pub(crate) fn object(
         &self,
         body: &'a Body,
         scope: &Scope,
         path: &str,
         field: &str,
+        keys: Keys,
     ) -> Res<Map<String, Value>> {
-        let mut out = Map::new();
+        let mut out: IndexMap<String, Value> = IndexMap::new();
         for it in self.items(body, scope, path)? {
             let key = format!("{field}.{}", it.name);
-            match &it.kind {
-                Kind::Attr(_) => {
+            match (&it.kind, keys) {
+                (Kind::Attr(_), _) => {
                     let v = self.value(&it, path, &key)?;
-                    out.insert(it.name.clone(), v);
+                    let name = match keys {
+                        Keys::AsWritten => it.name.clone(),
+                        Keys::Api => super::extra::attr_key(&it.name),
+                    };
+                    out.insert(name, v);
                 }
-                Kind::Block { labels, body } => {
-                    let mut v = Value::Object(self.raw_body(body, &it.scope, path, &key)?);
+                (Kind::Block { labels, body }, Keys::AsWritten) => {
+                    let nested = self.object(body, &it.scope, path, &key, Keys::AsWritten)?;
+                    let mut v = Value::Object(nested);
                     for l in labels.iter().rev() {
                         let mut m = Map::new();
                         m.insert(l.clone(), v);
@@ -479,10 +488,30 @@ impl<'a> Cx<'a> {
                         }
                     }
                 }
+                // config-like free-form sub-blocks keep their keys as written
+                (Kind::Block { .. }, Keys::Api)
+                    if matches!(it.name.as_str(), "config" | "options" | "meta" | "headers") =>
+                {
+                    let m = self.free_map(&it, path, &key)?;
+                    out.insert(
+                        super::extra::json_key(&it.name),
+                        Value::Object(m.into_iter().collect()),
+                    );
+                }
+                (Kind::Block { .. }, Keys::Api) => self.put_extra(&mut out, &it, path)?,
             }
         }
-        Ok(out)
+        Ok(out.into_iter().collect())
     }
+}
+
+/// How `Cx::object` names what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keys {
+    /// As written in the file.
+    AsWritten,
+    /// Nomad's API names (`attr_key`, `json_key`).
+    Api,
 }
 
 /// Checks a name against the allowed fields of a block, with a helpful error.

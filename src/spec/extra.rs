@@ -1,12 +1,10 @@
 //! Nomad blocks Dispatch does not model (constraint, network, periodic, service, ...):
 //! rendered as API-style PascalCase JSON into the `extra` maps so nothing is lost.
 
-use hcl::edit::structure::Body;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::body::{Cx, Item, Kind, Res};
-use super::eval::Scope;
+use super::body::{Cx, Item, Keys, Kind, Res};
 
 impl<'a> Cx<'a> {
     /// Renders a Nomad block Dispatch does not model into `extra` (PascalCase keys).
@@ -24,7 +22,7 @@ impl<'a> Cx<'a> {
                 return Ok(());
             }
             Kind::Block { labels, body } => {
-                let mut obj = self.pascal_body(body, &item.scope, path, name)?;
+                let mut obj = self.object(body, &item.scope, path, name, Keys::Api)?;
                 if let Some(l) = labels.first() {
                     let k = if name == "port" { "Label" } else { "Name" };
                     obj.shift_insert(0, k.to_string(), Value::from(l.clone()));
@@ -64,35 +62,6 @@ impl<'a> Cx<'a> {
             }
         }
         Ok(())
-    }
-
-    fn pascal_body(
-        &self,
-        body: &'a Body,
-        scope: &Scope,
-        path: &str,
-        field: &str,
-    ) -> Res<Map<String, Value>> {
-        let mut extra = IndexMap::new();
-        for it in self.items(body, scope, path)? {
-            let key = format!("{field}.{}", it.name);
-            match &it.kind {
-                Kind::Attr(_) => {
-                    let v = self.value(&it, path, &key)?;
-                    extra.insert(attr_key(&it.name), v);
-                }
-                Kind::Block { .. } => {
-                    // config-like free-form sub-blocks keep their keys as written
-                    if matches!(it.name.as_str(), "config" | "options" | "meta" | "headers") {
-                        let m = self.free_map(&it, path, &key)?;
-                        extra.insert(json_key(&it.name), Value::Object(m.into_iter().collect()));
-                    } else {
-                        self.put_extra(&mut extra, &it, path)?;
-                    }
-                }
-            }
-        }
-        Ok(extra.into_iter().collect())
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::command::{Command, DispatchReply, DispatchRequest, RegisterReply, Reply, StopReply};
 use super::error::StateError;
-use super::{ChildCounts, JobEntry, State};
+use super::{JobEntry, State};
 use crate::model::dispatch::child_id;
 use crate::model::job::{MAX_PAYLOAD_BYTES, MAX_PRIORITY};
 use crate::model::{Dispatch, DispatchStatus, Job};
@@ -38,12 +38,12 @@ pub fn apply(
         }
         Command::TaskUpdate(update) => Ok(super::runs::update(state, update, env.now, changes)),
         Command::Note { dispatch_id, note } => {
-            let index = next_index(state);
+            let index = state.next_index();
             if let Some(d) = state.dispatches.get_mut(&dispatch_id) {
                 let status = d.status;
-                set_child_status(state, &dispatch_id, status, Some(note), index, changes);
+                state.set_child_status(&dispatch_id, status, Some(note), index, changes);
             }
-            Ok(Reply::Failed)
+            Ok(Reply::Noted)
         }
         Command::CollectGarbage { ids, idle_since } => {
             Ok(collect_garbage(state, &ids, idle_since, changes))
@@ -59,9 +59,8 @@ pub fn apply(
             dispatch_id,
             reason,
         } => {
-            let index = next_index(state);
-            set_child_status(
-                state,
+            let index = state.next_index();
+            state.set_child_status(
                 &dispatch_id,
                 DispatchStatus::Failed,
                 Some(reason),
@@ -71,11 +70,6 @@ pub fn apply(
             Ok(Reply::Failed)
         }
     }
-}
-
-pub(super) fn next_index(state: &mut State) -> u64 {
-    state.index += 1;
-    state.index
 }
 
 fn job_row(job: &Job) -> JobRow {
@@ -106,7 +100,7 @@ fn register(
     if state.dispatches.contains_key(job.id.as_str()) {
         return Err(StateError::ChildIsReadOnly(job.id));
     }
-    let index = next_index(state);
+    let index = state.next_index();
     job.submit_time = env.now;
     job.modify_index = index;
     job.job_modify_index = index;
@@ -132,13 +126,7 @@ fn register(
         None => {
             job.create_index = index;
             job.version = 0;
-            JobEntry {
-                job: Arc::new(job),
-                children: ChildCounts::default(),
-                summary_index: index,
-                pending_demand: Default::default(),
-                tokens: Default::default(),
-            }
+            JobEntry::new(Arc::new(job), index)
         }
     };
     changes.push(Change::PutJobVersion(job_row(&entry.job)));
@@ -251,7 +239,7 @@ fn dispatch(
             break candidate.into();
         }
     };
-    let index = next_index(state);
+    let index = state.next_index();
     let priority = if req.priority == 0 {
         parent.priority
     } else {
@@ -335,7 +323,7 @@ fn stop(
 }
 
 fn stop_parent(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Change>) -> StopReply {
-    let index = next_index(state);
+    let index = state.next_index();
     // Children of a stopped parent stop with it (no orphans: the scheduler kills the tasks
     // of running ones); with purge, every child is removed with it.
     let child_ids: Vec<Arc<str>> = state.children_of(id).map(|d| d.id.clone()).collect();
@@ -349,14 +337,7 @@ fn stop_parent(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Chang
             .is_some_and(|d| !d.status.is_terminal())
         {
             let why = format!("stopped with its parent job {id:?}");
-            set_child_status(
-                state,
-                child,
-                DispatchStatus::Stopped,
-                Some(why),
-                index,
-                changes,
-            );
+            state.set_child_status(child, DispatchStatus::Stopped, Some(why), index, changes);
             children_stopped += 1;
         }
     }
@@ -381,7 +362,7 @@ fn stop_parent(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Chang
 }
 
 fn stop_child(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Change>) -> StopReply {
-    let index = next_index(state);
+    let index = state.next_index();
     if purge {
         remove_child(state, id, changes);
     } else if state
@@ -390,56 +371,13 @@ fn stop_child(state: &mut State, id: &str, purge: bool, changes: &mut Vec<Change
         .is_some_and(|d| !d.status.is_terminal())
     {
         let why = "stopped by request".to_string();
-        set_child_status(
-            state,
-            id,
-            DispatchStatus::Stopped,
-            Some(why),
-            index,
-            changes,
-        );
+        state.set_child_status(id, DispatchStatus::Stopped, Some(why), index, changes);
     }
     StopReply {
         job_modify_index: index,
         index,
         children_stopped: 0,
     }
-}
-
-/// Move a child to a new status, keeping its parent's counters current.
-pub(super) fn set_child_status(
-    state: &mut State,
-    id: &str,
-    status: DispatchStatus,
-    description: Option<String>,
-    index: u64,
-    changes: &mut Vec<Change>,
-) {
-    let Some(d) = state.dispatches.get_mut(id) else {
-        return;
-    };
-    let old = d.status;
-    d.status = status;
-    d.modify_index = index;
-    if status.is_terminal() && !old.is_terminal() {
-        d.ended_at = state.now;
-    }
-    if description.is_some() {
-        d.description = description.as_deref().map(Into::into);
-    }
-    let parent = d.job.id.clone();
-    if let Some(entry) = state.jobs.get_mut(&parent) {
-        entry.children.remove(old);
-        entry.children.add(status);
-        entry.summary_index = index;
-    }
-    changes.push(Change::SetDispatchStatus {
-        id: id.to_string(),
-        status,
-        modify_index: index,
-        description,
-    });
-    super::queue::refresh(state, id);
 }
 
 fn collect_garbage(
@@ -458,7 +396,7 @@ fn collect_garbage(
         }
         if removed.is_empty() {
             // Blocking queries on the parents' summaries see the removal.
-            next_index(state);
+            state.next_index();
         }
         remove_child(state, id, changes);
         removed.push(id.clone());

@@ -92,7 +92,9 @@ pub enum Reply {
         dispatch_id: Option<Arc<str>>,
         status: Option<DispatchStatus>,
     },
-    /// A note or failure recorded.
+    /// A note recorded on a dispatch (`Command::Note`).
+    Noted,
+    /// A dispatch failed by the scheduler (`Command::FailDispatch`).
     Failed,
     /// A setting stored.
     Stored,

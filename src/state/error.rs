@@ -42,3 +42,28 @@ pub enum StateError {
     #[error("the state writer has stopped; the server is shutting down")]
     WriterGone,
 }
+
+impl StateError {
+    /// A short, stable name of the error (the `reason` label of dispatch metrics).
+    pub fn slug(&self) -> &'static str {
+        match self {
+            StateError::MissingJobId => "missing_job_id",
+            StateError::ParentNotFound => "parent_not_found",
+            StateError::JobNotFound => "job_not_found",
+            StateError::NotParameterized(_) => "not_parameterized",
+            StateError::Stopped(_) => "job_stopped",
+            StateError::PayloadRequired => "payload_required",
+            StateError::PayloadForbidden => "payload_forbidden",
+            StateError::PayloadTooLarge(_) => "payload_too_large",
+            StateError::UnpermittedMeta(_) => "unpermitted_meta",
+            StateError::MissingMeta(_) => "missing_meta",
+            StateError::Priority => "bad_priority",
+            StateError::CannotUnparameterize | StateError::CannotParameterize => "bad_job_change",
+            StateError::ChildIsReadOnly(_) => "child_read_only",
+            StateError::Invalid(_) => "invalid",
+            StateError::Render(_) => "render_error",
+            StateError::NotLaunchable(..) => "not_launchable",
+            StateError::WriterGone => "shutting_down",
+        }
+    }
+}

@@ -4,14 +4,16 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{ChildCounts, JobEntry, StartError, State};
+use super::{JobEntry, StartError, State};
 use crate::cluster::TaskState;
 use crate::model::{Dispatch, Job, Meta, Slot, TaskRun};
 use crate::store::{DispatchRow, JobRow, RunRow, SqliteStore};
 
-pub fn rebuild(store: &SqliteStore) -> Result<State, StartError> {
+/// `now` stands in for when children that had ended before the restart ended (their idle
+/// time for garbage collection counts from the restart).
+pub fn rebuild(store: &SqliteStore, now: i64) -> Result<State, StartError> {
     let mut state = State {
-        now: crate::scheduler::now_ns(),
+        now,
         ..State::default()
     };
     // Every stored version of every job, so each dispatch can point at the version it was
@@ -63,16 +65,9 @@ fn add_job(
         .map_err(|e| StartError::Corrupt(format!("job {} v{}: {e}", row.id, row.version)))?;
     let job = Arc::new(job);
     // Rows come ordered by (job, version): the last one wins as current.
-    state.jobs.insert(
-        row.id.clone(),
-        JobEntry {
-            job: job.clone(),
-            children: ChildCounts::default(),
-            summary_index: job.modify_index,
-            pending_demand: Default::default(),
-            tokens: HashMap::new(),
-        },
-    );
+    state
+        .jobs
+        .insert(row.id.clone(), JobEntry::new(job.clone(), job.modify_index));
     versions.insert((row.id, row.version), job);
     Ok(())
 }

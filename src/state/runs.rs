@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use super::apply::{next_index, set_child_status};
 use super::command::{LaunchRun, Reply, TaskUpdate};
 use super::error::StateError;
 use super::queue::refresh;
@@ -62,7 +61,7 @@ pub fn launch(
             return Err(refuse("the task ID is in use"));
         }
     }
-    let index = next_index(state);
+    let index = state.next_index();
     let Some(d) = state.dispatches.get_mut(dispatch_id) else {
         return Err(StateError::JobNotFound);
     };
@@ -85,7 +84,7 @@ pub fn launch(
     }
     d.modify_index = index;
     if d.status == DispatchStatus::Pending {
-        set_child_status(state, &id, DispatchStatus::Running, None, index, changes);
+        state.set_child_status(&id, DispatchStatus::Running, None, index, changes);
     } else {
         refresh(state, &id);
     }
@@ -102,7 +101,7 @@ pub fn update(state: &mut State, u: TaskUpdate, now: i64, changes: &mut Vec<Chan
     let Some(dispatch_id) = state.run_index.get(u.task_id.as_str()).cloned() else {
         return stale;
     };
-    let index = next_index(state);
+    let index = state.next_index();
     let Some(d) = state.dispatches.get_mut(&dispatch_id) else {
         return stale;
     };
@@ -146,7 +145,7 @@ pub fn update(state: &mut State, u: TaskUpdate, now: i64, changes: &mut Vec<Chan
         }
     };
     match next {
-        Some((status, why)) => set_child_status(state, &dispatch_id, status, why, index, changes),
+        Some((status, why)) => state.set_child_status(&dispatch_id, status, why, index, changes),
         None => refresh(state, &dispatch_id),
     }
     if let Some(entry) = state

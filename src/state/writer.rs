@@ -1,13 +1,13 @@
 //! The single writer: drains commands in batches, applies them, commits once, answers all.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, watch};
 
 use super::apply::{apply, Env};
 use super::{Envelope, State};
+use crate::clock::Clock;
 use crate::store::SqliteStore;
 
 /// Commands waiting for the writer before senders have to wait (back-pressure).
@@ -20,6 +20,7 @@ pub fn spawn(
     shared: Arc<RwLock<State>>,
     mut commands: mpsc::Receiver<Envelope>,
     committed: watch::Sender<u64>,
+    clock: Clock,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("state-writer".into())
@@ -35,10 +36,7 @@ pub fn spawn(
                         Err(_) => break,
                     }
                 }
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as i64)
-                    .unwrap_or_default();
+                let now = clock.now_ns();
                 let mut uuid = uuid::Uuid::new_v4;
                 let mut env = Env {
                     now,

@@ -1,5 +1,12 @@
 //! The embedded default store: SQLite in WAL mode with `synchronous = FULL`.
 //!
+//! Tables: `job_versions(job_id, version, json)`, `dispatches` (one row per child: its job
+//! version, status, priority, token, meta, payload length, eval ID, times, indexes,
+//! description), `payloads(id, data)`, `task_runs` (one row per attempt), `kv` (the index),
+//! `settings(key, value)` (the backends' durable settings, e.g. the Mesos FrameworkID) and
+//! `removed_children(job_id, dead)`. `commit(&[Change])` is one transaction; `load` returns
+//! everything but payload bytes, which `PayloadReader` reads on demand on its own connection.
+//!
 //! Why SQLite: it survives `kill -9` and power loss with no repair step, reopens in
 //! milliseconds whatever its size (no log replay), gives us indexed reads of cold data such
 //! as payloads without keeping them in memory, and is one bundled C library with no server.

@@ -97,8 +97,20 @@ impl Agent {
         tracing::info!("local runner: scheduler gone; tasks keep running until the process exits");
     }
 
-    fn emit(&self, e: ClusterEvent) {
+    fn emit(&self, mut e: ClusterEvent) {
+        if let ClusterEvent::Update(st) = &mut e {
+            self.stamp(st);
+        }
+        crate::metrics::cluster_event(super::BACKEND);
         let _ = self.events.send(e);
+    }
+
+    /// Give an update the time it was made (Unix seconds, as Mesos timestamps are), unless
+    /// it has one.
+    fn stamp(&self, st: &mut TaskStatus) {
+        if st.timestamp.is_none() {
+            st.timestamp = Some(self.ctx.config.clock.now_secs());
+        }
     }
 
     fn used(&self) -> Demand {
@@ -313,7 +325,8 @@ impl Agent {
         });
     }
 
-    fn update(&mut self, st: TaskStatus) {
+    fn update(&mut self, mut st: TaskStatus) {
+        self.stamp(&mut st);
         let id = st.task_id.value.clone();
         let Some(e) = self.tasks.get_mut(&id) else {
             tracing::warn!(task_id = %id, state = st.state.as_str(), "update for an unknown task");

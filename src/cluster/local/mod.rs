@@ -16,12 +16,16 @@
 //! file exists while the task's process group runs: on start, groups left by a crashed server
 //! are killed and their tasks answer TASK_GONE. Dropping the handle does not kill tasks.
 //!
+//! To the rest of the service the runner is `capabilities` (a fixed machine: no task groups,
+//! volumes or custom executors), `LocalSandboxes` (`files`) and its `describe`.
+//!
 //! `command.user`: running as another user needs a root runner (it then switches uid/gid and
 //! hands the sandbox to that user); otherwise the task fails with a clear message.
 
 mod agent;
 mod docker;
 mod fetch;
+mod files;
 mod offers;
 mod process;
 mod sandbox;
@@ -34,9 +38,17 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::ClusterHandle;
+use super::{Capabilities, Capacity, ClusterHandle, ClusterView, Demand, Describe};
+use crate::clock::Clock;
 
+pub use files::LocalSandboxes;
 pub use sandbox::{alloc_dir, task_sandbox};
+
+/// The backend's name (logs, the `backend` label of metrics, `/v1/agent/self`).
+pub const BACKEND: &str = "local";
+/// Least time between two REVIVEs: the runner answers in microseconds, so a short window
+/// keeps dispatch-to-running latency low.
+const REVIVE_DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// The one agent's ID.
 pub const AGENT_ID: &str = "local-agent";
@@ -56,6 +68,8 @@ pub struct LocalConfig {
     pub task_path: Vec<PathBuf>,
     /// The offers' hostname.
     pub hostname: String,
+    /// Stamps status updates.
+    pub clock: Clock,
 }
 
 impl LocalConfig {
@@ -71,6 +85,7 @@ impl LocalConfig {
             task_path: Vec::new(),
             hostname: hostname(),
             sandbox_root,
+            clock: Clock::system(),
         }
     }
 }
@@ -97,6 +112,41 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// What the local runner can do: plain tasks and image tasks on one fixed machine.
+pub fn capabilities(config: &LocalConfig) -> Capabilities {
+    Capabilities {
+        name: BACKEND,
+        task_groups: false,
+        agent_alloc_dirs: false,
+        custom_executors: false,
+        persistent_volumes: false,
+        source_templates: true,
+        docker: true,
+        gpus: config.gpus > 0.0,
+        capacity: Capacity::Fixed(Demand {
+            cpus: config.cpus,
+            mem_mb: config.mem_mb,
+            disk_mb: config.disk_mb,
+            gpus: config.gpus,
+        }),
+        revive_debounce: REVIVE_DEBOUNCE,
+        gpu_hint: "the local runner offers GPUs only with -local-gpus N",
+        source_template_refusal: "",
+    }
+}
+
+/// `/v1/agent/self` on the local runner.
+struct LocalStatus;
+
+impl Describe for LocalStatus {
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert("Backend".into(), BACKEND.into());
+        out.insert("Mesos".into(), serde_json::Value::Null);
+        out
+    }
 }
 
 /// Start the local runner on the current tokio runtime: kills what a previous run left
@@ -133,16 +183,24 @@ pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
         sandbox_root = %config.sandbox_root.display(),
         "local runner starting"
     );
+    let view = ClusterView {
+        capabilities: capabilities(&config),
+        sandboxes: Arc::new(LocalSandboxes::new(config.sandbox_root.clone())),
+        status: Arc::new(LocalStatus),
+    };
     let ctx = Arc::new(task::RunCtx {
         config,
         http,
         updates: updates_tx,
     });
+    // The embedded runner is its own master, and connected from the start.
+    crate::metrics::cluster_master(BACKEND, BACKEND);
+    crate::metrics::cluster_subscribed(BACKEND);
     let agent = agent::Agent::new(ctx, gone, events_tx);
     rt.spawn(agent.run(calls_rx, updates_rx));
     Ok(ClusterHandle {
         calls: calls_tx,
         events: events_rx,
-        name: "local",
+        view,
     })
 }

@@ -7,8 +7,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use base64::Engine;
-use serde::Deserialize;
+use crate::render::SandboxFiles;
 
 /// File holding the task's process-group id while it runs.
 pub const PID_FILE: &str = ".pid";
@@ -141,16 +140,15 @@ impl Sandbox {
         }
     }
 
-    /// Write the files carried in `TaskInfo.data` (base64 of `{"files": [...]}`).
+    /// Write the files carried in `TaskInfo.data` (`render::SandboxFiles`).
     pub fn write_data(&self, data_b64: &str) -> Result<usize, String> {
-        let files = parse_data(data_b64)?;
+        let files = SandboxFiles::decode(data_b64)?.files;
         for f in &files {
             let path = self.resolve(&f.path)?;
             self.prepare_parent(&path)?;
-            let content = base64::engine::general_purpose::STANDARD
-                .decode(f.content.trim())
-                .map_err(|e| format!("data file {:?}: content is not base64: {e}", f.path))?;
-            let mode = parse_mode(f.mode.as_deref())
+            let content = f.bytes()?;
+            let mode = f
+                .mode_bits()
                 .ok_or_else(|| format!("data file {:?}: bad mode {:?}", f.path, f.mode))?;
             // Replace rather than write through: never follow a symlink left at the path.
             let _ = std::fs::remove_file(&path);
@@ -176,39 +174,6 @@ impl Sandbox {
         let _ = std::fs::remove_file(self.dir.join(PID_FILE));
         let _ = std::fs::remove_file(self.dir.join(CONTAINER_FILE));
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct DataFiles {
-    #[serde(default)]
-    files: Vec<DataFile>,
-}
-
-#[derive(Debug, Deserialize)]
-struct DataFile {
-    path: String,
-    #[serde(default)]
-    content: String,
-    #[serde(default)]
-    mode: Option<String>,
-}
-
-fn parse_data(data_b64: &str) -> Result<Vec<DataFile>, String> {
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(data_b64.trim())
-        .map_err(|e| format!("TaskInfo.data is not base64: {e}"))?;
-    let parsed: DataFiles = serde_json::from_slice(&raw)
-        .map_err(|e| format!("TaskInfo.data is not a {{\"files\": [...]}} document: {e}"))?;
-    Ok(parsed.files)
-}
-
-/// `"0644"`, `"644"`, `"0o755"` → permission bits; absent → 0644.
-fn parse_mode(mode: Option<&str>) -> Option<u32> {
-    let Some(m) = mode.map(str::trim).filter(|m| !m.is_empty()) else {
-        return Some(0o644);
-    };
-    let digits = m.strip_prefix("0o").unwrap_or(m);
-    u32::from_str_radix(digits, 8).ok().filter(|v| *v <= 0o7777)
 }
 
 /// Kill what a previous server run left running: every `<root>/tasks/*/.pid` whose process
@@ -295,13 +260,5 @@ mod tests {
         assert!(s.resolve("local/../../x").is_err());
         assert!(s.resolve("/etc/passwd").is_err());
         assert!(s.resolve(".").is_err());
-    }
-
-    #[test]
-    fn modes() {
-        assert_eq!(parse_mode(None), Some(0o644));
-        assert_eq!(parse_mode(Some("0755")), Some(0o755));
-        assert_eq!(parse_mode(Some("600")), Some(0o600));
-        assert_eq!(parse_mode(Some("rw")), None);
     }
 }

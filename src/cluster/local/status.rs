@@ -19,13 +19,6 @@ pub const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED
 pub const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
 pub const REASON_MAX_COMPLETION_TIME_REACHED: &str = "REASON_MAX_COMPLETION_TIME_REACHED";
 
-/// Seconds since the Unix epoch, as Mesos timestamps are.
-pub fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// A fresh update UUID: 16 random bytes, base64 (how Mesos's JSON carries `bytes`).
 fn fresh_uuid() -> String {
     base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes())
@@ -39,7 +32,8 @@ fn status(task_id: &str, state: TaskState, source: &str) -> TaskStatus {
         source: Some(source.to_string()),
         reason: None,
         agent_id: Some(AgentId::new(AGENT_ID)),
-        timestamp: Some(now_secs()),
+        // Stamped by the agent loop (`Agent::stamp`) with the runner's clock.
+        timestamp: None,
         uuid: None,
         extra: IndexMap::new(),
     }

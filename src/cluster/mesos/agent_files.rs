@@ -6,9 +6,16 @@
 //! executor ID is its task ID; a task of a task group lives in `tasks/<task id>` under its
 //! group's DEFAULT executor sandbox.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
+
+use super::MesosDirectory;
+use crate::cluster::sandbox::{
+    Area, FileEntry, Listing, Location, SandboxError, SandboxRef, Sandboxes,
+};
 
 /// Largest piece asked for in one `/files/read`.
 const READ_CHUNK: u64 = 1 << 20;
@@ -178,4 +185,104 @@ pub fn sandbox_candidates(
         "/frameworks/{framework_id}/executors/{task_id}/runs/latest"
     ));
     out
+}
+
+/// Sandboxes on the Mesos agents (`cluster::Sandboxes`), read through their files API. The
+/// agents remove sandboxes by their own policy (`--gc_delay`), so `remove` does nothing.
+pub struct AgentSandboxes {
+    directory: Arc<MesosDirectory>,
+    files: AgentFiles,
+}
+
+impl AgentSandboxes {
+    pub fn new(directory: Arc<MesosDirectory>) -> AgentSandboxes {
+        AgentSandboxes {
+            directory,
+            files: AgentFiles::new(),
+        }
+    }
+
+    async fn find(&self, run: &SandboxRef, area: Area) -> Result<Location, SandboxError> {
+        let framework = self
+            .directory
+            .framework_id()
+            .ok_or_else(|| SandboxError::NotFound("not registered with Mesos yet".into()))?;
+        let agent = self.directory.agent_url(&run.agent_id).ok_or_else(|| {
+            SandboxError::NotFound(format!(
+                "the address of agent {:?} (task {:?}) is not known yet: no offer from it has been seen yet",
+                run.agent_id, run.task_id
+            ))
+        })?;
+        let candidates =
+            sandbox_candidates(&framework, &run.task_id, run.group_executor.as_deref());
+        let path = self
+            .files
+            .first_existing(&agent, &candidates)
+            .await
+            .map_err(|e| {
+                SandboxError::NotFound(format!("sandbox of task {:?}: {e}", run.task_id))
+            })?;
+        let path = match (area, path.split_once("/tasks/")) {
+            // A task group's shared directory is in the executor's sandbox.
+            (Area::Alloc, Some((executor_dir, _))) => format!("{executor_dir}/alloc"),
+            (Area::Alloc, None) => format!("{path}/alloc"),
+            (Area::Task, _) => path,
+        };
+        Ok(Location::on(agent, path))
+    }
+}
+
+impl Sandboxes for AgentSandboxes {
+    fn locate<'a>(
+        &'a self,
+        run: &'a SandboxRef,
+        area: Area,
+    ) -> BoxFuture<'a, Result<Location, SandboxError>> {
+        Box::pin(self.find(run, area))
+    }
+
+    fn browse<'a>(&'a self, at: &'a Location) -> BoxFuture<'a, Result<Listing, SandboxError>> {
+        Box::pin(async move {
+            let agent = at.host.as_deref().unwrap_or_default();
+            let path = at.path_str();
+            let list = self
+                .files
+                .browse(agent, &path)
+                .await
+                .map_err(|e| SandboxError::NotFound(e.to_string()))?;
+            // Browsing a file answers that one file.
+            if list.len() == 1 && list[0].path == *path && !list[0].is_dir() {
+                return Ok(Listing::File);
+            }
+            Ok(Listing::Dir(
+                list.iter()
+                    .map(|f| FileEntry {
+                        name: f.name().to_string(),
+                        is_dir: f.is_dir(),
+                        size: f.size,
+                        mode: f.mode.clone(),
+                        modified_ns: Some((f.mtime * 1e9) as i64),
+                    })
+                    .collect(),
+            ))
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        at: &'a Location,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, SandboxError>> {
+        Box::pin(async move {
+            let agent = at.host.as_deref().unwrap_or_default();
+            self.files
+                .read_from(agent, &at.path_str(), offset)
+                .await
+                .map_err(|e| SandboxError::Unreadable(e.to_string()))
+        })
+    }
+
+    fn remove<'a>(&'a self, _runs: &'a [SandboxRef]) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::RwLock;
 
+use crate::clock::Clock;
 use crate::cluster::types::Offer;
 
 /// The stored setting holding our FrameworkID.
@@ -15,8 +16,10 @@ pub const FRAMEWORK_ID_SETTING: &str = "mesos.framework_id";
 /// that ran before a restart stay readable before the agent offers again.
 pub const AGENT_URL_SETTING_PREFIX: &str = "mesos.agent.";
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MesosDirectory {
+    /// Stamps the connection's changes of state.
+    clock: Clock,
     framework_id: RwLock<Option<String>>,
     /// The framework's settings as users may compare them (`/v1/agent/self`).
     settings: RwLock<serde_json::Value>,
@@ -39,22 +42,30 @@ pub struct Connection {
     pub since: u64,
 }
 
-impl Default for Connection {
+impl Default for MesosDirectory {
     fn default() -> Self {
-        Connection {
-            state: "connecting",
-            leader: None,
-            last_error: None,
-            since: unix_now(),
-        }
+        MesosDirectory::new(Clock::system())
     }
 }
 
-fn unix_now() -> u64 {
-    (crate::scheduler::now_ns() / 1_000_000_000) as u64
-}
-
 impl MesosDirectory {
+    /// Connecting since now, nothing known yet.
+    pub fn new(clock: Clock) -> MesosDirectory {
+        let connection = Connection {
+            state: "connecting",
+            leader: None,
+            last_error: None,
+            since: unix_secs(&clock),
+        };
+        MesosDirectory {
+            clock,
+            framework_id: RwLock::default(),
+            settings: RwLock::default(),
+            agents: RwLock::default(),
+            connection: RwLock::new(connection),
+        }
+    }
+
     pub fn framework_id(&self) -> Option<String> {
         self.framework_id.read().clone()
     }
@@ -80,7 +91,7 @@ impl MesosDirectory {
     pub fn connecting(&self) {
         let mut c = self.connection.write();
         c.state = "connecting";
-        c.since = unix_now();
+        c.since = unix_secs(&self.clock);
     }
 
     pub fn subscribed(&self, leader: &str) {
@@ -88,14 +99,14 @@ impl MesosDirectory {
         c.state = "subscribed";
         c.leader = Some(leader.to_string());
         c.last_error = None;
-        c.since = unix_now();
+        c.since = unix_secs(&self.clock);
     }
 
     pub fn disconnected(&self, reason: &str) {
         let mut c = self.connection.write();
         c.state = "disconnected";
         c.last_error = Some(reason.to_string());
-        c.since = unix_now();
+        c.since = unix_secs(&self.clock);
     }
 
     pub fn set_settings(&self, s: &super::MesosSettings) {
@@ -155,6 +166,10 @@ impl MesosDirectory {
             self.set_agent_url(agent, url.clone());
         }
     }
+}
+
+fn unix_secs(clock: &Clock) -> u64 {
+    (clock.now_ns() / 1_000_000_000).max(0) as u64
 }
 
 /// `Offer.url` (`{scheme, address: {hostname, ip, port}, path}`) as a base URL; the IP is

@@ -8,11 +8,20 @@
 //! ends, breaks, carries ERROR, or stays silent for 5 heartbeat intervals -> reconnect after a
 //! jittered exponential backoff.
 //!
-//! Calls go out on pooled connections, each in its own task, with the current stream ID.
+//! Calls go out on pooled connections with the current stream ID. Offer calls (ACCEPT,
+//! DECLINE, SUPPRESS, REVIVE) go one at a time in the order made (`send_in_order`): a REVIVE
+//! never overtakes the SUPPRESS or DECLINE before it. Acknowledgements, kills and
+//! reconciliation go concurrently (at most `MAX_CALLS_IN_FLIGHT`).
 //! While there is no subscription nothing is sent: an ACCEPT that could not be sent comes
 //! back to the scheduler as TASK_DROPPED (like the master answers launches on invalid
 //! offers), kills are repeated by the scheduler, acknowledgements are re-earned (agents resend
 //! unacknowledged updates after a resubscribe), and reconciliation runs after every SUBSCRIBED.
+//! An ERROR saying the framework "has been removed" forgets the stored FrameworkID, and the
+//! next subscription registers anew.
+//!
+//! Invariant: no call is ever sent for a subscription that is not the current one, and
+//! nothing launches under a FrameworkID that is not durable. The connection state (and every
+//! event, heartbeats included) is recorded in metrics here, once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -203,6 +212,7 @@ impl Driver {
                     }
                     if subscribed && !was_subscribed {
                         self.directory.subscribed(&leader);
+                        crate::metrics::cluster_subscribed(BACKEND);
                     }
                 }
                 call = calls.recv() => match call {
@@ -424,7 +434,7 @@ impl Driver {
                 refuse_seconds,
             } => {
                 self.offers.remove(&offer_id.value);
-                tracing::info!(volume = ?super::launch::persistence_id(&volume), "destroying a persistent volume and releasing its reservation");
+                tracing::info!(volume = ?volume.persistence_id(), "destroying a persistent volume and releasing its reservation");
                 release_volume_call(&fid, offer_id, volume, refuse_seconds)
             }
             ClusterCall::Kill {

@@ -17,15 +17,8 @@ use serde_json::{json, Value};
 
 use super::json::{self, ExecutorInfo, Operation};
 use crate::cluster::types::{FrameworkId, Offer, OfferId, Resource, TaskInfo, Uri};
+use crate::cluster::{SHARED_ALLOC_MARKER, VOLUME_MARKER};
 use crate::render::{SandboxFiles, VOLUME_DIR};
-
-/// Key of the marker the scheduler puts in `TaskInfo.extra` for a task that needs its
-/// group's persistent volume: `{"id": <persistence id>, "size_mb": N}`.
-pub const VOLUME_MARKER: &str = "dispatch_volume";
-
-/// Key of the marker the scheduler puts on every step of a pipeline group (steps launched one
-/// after another): the allocation ID whose `alloc/` directory they share on the agent.
-pub const SHARED_ALLOC_MARKER: &str = "dispatch_shared_alloc";
 
 /// How reservations are written (see `settings`).
 #[derive(Debug, Clone, Default)]
@@ -136,16 +129,11 @@ fn provide_volumes(
     operations
 }
 
-/// The persistence ID of a volume resource.
-pub fn persistence_id(r: &Resource) -> Option<&str> {
-    r.extra.get("disk")?.get("persistence")?.get("id")?.as_str()
-}
-
 fn offered_volume(offers: &[Offer], id: &str) -> Option<Resource> {
     offers
         .iter()
         .flat_map(|o| &o.resources)
-        .find(|r| persistence_id(r) == Some(id))
+        .find(|r| r.persistence_id() == Some(id))
         .cloned()
 }
 

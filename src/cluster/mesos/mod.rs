@@ -7,7 +7,13 @@
 //! `agent_files` (task sandboxes through the agents' files API),
 //! and the wire codecs:
 //! `recordio` (framing), `json` (Mesos JSON), `proto` (protobuf messages), `convert`
-//! (protobuf <-> types), `codec` (the two encodings behind one interface).
+//! (protobuf <-> types), `codec` (the two encodings behind one interface). The codecs are
+//! pinned by `tests/mesos_codec.rs` against traffic recorded from a real Mesos 1.12 master
+//! (`tests/fixtures/mesos-captures/`).
+//!
+//! To the rest of the service this backend is `capabilities` (task groups, persistent
+//! volumes, custom executors; no `source` templates; offers measured per agent),
+//! `AgentSandboxes` and the `MesosDirectory`'s `describe`.
 
 pub mod agent_files;
 pub mod codec;
@@ -31,7 +37,43 @@ pub use directory::{AGENT_URL_SETTING_PREFIX, FRAMEWORK_ID_SETTING};
 pub use driver::{PersistSetting, BACKEND};
 pub use settings::MesosSettings;
 
-use super::ClusterHandle;
+pub use agent_files::AgentSandboxes;
+
+use super::{Capabilities, Capacity, ClusterHandle, ClusterView, Describe};
+
+/// Least time between two REVIVEs: Mesos frameworks debounce revives so the master's
+/// allocator is not flooded (Marathon: 5 s).
+const REVIVE_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What Dispatch as a Mesos framework can do.
+pub fn capabilities(settings: &MesosSettings) -> Capabilities {
+    Capabilities {
+        name: BACKEND,
+        task_groups: true,
+        agent_alloc_dirs: true,
+        custom_executors: true,
+        persistent_volumes: true,
+        source_templates: false,
+        docker: true,
+        gpus: settings.capabilities.iter().any(|c| c == "GPU_RESOURCES"),
+        capacity: Capacity::LargestOffer,
+        revive_debounce: REVIVE_DEBOUNCE,
+        gpu_hint: "Mesos offers GPU agents only to frameworks with the GPU_RESOURCES \
+                   capability (dispatch server -mesos-capabilities GPU_RESOURCES)",
+        source_template_refusal: "on Mesos templates are delivered rendered, so give the text \
+                                  inline with `data` (a `source` template is rendered by the \
+                                  embedded local runner only)",
+    }
+}
+
+impl Describe for MesosDirectory {
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert("Backend".into(), BACKEND.into());
+        out.insert("Mesos".into(), self.settings());
+        out
+    }
+}
 
 /// Start the framework driver on the current tokio runtime. `framework_id` is the stored
 /// FrameworkID (reused on every subscription); `persist` makes a new one durable.
@@ -51,6 +93,11 @@ pub fn start(
     directory.load(stored);
     let framework_id = directory.framework_id();
     directory.set_settings(&settings);
+    let view = ClusterView {
+        capabilities: capabilities(&settings),
+        sandboxes: Arc::new(AgentSandboxes::new(directory.clone())),
+        status: directory.clone(),
+    };
     tracing::info!(
         masters = settings.masters.join(","),
         encoding = settings.encoding.name(),
@@ -86,6 +133,6 @@ pub fn start(
     Ok(ClusterHandle {
         calls: calls_tx,
         events: events_rx,
-        name: BACKEND,
+        view,
     })
 }

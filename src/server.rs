@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::api::backpressure::Backpressure;
 use crate::api::{self, AppState, Security};
 use crate::clock::Clock;
+use crate::cluster::fetch_urls::FetchKey;
 use crate::listener::{self as http_listener, ConnLimits, ServerTls};
 use crate::model::drivers::DriverPolicy;
 use std::sync::Arc;
@@ -54,6 +55,14 @@ pub struct ServerConfig {
     /// The API listens beyond loopback with ACLs off, on purpose (`-acl-enabled=false`):
     /// said in the log and on `/v1/agent/self`.
     pub open: bool,
+    /// Every API call needs an ACL token.
+    pub acl: bool,
+    /// The management token's secret from `-acl-bootstrap-token-file`.
+    pub acl_bootstrap_secret: Option<String>,
+    /// New secrets from the bootstrap token file, read again on SIGHUP.
+    pub acl_bootstrap_reload: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// The one clock (the system's; in-process tests give a manual one).
+    pub clock: Clock,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -87,6 +96,13 @@ pub enum ServerError {
     Mesos(String),
     #[error("cannot start metrics: {0}")]
     Metrics(String),
+    #[error("cannot read or make the sandbox URL key in {dir}: {source}")]
+    FetchKey {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot bootstrap ACLs from the bootstrap token file: {0}")]
+    AclBootstrap(crate::state::StateError),
 }
 
 fn local_config(options: &LocalOptions, sandbox_root: PathBuf, clock: Clock) -> local::LocalConfig {
@@ -136,7 +152,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
-    let clock = Clock::system();
+    let clock = config.clock.clone();
     let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
         ServerError::State {
             dir: config.data_dir.clone(),
@@ -176,8 +192,30 @@ pub async fn serve(
     } else {
         "http"
     };
+    let fetch_key =
+        FetchKey::load_or_create(&config.data_dir).map_err(|source| ServerError::FetchKey {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
+    if let Some(secret) = &config.acl_bootstrap_secret {
+        bootstrap_from_file(&state, secret).await?;
+    }
+    if let Some(mut reload) = config.acl_bootstrap_reload.clone() {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while reload.changed().await.is_ok() {
+                let secret = reload.borrow_and_update().clone();
+                if let Some(secret) = secret {
+                    if let Err(e) = bootstrap_from_file(&state, &secret).await {
+                        tracing::error!("{e}");
+                    }
+                }
+            }
+        });
+    }
     let cluster = match config.mesos {
         Some(mut settings) => {
+            settings.fetch_key = Some(fetch_key.clone());
             if settings.advertise_url.is_empty() {
                 settings.advertise_url = match fetch_addr {
                     Some(addr) => advertise_url("http", addr, &node_name),
@@ -206,6 +244,12 @@ pub async fn serve(
         backpressure: config.backpressure.clone(),
         tls: config.tls.as_ref().map(|t| t.verifies_clients()),
         open: config.open,
+        acl: config.acl,
+        limiter: config
+            .backpressure
+            .dispatch_rate
+            .map(|rate| Arc::new(crate::api::backpressure::RateLimiter::new(rate))),
+        fetch_key: Some(fetch_key),
     };
     let app = AppState {
         state,
@@ -246,6 +290,25 @@ pub async fn serve(
     )
     .await
     .map_err(ServerError::Serve)
+}
+
+/// `-acl-bootstrap-token-file`: the management token with the file's secret exists from now
+/// on (made once; a token from an earlier version of the file is replaced).
+pub async fn bootstrap_from_file(state: &StateHandle, secret: &str) -> Result<(), ServerError> {
+    use crate::state::acl::{AclCommand, AclReply};
+    let reply = state
+        .apply(Command::Acl(AclCommand::BootstrapFromFile {
+            secret: secret.to_string(),
+        }))
+        .await
+        .map_err(ServerError::AclBootstrap)?;
+    if let crate::state::Reply::Acl(AclReply::Token { token, .. }) = reply {
+        tracing::info!(
+            accessor = token.accessor_id,
+            "ACL bootstrap: the management token of the bootstrap token file is in place"
+        );
+    }
+    Ok(())
 }
 
 /// Keep the queue gauges and the recorder's housekeeping current when nobody scrapes (for

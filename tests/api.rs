@@ -37,6 +37,10 @@ impl Api {
                 drivers: dispatch::model::drivers::DriverPolicy::all(),
                 backpressure: Default::default(),
                 open: false,
+                acl: false,
+                acl_bootstrap_secret: None,
+                acl_bootstrap_reload: None,
+                clock: dispatch::clock::Clock::system(),
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

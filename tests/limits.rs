@@ -95,7 +95,9 @@ fn a_client_that_does_not_finish_its_headers_is_disconnected() {
         .unwrap();
     // never the blank line: the server closes the connection
     let mut buf = [0u8; 1024];
-    let n = slow.read(&mut buf).expect("closed, not timed out on our side");
+    let n = slow
+        .read(&mut buf)
+        .expect("closed, not timed out on our side");
     let reply = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(n == 0 || reply.starts_with("HTTP/1.1 408"), "{reply}");
     // the server serves others

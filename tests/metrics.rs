@@ -197,8 +197,11 @@ fn shipped_rules_pass_promtool() {
     // as installed: the config, its rules and the scrape's token file side by side
     let dir = tempfile::tempdir().unwrap();
     for file in ["prometheus.yml", "rules.yml"] {
-        std::fs::copy(repo_root().join("deploy/prometheus").join(file), dir.path().join(file))
-            .unwrap();
+        std::fs::copy(
+            repo_root().join("deploy/prometheus").join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
     }
     std::fs::write(dir.path().join("dispatch-metrics.token"), "").unwrap();
     let config = dir.path().join("prometheus.yml");

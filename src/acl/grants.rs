@@ -167,7 +167,9 @@ mod tests {
 
     #[test]
     fn a_dispatch_only_token_dispatches_one_job_and_reads_its_children() {
-        let g = grants(&["job \"transcode\" {\n  capabilities = [\"dispatch-job\", \"read-job\"]\n}\n"]);
+        let g = grants(&[
+            "job \"transcode\" {\n  capabilities = [\"dispatch-job\", \"read-job\"]\n}\n",
+        ]);
         assert!(g.job("transcode", "dispatch-job"));
         assert!(g.job("transcode/dispatch-1-abcd", "read-job"));
         assert!(!g.job("gif", "dispatch-job"));
@@ -189,7 +191,10 @@ mod tests {
             "namespace \"*\" {\n  policy = \"read\"\n}\nnamespace \"default\" {\n  policy = \"deny\"\n}\n",
             "job \"transcode\" {\n  capabilities = [\"dispatch-job\"]\n}\n",
         ]);
-        assert!(!g.namespace("read-job"), "exact namespace rule wins over the glob");
+        assert!(
+            !g.namespace("read-job"),
+            "exact namespace rule wins over the glob"
+        );
         assert!(g.job("transcode", "dispatch-job"));
         let g = grants(&[
             "namespace \"default\" {\n  policy = \"read\"\n}\n",
@@ -204,9 +209,15 @@ mod tests {
 
     #[test]
     fn coarse_levels_take_the_highest_and_deny_wins() {
-        let g = grants(&["agent {\n  policy = \"read\"\n}\n", "agent {\n  policy = \"write\"\n}\n"]);
+        let g = grants(&[
+            "agent {\n  policy = \"read\"\n}\n",
+            "agent {\n  policy = \"write\"\n}\n",
+        ]);
         assert!(g.agent(Level::Write));
-        let g = grants(&["agent {\n  policy = \"write\"\n}\n", "agent {\n  policy = \"deny\"\n}\n"]);
+        let g = grants(&[
+            "agent {\n  policy = \"write\"\n}\n",
+            "agent {\n  policy = \"deny\"\n}\n",
+        ]);
         assert!(!g.agent(Level::Read));
         let g = grants(&["operator {\n  policy = \"read\"\n}\n"]);
         assert!(g.operator(Level::Read) && !g.operator(Level::Write));

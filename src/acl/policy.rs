@@ -245,12 +245,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn hcl_tree(text: &str) -> Result<Node, PolicyError> {
-    let body = hcl::edit::parser::parse_body(text).map_err(|e| {
-        error(
-            e.location().line(),
-            format!("invalid HCL: {}", e.message()),
-        )
-    })?;
+    let body = hcl::edit::parser::parse_body(text)
+        .map_err(|e| error(e.location().line(), format!("invalid HCL: {}", e.message())))?;
     Ok(Node {
         line: 1,
         kind: Kind::Body(hcl_body(text, &body)),
@@ -298,8 +294,8 @@ fn hcl_expr(text: &str, expr: &Expression) -> Node {
 const LABELED: &[&str] = &["namespace", "job", "node_pool", "host_volume", "path"];
 
 fn json_tree(text: &str) -> Result<Node, PolicyError> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| error(e.line(), format!("invalid JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| error(e.line(), format!("invalid JSON: {e}")))?;
     let serde_json::Value::Object(map) = value else {
         return Err(error(1, "JSON rules must be an object"));
     };
@@ -329,7 +325,14 @@ fn json_body(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, V
                             serde_json::Value::Object(b) => Kind::Body(json_body(b)),
                             _ => Kind::Other("not a block"),
                         };
-                        out.push((key.clone(), vec![label.clone()], Node { line: 1, kind: body }));
+                        out.push((
+                            key.clone(),
+                            vec![label.clone()],
+                            Node {
+                                line: 1,
+                                kind: body,
+                            },
+                        ));
                     }
                 }
                 serde_json::Value::Object(inner) => out.push((
@@ -399,8 +402,7 @@ fn rules(tree: &Node) -> Result<Rules, PolicyError> {
             }
             "job" => {
                 let name = one_label(key, labels, line)?;
-                if name.is_empty() || name.trim() != name || name[..name.len() - 1].contains('*')
-                {
+                if name.is_empty() || name.trim() != name || name[..name.len() - 1].contains('*') {
                     return Err(error(line, format!("invalid job pattern {name:?}; expected a job ID, or an ID prefix ending in * (\"transcode*\")")));
                 }
                 rules.jobs.push(scope(
@@ -438,7 +440,10 @@ fn rules(tree: &Node) -> Result<Rules, PolicyError> {
                 one_label(key, labels, line)?;
                 for (k, _, n) in body {
                     if k != "policy" && k != "capabilities" {
-                        return Err(error(n.line, format!("{key}: unknown key {k:?}; expected policy or capabilities")));
+                        return Err(error(
+                            n.line,
+                            format!("{key}: unknown key {k:?}; expected policy or capabilities"),
+                        ));
                     }
                 }
             }
@@ -456,14 +461,23 @@ fn rules(tree: &Node) -> Result<Rules, PolicyError> {
 fn one_label(key: &str, labels: &[String], line: usize) -> Result<String, PolicyError> {
     match labels {
         [one] => Ok(one.clone()),
-        [] => Err(error(line, format!("{key} needs a name: {key} \"<name>\" {{ ... }}"))),
-        _ => Err(error(line, format!("{key} takes one name, not {}", labels.len()))),
+        [] => Err(error(
+            line,
+            format!("{key} needs a name: {key} \"<name>\" {{ ... }}"),
+        )),
+        _ => Err(error(
+            line,
+            format!("{key} takes one name, not {}", labels.len()),
+        )),
     }
 }
 
 fn no_label(key: &str, labels: &[String], line: usize) -> Result<(), PolicyError> {
     if let Some(l) = labels.first() {
-        return Err(error(line, format!("{key} takes no name (found {l:?}); write {key} {{ policy = \"read\" }}")));
+        return Err(error(
+            line,
+            format!("{key} takes no name (found {l:?}); write {key} {{ policy = \"read\" }}"),
+        ));
     }
     Ok(())
 }
@@ -471,9 +485,18 @@ fn no_label(key: &str, labels: &[String], line: usize) -> Result<(), PolicyError
 fn string(what: &str, key: &str, node: &Node) -> Result<String, PolicyError> {
     match &node.kind {
         Kind::Str(s) => Ok(s.clone()),
-        Kind::Other(t) => Err(error(node.line, format!("{what}: {key} must be a string, not {t}"))),
-        Kind::List(_) => Err(error(node.line, format!("{what}: {key} must be a string, not a list"))),
-        Kind::Body(_) => Err(error(node.line, format!("{what}: {key} must be a string, not a block"))),
+        Kind::Other(t) => Err(error(
+            node.line,
+            format!("{what}: {key} must be a string, not {t}"),
+        )),
+        Kind::List(_) => Err(error(
+            node.line,
+            format!("{what}: {key} must be a string, not a list"),
+        )),
+        Kind::Body(_) => Err(error(
+            node.line,
+            format!("{what}: {key} must be a string, not a block"),
+        )),
     }
 }
 
@@ -526,7 +549,10 @@ fn scope(
                         let hint = if known == JOB_CAPABILITIES
                             && NAMESPACE_CAPABILITIES.contains(&cap.as_str())
                         {
-                            format!("{cap:?} applies to a namespace, not a job; a job block grants: {}", JOB_CAPABILITIES.join(", "))
+                            format!(
+                                "{cap:?} applies to a namespace, not a job; a job block grants: {}",
+                                JOB_CAPABILITIES.join(", ")
+                            )
                         } else {
                             format!("known capabilities: {}", known.join(", "))
                         };
@@ -585,7 +611,10 @@ fn level(
                 let names: Vec<&str> = allowed.iter().map(|l| l.name()).collect();
                 error(
                     node.line,
-                    format!("{key}: invalid policy {raw:?}; expected {}", names.join(", ")),
+                    format!(
+                        "{key}: invalid policy {raw:?}; expected {}",
+                        names.join(", ")
+                    ),
                 )
             })?;
             found = Some(level);
@@ -596,7 +625,12 @@ fn level(
             ));
         }
     }
-    found.ok_or_else(|| error(line, format!("{key} needs a policy: {key} {{ policy = \"read\" }}")))
+    found.ok_or_else(|| {
+        error(
+            line,
+            format!("{key} needs a policy: {key} {{ policy = \"read\" }}"),
+        )
+    })
 }
 
 // ---- matching ----
@@ -661,10 +695,21 @@ mod tests {
         assert_eq!(ns.policy, "read");
         assert!(ns.has("list-jobs") && ns.has("read-job") && ns.has("dispatch-job"));
         assert!(!ns.has("submit-job"));
-        assert_eq!(r.agent, Some(LevelRule { policy: Level::Read }));
+        assert_eq!(
+            r.agent,
+            Some(LevelRule {
+                policy: Level::Read
+            })
+        );
         let w = parse("namespace \"*\" { policy = \"write\" }").unwrap();
         let caps = &w.namespaces[0].capabilities;
-        for c in ["submit-job", "dispatch-job", "read-logs", "read-fs", "alloc-lifecycle"] {
+        for c in [
+            "submit-job",
+            "dispatch-job",
+            "read-logs",
+            "read-fs",
+            "alloc-lifecycle",
+        ] {
             assert!(caps.iter().any(|x| x == c), "{c} in {caps:?}");
         }
         assert!(!caps.iter().any(|x| x == "alloc-node-exec"));
@@ -733,7 +778,10 @@ mod tests {
         assert!(glob_match("*ult", "default"));
         assert!(glob_match("d*a*t", "default"));
         assert!(!glob_match("prod-*", "default"));
-        assert_eq!(namespace_specificity("default", "default"), Some(usize::MAX));
+        assert_eq!(
+            namespace_specificity("default", "default"),
+            Some(usize::MAX)
+        );
         assert!(namespace_specificity("def*", "default") > namespace_specificity("*", "default"));
     }
 }

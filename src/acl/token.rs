@@ -136,12 +136,17 @@ pub fn parse_ttl(value: &serde_json::Value) -> Result<Option<i64>, String> {
     let ns = match value {
         serde_json::Value::Null => return Ok(None),
         serde_json::Value::String(s) if s.is_empty() => return Ok(None),
-        serde_json::Value::String(s) => crate::spec::parse_go_duration(s)
-            .map_err(|e| format!("ExpirationTTL {s:?} is not a duration ({e}); expected e.g. 1h or 24h"))?,
+        serde_json::Value::String(s) => crate::spec::parse_go_duration(s).map_err(|e| {
+            format!("ExpirationTTL {s:?} is not a duration ({e}); expected e.g. 1h or 24h")
+        })?,
         serde_json::Value::Number(n) => n
             .as_i64()
             .ok_or_else(|| format!("ExpirationTTL {n} is not a whole number of nanoseconds"))?,
-        other => return Err(format!("ExpirationTTL must be a duration string, not {other}")),
+        other => {
+            return Err(format!(
+                "ExpirationTTL must be a duration string, not {other}"
+            ))
+        }
     };
     if ns == 0 {
         return Ok(None);
@@ -225,7 +230,10 @@ mod tests {
     #[test]
     fn ttls_are_strings_or_nanoseconds_within_nomads_bounds() {
         assert_eq!(parse_ttl(&json!("1h")), Ok(Some(3_600_000_000_000)));
-        assert_eq!(parse_ttl(&json!(600_000_000_000i64)), Ok(Some(600_000_000_000)));
+        assert_eq!(
+            parse_ttl(&json!(600_000_000_000i64)),
+            Ok(Some(600_000_000_000))
+        );
         assert_eq!(parse_ttl(&json!("")), Ok(None));
         assert_eq!(parse_ttl(&json!(null)), Ok(None));
         assert_eq!(
@@ -261,8 +269,12 @@ mod tests {
             check_policy("p", &"x".repeat(257), "").unwrap_err(),
             "description longer than 256"
         );
-        assert!(check_policy("p", "", "namespace \"default\" {\n  policy = \"admin\"\n}\n")
-            .unwrap_err()
-            .starts_with("failed to parse rules: line 2: namespace"));
+        assert!(check_policy(
+            "p",
+            "",
+            "namespace \"default\" {\n  policy = \"admin\"\n}\n"
+        )
+        .unwrap_err()
+        .starts_with("failed to parse rules: line 2: namespace"));
     }
 }

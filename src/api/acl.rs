@@ -78,7 +78,12 @@ impl TokenWire {
 
     /// Nomad's pseudo-tokens: `anonymous`, and `acls-disabled` when ACLs are off (the web
     /// UI reads `AccessorID == "acls-disabled"` as "ACLs off").
-    fn pseudo(accessor: &str, name: &str, kind: &'static str, policies: Option<Vec<String>>) -> TokenWire {
+    fn pseudo(
+        accessor: &str,
+        name: &str,
+        kind: &'static str,
+        policies: Option<Vec<String>>,
+    ) -> TokenWire {
         TokenWire {
             accessor_id: accessor.into(),
             secret_id: None,
@@ -146,7 +151,9 @@ fn disabled(identity: &Identity) -> Result<(), ApiError> {
 async fn run(app: &AppState, command: AclCommand) -> Result<AclReply, ApiError> {
     match app.state.apply(Command::Acl(command)).await? {
         Reply::Acl(reply) => Ok(reply),
-        _ => Err(ApiError::Internal("an ACL command answered with another reply".into())),
+        _ => Err(ApiError::Internal(
+            "an ACL command answered with another reply".into(),
+        )),
     }
 }
 
@@ -274,9 +281,8 @@ pub async fn policy(
             if body.is_empty() {
                 return Err(ApiError::BadRequest("Request body is empty".into()));
             }
-            let v: Value = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::BadRequest(format!("failed to decode request body: {e}"))
-            })?;
+            let v: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::BadRequest(format!("failed to decode request body: {e}")))?;
             let string = |key: &str| -> Result<String, ApiError> {
                 match field(&v, key) {
                     None | Some(Value::Null) => Ok(String::new()),
@@ -360,8 +366,7 @@ pub async fn create_token(
         .is_some_and(|a| !a.is_empty())
     {
         return Err(ApiError::BadRequest(
-            "updating a token is not supported: create a new token and delete the old one"
-                .into(),
+            "updating a token is not supported: create a new token and delete the old one".into(),
         ));
     }
     let name = match field(&v, "Name") {
@@ -369,7 +374,10 @@ pub async fn create_token(
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(invalid(format!("Name must be a string, got {other}"))),
     };
-    let management = match field(&v, "Type").and_then(Value::as_str).unwrap_or("client") {
+    let management = match field(&v, "Type")
+        .and_then(Value::as_str)
+        .unwrap_or("client")
+    {
         "client" | "" => false,
         "management" => true,
         _ => return Err(invalid("token type must be client or management".into())),

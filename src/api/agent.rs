@@ -60,7 +60,6 @@ fn dispatch_block(app: &AppState) -> serde_json::Value {
     block.into()
 }
 
-
 /// How the server is protected, as an operator checks it.
 fn security_block(security: &super::Security) -> serde_json::Value {
     let mut block = json!({

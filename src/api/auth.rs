@@ -140,16 +140,14 @@ pub fn need(method: &Method, route: &str, rest: &str, query: &Query) -> Need {
             None => Need::Namespace(READ_JOB),
         },
         "/v1/evaluations" => Need::Namespace(READ_JOB),
-        "/v1/evaluation/{*rest}" => {
+        "/v1/evaluation/{*id}" => {
             let id = rest.strip_suffix("/allocations").unwrap_or(rest);
             Need::Eval(id.to_string())
         }
-        "/v1/job/{*rest}" => job_need(method, rest, query),
+        "/v1/job/{*id}" => job_need(method, rest, query),
         "/v1/acl/policies" | "/v1/acl/token/self" => Need::AnyCaller,
         "/v1/acl/policy/{name}" if method == Method::GET => Need::PolicyRead(rest.to_string()),
-        "/v1/acl/token/{accessor}" if method == Method::GET => {
-            Need::TokenRead(rest.to_string())
-        }
+        "/v1/acl/token/{accessor}" if method == Method::GET => Need::TokenRead(rest.to_string()),
         r if r.starts_with("/v1/acl/") => Need::Management,
         // a route added without a rule here is for management only, never open
         _ => Need::Management,
@@ -158,7 +156,7 @@ pub fn need(method: &Method, route: &str, rest: &str, query: &Query) -> Need {
 
 fn job_need(method: &Method, rest: &str, query: &Query) -> Need {
     let write = method == Method::PUT || method == Method::POST;
-    let (id, suffix) = super::job::split_suffix(rest);
+    let (id, suffix, _) = super::job::split_suffix(rest);
     let id = id.to_string();
     match (suffix, write) {
         ("", _) if method == Method::DELETE => {
@@ -177,7 +175,7 @@ fn job_need(method: &Method, rest: &str, query: &Query) -> Need {
 /// Whether a dispatch goes through this route (rate limits apply).
 fn is_dispatch(method: &Method, route: &str, rest: &str) -> bool {
     (method == Method::PUT || method == Method::POST)
-        && route == "/v1/job/{*rest}"
+        && route == "/v1/job/{*id}"
         && matches!(
             super::job::split_suffix(rest).1,
             "/dispatch" | "/dispatch/payload"
@@ -196,12 +194,18 @@ fn denied(message: &'static str) -> Response {
 /// The middleware (a `route_layer`: it sees the matched route).
 pub async fn edge(
     State(app): State<AppState>,
-    matched: Option<MatchedPath>,
-    connect: Option<ConnectInfo<std::net::SocketAddr>>,
     mut request: axum::extract::Request,
     next: Next,
 ) -> Response {
-    let route = matched.as_ref().map_or("", |m| m.as_str()).to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", |m| m.as_str())
+        .to_string();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let path = request.uri().path().to_string();
     let rest = wildcard(&route, &path);
     let query = Query::parse(request.uri().query());
@@ -212,7 +216,7 @@ pub async fn edge(
             .state
             .read()
             .acl()
-            .caller(secret.as_deref(), now_ns());
+            .caller(secret.as_deref(), app.clock.now_ns());
         Identity {
             caller,
             secret,
@@ -249,12 +253,13 @@ pub async fn edge(
                 Some(a) => format!("token:{a}"),
                 None => format!(
                     "addr:{}",
-                    connect.map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+                    peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
                 ),
             };
             if let Err(wait) = limiter.take(&key, std::time::Instant::now()) {
-                let job = super::job::split_suffix(&rest).0.to_string();
-                return super::backpressure::too_many(&job, "rate_limited", wait);
+                let job = super::job::split_suffix(&rest).0;
+                let known = app.state.read().job(job).is_some();
+                return super::backpressure::too_many(if known { job } else { "_unknown" }, wait);
             }
         }
     }
@@ -290,13 +295,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or_default()
 }
 
 fn allows(app: &AppState, identity: &Identity, need: &Need) -> bool {
@@ -388,30 +386,89 @@ mod tests {
         let cases: Vec<(Method, &str, &str, Need)> = vec![
             (Method::GET, "/v1/jobs", "", Need::SomeJob("list-jobs")),
             (Method::PUT, "/v1/jobs", "", Need::RegisterBody),
-            (Method::POST, "/v1/job/{*rest}", "transcode/dispatch", Need::Job("transcode".into(), DISPATCH)),
-            (Method::PUT, "/v1/job/{*rest}", "transcode/dispatch/payload", Need::Job("transcode".into(), DISPATCH)),
-            (Method::GET, "/v1/job/{*rest}", "transcode/dispatch-1-ab", Need::Job("transcode/dispatch-1-ab".into(), READ_JOB)),
-            (Method::GET, "/v1/job/{*rest}", "t/dispatch-1-ab/logs", Need::Job("t/dispatch-1-ab".into(), LOGS)),
-            (Method::GET, "/v1/job/{*rest}", "t/dispatch-1-ab/rendered", Need::Job("t/dispatch-1-ab".into(), FS)),
-            (Method::PUT, "/v1/job/{*rest}", "t", Need::Job("t".into(), SUBMIT)),
-            (Method::DELETE, "/v1/job/{*rest}", "t", Need::Job("t".into(), DEREGISTER)),
+            (
+                Method::POST,
+                "/v1/job/{*id}",
+                "transcode/dispatch",
+                Need::Job("transcode".into(), DISPATCH),
+            ),
+            (
+                Method::PUT,
+                "/v1/job/{*id}",
+                "transcode/dispatch/payload",
+                Need::Job("transcode".into(), DISPATCH),
+            ),
+            (
+                Method::GET,
+                "/v1/job/{*id}",
+                "transcode/dispatch-1-ab",
+                Need::Job("transcode/dispatch-1-ab".into(), READ_JOB),
+            ),
+            (
+                Method::GET,
+                "/v1/job/{*id}",
+                "t/dispatch-1-ab/logs",
+                Need::Job("t/dispatch-1-ab".into(), LOGS),
+            ),
+            (
+                Method::GET,
+                "/v1/job/{*id}",
+                "t/dispatch-1-ab/rendered",
+                Need::Job("t/dispatch-1-ab".into(), FS),
+            ),
+            (
+                Method::PUT,
+                "/v1/job/{*id}",
+                "t",
+                Need::Job("t".into(), SUBMIT),
+            ),
+            (
+                Method::DELETE,
+                "/v1/job/{*id}",
+                "t",
+                Need::Job("t".into(), DEREGISTER),
+            ),
             (Method::GET, "/v1/agent/self", "", Need::Agent(Level::Read)),
             (Method::GET, "/metrics", "", Need::Agent(Level::Read)),
             (Method::GET, "/v1/status/leader", "", Need::Public),
-            (Method::PUT, "/v1/system/gc", "", Need::Operator(Level::Write)),
+            (
+                Method::PUT,
+                "/v1/system/gc",
+                "",
+                Need::Operator(Level::Write),
+            ),
             (Method::GET, "/v1/acl/tokens", "", Need::Management),
             (Method::GET, "/v1/acl/token/self", "", Need::AnyCaller),
-            (Method::GET, "/v1/acl/token/{accessor}", "abc", Need::TokenRead("abc".into())),
-            (Method::DELETE, "/v1/acl/token/{accessor}", "abc", Need::Management),
-            (Method::GET, "/v1/acl/policy/{name}", "p", Need::PolicyRead("p".into())),
+            (
+                Method::GET,
+                "/v1/acl/token/{accessor}",
+                "abc",
+                Need::TokenRead("abc".into()),
+            ),
+            (
+                Method::DELETE,
+                "/v1/acl/token/{accessor}",
+                "abc",
+                Need::Management,
+            ),
+            (
+                Method::GET,
+                "/v1/acl/policy/{name}",
+                "p",
+                Need::PolicyRead("p".into()),
+            ),
             (Method::POST, "/v1/acl/bootstrap", "", Need::Public),
             (Method::GET, "/v1/something/new", "", Need::Management),
         ];
         for (method, route, rest, want) in cases {
-            assert_eq!(need(&method, route, rest, &none), want, "{method} {route} {rest}");
+            assert_eq!(
+                need(&method, route, rest, &none),
+                want,
+                "{method} {route} {rest}"
+            );
         }
         assert_eq!(
-            need(&Method::DELETE, "/v1/job/{*rest}", "t", &q("purge=true")),
+            need(&Method::DELETE, "/v1/job/{*id}", "t", &q("purge=true")),
             Need::Job("t".into(), PURGE)
         );
         assert_eq!(
@@ -435,10 +492,13 @@ mod tests {
     #[test]
     fn the_wildcard_is_decoded() {
         assert_eq!(
-            wildcard("/v1/job/{*rest}", "/v1/job/transcode%2Fdispatch-1-ab/logs"),
+            wildcard("/v1/job/{*id}", "/v1/job/transcode%2Fdispatch-1-ab/logs"),
             "transcode/dispatch-1-ab/logs"
         );
-        assert_eq!(wildcard("/v1/acl/policy/{name}", "/v1/acl/policy/ops"), "ops");
+        assert_eq!(
+            wildcard("/v1/acl/policy/{name}", "/v1/acl/policy/ops"),
+            "ops"
+        );
         assert_eq!(wildcard("/v1/jobs", "/v1/jobs"), "");
         assert_eq!(percent_decode("a%2"), "a%2");
     }

@@ -6,7 +6,31 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
+
+/// `Retry-After` (seconds) when the backlog is full.
+pub const BACKLOG_RETRY_AFTER: &str = "5";
+
+/// The 429 for a caller over its dispatch rate, counted as a refused dispatch.
+pub fn too_many(job_label: &str, wait: RetryAfter) -> Response {
+    crate::metrics::dispatch_request(
+        job_label,
+        crate::metrics::DispatchOutcome::Rejected("rate_limited"),
+    );
+    let seconds = wait.seconds();
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("dispatch rate exceeded for this caller (-dispatch-rate); retry in {seconds}s"),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
 
 /// A token bucket's settings: `per_second` refill, up to `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,6 +90,7 @@ impl RetryAfter {
 }
 
 /// One token bucket per caller.
+#[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
     buckets: Mutex<HashMap<String, Bucket>>,

@@ -7,8 +7,10 @@
 //! Child job IDs contain `/`, so everything under `/v1/job/` is one wildcard route that
 //! `job::route` splits by known suffix (`/dispatch`, `/summary`, ...), as Nomad does.
 
+mod acl;
 mod agent;
 mod allocations;
+pub mod auth;
 pub mod backpressure;
 mod blocking;
 mod error;
@@ -57,23 +59,35 @@ pub struct Security {
     pub tls: Option<bool>,
     /// Listening beyond loopback with ACLs off, on purpose.
     pub open: bool,
+    /// Every request needs a token (`-acl-enabled`).
+    pub acl: bool,
+    /// Dispatches per caller (`-dispatch-rate`).
+    pub limiter: Option<std::sync::Arc<backpressure::RateLimiter>>,
+    /// Signs and checks sandbox file URLs.
+    pub fetch_key: Option<crate::cluster::fetch_urls::FetchKey>,
 }
+
+/// The largest request body read (axum's default limit, kept).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// All routes of the service.
 /// Only what Mesos agents fetch (rendered templates, payloads of active tasks): served on
 /// its own listener when the API itself must stay private (`dispatch run -master`).
 pub fn sandbox_router(app: AppState) -> Router {
     Router::new()
-        .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
+        .route(SANDBOX_ROUTE, get(sandbox::file))
         .with_state(app)
 }
+
+/// Where agents fetch sandbox files: the task, its URL token, the file.
+pub const SANDBOX_ROUTE: &str = "/v1/sandbox/{task_id}/{token}/{*path}";
 
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/v1/jobs", any(jobs::jobs))
         .route("/v1/jobs/parse", any(jobs::parse))
         .route("/v1/job/{*id}", any(job::route))
-        .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
+        .route(SANDBOX_ROUTE, get(sandbox::file))
         .route("/v1/allocations", get(allocations::list))
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/evaluations", get(evaluations::list))
@@ -85,6 +99,18 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/search", any(agent::search))
         .route("/metrics", get(metrics::prometheus))
         .route("/v1/metrics", get(metrics::v1))
+        .route("/v1/acl/bootstrap", any(acl::bootstrap))
+        .route("/v1/acl/policies", get(acl::policies))
+        .route("/v1/acl/policy/{name}", any(acl::policy))
+        .route("/v1/acl/tokens", get(acl::tokens))
+        .route("/v1/acl/token", any(acl::create_token))
+        .route("/v1/acl/token/self", get(acl::token_self))
+        .route("/v1/acl/token/{accessor}", any(acl::token))
+        // the edge: every routed request is authorized here, before its handler
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::edge,
+        ))
         .fallback(agent::not_found)
         .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(app)

@@ -89,7 +89,9 @@ fn keyword<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 fn begin_src(line: &str) -> Option<&str> {
     let t = line.trim_start();
     let p = "#+begin_src";
-    if t.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)) {
+    if t.get(..p.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    {
         let rest = &t[p.len()..];
         if rest.is_empty() || rest.starts_with(char::is_whitespace) {
             return Some(rest.trim());

@@ -153,7 +153,10 @@ async fn policy(command: PolicyCommand) -> Result<i32, CliError> {
                 return Ok(0);
             }
             let mut rows = vec![vec!["Name".to_string(), "Description".to_string()]];
-            rows.extend(list.iter().map(|p| vec![text(&p["Name"]), text(&p["Description"])]));
+            rows.extend(
+                list.iter()
+                    .map(|p| vec![text(&p["Name"]), text(&p["Description"])]),
+            );
             println!("{}", table(&rows));
             Ok(0)
         }

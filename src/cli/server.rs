@@ -8,7 +8,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::CliError;
-use crate::config::reload::{LogLevelTarget, Reloader, TlsTarget};
+use crate::config::reload::{AclBootstrapTarget, LogLevelTarget, Reloader, TlsTarget};
 use crate::config::{self, Flags};
 use crate::listener::ServerTls;
 use crate::server::{run as run_server, shutdown_signal};
@@ -243,6 +243,11 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
             .map_err(|e| CliError::new(format!("Error starting server: TLS: {e}")))?;
         reloader.add(TlsTarget::new(tls.clone()));
         server_config.tls = Some(tls);
+    }
+    if config.acl.enabled {
+        let (updates, receiver) = tokio::sync::watch::channel(None);
+        reloader.add(AclBootstrapTarget::new(updates));
+        server_config.acl_bootstrap_reload = Some(receiver);
     }
     tokio::spawn(crate::config::reload::run(reloader, hangup));
     run_server(server_config, shutdown_signal())

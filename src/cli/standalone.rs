@@ -90,6 +90,7 @@ pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
         max_backoff: Duration::from_secs(15),
         alloc_dir: DEFAULT_ALLOC_DIR.into(),
         ca_file: None,
+        fetch_key: None,
     })
 }
 
@@ -138,6 +139,10 @@ impl Standalone {
             drivers: DriverPolicy::all(),
             backpressure: Default::default(),
             open: false,
+            acl: false,
+            acl_bootstrap_secret: None,
+            acl_bootstrap_reload: None,
+            clock: crate::clock::Clock::system(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

@@ -3,12 +3,19 @@
 //! task ID under a key that never leaves the data dir (`fetch-url.key`, 32 random bytes,
 //! mode 0600), so a URL can be neither guessed nor derived for another task, and it works
 //! only while its task is active (the API checks that). Agents need no ACL token.
+//!
+//! `files_as_uris` is how a backend whose agents fetch (Mesos: the command executor does
+//! not unpack `TaskInfo.data`) turns a rendered task's sandbox files into such URIs; the API
+//! does the same, with the token redacted, to show a task as it is launched.
 
 use std::io::Write;
 use std::path::Path;
 
 use aws_lc_rs::hmac;
 use base64::Engine;
+
+use super::types::{TaskInfo, Uri};
+use crate::render::SandboxFiles;
 
 /// The key file in the data dir.
 pub const KEY_FILE: &str = "fetch-url.key";
@@ -90,6 +97,66 @@ pub fn url(base: &str, task_id: &str, token: &str, path: &str) -> String {
         "{}/v1/sandbox/{task_id}/{token}/{path}",
         base.trim_end_matches('/')
     )
+}
+
+/// How the URLs of a task's sandbox files are made: our API's base URL as agents reach it,
+/// and the key that signs them (`None`: the token is shown as `REDACTED`).
+#[derive(Debug, Clone)]
+pub struct FileUrls {
+    pub base: String,
+    pub key: Option<FetchKey>,
+}
+
+impl FileUrls {
+    pub fn url(&self, task_id: &str, path: &str) -> String {
+        let token = match &self.key {
+            Some(key) => key.token(task_id),
+            None => REDACTED.to_string(),
+        };
+        url(&self.base, task_id, &token, path)
+    }
+}
+
+/// Move the files of `TaskInfo.data` to fetcher URIs on our API. A task with its own
+/// (custom) executor keeps its data: the executor reads it.
+pub fn files_as_uris(task: &mut TaskInfo, urls: &FileUrls) {
+    let custom_executor = task
+        .extra
+        .get("executor")
+        .is_some_and(|e| e.get("type").and_then(|t| t.as_str()) != Some("DEFAULT"));
+    if custom_executor {
+        return;
+    }
+    let Some(data) = task.data.as_deref() else {
+        return;
+    };
+    let files = match SandboxFiles::decode(data) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(task = %task.task_id, "task data is not a sandbox file list ({e}); sent as is");
+            return;
+        }
+    };
+    let command = task.command.get_or_insert_with(Default::default);
+    for file in &files.files {
+        if file.render_after_fetch {
+            tracing::warn!(
+                task = %task.task_id,
+                path = file.path,
+                "templates with a `source` are rendered by the local runner only; not delivered by fetching"
+            );
+            continue;
+        }
+        let executable = u32::from_str_radix(&file.mode, 8).is_ok_and(|m| m & 0o111 != 0);
+        command.uris.push(Uri {
+            value: urls.url(&task.task_id.value, &file.path),
+            executable: executable.then_some(true),
+            extract: Some(false),
+            cache: Some(false),
+            output_file: Some(file.path.clone()),
+        });
+    }
+    task.data = None;
 }
 
 #[cfg(test)]

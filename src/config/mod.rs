@@ -217,23 +217,11 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error(
-        "{}: {feature} not available in this build of Dispatch yet; {hint}",
-        value_message(origin, key, "true")
-    )]
-    NotAvailable {
-        origin: Origin,
-        key: String,
-        /// "ACLs are", ...
-        feature: &'static str,
-        hint: &'static str,
-    },
 }
 
 fn value_message(origin: &Origin, key: &str, message: &str) -> String {
     match origin {
         Origin::Flag(_) => format!("{origin}: {message}"),
-        Origin::File { .. } if message == "true" => format!("{origin}: {key} = true"),
         Origin::File { .. } => format!("{origin}: {key}: {message}"),
     }
 }
@@ -323,18 +311,6 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
 /// said, explicitly, that it should be open.
 fn acl_config(layer: &Layer, ip: IpAddr) -> Result<AclConfig, ConfigError> {
     let enabled = layer.acl_enabled.as_ref().is_some_and(|s| s.value);
-    if let Some(Set {
-        value: true,
-        origin,
-    }) = &layer.acl_enabled
-    {
-        return Err(ConfigError::NotAvailable {
-            origin: origin.clone(),
-            key: "acl.enabled".into(),
-            feature: "ACLs are",
-            hint: "remove the acl block or set enabled = false (and keep the API on a private network)",
-        });
-    }
     if !ip.is_loopback() && layer.acl_enabled.is_none() {
         let origin = layer
             .bind_addr
@@ -510,6 +486,7 @@ fn mesos_settings(
             .map_or(Duration::from_secs(15), |s| s.value),
         alloc_dir: get(&layer.mesos_alloc_dir).unwrap_or_else(|| ms::DEFAULT_ALLOC_DIR.into()),
         ca_file: layer.mesos_ca_file.as_ref().map(|s| s.value.clone()),
+        fetch_key: None,
     }))
 }
 
@@ -538,6 +515,14 @@ impl Config {
             drivers: self.drivers.clone(),
             backpressure: self.backpressure.clone(),
             open: self.acl.open,
+            acl: self.acl.enabled,
+            acl_bootstrap_secret: self
+                .acl
+                .bootstrap_token
+                .as_ref()
+                .map(|s| s.value().to_string()),
+            acl_bootstrap_reload: None,
+            clock: crate::clock::Clock::system(),
         }
     }
 

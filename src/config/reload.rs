@@ -101,6 +101,43 @@ impl Reloadable for TlsTarget {
     }
 }
 
+/// The ACL bootstrap token file (`acl.bootstrap_token_file`): a new secret in it replaces
+/// the management token made from the file before (the server applies it through the
+/// writer; an unchanged file does nothing).
+pub struct AclBootstrapTarget {
+    updates: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl AclBootstrapTarget {
+    pub fn new(updates: tokio::sync::watch::Sender<Option<String>>) -> Self {
+        AclBootstrapTarget { updates }
+    }
+}
+
+impl Reloadable for AclBootstrapTarget {
+    fn keys(&self) -> &'static [&'static str] {
+        &["acl.bootstrap_token_file"]
+    }
+
+    fn apply(&mut self, old: &Config, new: &Config) -> Option<String> {
+        let secret = |c: &Config| {
+            c.acl
+                .bootstrap_token
+                .as_ref()
+                .map(|s| s.value().to_string())
+        };
+        let (before, after) = (secret(old), secret(new));
+        if before == after || after.is_none() {
+            return None;
+        }
+        self.updates.send_replace(after);
+        Some(
+            "acl.bootstrap_token_file: a new management token secret (the old one is revoked)"
+                .into(),
+        )
+    }
+}
+
 /// What one reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -357,16 +357,41 @@ fn files_that_must_be_readable_are_checked_at_load() {
 }
 
 #[test]
-fn acl_is_refused_until_this_build_has_it_and_tls_files_are_checked() {
+fn acl_settings_and_tls_files_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "acl.hcl", "acl {\n  enabled = true\n}\n");
-    let e = err_text(&p);
+    let token = write(
+        dir.path(),
+        "boot.token",
+        "3f4a0fcd-5c2b-4a1e-9d0e-7b8c9d0e1f2a\n",
+    );
+    let p = write(
+        dir.path(),
+        "acl.hcl",
+        &format!(
+            "bind_addr = \"0.0.0.0\"\nacl {{\n  enabled = true\n  bootstrap_token_file = \"{}\"\n}}\n",
+            token.display()
+        ),
+    );
+    let c = load_one(&p).expect("ACLs on: may listen beyond loopback");
+    assert!(c.acl.enabled && !c.acl.open);
     assert_eq!(
-        e,
-        format!(
-            "{}:2: acl.enabled = true: ACLs are not available in this build of Dispatch yet; remove the acl block or set enabled = false (and keep the API on a private network)",
-            p.display()
-        )
+        c.acl.bootstrap_token.as_ref().map(|s| s.value()),
+        Some("3f4a0fcd-5c2b-4a1e-9d0e-7b8c9d0e1f2a")
+    );
+    let bad = write(dir.path(), "bad.token", "hunter2\n");
+    let p = write(
+        dir.path(),
+        "acl2.hcl",
+        &format!(
+            "acl {{\n  bootstrap_token_file = \"{}\"\n}}\n",
+            bad.display()
+        ),
+    );
+    assert!(
+        err_text(&p).contains(":2: acl.bootstrap_token_file: ")
+            && err_text(&p).contains("must hold a token secret (a UUID"),
+        "{}",
+        err_text(&p)
     );
     let cert = write(dir.path(), "cert.pem", "x");
     let key = write(dir.path(), "key.pem", "x");

@@ -34,10 +34,7 @@ pub struct AclState {
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// A known, unexpired token.
-    Token {
-        token: Token,
-        grants: Arc<Grants>,
-    },
+    Token { token: Token, grants: Arc<Grants> },
     /// No token, or one that matches none: what the `anonymous` policy allows.
     Anonymous(Arc<Grants>),
     /// A known token past its expiration time.
@@ -48,16 +45,22 @@ pub enum Caller {
 #[derive(Debug)]
 pub enum AclCommand {
     /// `POST /v1/acl/bootstrap`: the first management token (refused once done).
-    Bootstrap { secret: String },
+    Bootstrap {
+        secret: String,
+    },
     /// `-acl-bootstrap-token-file`: make sure a management token with this secret exists
     /// (a token made from an earlier version of the file is replaced).
-    BootstrapFromFile { secret: String },
+    BootstrapFromFile {
+        secret: String,
+    },
     UpsertPolicy {
         name: String,
         description: String,
         rules: String,
     },
-    DeletePolicy { name: String },
+    DeletePolicy {
+        name: String,
+    },
     CreateToken {
         name: String,
         management: bool,
@@ -65,17 +68,24 @@ pub enum AclCommand {
         /// Nanoseconds, already within Nomad's bounds.
         ttl: Option<i64>,
     },
-    DeleteToken { accessor: String },
+    DeleteToken {
+        accessor: String,
+    },
 }
 
 /// What an ACL command did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AclReply {
     /// A token made, with its secret (shown once).
-    Token { token: Token, secret: String },
+    Token {
+        token: Token,
+        secret: String,
+    },
     /// Nothing changed (the bootstrap file's token exists already).
     Unchanged,
-    Written { index: u64 },
+    Written {
+        index: u64,
+    },
 }
 
 impl AclState {
@@ -136,7 +146,8 @@ impl AclState {
             acl.policies.insert(p.name.clone(), p.reparse());
         }
         for t in tokens {
-            acl.by_hash.insert(t.secret_hash.clone(), t.accessor_id.clone());
+            acl.by_hash
+                .insert(t.secret_hash.clone(), t.accessor_id.clone());
             acl.tokens.insert(t.accessor_id.clone(), t);
         }
         acl.refresh_grants();
@@ -174,10 +185,8 @@ impl AclState {
             accessor: token.accessor_id.clone(),
             json: serde_json::to_string(&token).unwrap_or_default(),
         });
-        self.grants.insert(
-            token.accessor_id.clone(),
-            Arc::new(self.grants_of(&token)),
-        );
+        self.grants
+            .insert(token.accessor_id.clone(), Arc::new(self.grants_of(&token)));
         self.by_hash
             .insert(token.secret_hash.clone(), token.accessor_id.clone());
         self.tokens.insert(token.accessor_id.clone(), token);
@@ -238,7 +247,15 @@ pub fn apply(
                 return Err(StateError::AclBootstrapDone(index));
             }
             let index = (step.next_index)();
-            let token = new_token(step, &secret, "Bootstrap Token", true, Vec::new(), None, index);
+            let token = new_token(
+                step,
+                &secret,
+                "Bootstrap Token",
+                true,
+                Vec::new(),
+                None,
+                index,
+            );
             acl.bootstrap_index = Some(index);
             step.changes.push(Change::PutSetting {
                 key: BOOTSTRAP_INDEX_SETTING.into(),
@@ -267,8 +284,15 @@ pub fn apply(
             for accessor in old {
                 acl.remove_token(&accessor, step.changes);
             }
-            let mut token =
-                new_token(step, &secret, "Bootstrap Token", true, Vec::new(), None, index);
+            let mut token = new_token(
+                step,
+                &secret,
+                "Bootstrap Token",
+                true,
+                Vec::new(),
+                None,
+                index,
+            );
             token.from_file = true;
             if acl.bootstrap_index.is_none() {
                 acl.bootstrap_index = Some(index);
@@ -319,7 +343,9 @@ pub fn apply(
             ttl,
         } => {
             if name.chars().count() > 256 {
-                return Err(StateError::Acl("token 0 invalid: token name too long".into()));
+                return Err(StateError::Acl(
+                    "token 0 invalid: token name too long".into(),
+                ));
             }
             if management && !policies.is_empty() {
                 return Err(StateError::Acl(
@@ -411,9 +437,7 @@ mod tests {
         assert!(token.management);
         assert_eq!(token.secret_hash, hash_secret("s-boot"));
         let again = h
-            .run(AclCommand::Bootstrap {
-                secret: "x".into(),
-            })
+            .run(AclCommand::Bootstrap { secret: "x".into() })
             .unwrap_err();
         assert_eq!(
             again.to_string(),
@@ -422,7 +446,9 @@ mod tests {
                 token.create_index
             )
         );
-        assert!(matches!(h.acl.caller(Some(&secret), h.now), Caller::Token { grants, .. } if grants.is_management()));
+        assert!(
+            matches!(h.acl.caller(Some(&secret), h.now), Caller::Token { grants, .. } if grants.is_management())
+        );
 
         h.run(AclCommand::UpsertPolicy {
             name: "dispatch-transcode".into(),
@@ -456,9 +482,15 @@ mod tests {
         assert!(!grants.job("transcode", "dispatch-job"));
         // expiry
         h.now += 5_000;
-        assert!(matches!(h.acl.caller(Some(&secret), h.now), Caller::Expired));
+        assert!(matches!(
+            h.acl.caller(Some(&secret), h.now),
+            Caller::Expired
+        ));
         // unknown and missing secrets are anonymous
-        assert!(matches!(h.acl.caller(Some("nope"), h.now), Caller::Anonymous(_)));
+        assert!(matches!(
+            h.acl.caller(Some("nope"), h.now),
+            Caller::Anonymous(_)
+        ));
         assert!(matches!(h.acl.caller(None, h.now), Caller::Anonymous(_)));
         // the secret itself is stored nowhere
         let stored = format!("{:?}", h.changes);
@@ -474,9 +506,21 @@ mod tests {
     fn bad_tokens_are_refused_with_nomads_messages_and_nothing_changes() {
         let mut h = Harness::new();
         let cases = [
-            (vec![], false, "token 0 invalid: client token missing policies or roles"),
-            (vec!["p".to_string()], true, "token 0 invalid: management token cannot be associated with policies or roles"),
-            (vec!["missing".to_string()], false, "token 0 invalid: policy \"missing\" does not exist"),
+            (
+                vec![],
+                false,
+                "token 0 invalid: client token missing policies or roles",
+            ),
+            (
+                vec!["p".to_string()],
+                true,
+                "token 0 invalid: management token cannot be associated with policies or roles",
+            ),
+            (
+                vec!["missing".to_string()],
+                false,
+                "token 0 invalid: policy \"missing\" does not exist",
+            ),
         ];
         for (policies, management, want) in cases {
             let e = h
@@ -507,17 +551,31 @@ mod tests {
     fn the_bootstrap_file_token_is_made_once_and_replaced_when_the_file_changes() {
         let mut h = Harness::new();
         assert!(matches!(
-            h.run(AclCommand::BootstrapFromFile { secret: "one".into() }).unwrap(),
+            h.run(AclCommand::BootstrapFromFile {
+                secret: "one".into()
+            })
+            .unwrap(),
             AclReply::Token { .. }
         ));
         assert_eq!(
-            h.run(AclCommand::BootstrapFromFile { secret: "one".into() }).unwrap(),
+            h.run(AclCommand::BootstrapFromFile {
+                secret: "one".into()
+            })
+            .unwrap(),
             AclReply::Unchanged
         );
-        h.run(AclCommand::BootstrapFromFile { secret: "two".into() })
-            .unwrap();
-        assert!(matches!(h.acl.caller(Some("one"), h.now), Caller::Anonymous(_)));
-        assert!(matches!(h.acl.caller(Some("two"), h.now), Caller::Token { .. }));
+        h.run(AclCommand::BootstrapFromFile {
+            secret: "two".into(),
+        })
+        .unwrap();
+        assert!(matches!(
+            h.acl.caller(Some("one"), h.now),
+            Caller::Anonymous(_)
+        ));
+        assert!(matches!(
+            h.acl.caller(Some("two"), h.now),
+            Caller::Token { .. }
+        ));
         assert_eq!(h.acl.tokens().count(), 1);
         // the bootstrap is done: the API's bootstrap is refused
         assert!(h.run(AclCommand::Bootstrap { secret: "x".into() }).is_err());

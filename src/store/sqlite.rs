@@ -62,7 +62,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, definition) in ADDED_COLUMNS {
         let exists: bool = conn
-            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
             .exists(params![column])?;
         if !exists {
             conn.execute_batch(&format!(
@@ -172,14 +174,18 @@ impl SqliteStore {
 
     /// Every ACL policy, as stored JSON (start-up).
     pub fn acl_policies(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.writer.prepare("SELECT json FROM acl_policies ORDER BY name")?;
+        let mut stmt = self
+            .writer
+            .prepare("SELECT json FROM acl_policies ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Every ACL token, as stored JSON (start-up).
     pub fn acl_tokens(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.writer.prepare("SELECT json FROM acl_tokens ORDER BY accessor")?;
+        let mut stmt = self
+            .writer
+            .prepare("SELECT json FROM acl_tokens ORDER BY accessor")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -348,6 +348,17 @@ pub fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
     serde_json::from_str(&get_text(server, path)).expect("a JSON answer")
 }
 
+/// `GET path` on the server with an ACL token, as JSON.
+pub fn get_json_with(server: &TestServer, path: &str, token: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-fsS", "-H", &format!("X-Nomad-Token: {token}")])
+        .arg(format!("{}{}", server.url(), path))
+        .output()
+        .expect("curl (run scripts/test-deps.sh)");
+    assert!(out.status.success(), "GET {path}: {}", show(&out));
+    serde_json::from_slice(&out.stdout).expect("a JSON answer")
+}
+
 /// Every task run (attempt) of a dispatched child, from its allocations.
 pub fn task_runs(server: &TestServer, child: &str) -> Vec<serde_json::Value> {
     let child = child.replace('/', "%2F");

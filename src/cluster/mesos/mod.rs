@@ -54,6 +54,7 @@ pub fn capabilities(settings: &MesosSettings) -> Capabilities {
         custom_executors: true,
         persistent_volumes: true,
         source_templates: false,
+        sandbox_fetch_base: Some(settings.advertise_url.clone()),
         docker: true,
         gpus: settings.capabilities.iter().any(|c| c == "GPU_RESOURCES"),
         capacity: Capacity::LargestOffer,

@@ -52,6 +52,8 @@ pub struct MesosSettings {
     /// CA bundle (PEM) that `https://` masters' certificates are checked against, instead
     /// of the system's roots.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Signs the sandbox file URLs agents fetch (the server sets it from its data dir).
+    pub fetch_key: Option<crate::cluster::fetch_urls::FetchKey>,
 }
 
 /// Default of `-mesos-alloc-dir`.

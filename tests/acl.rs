@@ -637,3 +637,81 @@ fn tokens_and_policies_survive_a_restart_and_the_bootstrap_file_reloads() {
     });
     assert_eq!(kind(first).0, "anonymous", "the old secret is revoked");
 }
+
+/// Expiry is decided on the server's clock: here a manual one, moved past the token's TTL
+/// (no waiting). An expired token gets 403 saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refused_saying_it_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let clock = dispatch::clock::Clock::manual(1_800_000_000_000_000_000);
+    let config = dispatch::server::ServerConfig {
+        bind: listener.local_addr().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        local: dispatch::server::LocalOptions {
+            cpus: Some(0.0),
+            ..Default::default()
+        },
+        statsd_addr: None,
+        mesos: None,
+        gc: Default::default(),
+        fetch_bind: None,
+        tls: None,
+        conn_limits: Default::default(),
+        drivers: Default::default(),
+        backpressure: Default::default(),
+        open: false,
+        acl: true,
+        acl_bootstrap_secret: None,
+        acl_bootstrap_reload: None,
+        clock: clock.clone(),
+    };
+    tokio::spawn(dispatch::server::serve(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::new();
+    // the listener is bound: the request waits in its backlog until the server serves
+    let boot: serde_json::Value = http
+        .post(format!("{url}/v1/acl/bootstrap"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let m = boot["SecretID"].as_str().unwrap();
+    let token: serde_json::Value = http
+        .post(format!("{url}/v1/acl/token"))
+        .header("X-Nomad-Token", m)
+        .json(&serde_json::json!({"Name": "short", "Type": "management", "ExpirationTTL": "1m"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["ExpirationTTL"], "1m0s", "{token}");
+    assert_eq!(token["ExpirationTime"], "2027-01-15T08:01:00Z", "{token}");
+    let secret = token["SecretID"].as_str().unwrap();
+    let get = |secret: String| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let r = http
+                .get(format!("{url}/v1/jobs"))
+                .header("X-Nomad-Token", secret)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(secret.into()).await.0, 200);
+    clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(get(secret.into()).await, (403, "ACL token expired".into()));
+    // the bootstrap token has no expiry
+    assert_eq!(get(m.into()).await.0, 200);
+}

@@ -106,3 +106,175 @@ fn a_client_that_does_not_finish_its_headers_is_disconnected() {
         Some(200)
     );
 }
+
+/// One HTTP call with curl: status, response headers (lower-cased names), body.
+fn http(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "-D", "-", "-X", method]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("X-Nomad-Token: {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-d", b]);
+    }
+    let out = cmd
+        .arg(format!("{}{}", server.url(), path))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+const JOB: &str = r#"{"Job": {"ID": "w", "Type": "batch", "ParameterizedJob": {},
+  "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "exec",
+  "Config": {"command": "true"}}]}]}}"#;
+
+/// `value` of a metric line with these labels.
+fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn a_full_backlog_refuses_dispatches_with_429_and_stores_nothing() {
+    let server = TestServer::start_with(&["-local-cpus", "0", "-max-pending", "2"]);
+    assert_eq!(http(&server, "PUT", "/v1/jobs", None, Some(JOB)).0, 200);
+    let once = "/v1/job/w/dispatch?idempotency_token=first";
+    assert_eq!(http(&server, "PUT", once, None, Some("{}")).0, 200);
+    assert_eq!(
+        http(&server, "PUT", "/v1/job/w/dispatch", None, Some("{}")).0,
+        200
+    );
+    let (status, headers, body) = http(&server, "PUT", "/v1/job/w/dispatch", None, Some("{}"));
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(header(&headers, "retry-after"), Some("5"));
+    assert_eq!(
+        body,
+        "too many dispatches pending: the backlog is full (2, -max-pending); retry later"
+    );
+    // the raw-payload form is capped too
+    assert_eq!(
+        http(
+            &server,
+            "PUT",
+            "/v1/job/w/dispatch/payload",
+            None,
+            Some("x")
+        )
+        .0,
+        429
+    );
+    // a repeat of an accepted dispatch is still answered (it stores nothing either)
+    assert_eq!(http(&server, "PUT", once, None, Some("{}")).0, 200);
+    let summary = common::get_json(&server, "/v1/job/w/summary");
+    assert_eq!(summary["Children"]["Pending"], 2, "{summary}");
+    let text = common::get_text(&server, "/metrics");
+    assert_eq!(
+        metric(
+            &text,
+            "dispatch_dispatch_requests_total",
+            &[
+                "job=\"w\"",
+                "outcome=\"rejected\"",
+                "reason=\"backlog_full\""
+            ]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_dispatch_rate_is_per_token_or_client_address() {
+    // 2 at once, then one per 100 s: the third within the test is always refused
+    let server = TestServer::start_with(&[
+        "-local-cpus",
+        "0",
+        "-acl-enabled",
+        "-dispatch-rate",
+        "0.01/2",
+    ]);
+    let (_, _, boot) = http(&server, "POST", "/v1/acl/bootstrap", None, None);
+    let m: serde_json::Value = serde_json::from_str(&boot).unwrap();
+    let m = m["SecretID"].as_str().unwrap().to_string();
+    assert_eq!(http(&server, "PUT", "/v1/jobs", Some(&m), Some(JOB)).0, 200);
+    let (_, _, other) = http(
+        &server,
+        "POST",
+        "/v1/acl/token",
+        Some(&m),
+        Some(r#"{"Name": "other", "Type": "management"}"#),
+    );
+    let other: serde_json::Value = serde_json::from_str(&other).unwrap();
+    let other = other["SecretID"].as_str().unwrap().to_string();
+    let dispatch =
+        |token: Option<&str>| http(&server, "PUT", "/v1/job/w/dispatch", token, Some("{}"));
+    assert_eq!(dispatch(Some(&m)).0, 200);
+    assert_eq!(dispatch(Some(&m)).0, 200);
+    let (status, headers, body) = dispatch(Some(&m));
+    assert_eq!(status, 429, "{body}");
+    let wait: u64 = header(&headers, "retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=100).contains(&wait), "{wait}");
+    assert!(
+        body.starts_with("dispatch rate exceeded for this caller (-dispatch-rate)"),
+        "{body}"
+    );
+    // another token has its own allowance
+    assert_eq!(dispatch(Some(&other)).0, 200);
+    // anonymous callers share their address's allowance
+    let policy = r#"{"Rules": "job \"w\" {\n  capabilities = [\"dispatch-job\"]\n}\n"}"#;
+    assert_eq!(
+        http(
+            &server,
+            "POST",
+            "/v1/acl/policy/anonymous",
+            Some(&m),
+            Some(policy)
+        )
+        .0,
+        200
+    );
+    assert_eq!(dispatch(None).0, 200);
+    assert_eq!(dispatch(None).0, 200);
+    assert_eq!(dispatch(None).0, 429);
+    // refused dispatches stored nothing, and are counted
+    let summary = common::get_json_with(&server, "/v1/job/w/summary", &m);
+    assert_eq!(summary["Children"]["Pending"], 5, "{summary}");
+    let (_, _, text) = http(&server, "GET", "/metrics", Some(&m), None);
+    assert_eq!(
+        metric(
+            &text,
+            "dispatch_dispatch_requests_total",
+            &["job=\"w\"", "reason=\"rate_limited\""]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+}

@@ -541,8 +541,8 @@ async fn http_latency_is_labelled_by_route_template() {
         ("PUT", "/v1/system/gc".to_string(), "/v1/system/gc", "2xx"),
         (
             "GET",
-            "/v1/sandbox/no-task/local/x".to_string(),
-            "/v1/sandbox/:task_id/:path",
+            "/v1/sandbox/no-task/no-token/local/x".to_string(),
+            "/v1/sandbox/:task_id/:token/:path",
             "4xx",
         ),
         (

@@ -1,9 +1,9 @@
 //! Compatibility with the real python-nomad client: runs tests/python/test_python_nomad.py
 //! against a fresh server. Needs python3 with python-nomad (`scripts/test-deps.sh`).
 
-mod common;
 #[path = "common/certs.rs"]
 mod certs;
+mod common;
 
 use std::process::Command;
 

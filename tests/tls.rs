@@ -75,13 +75,14 @@ fn curl(url: &str, ca: &Path, client: Option<&Pair>) -> (i32, String) {
     )
 }
 
-fn tls_server(dir: &Path, ca: &Ca, server: &Pair, verify_clients: bool) -> TestServer {
-    let mut args = vec![
+fn tls_server(extra: &[&str], ca: &Ca, server: &Pair, verify_clients: bool) -> TestServer {
+    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    args.extend([
         "-tls-cert-file".to_string(),
         server.cert.display().to_string(),
         "-tls-key-file".to_string(),
         server.key.display().to_string(),
-    ];
+    ]);
     if verify_clients {
         args.extend([
             "-tls-ca-file".to_string(),
@@ -89,7 +90,6 @@ fn tls_server(dir: &Path, ca: &Ca, server: &Pair, verify_clients: bool) -> TestS
             "-tls-verify-clients".to_string(),
         ]);
     }
-    let _ = dir;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     TestServer::start_with(&args)
 }
@@ -100,7 +100,20 @@ fn the_cli_works_over_https_with_client_certificates() {
     let ca = Ca::new(dir.path(), "main");
     let server_pair = ca.server("server");
     let client = ca.client("cli");
-    let server = tls_server(dir.path(), &ca, &server_pair, true);
+    // HTTPS with client certificates, and ACLs
+    let management = "5d0c8a3e-1b2f-4e6a-9c7d-0e1f2a3b4c5d";
+    let token_file = dir.path().join("bootstrap.token");
+    std::fs::write(&token_file, management).unwrap();
+    let server = tls_server(
+        &[
+            "-acl-enabled",
+            "-acl-bootstrap-token-file",
+            token_file.to_str().unwrap(),
+        ],
+        &ca,
+        &server_pair,
+        true,
+    );
     assert!(
         server.url().starts_with("https://127.0.0.1:"),
         "{}",
@@ -112,6 +125,8 @@ fn the_cli_works_over_https_with_client_certificates() {
 
     // flags
     let tls_flags = [
+        "-token",
+        management,
         "-address",
         &url,
         "-ca-cert",
@@ -141,26 +156,72 @@ fn the_cli_works_over_https_with_client_certificates() {
     );
     let status = ok(&run(with(&["job", "status", "hello"])));
     assert!(status.contains(&child), "{status}");
+    let logs = ok(&run(with(&["logs", &child])));
+    assert_eq!(logs.trim(), "hello tls");
+    // ACL administration over HTTPS, and an application's token
+    let policy = dir.path().join("hello.policy.hcl");
+    std::fs::write(
+        &policy,
+        "job \"hello\" {\n  capabilities = [\"dispatch-job\", \"read-job\"]\n}\n",
+    )
+    .unwrap();
+    ok(&run(with(&[
+        "acl",
+        "policy",
+        "apply",
+        "dispatch-hello",
+        policy.to_str().unwrap(),
+    ])));
+    let out = ok(&run(with(&[
+        "acl",
+        "token",
+        "create",
+        "-name",
+        "app",
+        "-policy",
+        "dispatch-hello",
+    ])));
+    let app = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret ID"))
+        .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+        .expect("a secret");
 
     // DISPATCH_* variables, then NOMAD_* as the fallback
     for prefix in ["DISPATCH", "NOMAD"] {
-        let (addr, cacert, cert, key) = (
+        let (addr, cacert, cert, key, token) = (
             format!("{prefix}_ADDR"),
             format!("{prefix}_CACERT"),
             format!("{prefix}_CLIENT_CERT"),
             format!("{prefix}_CLIENT_KEY"),
+            format!("{prefix}_TOKEN"),
         );
-        let out = cli(
-            &["status"],
-            &[
-                (addr.as_str(), url.as_str()),
-                (cacert.as_str(), ca.cert.to_str().unwrap()),
-                (cert.as_str(), client.cert.to_str().unwrap()),
-                (key.as_str(), client.key.to_str().unwrap()),
-            ],
-        );
-        let text = ok(&out);
+        let env = |secret: &'static str| {
+            vec![
+                (addr.clone(), url.clone()),
+                (cacert.clone(), ca.cert.display().to_string()),
+                (cert.clone(), client.cert.display().to_string()),
+                (key.clone(), client.key.display().to_string()),
+                (token.clone(), secret.to_string()),
+            ]
+        };
+        let as_pairs = |v: &Vec<(String, String)>| -> Vec<(String, String)> { v.clone() };
+        let m = as_pairs(&env(management));
+        let pairs: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let text = ok(&cli(&["status"], &pairs));
         assert!(text.contains("hello"), "{prefix}_*: {text}");
+        // the application's token dispatches, and may not list
+        let mut a = m.clone();
+        a.last_mut().unwrap().1 = app.clone();
+        let pairs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = ok(&cli(
+            &["job", "dispatch", "-detach", "-meta", "who=app", "hello"],
+            &pairs,
+        ));
+        assert!(out.contains("Dispatched Job ID"), "{out}");
+        let out = cli(&["status"], &pairs);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
     }
 
     // no client certificate: refused by the server
@@ -194,9 +255,9 @@ fn the_cli_works_over_https_with_client_certificates() {
     let (code, _) = curl(&format!("{url}/v1/jobs"), &ca.cert, Some(&stranger));
     assert_ne!(code, 0);
     // ... and the server keeps serving the right clients
-    let (code, body) = curl(&format!("{url}/v1/jobs"), &ca.cert, Some(&client));
+    let (code, body) = curl(&format!("{url}/v1/status/leader"), &ca.cert, Some(&client));
     assert_eq!(code, 0, "{body}");
-    assert!(body.contains("\"hello\""), "{body}");
+    assert!(body.contains("127.0.0.1"), "{body}");
     // a key without its certificate is a usage error
     let out = cli(
         &[
@@ -221,7 +282,7 @@ fn plain_http_and_failed_handshakes_get_a_clean_close_and_one_log_line() {
     let ca = Ca::new(dir.path(), "main");
     let server_pair = ca.server("server");
     let client = ca.client("cli");
-    let server = tls_server(dir.path(), &ca, &server_pair, true);
+    let server = tls_server(&[], &ca, &server_pair, true);
 
     // plain HTTP to the HTTPS port: Go's 400, then the connection closes (EOF, not a reset)
     let mut stream = TcpStream::connect(server.addr()).unwrap();
@@ -253,8 +314,23 @@ fn plain_http_and_failed_handshakes_get_a_clean_close_and_one_log_line() {
         Some(&client),
     );
     assert_eq!(code, 0, "{body}");
-    wait_until(10, "the handshake failure in the log", || {
-        server.log().contains("TLS handshake with 127.0.0.1 failed")
+    // it counted every failure, and said it once
+    let failures = |reason: &str| -> u64 {
+        let (_, text) = curl(
+            &format!("{}/metrics", server.url()),
+            &ca.cert,
+            Some(&client),
+        );
+        text.lines()
+            .find(|l| {
+                l.starts_with("dispatch_tls_handshake_failures_total")
+                    && l.contains(&format!("reason=\"{reason}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_until(10, "the failures counted", || {
+        failures("handshake") == 3 && failures("not_tls") == 1
     });
     let log = server.log();
     assert_eq!(

@@ -98,6 +98,10 @@ pub async fn serve(
         let permit = match conns.admit(peer.ip()) {
             Ok(permit) => permit,
             Err(refusal) => {
+                crate::metrics::connection_refused(match refusal {
+                    Refusal::PerClient => "per_client",
+                    Refusal::Total => "total",
+                });
                 let plain = tls.is_none();
                 tokio::spawn(refuse(stream, refusal, plain));
                 continue;
@@ -159,6 +163,7 @@ impl Connection {
         match tokio::time::timeout(self.limits.handshake_timeout, handshake).await {
             Ok(Handshake::Done(stream)) => self.http(*stream, watcher).await,
             Ok(Handshake::NotTls(mut stream, first)) => {
+                crate::metrics::tls_failure("not_tls");
                 self.failures.note(
                     self.peer,
                     "the client did not start a TLS handshake (plain HTTP to the HTTPS port?)",
@@ -171,9 +176,15 @@ impl Connection {
                     close_after(&mut stream, reply.as_bytes()).await;
                 }
             }
-            Ok(Handshake::Failed(why)) => self.failures.note(self.peer, &why),
+            Ok(Handshake::Failed(why)) => {
+                crate::metrics::tls_failure("handshake");
+                self.failures.note(self.peer, &why)
+            }
             Ok(Handshake::Gone) => {}
-            Err(_) => self.failures.note(self.peer, "the TLS handshake timed out"),
+            Err(_) => {
+                crate::metrics::tls_failure("timeout");
+                self.failures.note(self.peer, "the TLS handshake timed out")
+            }
         }
     }
 

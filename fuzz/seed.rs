@@ -74,6 +74,21 @@ fn main() {
         c.put("batch_file", &name(path), &std::fs::read(path).unwrap_or_default());
     }
 
+    // dispatch bodies: the first byte picks the job (0 transcode, 1 gif; +0x80 adds a query)
+    let bodies = [
+        r#"{"Meta": {"input": "/tmp/clip.mp4", "profile": "large"}}"#,
+        r#"{"Meta": {"input": "https://example.com/in.mov"}, "Payload": "eyJjcm9wIjogIjE2OjkifQ==", "Priority": 80, "IdPrefixTemplate": "nightly"}"#,
+        r#"{"Meta": {"input": "{{ env \"HOME\" }}", "output_dir": "${NOMAD_META_input}/../x"}, "IdempotencyToken": "upload-42"}"#,
+        r#"{"JobID": "transcode", "Meta": null, "Payload": null}"#,
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        for job in [0u8, 1, 0x80, 0x81] {
+            let mut seed = vec![job];
+            seed.extend_from_slice(body.as_bytes());
+            c.put("dispatch_body", &format!("body-{i}-{job}"), &seed);
+        }
+    }
+
     // ACL policies
     let mut policies = files(&fixtures.join("acl"), |_| true);
     policies.extend(files(&repo.join("deploy/acl"), |_| true));

@@ -14,7 +14,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo_root, TestServer, wait_until};
+use common::{repo_root, wait_until, TestServer};
 use serde_json::{json, Value};
 
 const MIB: f64 = 1048576.0;
@@ -605,12 +605,30 @@ fn prometheus_scrapes_with_the_shipped_bearer_token_config() {
             .env("DISPATCH_TOKEN", management)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let policy = repo_root().join("deploy/acl/metrics.hcl");
-    dispatch_cli(&["acl", "policy", "apply", "metrics", policy.to_str().unwrap()]);
-    let out = dispatch_cli(&["acl", "token", "create", "-name", "prometheus", "-policy", "metrics"]);
+    dispatch_cli(&[
+        "acl",
+        "policy",
+        "apply",
+        "metrics",
+        policy.to_str().unwrap(),
+    ]);
+    let out = dispatch_cli(&[
+        "acl",
+        "token",
+        "create",
+        "-name",
+        "prometheus",
+        "-policy",
+        "metrics",
+    ]);
     let secret = out
         .lines()
         .find_map(|l| l.strip_prefix("Secret ID"))
@@ -623,7 +641,10 @@ fn prometheus_scrapes_with_the_shipped_bearer_token_config() {
     let config = shipped
         .replace("127.0.0.1:4646", &server.addr().to_string())
         .replace("scrape_interval: 15s", "scrape_interval: 1s");
-    assert!(config.contains("credentials_file: dispatch-metrics.token"), "{config}");
+    assert!(
+        config.contains("credentials_file: dispatch-metrics.token"),
+        "{config}"
+    );
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
     std::fs::copy(
         repo_root().join("deploy/prometheus/rules.yml"),
@@ -633,8 +654,14 @@ fn prometheus_scrapes_with_the_shipped_bearer_token_config() {
     let token_file = dir.path().join("dispatch-metrics.token");
     std::fs::write(&token_file, "").unwrap();
     let prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
         .arg("--web.listen-address=127.0.0.1:0")
         .current_dir(dir.path())
         .stdout(Stdio::null())
@@ -664,7 +691,9 @@ fn prometheus_scrapes_with_the_shipped_bearer_token_config() {
         .unwrap_or(0.0)
     };
     // no token: refused (this test's own reads are never 4xx)
-    wait_until(60, "Prometheus refused without a token", || scrapes("4xx") >= 1.0);
+    wait_until(60, "Prometheus refused without a token", || {
+        scrapes("4xx") >= 1.0
+    });
     // the metrics token: Prometheus gets through (beyond this test's own 2xx reads)
     std::fs::write(&token_file, &secret).unwrap();
     let baseline = scrapes("2xx");

@@ -306,7 +306,11 @@ fn idempotency_token(query: &Query, body: Option<&Value>) -> Option<String> {
 }
 
 /// Decode a dispatch body into a request, with a message naming the bad field.
-fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<DispatchRequest, ApiError> {
+pub(super) fn decode_dispatch_body(
+    id: &str,
+    query: &Query,
+    body: &[u8],
+) -> Result<DispatchRequest, ApiError> {
     if body.is_empty() {
         return Err(ApiError::BadRequest("Request body is empty".into()));
     }

@@ -137,7 +137,7 @@ pub fn field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 /// Decode a register body (`{"Job": {...}, ...}`) into a `Job`, naming the field on error.
-fn decode_register_body(body: &[u8]) -> Result<Job, ApiError> {
+pub(super) fn decode_register_body(body: &[u8]) -> Result<Job, ApiError> {
     if body.is_empty() {
         return Err(ApiError::BadRequest("Request body is empty".into()));
     }

@@ -67,6 +67,20 @@ pub struct Security {
     pub fetch_key: Option<crate::cluster::fetch_urls::FetchKey>,
 }
 
+/// Decode a dispatch body as `PUT /v1/job/<id>/dispatch` does (the fuzzers use it).
+pub fn decode_dispatch(
+    id: &str,
+    raw_query: Option<&str>,
+    body: &[u8],
+) -> Result<crate::state::DispatchRequest, ApiError> {
+    job::decode_dispatch_body(id, &query::Query::parse(raw_query), body)
+}
+
+/// Decode a register body (`{"Job": {...}}`) as `PUT /v1/jobs` does (the fuzzers use it).
+pub fn decode_register(body: &[u8]) -> Result<crate::model::Job, ApiError> {
+    jobs::decode_register_body(body)
+}
+
 /// The largest request body read (axum's default limit, kept).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 

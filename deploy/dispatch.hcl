@@ -9,8 +9,9 @@
 #
 # Unknown keys and bad values stop the server with file:line and the key. Paths must be
 # absolute. `systemctl reload dispatch` (SIGHUP) re-reads the files: log_level, the TLS
-# certificates and the ACL bootstrap token file change at once; other changes are logged as
-# "takes effect after a restart".
+# certificates, the ACL bootstrap token file and the Mesos framework's framework_name, role,
+# failover_timeout and capabilities change at once (UPDATE_FRAMEWORK: no re-registration,
+# running tasks untouched); other changes are logged as "takes effect after a restart".
 
 # Where dispatches, jobs and local task sandboxes live. Everything the API acknowledged is
 # in here (SQLite, fsync before the reply): back it up, keep it on a local disk.
@@ -48,7 +49,8 @@ local_runner {
 }
 
 # Run tasks on Apache Mesos instead (Dispatch registers as a framework). The masters are
-# tried in order; the leader is found by following /master/redirect.
+# tried in order; the leader is found by following /master/redirect. Or name the ZooKeeper
+# the masters register in: master = "zk://10.0.1.10:2181,10.0.1.11:2181/mesos".
 # mesos {
 #   master           = ["10.0.1.10:5050", "10.0.1.11:5050", "10.0.1.12:5050"]
 #   role             = ["dispatch"]          # offers for these roles (MULTI_ROLE)

@@ -8,6 +8,8 @@
 #   python3           apt package python3  (test HTTP server: python3 -m http.server)
 #   python3 `nomad`   PyPI python-nomad    (Nomad API client compatibility tests)
 #   promtool          apt package prometheus (tests/metrics.rs: check metrics and rules)
+#   ZooKeeper + JRE   apt package zookeeper (tests/mesos_zookeeper.rs starts a throwaway
+#                     server: java -cp /usr/share/java/zookeeper.jar ...)
 #   ShellCheck        apt package shellcheck (tests/deploy.rs: every shell script)
 #   vagrant           apt package vagrant    (tests/deploy.rs: vagrant validate)
 #   systemd-analyze   apt package systemd    (tests/deploy.rs: verify the units)
@@ -39,6 +41,7 @@ have ffmpeg && have ffprobe || apt_pkgs+=(ffmpeg)
 have curl || apt_pkgs+=(curl)
 have python3 || apt_pkgs+=(python3)
 have promtool || apt_pkgs+=(prometheus)
+{ [ -f /usr/share/java/zookeeper.jar ] && have java; } || apt_pkgs+=(zookeeper)
 have shellcheck || apt_pkgs+=(shellcheck)
 have vagrant || apt_pkgs+=(vagrant)
 have systemd-analyze || apt_pkgs+=(systemd)
@@ -80,6 +83,7 @@ fi
 
 echo "test deps OK: $(ffmpeg -version | head -n1)"
 echo "test deps OK: $(promtool --version 2>&1 | head -n1)"
+echo "test deps OK: ZooKeeper jar /usr/share/java/zookeeper.jar, $(java -version 2>&1 | head -n1)"
 echo "test deps OK: python3 module nomad $(python3 -c 'import nomad, importlib.metadata as m; print(m.version("python-nomad"))' 2>/dev/null || echo present)"
 echo "test deps OK: $(shellcheck --version | sed -n 2p), $(vagrant --version), $(systemd-analyze --version | head -n1)"
 if have terraform && [ -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ]; then

@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub acl_bootstrap_reload: Option<tokio::sync::watch::Receiver<Option<String>>>,
     /// The one clock (the system's; in-process tests give a manual one).
     pub clock: Clock,
+    /// New framework settings from a configuration reload (name, roles, failover timeout,
+    /// capabilities), applied with UPDATE_FRAMEWORK.
+    pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -226,7 +229,7 @@ pub async fn serve(
                 settings.webui_url = Some(settings.advertise_url.clone());
             }
             let directory = Arc::new(MesosDirectory::new(clock.clone()));
-            start_mesos(&state, settings, directory)?
+            start_mesos(&state, settings, directory, config.mesos_updates.clone())?
         }
         None => local::start(local_config(&config.local, sandbox_root, clock.clone()))
             .map_err(ServerError::Runner)?,
@@ -340,6 +343,7 @@ fn start_mesos(
     state: &StateHandle,
     settings: MesosSettings,
     directory: Arc<MesosDirectory>,
+    updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
 ) -> Result<ClusterHandle, ServerError> {
     let stored = state.read().settings().clone();
     let writer = state.clone();
@@ -353,7 +357,7 @@ fn start_mesos(
                 .map_err(|e| e.to_string())
         })
     });
-    mesos::start(settings, &stored, persist, directory).map_err(ServerError::Mesos)
+    mesos::start(settings, &stored, persist, directory, updates).map_err(ServerError::Mesos)
 }
 
 fn hostname() -> String {

@@ -41,6 +41,7 @@ impl Api {
                 acl_bootstrap_secret: None,
                 acl_bootstrap_reload: None,
                 clock: dispatch::clock::Clock::system(),
+                mesos_updates: None,
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

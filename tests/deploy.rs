@@ -723,7 +723,7 @@ fn terraform_renders_a_config_the_server_accepts_and_user_data_that_passes_shell
         )
         .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
         let mesos = config.mesos.expect("mesos");
-        assert_eq!(mesos.masters, want);
+        assert_eq!(mesos.masters.describe(), want);
         assert_eq!(mesos.roles, ["dispatch"]);
         assert_eq!(config.bind.to_string(), "0.0.0.0:4646");
         assert_eq!(config.advertise.as_deref(), Some("http://10.42.0.5:4646"));

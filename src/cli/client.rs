@@ -201,6 +201,16 @@ impl Client {
         self.send(self.http.get(url).query(query)).await
     }
 
+    /// GET a text answer; `None` on any failure (for output shown only when available).
+    pub async fn get_text(&self, path: &str, query: &[(&str, &str)]) -> Option<String> {
+        let url = format!("{}{}", self.base, path);
+        let response = self.http.get(url).query(query).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.text().await.ok()
+    }
+
     /// A blocking query: GET with `?index=&wait=`, returning the answer and its
     /// `X-Nomad-Index`.
     pub async fn get_blocking<T: DeserializeOwned>(

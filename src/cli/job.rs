@@ -354,6 +354,12 @@ pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
             }
             "failed" | "stopped" => {
                 println!("==> {}: Dispatch {child:?} {status}: {description}", now());
+                if status == "failed" {
+                    print!(
+                        "{}",
+                        super::failure::explain(client, child, &allocs, "    ").await
+                    );
+                }
                 return Ok(last_exit.map_or(1, |c| c as i32));
             }
             _ => {}

@@ -7,6 +7,7 @@
 mod acl;
 mod args;
 mod client;
+mod failure;
 mod format;
 mod job;
 mod logs;

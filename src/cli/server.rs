@@ -8,7 +8,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::CliError;
-use crate::config::reload::{AclBootstrapTarget, LogLevelTarget, Reloader, TlsTarget};
+use crate::config::reload::{
+    AclBootstrapTarget, LogLevelTarget, MesosFrameworkTarget, Reloader, TlsTarget,
+};
 use crate::config::{self, Flags};
 use crate::listener::ServerTls;
 use crate::server::{run as run_server, shutdown_signal};
@@ -52,9 +54,14 @@ pub struct ServerArgs {
     /// Also send metrics to this DogStatsD agent over UDP, e.g. 127.0.0.1:8125 (tags instead of labels)
     #[arg(long, value_name = "HOST:PORT", env = "DISPATCH_STATSD_ADDR")]
     statsd_addr: Option<String>,
-    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or http(s)://host:port).
+    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or
+    /// http(s)://host:port), or where they register in ZooKeeper (zk://host:port,host:port/mesos).
     /// Without it tasks run on the embedded local runner
-    #[arg(long, value_name = "HOST:PORT[,...]", env = "DISPATCH_MESOS_MASTER")]
+    #[arg(
+        long,
+        value_name = "HOST:PORT[,...]|zk://...",
+        env = "DISPATCH_MESOS_MASTER"
+    )]
     mesos_master: Option<String>,
     /// Encoding of the scheduler API: protobuf or json [default: protobuf]
     #[arg(long, value_name = "json|protobuf")]
@@ -103,7 +110,8 @@ pub struct ServerArgs {
     /// also the framework's web UI link). Default: http(s)://<bind address>
     #[arg(long, value_name = "URL", env = "DISPATCH_ADVERTISE")]
     advertise: Option<String>,
-    /// CA bundle (PEM) to check https:// Mesos masters against (instead of the system's roots)
+    /// CA bundle (PEM) to check https:// Mesos masters against (instead of the system's roots);
+    /// masters found in ZooKeeper are then reached over https
     #[arg(long, value_name = "FILE")]
     mesos_ca_file: Option<PathBuf>,
     /// Every API call needs an ACL token (X-Nomad-Token or Authorization: Bearer). A server
@@ -248,6 +256,11 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
         let (updates, receiver) = tokio::sync::watch::channel(None);
         reloader.add(AclBootstrapTarget::new(updates));
         server_config.acl_bootstrap_reload = Some(receiver);
+    }
+    if let Some(mesos) = &config.mesos {
+        let (updates, receiver) = tokio::sync::watch::channel(mesos.clone());
+        reloader.add(MesosFrameworkTarget::new(updates));
+        server_config.mesos_updates = Some(receiver);
     }
     tokio::spawn(crate::config::reload::run(reloader, hangup));
     run_server(server_config, shutdown_signal())

@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 pub use capabilities::{Capabilities, Capacity};
 pub use sandbox::{Area, FileEntry, Listing, Location, SandboxError, SandboxRef, Sandboxes};
 pub use types::{
-    AgentId, Demand, Id, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, Demand, Id, InverseOffer, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 
 /// Key of the marker the scheduler puts in `TaskInfo.extra` for a task that needs its
@@ -57,8 +58,21 @@ pub enum ClusterEvent {
     Rescind(OfferId),
     /// A task status update; acknowledge it (if it has a uuid) once it is durable.
     Update(TaskStatus),
-    /// The backend lost its connection; offers held are void.
+    /// The backend lost its connection; offers and inverse offers held are void.
     Disconnected { reason: String },
+    /// Agents scheduled for maintenance ask for their resources back (Mesos inverse offers).
+    InverseOffers(Vec<InverseOffer>),
+    /// An inverse offer is void (the maintenance was cancelled or the agent went down).
+    RescindInverseOffer(OfferId),
+    /// Creating a group's persistent volume failed (its RESERVE or CREATE was refused or
+    /// failed on the agent): the launch that needed it fails too and no offer will carry it.
+    VolumeFailed {
+        volume: String,
+        agent_id: Option<AgentId>,
+        /// The launch it was created for.
+        task_id: Option<TaskId>,
+        message: String,
+    },
 }
 
 /// Something the scheduler asks the cluster to do.
@@ -97,10 +111,18 @@ pub enum ClusterCall {
         volume: Resource,
         refuse_seconds: f64,
     },
+    /// Answer inverse offers: `accept` = nothing of ours keeps the agent busy; not asked
+    /// again for `refuse_seconds`.
+    AnswerInverseOffers {
+        inverse_offer_ids: Vec<OfferId>,
+        accept: bool,
+        refuse_seconds: f64,
+    },
     /// Stop sending offers: nothing is pending.
     Suppress,
-    /// Send offers again: work arrived.
-    Revive,
+    /// Send offers again: work arrived for these roles (empty: every role of the framework;
+    /// a backend without roles revives everything).
+    Revive(Vec<String>),
 }
 
 /// A started backend: the scheduler's channels, and the view the rest of the service gets.

@@ -31,7 +31,7 @@ pub struct Layer {
     pub tls_key_file: Option<Set<PathBuf>>,
     pub tls_ca_file: Option<Set<PathBuf>>,
     pub tls_verify_https_client: Option<Set<bool>>,
-    pub mesos_masters: Option<Set<Vec<String>>>,
+    pub mesos_masters: Option<Set<ms::MasterSource>>,
     pub mesos_encoding: Option<Set<crate::cluster::mesos::codec::Encoding>>,
     pub mesos_framework_name: Option<Set<String>>,
     pub mesos_roles: Option<Set<Vec<String>>>,
@@ -123,7 +123,7 @@ fn settings_msg(e: ms::SettingsError) -> String {
     }
 }
 
-pub fn masters(raw: &str) -> Result<Vec<String>, String> {
+pub fn masters(raw: &str) -> Result<ms::MasterSource, String> {
     ms::parse_masters(raw).map_err(settings_msg)
 }
 

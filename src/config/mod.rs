@@ -523,6 +523,7 @@ impl Config {
                 .map(|s| s.value().to_string()),
             acl_bootstrap_reload: None,
             clock: crate::clock::Clock::system(),
+            mesos_updates: None,
         }
     }
 
@@ -547,19 +548,20 @@ impl Config {
                 "limits",
                 format!("{:?}", (&self.conn_limits, &self.backpressure)),
             ),
-            ("mesos.master", format!("{:?}", mesos.map(|m| &m.masters))),
+            (
+                "mesos.master",
+                format!("{:?}", mesos.map(|m| m.masters.describe())),
+            ),
             (
                 "mesos (other settings)",
                 format!(
                     "{:?}",
+                    // Name, roles, failover timeout and capabilities change on the running
+                    // framework (UPDATE_FRAMEWORK, `reload::MesosFrameworkTarget`).
                     mesos.map(|m| (
                         m.encoding,
-                        &m.framework_name,
                         &m.user,
-                        &m.roles,
                         &m.principal,
-                        m.failover_timeout,
-                        &m.capabilities,
                         m.max_backoff,
                         &m.alloc_dir,
                         &m.ca_file

@@ -2,9 +2,11 @@
 //! what can change while the server runs, and say what happened: what changed, what changed
 //! but needs a restart, or why the new configuration was refused (the running one stays).
 //!
-//! What can change is a list of `Reloadable`s, each owning a part of `Config`: the log level
-//! and the TLS certificates (and the ACL bootstrap token). Every part is checked before any
-//! is applied, so a reload is all or nothing.
+//! What can change is a list of `Reloadable`s, each owning a part of `Config`: the log level,
+//! the TLS certificates, the ACL bootstrap token, and the Mesos framework's name, roles,
+//! failover timeout and capabilities (sent to the master as UPDATE_FRAMEWORK: no
+//! re-registration, tasks keep running). Every part is checked before any is applied, so a
+//! reload is all or nothing.
 
 use std::path::PathBuf;
 
@@ -135,6 +137,42 @@ impl Reloadable for AclBootstrapTarget {
             "acl.bootstrap_token_file: a new management token secret (the old one is revoked)"
                 .into(),
         )
+    }
+}
+
+/// The running Mesos framework: name, roles, failover timeout and capabilities go to the
+/// driver, which sends UPDATE_FRAMEWORK (or subscribes with them if it is not subscribed).
+pub struct MesosFrameworkTarget {
+    updates: tokio::sync::watch::Sender<crate::cluster::mesos::MesosSettings>,
+}
+
+impl MesosFrameworkTarget {
+    pub fn new(updates: tokio::sync::watch::Sender<crate::cluster::mesos::MesosSettings>) -> Self {
+        MesosFrameworkTarget { updates }
+    }
+}
+
+impl Reloadable for MesosFrameworkTarget {
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "mesos.framework_name",
+            "mesos.role",
+            "mesos.failover_timeout",
+            "mesos.capabilities",
+        ]
+    }
+
+    fn apply(&mut self, old: &Config, new: &Config) -> Option<String> {
+        // Turning Mesos on or off is a restart ("mesos.master").
+        let (Some(old), Some(new)) = (&old.mesos, &new.mesos) else {
+            return None;
+        };
+        let changes = old.updatable_changes(new);
+        if changes.is_empty() {
+            return None;
+        }
+        self.updates.send_replace(new.clone());
+        Some(format!("{} (UPDATE_FRAMEWORK)", changes.join(", ")))
     }
 }
 

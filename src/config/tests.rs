@@ -77,7 +77,10 @@ gc {{
     );
     assert_eq!(c.log_level.filter, "warn");
     let m = c.mesos.expect("mesos");
-    assert_eq!(m.masters, ["http://10.0.0.5:5050", "http://10.0.0.6:5050"]);
+    assert_eq!(
+        m.masters.describe(),
+        ["http://10.0.0.5:5050", "http://10.0.0.6:5050"]
+    );
     assert_eq!(m.roles, ["batch", "gpu"]);
     assert_eq!(m.secret.as_deref(), Some("s3cr3t"));
     assert_eq!(m.principal.as_deref(), Some("dispatch"));
@@ -239,8 +242,8 @@ fn wrong_types_and_bad_values_name_file_line_and_key() {
             ":1: data_dir: \"relative/dir\" must be an absolute path",
         ),
         (
-            "mesos {\n  master = \"zk://z:2181/mesos\"\n}\n",
-            ":2: mesos.master: ZooKeeper URLs",
+            "mesos {\n  master = \"zk://z:2181\"\n}\n",
+            ":2: mesos.master: \"zk://z:2181\" is not a ZooKeeper URL",
         ),
         (
             "mesos {\n  master = \"m\"\n  content_type = \"xml\"\n}\n",

@@ -420,6 +420,51 @@ pub fn dispatch(server: &TestServer, args: &[&str]) -> std::process::Output {
         .expect("run dispatch")
 }
 
+/// Run `command` to its end; fail the test (killing it) if it is still running after `secs`
+/// seconds: for commands whose bug would be to never return.
+#[track_caller]
+pub fn output_within(command: &mut Command, secs: u64) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{command:?} was still running after {secs} s; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.join().unwrap_or_default()),
+                String::from_utf8_lossy(&err.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
 /// Poll until `f` is true; fail the test after `secs` seconds, naming `what`.
 #[track_caller]
 pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {

@@ -62,8 +62,12 @@ impl St {
         }
         t.queue.push_back(s);
         let group = t.group;
+        // A draining agent kills every task itself, each with the drain's reason.
+        let draining = self.draining.contains_key(&t.agent_id);
         self.pump();
-        if let Some(g) = group.filter(|_| is_terminal(state) && state != "TASK_FINISHED") {
+        if let Some(g) =
+            group.filter(|_| is_terminal(state) && state != "TASK_FINISHED" && !draining)
+        {
             self.kill_group(g);
         }
     }
@@ -443,6 +447,22 @@ pub(crate) fn reconcile_one(s: &mut St, task_id: &str, agent: Option<&str>) {
         st
     } else {
         let known_agent = agent.filter(|a| s.agents.contains_key(*a));
+        let gone_agent = agent.filter(|a| s.gone.contains(*a));
+        if let Some(a) = gone_agent {
+            let st = s.master_status(
+                task_id,
+                if pa {
+                    "TASK_GONE_BY_OPERATOR"
+                } else {
+                    "TASK_LOST"
+                },
+                "REASON_RECONCILIATION",
+                "Reconciliation: Task is unknown; its agent was marked gone",
+                Some(a),
+            );
+            s.send_update_event(st);
+            return;
+        }
         match known_agent {
             Some(a) => s.master_status(
                 task_id,

@@ -169,7 +169,9 @@ impl Agent {
                     self.emit(ClusterEvent::Rescind(id));
                 }
             }
-            ClusterCall::Revive => self.offers.revive(),
+            ClusterCall::Revive(_) => self.offers.revive(),
+            // This one agent is never scheduled for maintenance: no inverse offers to answer.
+            ClusterCall::AnswerInverseOffers { .. } => {}
         }
     }
 

@@ -38,6 +38,11 @@ pub struct Connection {
     pub leader: Option<String>,
     /// Why the last subscription ended or could not start (a refused SUBSCRIBE, no leader...).
     pub last_error: Option<String>,
+    /// Retrying alone will not fix `last_error` (refused credentials, not a Mesos master, a
+    /// refused SUBSCRIBE): a setting or the master must change.
+    pub permanent: bool,
+    /// SUBSCRIBE attempts since the last subscription (or the start).
+    pub attempts: u64,
     /// Unix seconds of the last change of state.
     pub since: u64,
 }
@@ -55,6 +60,8 @@ impl MesosDirectory {
             state: "connecting",
             leader: None,
             last_error: None,
+            permanent: false,
+            attempts: 0,
             since: unix_secs(&clock),
         };
         MesosDirectory {
@@ -91,6 +98,7 @@ impl MesosDirectory {
     pub fn connecting(&self) {
         let mut c = self.connection.write();
         c.state = "connecting";
+        c.attempts += 1;
         c.since = unix_secs(&self.clock);
     }
 
@@ -99,19 +107,23 @@ impl MesosDirectory {
         c.state = "subscribed";
         c.leader = Some(leader.to_string());
         c.last_error = None;
+        c.permanent = false;
+        c.attempts = 0;
         c.since = unix_secs(&self.clock);
     }
 
-    pub fn disconnected(&self, reason: &str) {
+    /// The subscription ended or could not start; `permanent`: retrying alone will not help.
+    pub fn disconnected(&self, reason: &str, permanent: bool) {
         let mut c = self.connection.write();
         c.state = "disconnected";
         c.last_error = Some(reason.to_string());
+        c.permanent = permanent;
         c.since = unix_secs(&self.clock);
     }
 
     pub fn set_settings(&self, s: &super::MesosSettings) {
         *self.settings.write() = serde_json::json!({
-            "Masters": s.masters,
+            "Masters": s.masters.describe(),
             "ContentType": s.encoding.name(),
             "FrameworkName": s.framework_name,
             "Roles": s.roles,

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::json::{self, ExecutorInfo, Operation};
 use crate::cluster::fetch_urls::{files_as_uris, FileUrls};
-use crate::cluster::types::{FrameworkId, Offer, OfferId, Resource, TaskInfo};
+use crate::cluster::types::{FrameworkId, Id, Offer, OfferId, Resource, TaskInfo};
 use crate::cluster::{SHARED_ALLOC_MARKER, VOLUME_MARKER};
 use crate::render::VOLUME_DIR;
 
@@ -123,8 +123,16 @@ fn provide_volumes(
         };
         let reserved = reserve(template, size, id, reserver);
         let volume = with_volume(&reserved, id, reserver);
-        operations.push(Operation::reserve(vec![reserved]));
-        operations.push(Operation::create(vec![volume.clone()]));
+        // With IDs the master reports how each went (operation feedback).
+        let task_id = &task.task_id.value;
+        operations.push(Operation {
+            id: Some(Id::new(format!("reserve.{task_id}"))),
+            ..Operation::reserve(vec![reserved])
+        });
+        operations.push(Operation {
+            id: Some(Id::new(format!("create.{task_id}"))),
+            ..Operation::create(vec![volume.clone()])
+        });
         task.resources.push(volume);
     }
     operations
@@ -201,19 +209,98 @@ pub fn release_volume_call(
 ) -> json::Call {
     let mut reserved = volume.clone();
     reserved.extra.shift_remove("disk");
+    let tag = format!(
+        "{}.{}",
+        volume.persistence_id().unwrap_or("volume"),
+        offer_id.value
+    );
     json::Call::accept(
         framework_id.clone(),
         json::Accept {
             offer_ids: vec![offer_id],
             operations: vec![
-                Operation::destroy(vec![volume]),
-                Operation::unreserve(vec![reserved]),
+                Operation {
+                    id: Some(Id::new(format!("destroy.{tag}"))),
+                    ..Operation::destroy(vec![volume])
+                },
+                Operation {
+                    id: Some(Id::new(format!("unreserve.{tag}"))),
+                    ..Operation::unreserve(vec![reserved])
+                },
             ],
             filters: Some(json::Filters {
                 refuse_seconds: Some(refuse_seconds),
             }),
         },
     )
+}
+
+/// An operation of an ACCEPT that carries an ID: what it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeOperation {
+    /// `RESERVE`, `CREATE`, `DESTROY`, `UNRESERVE`.
+    pub kind: &'static str,
+    /// The persistence ID of the group volume it makes or releases.
+    pub volume: String,
+    /// The launch a RESERVE / CREATE is for.
+    pub task_id: Option<String>,
+}
+
+/// The operations with an ID in `call` (an ACCEPT), by ID.
+pub fn volume_operations(call: &json::Call) -> Vec<(String, VolumeOperation)> {
+    let Some(accept) = &call.accept else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for op in &accept.operations {
+        let Some(id) = &op.id else { continue };
+        let (kind, resources) = match op.kind {
+            json::OperationType::Reserve => ("RESERVE", op.reserve.as_ref().map(|r| &r.resources)),
+            json::OperationType::Unreserve => {
+                ("UNRESERVE", op.unreserve.as_ref().map(|r| &r.resources))
+            }
+            json::OperationType::Create => ("CREATE", op.create.as_ref().map(|v| &v.volumes)),
+            json::OperationType::Destroy => ("DESTROY", op.destroy.as_ref().map(|v| &v.volumes)),
+            _ => continue,
+        };
+        let volume = resources
+            .into_iter()
+            .flatten()
+            .find_map(|r| {
+                r.persistence_id()
+                    .map(String::from)
+                    .or_else(|| volume_label(r))
+            })
+            .unwrap_or_default();
+        let task_id = ["reserve.", "create."]
+            .iter()
+            .find_map(|p| id.value.strip_prefix(p))
+            .map(String::from);
+        out.push((
+            id.value.clone(),
+            VolumeOperation {
+                kind,
+                volume,
+                task_id,
+            },
+        ));
+    }
+    out
+}
+
+/// The `dispatch.volume` label of a reservation made for a group volume.
+fn volume_label(r: &Resource) -> Option<String> {
+    let reservation = r
+        .extra
+        .get("reservations")
+        .and_then(|s| s.as_array()?.last().cloned())
+        .or_else(|| r.extra.get("reservation").cloned())?;
+    reservation["labels"]["labels"]
+        .as_array()?
+        .iter()
+        .find(|l| l["key"] == "dispatch.volume")?["value"]
+        .as_str()
+        .map(String::from)
 }
 
 /// A custom executor reads `data` itself: leave it alone.
@@ -237,7 +324,6 @@ fn default_executor(task: &mut TaskInfo) -> Option<ExecutorInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::types::Id;
     use crate::render::{SandboxFile, SandboxFiles};
 
     fn task(id: &str, executor: Option<serde_json::Value>) -> TaskInfo {

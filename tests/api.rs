@@ -32,6 +32,15 @@ impl Api {
                 mesos: None,
                 gc: Default::default(),
                 fetch_bind: None,
+                tls: None,
+                conn_limits: Default::default(),
+                drivers: dispatch::model::drivers::DriverPolicy::all(),
+                backpressure: Default::default(),
+                open: false,
+                acl: false,
+                acl_bootstrap_secret: None,
+                acl_bootstrap_reload: None,
+                clock: dispatch::clock::Clock::system(),
                 mesos_updates: None,
             };
             dispatch::server::serve(listener, config, std::future::pending())

@@ -10,8 +10,12 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::api::backpressure::Backpressure;
+use crate::api::{self, AppState, Security};
 use crate::clock::Clock;
+use crate::cluster::fetch_urls::FetchKey;
+use crate::listener::{self as http_listener, ConnLimits, ServerTls};
+use crate::model::drivers::DriverPolicy;
 use std::sync::Arc;
 
 use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
@@ -40,6 +44,25 @@ pub struct ServerConfig {
     /// A second listener serving only sandbox files (what Mesos agents fetch); the API stays
     /// on `bind`. With Mesos and no `advertise_url`, agents are pointed at this one.
     pub fetch_bind: Option<SocketAddr>,
+    /// HTTPS on the API (`None`: plain HTTP).
+    pub tls: Option<ServerTls>,
+    /// Limits on connections.
+    pub conn_limits: ConnLimits,
+    /// Task drivers jobs may use.
+    pub drivers: DriverPolicy,
+    /// Caps on dispatches.
+    pub backpressure: Backpressure,
+    /// The API listens beyond loopback with ACLs off, on purpose (`-acl-enabled=false`):
+    /// said in the log and on `/v1/agent/self`.
+    pub open: bool,
+    /// Every API call needs an ACL token.
+    pub acl: bool,
+    /// The management token's secret from `-acl-bootstrap-token-file`.
+    pub acl_bootstrap_secret: Option<String>,
+    /// New secrets from the bootstrap token file, read again on SIGHUP.
+    pub acl_bootstrap_reload: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// The one clock (the system's; in-process tests give a manual one).
+    pub clock: Clock,
     /// New framework settings from a configuration reload (name, roles, failover timeout,
     /// capabilities), applied with UPDATE_FRAMEWORK.
     pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
@@ -80,6 +103,13 @@ pub enum ServerError {
     Mesos(String),
     #[error("cannot start metrics: {0}")]
     Metrics(String),
+    #[error("cannot read or make the sandbox URL key in {dir}: {source}")]
+    FetchKey {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot bootstrap ACLs from the bootstrap token file: {0}")]
+    AclBootstrap(crate::state::StateError),
 }
 
 fn local_config(options: &LocalOptions, sandbox_root: PathBuf, clock: Clock) -> local::LocalConfig {
@@ -129,7 +159,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
-    let clock = Clock::system();
+    let clock = config.clock.clone();
     let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
         ServerError::State {
             dir: config.data_dir.clone(),
@@ -164,10 +194,40 @@ pub async fn serve(
         Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
         None => None,
     };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let fetch_key =
+        FetchKey::load_or_create(&config.data_dir).map_err(|source| ServerError::FetchKey {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
+    if let Some(secret) = &config.acl_bootstrap_secret {
+        bootstrap_from_file(&state, secret).await?;
+    }
+    if let Some(mut reload) = config.acl_bootstrap_reload.clone() {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while reload.changed().await.is_ok() {
+                let secret = reload.borrow_and_update().clone();
+                if let Some(secret) = secret {
+                    if let Err(e) = bootstrap_from_file(&state, &secret).await {
+                        tracing::error!("{e}");
+                    }
+                }
+            }
+        });
+    }
     let cluster = match config.mesos {
         Some(mut settings) => {
+            settings.fetch_key = Some(fetch_key.clone());
             if settings.advertise_url.is_empty() {
-                settings.advertise_url = advertise_url(fetch_addr.unwrap_or(advertise), &node_name);
+                settings.advertise_url = match fetch_addr {
+                    Some(addr) => advertise_url("http", addr, &node_name),
+                    None => advertise_url(scheme, advertise, &node_name),
+                };
             }
             if settings.webui_url.is_none() {
                 settings.webui_url = Some(settings.advertise_url.clone());
@@ -186,29 +246,84 @@ pub async fn serve(
         view.sandboxes.clone(),
         clock.clone(),
     );
+    let security = Security {
+        drivers: config.drivers.clone(),
+        backpressure: config.backpressure.clone(),
+        tls: config.tls.as_ref().map(|t| t.verifies_clients()),
+        open: config.open,
+        acl: config.acl,
+        limiter: config
+            .backpressure
+            .dispatch_rate
+            .map(|rate| Arc::new(crate::api::backpressure::RateLimiter::new(rate))),
+        fetch_key: Some(fetch_key),
+    };
     let app = AppState {
         state,
         clock: clock.clone(),
         advertise,
         node_name,
         cluster: view,
+        security: Arc::new(security),
     };
     if let Some(listener) = fetch_listener {
         let files = api::sandbox_router(app.clone());
+        let limits = config.conn_limits.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, files).await {
+            let never = std::future::pending();
+            if let Err(e) = http_listener::serve(listener, files, None, limits, never).await {
                 tracing::error!("sandbox file listener stopped: {e}");
             }
         });
     }
-    tracing::info!("Dispatch API listening on http://{advertise}");
-    crate::systemd::ready(&format!("API listening on http://{advertise}"));
-    let ui =
-        crate::ui::router(app.clone(), &config.ui).map_err(|e| ServerError::Ui(e.to_string()))?;
-    axum::serve(listener, ui.merge(api::router(app)))
-        .with_graceful_shutdown(shutdown)
+    if config.open {
+        tracing::warn!(
+            "THE API IS OPEN: it listens on {advertise} with ACLs off (-acl-enabled=false): \
+             anyone who can reach this address can register and run jobs on this server"
+        );
+    }
+    tracing::info!(
+        drivers = config.drivers.allowed().join(","),
+        "task drivers allowed"
+    );
+    tracing::info!("Dispatch API listening on {scheme}://{advertise}");
+    crate::systemd::ready(&format!("API listening on {scheme}://{advertise}"));
+    // The UI has no ACL token support yet: with ACLs on it answers a page saying so, and
+    // never reads or changes anything (its pages and forms would bypass the API's checks).
+    let ui_config = crate::ui::UiConfig {
+        enabled: config.ui.enabled && !config.acl,
+        ..config.ui.clone()
+    };
+    let ui = crate::ui::router(app.clone(), &ui_config, config.acl)
+        .map_err(|e| ServerError::Ui(e.to_string()))?;
+    http_listener::serve(
+        listener,
+        ui.merge(api::router(app)),
+        config.tls,
+        config.conn_limits,
+        shutdown,
+    )
+    .await
+    .map_err(ServerError::Serve)
+}
+
+/// `-acl-bootstrap-token-file`: the management token with the file's secret exists from now
+/// on (made once; a token from an earlier version of the file is replaced).
+pub async fn bootstrap_from_file(state: &StateHandle, secret: &str) -> Result<(), ServerError> {
+    use crate::state::acl::{AclCommand, AclReply};
+    let reply = state
+        .apply(Command::Acl(AclCommand::BootstrapFromFile {
+            secret: secret.to_string(),
+        }))
         .await
-        .map_err(ServerError::Serve)
+        .map_err(ServerError::AclBootstrap)?;
+    if let crate::state::Reply::Acl(AclReply::Token { token, .. }) = reply {
+        tracing::info!(
+            accessor = token.accessor_id,
+            "ACL bootstrap: the management token of the bootstrap token file is in place"
+        );
+    }
+    Ok(())
 }
 
 /// Keep the queue gauges and the recorder's housekeeping current when nobody scrapes (for
@@ -226,11 +341,11 @@ fn spawn_metrics_refresh(state: StateHandle) {
 
 /// Our API's URL as others reach it: the listen address, or the host name when listening on
 /// every interface.
-fn advertise_url(addr: SocketAddr, node_name: &str) -> String {
+fn advertise_url(scheme: &str, addr: SocketAddr, node_name: &str) -> String {
     if addr.ip().is_unspecified() {
-        format!("http://{node_name}:{}", addr.port())
+        format!("{scheme}://{node_name}:{}", addr.port())
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     }
 }
 

@@ -136,6 +136,7 @@ mod tests {
             description: None,
             ended_at: 0,
             runs: Vec::new(),
+            dispatched_by: None,
         }
     }
 

@@ -41,6 +41,13 @@ pub enum StateError {
     NotLaunchable(String, u32, String),
     #[error("the state writer has stopped; the server is shutting down")]
     WriterGone,
+    #[error("too many dispatches pending: the backlog is full ({0}, -max-pending); retry later")]
+    BacklogFull(u64),
+    #[error("ACL bootstrap already done (reset index: {0})")]
+    AclBootstrapDone(u64),
+    /// A refused ACL write, in Nomad's words.
+    #[error("{0}")]
+    Acl(String),
 }
 
 impl StateError {
@@ -64,6 +71,8 @@ impl StateError {
             StateError::Render(_) => "render_error",
             StateError::NotLaunchable(..) => "not_launchable",
             StateError::WriterGone => "shutting_down",
+            StateError::BacklogFull(_) => "backlog_full",
+            StateError::AclBootstrapDone(_) | StateError::Acl(_) => "acl",
         }
     }
 }

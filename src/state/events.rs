@@ -99,7 +99,8 @@ pub fn kind_of(command: &Command) -> Option<&'static str> {
         Command::TaskUpdate(_) | Command::FailDispatch { .. } => "AllocationUpdated",
         Command::Note { .. } => "EvaluationUpdated",
         Command::CollectGarbage { .. } => "JobBatchDeregistered",
-        Command::SetSetting { .. } => return None,
+        // ACL tokens and policies are not published (Nomad's ACL topics are not served).
+        Command::SetSetting { .. } | Command::Acl(_) => return None,
     })
 }
 
@@ -147,8 +148,13 @@ pub fn record(state: &State, kind: &'static str, changes: &[Change]) -> Option<E
                 }
             }
             Change::DeleteDispatch { id, job_id } => deleted.push((id, job_id)),
-            Change::PutSetting { .. } | Change::SetRemovedChildren { .. } | Change::SetIndex(_) => {
-            }
+            Change::PutSetting { .. }
+            | Change::SetRemovedChildren { .. }
+            | Change::SetIndex(_)
+            | Change::PutAclPolicy { .. }
+            | Change::DeleteAclPolicy { .. }
+            | Change::PutAclToken { .. }
+            | Change::DeleteAclToken { .. } => {}
         }
     }
     if children.len() + deleted.len() > BULK_CHILDREN {

@@ -44,6 +44,23 @@ pub fn rebuild(store: &SqliteStore, now: i64) -> Result<State, StartError> {
     };
     state.index = index;
     state.settings = store.settings()?.into_iter().collect();
+    let tokens = store
+        .acl_tokens()?
+        .iter()
+        .map(|json| serde_json::from_str(json))
+        .collect::<Result<Vec<crate::acl::Token>, _>>()
+        .map_err(|e| StartError::Corrupt(format!("ACL token: {e}")))?;
+    let policies = store
+        .acl_policies()?
+        .iter()
+        .map(|json| serde_json::from_str(json))
+        .collect::<Result<Vec<crate::acl::Policy>, _>>()
+        .map_err(|e| StartError::Corrupt(format!("ACL policy: {e}")))?;
+    let bootstrap_index = state
+        .settings
+        .get(super::acl::BOOTSTRAP_INDEX_SETTING)
+        .and_then(|v| v.parse().ok());
+    state.acl = super::acl::AclState::load(tokens, policies, bootstrap_index);
     for (job_id, dead) in store.removed_children()? {
         if let Some(entry) = state.jobs.get_mut(&job_id) {
             entry.children.removed_dead = dead;
@@ -105,6 +122,7 @@ fn add_dispatch(state: &mut State, job: Arc<Job>, row: DispatchRow) -> Result<()
             0
         },
         runs: Vec::new(),
+        dispatched_by: row.dispatched_by.map(Into::into),
     };
     state.child_index.insert(&d);
     state.dispatches.insert(d.id.clone(), d);

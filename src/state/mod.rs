@@ -20,6 +20,7 @@
 //!   and commits their changes in one transaction (one fsync). If a commit fails the process
 //!   exits (memory is ahead of the disk) and a restart reloads what is durable.
 
+pub mod acl;
 mod apply;
 mod children;
 mod command;
@@ -137,6 +138,8 @@ pub struct State {
     run_index: HashMap<Arc<str>, Arc<str>>,
     /// Durable settings of the cluster backends (`mesos.framework_id`).
     settings: BTreeMap<String, String>,
+    /// ACL tokens and policies.
+    acl: acl::AclState,
     /// The clock of the command being applied (Unix ns; set by `apply` from its `Env`).
     now: i64,
     /// Create index of the newest dispatch: the scheduler compares it with the snapshot it
@@ -290,6 +293,16 @@ impl State {
     /// Durable settings of the cluster backends.
     pub fn settings(&self) -> &BTreeMap<String, String> {
         &self.settings
+    }
+
+    /// ACL tokens and policies.
+    pub fn acl(&self) -> &acl::AclState {
+        &self.acl
+    }
+
+    /// Dispatches never launched.
+    pub fn pending_count(&self) -> usize {
+        self.queue.len()
     }
 }
 

@@ -32,6 +32,8 @@ pub struct DispatchRow {
     pub modify_index: u64,
     /// Why the dispatch ended the way it did (failures, stops).
     pub description: Option<String>,
+    /// Accessor ID of the ACL token that made the dispatch (never its secret).
+    pub dispatched_by: Option<String>,
 }
 
 /// A stored job version: the Nomad job JSON of one version of one job.
@@ -97,6 +99,23 @@ pub enum Change {
     },
     /// The last index handed out; restored on start.
     SetIndex(u64),
+    /// Insert or replace an ACL policy (`acl::Policy` as JSON).
+    PutAclPolicy {
+        name: String,
+        json: String,
+    },
+    DeleteAclPolicy {
+        name: String,
+    },
+    /// Insert or replace an ACL token (`acl::Token` as JSON: the secret's hash, never the
+    /// secret).
+    PutAclToken {
+        accessor: String,
+        json: String,
+    },
+    DeleteAclToken {
+        accessor: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

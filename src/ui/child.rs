@@ -451,8 +451,9 @@ pub async fn redispatch(ui: &Ui, id: &str) -> Response {
         id_prefix: String::new(),
         priority: i64::from(d.priority),
         idempotency_token: None,
+        ..DispatchRequest::default()
     };
-    match crate::api::submit_dispatch(&ui.app, request).await {
+    match crate::api::submit_dispatch(&ui.app, None, request).await {
         Ok(reply) => super::see_other(&format::job_url(&reply.dispatched_job_id)),
         Err(e) => page(ui, id, &[], Some((e.status(), e.to_string()))).await,
     }

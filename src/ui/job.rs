@@ -546,6 +546,7 @@ fn request_of(id: &str, input: &FormInput) -> Result<DispatchRequest, FormErrors
         id_prefix: input.prefix.clone(),
         priority,
         idempotency_token: (!input.token.is_empty()).then(|| input.token.clone()),
+        ..DispatchRequest::default()
     })
 }
 
@@ -594,7 +595,7 @@ pub async fn dispatch(ui: &Ui, id: &str, request: Request) -> Response {
         }
     };
     let outcome = match request_of(id, &input) {
-        Ok(req) => crate::api::submit_dispatch(&ui.app, req)
+        Ok(req) => crate::api::submit_dispatch(&ui.app, None, req)
             .await
             .map_err(|e| (place(&e), e.status())),
         Err(errors) => {

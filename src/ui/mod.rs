@@ -64,11 +64,13 @@ pub struct Ui {
     templates: Arc<Templates>,
     history: Arc<QueueHistory>,
     enabled: bool,
+    acl_on: bool,
 }
 
 /// The UI's routes (merged with the API's by the server), and the sampler of the queue
 /// chart started on the current runtime.
-pub fn router(app: AppState, config: &UiConfig) -> Result<Router, TemplateError> {
+/// `acl_on`: ACLs are enabled (the UI is then off, saying why: it has no token support yet).
+pub fn router(app: AppState, config: &UiConfig, acl_on: bool) -> Result<Router, TemplateError> {
     let templates = Arc::new(Templates::load(config.dir.as_deref())?);
     let history = QueueHistory::new();
     history.spawn(app.state.clone(), app.clock.clone());
@@ -77,6 +79,7 @@ pub fn router(app: AppState, config: &UiConfig) -> Result<Router, TemplateError>
         templates,
         history,
         enabled: config.enabled,
+        acl_on,
     };
     Ok(Router::new()
         .route("/", get(root))
@@ -297,7 +300,9 @@ impl Ui {
     }
 
     fn disabled(&self) -> Response {
-        self.render(StatusCode::OK, "disabled.html", &Context::new())
+        let mut c = Context::new();
+        c.insert("acl_on", &self.acl_on);
+        self.render(StatusCode::OK, "disabled.html", &c)
     }
 
     fn asset(&self, name: &str) -> Response {

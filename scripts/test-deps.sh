@@ -14,6 +14,8 @@
 #   vagrant           apt package vagrant    (tests/deploy.rs: vagrant validate)
 #   systemd-analyze   apt package systemd    (tests/deploy.rs: verify the units)
 #   jq                apt package jq         (tests/deploy.rs: the queue-metrics script)
+#   chromium +        apt packages chromium, chromium-driver (tests/ui.rs drives a headless
+#   chromedriver      browser over WebDriver; the test starts chromedriver itself)
 #
 # Not installed here: Terraform and its AWS provider, which are not Debian packages.
 # tests/deploy.rs runs `terraform validate` offline against a provider mirror in
@@ -46,6 +48,8 @@ have shellcheck || apt_pkgs+=(shellcheck)
 have vagrant || apt_pkgs+=(vagrant)
 have systemd-analyze || apt_pkgs+=(systemd)
 have jq || apt_pkgs+=(jq)
+have chromium || apt_pkgs+=(chromium)
+have chromedriver || apt_pkgs+=(chromium-driver)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }

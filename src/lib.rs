@@ -22,3 +22,4 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod ui;

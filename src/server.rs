@@ -66,6 +66,8 @@ pub struct ServerConfig {
     /// New framework settings from a configuration reload (name, roles, failover timeout,
     /// capabilities), applied with UPDATE_FRAMEWORK.
     pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
+    /// The web UI (`/ui/`): on or off, compiled-in templates or a directory.
+    pub ui: crate::ui::UiConfig,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -95,6 +97,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("cannot start the local runner: {0}")]
     Runner(std::io::Error),
+    #[error("cannot start the web UI: {0}")]
+    Ui(String),
     #[error("cannot start the Mesos backend: {0}")]
     Mesos(String),
     #[error("cannot start metrics: {0}")]
@@ -284,9 +288,17 @@ pub async fn serve(
     );
     tracing::info!("Dispatch API listening on {scheme}://{advertise}");
     crate::systemd::ready(&format!("API listening on {scheme}://{advertise}"));
+    // The UI has no ACL token support yet: with ACLs on it answers a page saying so, and
+    // never reads or changes anything (its pages and forms would bypass the API's checks).
+    let ui_config = crate::ui::UiConfig {
+        enabled: config.ui.enabled && !config.acl,
+        ..config.ui.clone()
+    };
+    let ui = crate::ui::router(app.clone(), &ui_config, config.acl)
+        .map_err(|e| ServerError::Ui(e.to_string()))?;
     http_listener::serve(
         listener,
-        api::router(app),
+        ui.merge(api::router(app)),
         config.tls,
         config.conn_limits,
         shutdown,

@@ -162,6 +162,7 @@ impl Standalone {
             acl_bootstrap_reload: None,
             clock: crate::clock::Clock::system(),
             mesos_updates: None,
+            ui: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

@@ -61,6 +61,8 @@ pub struct Layer {
     /// `None` inside = `off`.
     pub gc_threshold: Option<Set<Option<Duration>>>,
     pub gc_interval: Option<Set<Duration>>,
+    pub ui_enabled: Option<Set<bool>>,
+    pub ui_dir: Option<Set<PathBuf>>,
 }
 
 macro_rules! merge_fields {
@@ -80,7 +82,7 @@ impl Layer {
             mesos_alloc_dir, mesos_max_backoff, local_cpus, local_memory_mb, local_disk_mb,
             local_gpus, task_path, statsd_address, gc_threshold, gc_interval,
             acl_bootstrap_token_file, mesos_ca_file, driver_allowlist, max_conns,
-            max_conns_per_client, header_timeout, handshake_timeout, max_pending, dispatch_rate,
+            max_conns_per_client, header_timeout, handshake_timeout, max_pending, dispatch_rate, ui_enabled, ui_dir,
         );
         self
     }
@@ -438,6 +440,18 @@ fn absolute(raw: String) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// A directory of UI templates (`-ui-dir`, `ui { dir }`): it must exist.
+pub fn ui_dir(dir: PathBuf) -> Result<PathBuf, String> {
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{} is not a directory; expected a copy of the repository's templates/",
+            dir.display()
+        ))
+    }
+}
+
 fn ok<T>(v: T) -> Result<T, String> {
     Ok(v)
 }
@@ -461,6 +475,7 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         "local_runner",
         "telemetry",
         "gc",
+        "ui",
         "driver_allowlist",
         "limits",
     ])?;
@@ -508,6 +523,11 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
     if let Some(telemetry) = top.block("telemetry")? {
         telemetry.allow(&["statsd_address"])?;
         layer.statsd_address = telemetry.string("statsd_address", |s| statsd_address(&s))?;
+    }
+    if let Some(ui) = top.block("ui")? {
+        ui.allow(&["enabled", "dir"])?;
+        layer.ui_enabled = ui.get("enabled", as_bool, ok)?;
+        layer.ui_dir = ui.path("dir", ui_dir)?;
     }
     if let Some(limits) = top.block("limits")? {
         limits.allow(&[
@@ -623,6 +643,7 @@ pub struct Flags {
     pub local_gpus: Option<f64>,
     pub task_path: Vec<PathBuf>,
     pub statsd_addr: Option<String>,
+    pub ui_dir: Option<PathBuf>,
     pub mesos_master: Option<String>,
     pub mesos_content_type: Option<String>,
     pub mesos_framework_name: Option<String>,
@@ -739,6 +760,10 @@ impl Flags {
             statsd_address: flag("statsd-addr", f.statsd_addr, |s| statsd_address(&s))?,
             gc_threshold: flag("gc-threshold", f.gc_threshold, |s| gc_threshold(&s))?,
             gc_interval: flag("gc-interval", f.gc_interval, |s| gc_interval(&s))?,
+            ui_enabled: None,
+            ui_dir: flag("ui-dir", f.ui_dir, |d| {
+                ui_dir(std::path::absolute(&d).map_err(|e| format!("{}: {e}", d.display()))?)
+            })?,
         })
     }
 }

@@ -189,6 +189,8 @@ pub struct Config {
     pub local: LocalOptions,
     pub statsd_addr: Option<String>,
     pub gc: GcPolicy,
+    /// `ui { enabled, dir }`, `-ui-dir`.
+    pub ui: crate::ui::UiConfig,
     /// Task drivers jobs may use.
     pub drivers: DriverPolicy,
     pub conn_limits: ConnLimits,
@@ -299,6 +301,10 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
         gc: GcPolicy {
             threshold: value(layer.gc_threshold).unwrap_or(Some(crate::gc::DEFAULT_THRESHOLD)),
             interval: value(layer.gc_interval).unwrap_or(crate::gc::DEFAULT_INTERVAL),
+        },
+        ui: crate::ui::UiConfig {
+            enabled: value(layer.ui_enabled).unwrap_or(true),
+            dir: value(layer.ui_dir),
         },
         drivers,
         conn_limits,
@@ -524,6 +530,7 @@ impl Config {
             acl_bootstrap_reload: None,
             clock: crate::clock::Clock::system(),
             mesos_updates: None,
+            ui: self.ui.clone(),
         }
     }
 
@@ -548,6 +555,7 @@ impl Config {
                 "limits",
                 format!("{:?}", (&self.conn_limits, &self.backpressure)),
             ),
+            ("ui", format!("{:?}", self.ui)),
             (
                 "mesos.master",
                 format!("{:?}", mesos.map(|m| m.masters.describe())),

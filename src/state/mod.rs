@@ -22,8 +22,10 @@
 
 pub mod acl;
 mod apply;
+mod children;
 mod command;
 mod error;
+pub mod events;
 mod load;
 mod queue;
 mod runs;
@@ -143,6 +145,8 @@ pub struct State {
     /// Create index of the newest dispatch: the scheduler compares it with the snapshot it
     /// last decided on, so a dispatch that raced that decision still revives offers.
     newest_dispatch_index: u64,
+    /// Each parent's children by status in dispatch order (pages of children).
+    child_index: children::Children,
 }
 
 /// Queries. Each costs what it returns (map lookups and ranges), never a scan of every
@@ -216,13 +220,32 @@ impl State {
             .map(|(_, d)| d)
     }
 
-    /// Children of `parent` with this status, in ID order.
+    /// Children of `parent` with this status, oldest first.
     pub fn children_with_status<'a>(
         &'a self,
         parent: &str,
         status: DispatchStatus,
     ) -> impl Iterator<Item = &'a Dispatch> + 'a {
-        self.children_of(parent).filter(move |d| d.status == status)
+        self.children_page(parent, &[status], None, false, usize::MAX)
+            .into_iter()
+    }
+
+    /// A page of `parent`'s children with one of `statuses`, in dispatch order: up to
+    /// `limit` of them after the child created at index `cursor` (exclusive; `None`: from
+    /// the newest, or the oldest), newest first when `newest_first`. Costs what it returns.
+    pub fn children_page(
+        &self,
+        parent: &str,
+        statuses: &[DispatchStatus],
+        cursor: Option<u64>,
+        newest_first: bool,
+        limit: usize,
+    ) -> Vec<&Dispatch> {
+        self.child_index
+            .page(parent, statuses, cursor, newest_first, limit)
+            .into_iter()
+            .filter_map(|(_, id)| self.dispatches.get(&id))
+            .collect()
     }
 
     /// Dispatches never launched, in launch order: priority (high first), then FIFO.
@@ -326,6 +349,7 @@ impl State {
         if description.is_some() {
             d.description = description.as_deref().map(Into::into);
         }
+        self.child_index.restatus(d, old);
         let parent = d.job.id.clone();
         if let Some(entry) = self.jobs.get_mut(&parent) {
             entry.children.remove(old);
@@ -351,12 +375,22 @@ pub struct StateHandle {
     shared: Arc<RwLock<State>>,
     committed: watch::Receiver<u64>,
     payloads: PayloadReader,
+    events: Arc<events::EventFeed>,
 }
 
 impl StateHandle {
     /// Open the store, load everything, and start the writer thread, which stamps every
-    /// command with `clock`'s time.
+    /// command with `clock`'s time. The event feed keeps the default number of batches.
     pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<Self, StartError> {
+        Self::open_with(data_dir, clock, events::DEFAULT_BUFFER)
+    }
+
+    /// `open`, with the event feed keeping `event_buffer` index batches for resuming.
+    pub fn open_with(
+        data_dir: &std::path::Path,
+        clock: Clock,
+        event_buffer: usize,
+    ) -> Result<Self, StartError> {
         let store = SqliteStore::open(data_dir)?;
         let state = load::rebuild(&store, clock.now_ns())?;
         let index = state.index;
@@ -364,12 +398,14 @@ impl StateHandle {
         let shared = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(writer::QUEUE_CAPACITY);
         let (index_tx, index_rx) = watch::channel(index);
-        writer::spawn(store, shared.clone(), rx, index_tx, clock)?;
+        let feed = events::EventFeed::new(event_buffer);
+        writer::spawn(store, shared.clone(), rx, index_tx, feed.clone(), clock)?;
         Ok(StateHandle {
             commands: tx,
             shared,
             committed: index_rx,
             payloads,
+            events: feed,
         })
     }
 
@@ -405,6 +441,11 @@ impl StateHandle {
         let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > index)).await;
         let current = *rx.borrow();
         current
+    }
+
+    /// Follow committed events from `index` on (see `events`).
+    pub fn subscribe_events(&self, index: u64) -> events::Subscription {
+        self.events.subscribe(index)
     }
 
     /// The payload bytes of a dispatch (read from the store; payloads are not kept in memory).

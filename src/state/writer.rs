@@ -6,6 +6,7 @@ use parking_lot::RwLock;
 use tokio::sync::{mpsc, watch};
 
 use super::apply::{apply, Env};
+use super::events::{self, EventFeed};
 use super::{Envelope, State};
 use crate::clock::Clock;
 use crate::store::SqliteStore;
@@ -20,6 +21,7 @@ pub fn spawn(
     shared: Arc<RwLock<State>>,
     mut commands: mpsc::Receiver<Envelope>,
     committed: watch::Sender<u64>,
+    feed: Arc<EventFeed>,
     clock: Clock,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -28,6 +30,7 @@ pub fn spawn(
             let mut batch = Vec::with_capacity(MAX_BATCH);
             let mut changes = Vec::new();
             let mut replies = Vec::with_capacity(MAX_BATCH);
+            let mut published = Vec::new();
             while let Some(first) = commands.blocking_recv() {
                 batch.push(first);
                 while batch.len() < MAX_BATCH {
@@ -45,7 +48,12 @@ pub fn spawn(
                 let index = {
                     let mut state = shared.write();
                     for (command, reply) in batch.drain(..) {
+                        let kind = events::kind_of(&command);
+                        let start = changes.len();
                         replies.push((reply, apply(&mut state, command, &mut env, &mut changes)));
+                        if let Some(kind) = kind.filter(|_| changes.len() > start) {
+                            published.extend(events::record(&state, kind, &changes[start..]));
+                        }
                     }
                     state.index
                 };
@@ -66,6 +74,9 @@ pub fn spawn(
                     );
                     changes.clear();
                     committed.send_replace(index);
+                    // The one publish point: what this commit made durable, for the event
+                    // stream and the UI.
+                    feed.publish(published.drain(..));
                 }
                 for (reply, result) in replies.drain(..) {
                     let _ = reply.send(result);

@@ -551,6 +551,9 @@ fn make_certificate(dir: &Path) -> Result<(PathBuf, PathBuf), BoxError> {
         ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // an end-entity certificate: rustls refuses a CA certificate as the server's own
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

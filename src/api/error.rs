@@ -33,7 +33,9 @@ impl ApiError {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::State(e) => match e {
                 StateError::ParentNotFound | StateError::JobNotFound => StatusCode::NOT_FOUND,
-                StateError::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
+                StateError::WriterGone
+                | StateError::NotLeader
+                | StateError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 StateError::NotLaunchable(..) => StatusCode::CONFLICT,
                 StateError::MissingJobId
                 | StateError::NotParameterized(_)

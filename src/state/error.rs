@@ -41,6 +41,10 @@ pub enum StateError {
     NotLaunchable(String, u32, String),
     #[error("the state writer has stopped; the server is shutting down")]
     WriterGone,
+    #[error("this server does not lead (it is a standby, or another server was just elected): nothing was changed; retry")]
+    NotLeader,
+    #[error("not acknowledged: {0}; retry (with an idempotency token a retry cannot make a second child)")]
+    StoreUnavailable(String),
 }
 
 impl StateError {
@@ -64,6 +68,8 @@ impl StateError {
             StateError::Render(_) => "render_error",
             StateError::NotLaunchable(..) => "not_launchable",
             StateError::WriterGone => "shutting_down",
+            StateError::NotLeader => "not_leader",
+            StateError::StoreUnavailable(_) => "store_unavailable",
         }
     }
 }

@@ -14,6 +14,9 @@
 #   vagrant           apt package vagrant    (tests/deploy.rs: vagrant validate)
 #   systemd-analyze   apt package systemd    (tests/deploy.rs: verify the units)
 #   jq                apt package jq         (tests/deploy.rs: the queue-metrics script)
+#   PostgreSQL        apt package postgresql (tests/postgres.rs starts a throwaway cluster
+#                     with initdb/postgres from /usr/lib/postgresql/<version>/bin, as
+#                     `nobody` when the tests run as root)
 #
 # Not installed here: Terraform and its AWS provider, which are not Debian packages.
 # tests/deploy.rs runs `terraform validate` offline against a provider mirror in
@@ -46,6 +49,7 @@ have shellcheck || apt_pkgs+=(shellcheck)
 have vagrant || apt_pkgs+=(vagrant)
 have systemd-analyze || apt_pkgs+=(systemd)
 have jq || apt_pkgs+=(jq)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }

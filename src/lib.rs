@@ -11,6 +11,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod gc;
+pub mod leadership;
 pub mod metrics;
 pub mod model;
 pub mod render;

@@ -10,16 +10,18 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, ClusterSlot};
 use crate::clock::Clock;
 use std::sync::Arc;
 
 use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
 use crate::cluster::{local, ClusterHandle};
 use crate::gc::{self, GcPolicy};
+use crate::leadership::{self, Role};
 use crate::scheduler;
 use crate::state::Command;
-use crate::state::StateHandle;
+use crate::state::{Start, StateHandle};
+use crate::store::{Peer, PgLease, PgTarget, PostgresStore};
 
 /// How the server is started (`dispatch server ...`).
 #[derive(Debug, Clone)]
@@ -43,6 +45,20 @@ pub struct ServerConfig {
     /// New framework settings from a configuration reload (name, roles, failover timeout,
     /// capabilities), applied with UPDATE_FRAMEWORK.
     pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
+    /// A PostgreSQL store shared with other servers (one leads); `None`: SQLite in
+    /// `data_dir`.
+    pub store: Option<SharedStore>,
+    /// Base URL other servers reach this one at (standbys forward writes to the leader's);
+    /// `None`: `http://<listen address>`.
+    pub advertise: Option<String>,
+}
+
+/// A store several servers share.
+#[derive(Debug, Clone)]
+pub struct SharedStore {
+    pub target: PgTarget,
+    /// How long a leader that stopped renewing keeps the lead.
+    pub lease: std::time::Duration,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -76,6 +92,8 @@ pub enum ServerError {
     Mesos(String),
     #[error("cannot start metrics: {0}")]
     Metrics(String),
+    #[error("cannot open the store: {0}")]
+    Store(String),
 }
 
 fn local_config(options: &LocalOptions, sandbox_root: PathBuf, clock: Clock) -> local::LocalConfig {
@@ -126,12 +144,31 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let clock = Clock::system();
-    let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
-        ServerError::State {
-            dir: config.data_dir.clone(),
-            source,
+    let advertise = listener.local_addr().map_err(ServerError::Serve)?;
+    let node_name = hostname();
+    let (state, role) = match &config.store {
+        None => {
+            let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
+                ServerError::State {
+                    dir: config.data_dir.clone(),
+                    source,
+                }
+            })?;
+            (state, None)
         }
-    })?;
+        Some(shared) => {
+            let me = Peer {
+                id: uuid::Uuid::new_v4().to_string(),
+                address: advertise.to_string(),
+                url: config
+                    .advertise
+                    .clone()
+                    .unwrap_or_else(|| advertise_url(advertise, &node_name)),
+            };
+            let (state, role) = open_shared(shared, clock.clone(), me).await?;
+            (state, Some(role))
+        }
+    };
     {
         let s = state.read();
         tracing::info!(
@@ -140,14 +177,14 @@ pub async fn serve(
             index = s.index(),
             millis = started.elapsed().as_millis() as u64,
             "state loaded from {}",
-            config.data_dir.display()
+            config.store.as_ref().map_or_else(
+                || config.data_dir.display().to_string(),
+                |s| s.target.shown().to_string()
+            )
         );
     }
     crate::metrics::start(config.statsd_addr.as_deref()).map_err(ServerError::Metrics)?;
     spawn_metrics_refresh(state.clone());
-    let advertise = listener.local_addr().map_err(ServerError::Serve)?;
-    let sandbox_root = config.data_dir.join("sandboxes");
-    let node_name = hostname();
     let fetch_listener = match config.fetch_bind {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -160,34 +197,40 @@ pub async fn serve(
         Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
         None => None,
     };
-    let cluster = match config.mesos {
-        Some(mut settings) => {
-            if settings.advertise_url.is_empty() {
-                settings.advertise_url = advertise_url(fetch_addr.unwrap_or(advertise), &node_name);
-            }
-            if settings.webui_url.is_none() {
-                settings.webui_url = Some(settings.advertise_url.clone());
-            }
-            let directory = Arc::new(MesosDirectory::new(clock.clone()));
-            start_mesos(&state, settings, directory, config.mesos_updates.clone())?
-        }
-        None => local::start(local_config(&config.local, sandbox_root, clock.clone()))
-            .map_err(ServerError::Runner)?,
+    let backend = Backend {
+        state: state.clone(),
+        config: config.clone(),
+        clock: clock.clone(),
+        callback: fetch_addr.unwrap_or(advertise),
+        node_name: node_name.clone(),
+        slot: ClusterSlot::default(),
     };
-    let view = cluster.view.clone();
-    scheduler::spawn(state.clone(), cluster, clock.clone());
-    gc::spawn(
-        state.clone(),
-        config.gc,
-        view.sandboxes.clone(),
-        clock.clone(),
-    );
+    let slot = backend.slot.clone();
+    match &role {
+        None => backend.start()?,
+        Some(role) => {
+            // Only the leader runs the scheduler and the backend (a standby subscribing to
+            // Mesos with the stored FrameworkID would take the framework over).
+            let mut role = role.clone();
+            tokio::spawn(async move {
+                if role.wait_for(|r| r.leading).await.is_err() {
+                    return;
+                }
+                if let Err(e) = backend.start() {
+                    tracing::error!("elected, but the backend does not start: {e}");
+                    std::process::exit(70);
+                }
+            });
+        }
+    }
     let app = AppState {
         state,
         clock: clock.clone(),
         advertise,
         node_name,
-        cluster: view,
+        cluster: slot,
+        role,
+        http: reqwest::Client::new(),
     };
     if let Some(listener) = fetch_listener {
         let files = api::sandbox_router(app.clone());
@@ -203,6 +246,108 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve)
+}
+
+/// What the leader starts: the backend, the scheduler and garbage collection.
+struct Backend {
+    state: StateHandle,
+    config: ServerConfig,
+    clock: Clock,
+    /// Where agents reach our sandbox files.
+    callback: SocketAddr,
+    node_name: String,
+    slot: ClusterSlot,
+}
+
+impl Backend {
+    fn start(self) -> Result<(), ServerError> {
+        let sandbox_root = self.config.data_dir.join("sandboxes");
+        let cluster = match self.config.mesos.clone() {
+            Some(mut settings) => {
+                if settings.advertise_url.is_empty() {
+                    settings.advertise_url = advertise_url(self.callback, &self.node_name);
+                }
+                if settings.webui_url.is_none() {
+                    settings.webui_url = Some(settings.advertise_url.clone());
+                }
+                let directory = Arc::new(MesosDirectory::new(self.clock.clone()));
+                start_mesos(
+                    &self.state,
+                    settings,
+                    directory,
+                    self.config.mesos_updates.clone(),
+                )?
+            }
+            None => local::start(local_config(
+                &self.config.local,
+                sandbox_root,
+                self.clock.clone(),
+            ))
+            .map_err(ServerError::Runner)?,
+        };
+        let view = cluster.view.clone();
+        scheduler::spawn(self.state.clone(), cluster, self.clock.clone());
+        gc::spawn(
+            self.state.clone(),
+            self.config.gc.clone(),
+            view.sandboxes.clone(),
+            self.clock.clone(),
+        );
+        self.slot.set(view);
+        Ok(())
+    }
+}
+
+/// Connect to the shared store (retrying while it cannot be reached), load it, follow it,
+/// and start the leadership loop.
+async fn open_shared(
+    shared: &SharedStore,
+    clock: Clock,
+    me: Peer,
+) -> Result<(StateHandle, tokio::sync::watch::Receiver<Role>), ServerError> {
+    let target = shared.target.clone();
+    let mut backoff = std::time::Duration::from_millis(250);
+    let store = loop {
+        let t = target.clone();
+        let opened = tokio::task::spawn_blocking(move || PostgresStore::open(t))
+            .await
+            .map_err(|e| ServerError::Store(e.to_string()))?;
+        match opened {
+            Ok(store) => break store,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(
+                    "cannot reach {}: {e}; retrying in {backoff:?}",
+                    target.shown()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+            Err(e) => return Err(ServerError::Store(e.to_string())),
+        }
+    };
+    let lease_for = shared.lease;
+    let (state, role) = tokio::task::spawn_blocking(move || {
+        let (fenced_tx, fenced_rx) = std::sync::mpsc::channel();
+        let state = StateHandle::start(
+            Box::new(store),
+            clock,
+            Start::Following { fenced: fenced_tx },
+        )
+        .map_err(|e| ServerError::Store(e.to_string()))?;
+        tracing::info!(id = %me.id, url = %me.url, "standing by; joining the election");
+        let role = leadership::spawn(
+            Box::new(PgLease::new(target)),
+            state.clone(),
+            me,
+            lease_for,
+            fenced_rx,
+        )
+        .map_err(|e| ServerError::Store(e.to_string()))?;
+        Ok::<_, ServerError>((state, role))
+    })
+    .await
+    .map_err(|e| ServerError::Store(e.to_string()))??;
+    Ok((state, role))
 }
 
 /// Keep the queue gauges and the recorder's housekeeping current when nobody scrapes (for

@@ -33,6 +33,8 @@ impl Api {
                 gc: Default::default(),
                 fetch_bind: None,
                 mesos_updates: None,
+                store: None,
+                advertise: None,
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await

@@ -166,7 +166,7 @@ pub async fn register(
             return Err(ApiError::BadRequest("Job ID does not match name".into()));
         }
     }
-    if let Some(refusal) = app.cluster.capabilities.refusal(&job) {
+    if let Some(refusal) = app.cluster()?.capabilities.refusal(&job) {
         return Err(ApiError::BadRequest(refusal));
     }
     let Reply::Registered(reply) = app.state.apply(Command::RegisterJob(Box::new(job))).await?

@@ -13,6 +13,7 @@ mod blocking;
 mod error;
 mod evaluations;
 mod files;
+mod forward;
 mod job;
 mod jobs;
 pub mod metrics;
@@ -24,6 +25,7 @@ pub mod wire;
 pub use error::ApiError;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::routing::{any, get, put};
 use axum::Router;
@@ -40,8 +42,52 @@ pub struct AppState {
     pub advertise: SocketAddr,
     pub node_name: String,
     /// The backend: its capabilities (what a job may use), task sandboxes (logs and files
-    /// endpoints), and how it describes itself (`/v1/agent/self`).
-    pub cluster: crate::cluster::ClusterView,
+    /// endpoints), and how it describes itself (`/v1/agent/self`). Empty on a standby (only
+    /// the leader runs a backend).
+    pub cluster: ClusterSlot,
+    /// On a store several servers share: who leads (standbys forward writes to it).
+    /// `None`: this server is alone and always leads.
+    pub role: Option<tokio::sync::watch::Receiver<crate::leadership::Role>>,
+    /// For forwarding to the leader.
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    /// The backend, or 503 on a standby.
+    pub fn cluster(&self) -> Result<crate::cluster::ClusterView, ApiError> {
+        self.cluster.get().ok_or_else(|| {
+            ApiError::Unavailable(
+                "this server stands by and runs no backend; ask the leader (/v1/status/leader)"
+                    .into(),
+            )
+        })
+    }
+
+    /// `Some(true)` when this server leads a group of servers, `Some(false)` on a standby,
+    /// `None` when it is alone.
+    pub fn leading(&self) -> Option<bool> {
+        self.role.as_ref().map(|r| r.borrow().leading)
+    }
+}
+
+/// The backend once it runs (at start, or when this server is elected).
+#[derive(Clone, Default)]
+pub struct ClusterSlot(Arc<parking_lot::RwLock<Option<crate::cluster::ClusterView>>>);
+
+impl ClusterSlot {
+    pub fn with(view: crate::cluster::ClusterView) -> ClusterSlot {
+        let slot = ClusterSlot::default();
+        slot.set(view);
+        slot
+    }
+
+    pub fn set(&self, view: crate::cluster::ClusterView) {
+        *self.0.write() = Some(view);
+    }
+
+    pub fn get(&self) -> Option<crate::cluster::ClusterView> {
+        self.0.read().clone()
+    }
 }
 
 /// All routes of the service.
@@ -71,6 +117,10 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics::prometheus))
         .route("/v1/metrics", get(metrics::v1))
         .fallback(agent::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            forward::to_leader,
+        ))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(app)
 }

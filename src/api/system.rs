@@ -6,10 +6,16 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::AppState;
+use super::{ApiError, AppState};
 
-pub async fn gc(State(app): State<AppState>) -> StatusCode {
-    let sandboxes = app.cluster.sandboxes.as_ref();
-    crate::gc::collect(&app.state, Duration::ZERO, sandboxes, app.clock.now_ns()).await;
-    StatusCode::OK
+pub async fn gc(State(app): State<AppState>) -> Result<StatusCode, ApiError> {
+    let cluster = app.cluster()?;
+    crate::gc::collect(
+        &app.state,
+        Duration::ZERO,
+        cluster.sandboxes.as_ref(),
+        app.clock.now_ns(),
+    )
+    .await;
+    Ok(StatusCode::OK)
 }

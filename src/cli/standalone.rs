@@ -146,6 +146,8 @@ impl Standalone {
             },
             fetch_bind,
             mesos_updates: None,
+            store: None,
+            advertise: None,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

@@ -23,7 +23,7 @@ pub use layer::{Flags, Layer};
 
 use crate::cluster::mesos::settings::{self as ms, MesosSettings};
 use crate::gc::GcPolicy;
-use crate::server::{LocalOptions, ServerConfig};
+use crate::server::{LocalOptions, ServerConfig, SharedStore};
 
 /// The API port when neither `ports { http }` nor `-bind` says otherwise (Nomad's).
 pub const DEFAULT_HTTP_PORT: u16 = 4646;
@@ -168,6 +168,9 @@ pub struct Config {
     pub local: LocalOptions,
     pub statsd_addr: Option<String>,
     pub gc: GcPolicy,
+    /// `store { postgres }` / `-store`: servers sharing one PostgreSQL database (one leads).
+    /// `None`: the SQLite store in `data_dir`.
+    pub store: Option<SharedStore>,
     /// Settings that were accepted but have no effect, for the log.
     pub warnings: Vec<String>,
 }
@@ -241,6 +244,7 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
         .map_or(DEFAULT_HTTP_PORT, |s| s.value);
     let advertise = value(layer.advertise_http.clone()).map(|a| advertise_url(&a, port));
     let mesos = mesos_settings(&layer, advertise.clone(), &mut warnings)?;
+    let store = shared_store(&layer)?;
     let ip = value(layer.bind_addr).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
     let acl = AclConfig {
@@ -320,8 +324,55 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
             threshold: value(layer.gc_threshold).unwrap_or(Some(crate::gc::DEFAULT_THRESHOLD)),
             interval: value(layer.gc_interval).unwrap_or(crate::gc::DEFAULT_INTERVAL),
         },
+        store,
         warnings,
     })
+}
+
+/// The PostgreSQL store, its password resolved (URL, `password_file`, `PGPASSFILE`).
+fn shared_store(layer: &Layer) -> Result<Option<SharedStore>, ConfigError> {
+    let Some(url) = &layer.store_postgres else {
+        if let Some(Set { origin, .. }) = layer
+            .store_password_file
+            .as_ref()
+            .map(|s| Set {
+                value: (),
+                origin: s.origin.clone(),
+            })
+            .or_else(|| {
+                layer.store_lease.as_ref().map(|s| Set {
+                    value: (),
+                    origin: s.origin.clone(),
+                })
+            })
+        {
+            return Err(ConfigError::Value {
+                origin,
+                key: "store".into(),
+                message:
+                    "needs a PostgreSQL store (store { postgres = \"postgres://...\" } or -store)"
+                        .into(),
+            });
+        }
+        return Ok(None);
+    };
+    let file = layer
+        .store_password_file
+        .as_ref()
+        .map(|s| s.value.as_path());
+    let target =
+        crate::store::PgTarget::parse(&url.value, file).map_err(|message| ConfigError::Value {
+            origin: url.origin.clone(),
+            key: "store.postgres".into(),
+            message,
+        })?;
+    Ok(Some(SharedStore {
+        target,
+        lease: layer
+            .store_lease
+            .as_ref()
+            .map_or(crate::leadership::DEFAULT_LEASE, |s| s.value),
+    }))
 }
 
 /// `host`, `host:port` or a URL -> a base URL; a bare host gets the API port.
@@ -433,6 +484,8 @@ impl Config {
             gc: self.gc.clone(),
             fetch_bind: None,
             mesos_updates: None,
+            store: self.store.clone(),
+            advertise: self.advertise.clone(),
         }
     }
 
@@ -448,6 +501,15 @@ impl Config {
         });
         vec![
             ("data_dir", self.data_dir.display().to_string()),
+            (
+                "store",
+                format!(
+                    "{:?}",
+                    self.store
+                        .as_ref()
+                        .map(|s| (s.target.shown().to_string(), s.lease))
+                ),
+            ),
             ("bind_addr / ports.http", self.bind.to_string()),
             ("advertise.http", format!("{:?}", self.advertise)),
             ("acl", format!("{:?}", self.acl)),

@@ -22,7 +22,7 @@ mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use postgres::{PgTarget, PostgresStore};
+pub use postgres::{PgLease, PgTarget, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::model::DispatchStatus;

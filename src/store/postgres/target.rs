@@ -78,6 +78,11 @@ impl PgTarget {
         Ok(PgTarget { config, shown })
     }
 
+    /// `raw` with any password replaced by `***` (for messages about a bad value).
+    pub fn redacted(raw: &str) -> String {
+        redact(raw)
+    }
+
     /// `postgres://user@host:port/database`, for logs and messages.
     pub fn shown(&self) -> &str {
         &self.shown

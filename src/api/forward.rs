@@ -1,0 +1,131 @@
+//! A standby's door to the leader: requests that change something (register, dispatch,
+//! stop, garbage collection) or need the cluster backend (task logs and files, which only the
+//! leader runs) are sent on to the leader as they came, and its answer comes back as is.
+//! Reads are answered here, from this server's warm copy (blocking queries included).
+//!
+//! No leader known (an election is under way): 503 with what to do. The leader's address
+//! comes from the store (`leadership::Role`), so it is right within one renewal.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Largest request body forwarded (a payload is at most 16 KiB; a job file is small).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Marks a forwarded request: a server that receives one and does not lead answers 503
+/// rather than forwarding again (no loops while servers disagree for a moment).
+const FORWARDED: &str = "x-dispatch-forwarded";
+
+pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(role) = &app.role else {
+        return next.run(request).await;
+    };
+    let role = role.borrow().clone();
+    if role.leading || !needs_leader(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    if request.headers().contains_key(FORWARDED) {
+        return ApiError::Unavailable(
+            "this server was named leader but no longer leads; retry".into(),
+        )
+        .into_response();
+    }
+    let Some(leader) = role.leader else {
+        return ApiError::Unavailable(
+            "no server leads right now (an election is under way); retry in a few seconds".into(),
+        )
+        .into_response();
+    };
+    match forward(&app.http, &leader.url, request).await {
+        Ok(response) => {
+            crate::metrics::forwarded(Some(response.status().as_u16()));
+            response
+        }
+        Err(e) => {
+            crate::metrics::forwarded(None);
+            ApiError::Unavailable(format!(
+                "the leader {} did not answer ({e}); retry",
+                leader.address
+            ))
+            .into_response()
+        }
+    }
+}
+
+/// Writes, and whatever needs the backend.
+fn needs_leader(method: &Method, path: &str) -> bool {
+    let read_only_put = path == "/v1/search" || path == "/v1/jobs/parse";
+    let writes = !(method == Method::GET || method == Method::HEAD) && !read_only_put;
+    let backend = path.starts_with("/v1/sandbox/")
+        || (path.starts_with("/v1/job/") && (path.ends_with("/logs") || path.ends_with("/fs")));
+    writes || backend
+}
+
+async fn forward(http: &reqwest::Client, base: &str, request: Request) -> Result<Response, String> {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |p| p.as_str());
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|e| format!("cannot read the request body: {e}"))?;
+    let mut out = http.request(parts.method.clone(), &url).body(body);
+    for (name, value) in &parts.headers {
+        if !hop_by_hop(name) {
+            out = out.header(name, value);
+        }
+    }
+    out = out.header(FORWARDED, "1");
+    let answer = out.send().await.map_err(|e| e.to_string())?;
+    let status = StatusCode::from_u16(answer.status().as_u16())
+        .map_err(|e| format!("bad status from the leader: {e}"))?;
+    let mut response = Response::builder().status(status);
+    for (name, value) in answer.headers() {
+        if !hop_by_hop(name) {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await.map_err(|e| e.to_string())?;
+    response
+        .body(Body::from(bytes))
+        .map_err(|e| format!("cannot relay the leader's answer: {e}"))
+}
+
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "proxy-connection"
+            | "content-length"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_backend_reads_go_to_the_leader() {
+        assert!(needs_leader(&Method::PUT, "/v1/job/j/dispatch"));
+        assert!(needs_leader(&Method::POST, "/v1/jobs"));
+        assert!(needs_leader(&Method::DELETE, "/v1/job/j"));
+        assert!(needs_leader(&Method::GET, "/v1/job/j/dispatch-1-ab/logs"));
+        assert!(!needs_leader(&Method::GET, "/v1/job/j"));
+        assert!(!needs_leader(&Method::GET, "/v1/jobs"));
+        assert!(!needs_leader(&Method::PUT, "/v1/search"));
+        assert!(!needs_leader(&Method::POST, "/v1/jobs/parse"));
+    }
+}

@@ -1,0 +1,401 @@
+//! Servers on a real PostgreSQL (a throwaway cluster per test): the store survives `kill -9`,
+//! bad stores are refused with a clear message, one of two servers leads and the standby
+//! forwards writes and takes over when the leader is killed, with nothing acknowledged lost
+//! and no work run twice, and a deposed leader's commits are refused (fencing).
+
+mod common;
+#[path = "common/postgres.rs"]
+mod pg;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{dispatch, get_json, ok, output_within, show, status_of, wait_until, TestServer};
+use pg::Postgres;
+
+/// Each dispatch appends its `n` to `marks`: a line per run.
+fn job(marks: &Path) -> String {
+    format!(
+        r#"job "mark" {{
+  type = "batch"
+  parameterized {{
+    meta_required = ["n"]
+  }}
+  group "g" {{
+    task "t" {{
+      driver = "raw_exec"
+      config {{
+        command = "/bin/sh"
+        args    = ["-c", "echo ${{NOMAD_META_n}} >> {}"]
+      }}
+      resources {{
+        cpu    = 100
+        memory = 16
+      }}
+    }}
+  }}
+}}
+"#,
+        marks.display()
+    )
+}
+
+fn register(server: &TestServer, marks: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mark.hcl");
+    std::fs::write(&file, job(marks)).unwrap();
+    ok(&dispatch(server, &["job", "run", file.to_str().unwrap()]));
+}
+
+/// `PUT /v1/job/mark/dispatch` with meta `n` and an idempotency token; (status, body).
+fn put_dispatch(addr: SocketAddr, n: u32) -> Option<(u16, String)> {
+    let body = format!(r#"{{"Meta":{{"n":"{n}"}},"IdempotencyToken":"tok-{n}"}}"#);
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    write!(
+        s,
+        "PUT /v1/job/mark/dispatch HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+fn child_of(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("a JSON dispatch answer");
+    v["DispatchedJobID"]
+        .as_str()
+        .expect("DispatchedJobID")
+        .to_string()
+}
+
+fn role(server: &TestServer) -> String {
+    get_json(server, "/v1/agent/self")["Role"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn leader_of(server: &TestServer) -> String {
+    get_json(server, "/v1/status/leader")
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn marks(file: &Path) -> BTreeMap<u32, usize> {
+    let mut seen = BTreeMap::new();
+    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+        *seen
+            .entry(line.trim().parse().expect("a mark"))
+            .or_default() += 1;
+    }
+    seen
+}
+
+#[test]
+fn dispatches_on_postgres_survive_kill_9_of_the_server() {
+    let pg = Postgres::start();
+    let url = pg.database("alone");
+    let work = tempfile::tempdir().unwrap();
+    let marks_file = work.path().join("marks");
+    let mut server = TestServer::start_with(&["-store", &url, "-store-lease", "2s"]);
+    wait_until(20, "the only server to lead", || role(&server) == "leader");
+    assert_eq!(leader_of(&server), server.addr().to_string());
+    register(&server, &marks_file);
+    let mut children = Vec::new();
+    for n in 0..20 {
+        let (status, body) = put_dispatch(server.addr(), n).expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        children.push(child_of(&body));
+    }
+    server.kill9();
+    server.restart();
+    wait_until(30, "the restarted server to lead again", || {
+        role(&server) == "leader"
+    });
+    for child in &children {
+        assert_ne!(status_of(&server, child), "", "{child} survived the kill");
+    }
+    wait_until(60, "every dispatch to run", || {
+        marks(&marks_file).len() == 20
+    });
+    // the same tokens again: the same children, nothing new
+    for n in 0..20 {
+        let (status, body) = put_dispatch(server.addr(), n).expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(child_of(&body), children[n as usize]);
+    }
+    let rows: i64 = pg
+        .client("alone")
+        .query_one("SELECT count(*) FROM dispatches", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 20, "the rows are in PostgreSQL");
+    wait_until(30, "every run to finish", || {
+        children.iter().all(|c| status_of(&server, c) == "dead")
+    });
+    assert!(marks(&marks_file).values().all(|&runs| runs == 1));
+}
+
+#[test]
+fn bad_stores_are_refused_with_a_clear_message() {
+    let pg = Postgres::start();
+    let run = |args: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        output_within(
+            Command::new(env!("CARGO_BIN_EXE_dispatch"))
+                .args(["server", "-bind", "127.0.0.1:0", "-data-dir"])
+                .arg(dir.path())
+                .args(args),
+            30,
+        )
+    };
+    let missing = run(&["-store", &pg.url("nosuchdb")]);
+    assert!(!missing.status.success(), "{}", show(&missing));
+    let text = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        text.contains("database \"nosuchdb\" does not exist"),
+        "PostgreSQL's own message: {text}"
+    );
+
+    let not_pg = run(&["-store", "mysql://x@y/z"]);
+    assert!(!not_pg.status.success(), "{}", show(&not_pg));
+    assert!(
+        String::from_utf8_lossy(&not_pg.stderr).contains("expected postgres://"),
+        "{}",
+        show(&not_pg)
+    );
+
+    // a schema from a newer Dispatch
+    let url = pg.database("future");
+    let mut server = TestServer::start_with(&["-store", &url]);
+    server.kill9();
+    pg.client("future")
+        .batch_execute(
+            "INSERT INTO dispatch_schema (version, name) VALUES (999, 'from the future')",
+        )
+        .unwrap();
+    let newer = run(&["-store", &url]);
+    assert!(!newer.status.success(), "{}", show(&newer));
+    let text = String::from_utf8_lossy(&newer.stderr);
+    assert!(
+        text.contains("schema is at version 999, newer than this Dispatch knows"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_standby_forwards_writes_and_takes_over_when_the_leader_is_killed() {
+    let pg = Postgres::start();
+    let url = pg.database("pair");
+    let work = tempfile::tempdir().unwrap();
+    let marks_file = work.path().join("marks");
+    // The first leader offers no CPUs: everything it accepts is still queued when it dies,
+    // and must run on the new leader, once.
+    let mut first =
+        TestServer::start_with(&["-store", &url, "-store-lease", "2s", "-local-cpus", "0"]);
+    wait_until(20, "the first server to lead", || role(&first) == "leader");
+    let second = TestServer::start_with(&["-store", &url, "-store-lease", "2s"]);
+    assert_eq!(role(&second), "standby");
+    wait_until(20, "the standby to name the leader", || {
+        leader_of(&second) == first.addr().to_string()
+    });
+    let peers = get_json(&second, "/v1/status/peers");
+    let peers: Vec<&str> = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        peers.contains(&first.addr().to_string().as_str()),
+        "{peers:?}"
+    );
+    assert!(
+        peers.contains(&second.addr().to_string().as_str()),
+        "{peers:?}"
+    );
+
+    // A write to the standby (the CLI, as a user would) is forwarded to the leader.
+    register(&second, &marks_file);
+    let (status, body) = put_dispatch(second.addr(), 0).expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    let forwarded = child_of(&body);
+    assert_ne!(status_of(&first, &forwarded), "", "the leader has it");
+    wait_until(20, "the standby's copy to have it", || {
+        status_of(&second, &forwarded) == "pending"
+    });
+    let metrics = common::get_text(&second, "/metrics");
+    assert!(
+        metrics.contains("dispatch_forwarded_requests_total{status=\"2xx\"}"),
+        "{metrics}"
+    );
+
+    // A storm against both servers; the leader is killed in the middle of it.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+    let storm = |addr: SocketAddr, from: u32| {
+        let acknowledged = acknowledged.clone();
+        std::thread::spawn(move || {
+            for n in from..from + 40 {
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                // retried with the same token until answered 200 (or the server is gone)
+                while std::time::Instant::now() < deadline {
+                    match put_dispatch(addr, n) {
+                        Some((200, body)) => {
+                            acknowledged.lock().unwrap().insert(n, child_of(&body));
+                            break;
+                        }
+                        None if addr_is_closed(addr) => return,
+                        _ => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                }
+            }
+        })
+    };
+    let on_standby = storm(second.addr(), 100);
+    let on_leader = storm(first.addr(), 200);
+    wait_until(30, "some dispatches to be acknowledged", || {
+        acknowledged.lock().unwrap().len() >= 10
+    });
+    first.kill9();
+    let _ = on_leader.join();
+    wait_until(30, "the standby to take over", || role(&second) == "leader");
+    assert_eq!(leader_of(&second), second.addr().to_string());
+    on_standby.join().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        (100..140).all(|n| acknowledged.contains_key(&n)),
+        "every dispatch to the standby was answered 200 in the end: {acknowledged:?}"
+    );
+    for child in acknowledged.values() {
+        assert_ne!(
+            status_of(&second, child),
+            "",
+            "{child} was acknowledged, so it exists"
+        );
+    }
+    let expected: Vec<u32> = std::iter::once(0)
+        .chain(acknowledged.keys().copied())
+        .collect();
+    wait_until(
+        90,
+        "every acknowledged dispatch to run on the new leader",
+        || {
+            let seen = marks(&marks_file);
+            expected.iter().all(|n| seen.contains_key(n))
+        },
+    );
+    wait_until(30, "every run to end", || {
+        acknowledged
+            .values()
+            .all(|c| status_of(&second, c) == "dead")
+    });
+    let seen = marks(&marks_file);
+    assert!(
+        seen.values().all(|&runs| runs == 1),
+        "nothing ran twice: {seen:?}"
+    );
+}
+
+fn addr_is_closed(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err()
+}
+
+#[test]
+fn a_deposed_leader_cannot_commit() {
+    use dispatch::store::{Batch, Change, Lease, Peer, PgLease, PgTarget, PostgresStore, Store};
+    let pg = Postgres::start();
+    let url = pg.database("fence");
+    let target = PgTarget::parse(&url, None).unwrap();
+    let peer = |id: &str| Peer {
+        id: id.into(),
+        address: format!("{id}:4646"),
+        url: format!("http://{id}:4646"),
+    };
+    let mut old_store = PostgresStore::open(target.clone()).unwrap();
+    let mut new_store = PostgresStore::open(target.clone()).unwrap();
+    let mut old_lease = PgLease::new(target.clone());
+    let mut new_lease = PgLease::new(target.clone());
+    let lease = Duration::from_secs(1);
+    let old_epoch = old_lease
+        .try_take(&peer("old"), lease)
+        .unwrap()
+        .expect("elected");
+    let setting = |v: &str| {
+        vec![
+            Change::PutSetting {
+                key: "k".into(),
+                value: v.into(),
+            },
+            Change::SetIndex(1),
+        ]
+    };
+    let changes = setting("old leader");
+    old_store
+        .commit(&Batch {
+            changes: &changes,
+            index: 1,
+            prev: 0,
+            epoch: old_epoch,
+        })
+        .expect("the leader commits");
+    assert_eq!(
+        new_lease.try_take(&peer("new"), lease).unwrap(),
+        None,
+        "the lease is held"
+    );
+    // The old leader stops renewing (a pause); once its lease runs out, the other takes over.
+    let mut new_epoch = None;
+    wait_until(
+        10,
+        "the lease to expire and the other server to take it",
+        || {
+            new_epoch = new_lease.try_take(&peer("new"), lease).unwrap();
+            new_epoch.is_some()
+        },
+    );
+    let new_epoch = new_epoch.unwrap();
+    assert!(new_epoch > old_epoch);
+    assert!(
+        !old_lease.renew(old_epoch, lease).unwrap(),
+        "the old lease is gone"
+    );
+    let late = setting("deposed leader");
+    let refused = old_store.commit(&Batch {
+        changes: &late,
+        index: 2,
+        prev: 1,
+        epoch: old_epoch,
+    });
+    assert!(
+        matches!(refused, Err(dispatch::store::StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+    let mine = setting("new leader");
+    new_store
+        .commit(&Batch {
+            changes: &mine,
+            index: 2,
+            prev: 1,
+            epoch: new_epoch,
+        })
+        .expect("the new leader commits");
+    let value: String = pg
+        .client("fence")
+        .query_one("SELECT value FROM settings WHERE key = 'k'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(value, "new leader");
+    let leader = new_lease.leader().unwrap().expect("a leader");
+    assert_eq!(leader.peer.id, "new");
+}

@@ -7,12 +7,18 @@
 //! lead_blocking`); then the composition root starts the scheduler and the cluster backend
 //! (it waits for `Role::leading`).
 //!
-//! Lost (another server was elected, a commit was fenced, or the lease could not be renewed
-//! for a whole lease): the process exits (code 75), as Marathon and Metronome do on losing
-//! leadership. The scheduler and the backend's subscription are not torn down in place; a
+//! Lost (another server was elected, or a commit was fenced): the process exits (code 75), as
+//! Marathon and Metronome do on losing leadership. The scheduler and the backend's subscription are not torn down in place; a
 //! supervisor (systemd `Restart=always`) starts the server again as a standby. Exiting is
 //! about liveness only: safety comes from the fencing epoch, which refuses every commit of a
 //! deposed leader whatever it still believes (a paused process that resumes, a partition).
+//!
+//! While the database cannot be reached the leader keeps trying: its writes are answered 503
+//! (nothing is acknowledged that is not committed). When it is back, the renewal tells: the
+//! epoch is still ours (nobody was elected meanwhile: go on, the same epoch) or not (exit).
+//! A standby takes the lease once it has expired, or at once when the leader's lease session
+//! is gone (the leader died, or its connection did; a database restart ends every session,
+//! so then whoever reaches the database first leads).
 
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -147,14 +153,14 @@ impl Loop {
     /// Renew the lease; lost, the process ends.
     fn hold(&mut self, epoch: u64) {
         match self.lease.renew(epoch, self.lease_for) {
-            Ok(true) => self.renewed = Instant::now(),
-            Ok(false) => self.deposed("another server was elected"),
-            Err(e) => {
-                self.log(&e);
+            Ok(true) => {
                 if self.renewed.elapsed() >= self.lease_for {
-                    self.deposed("the lease could not be renewed in time");
+                    tracing::info!(epoch, "the store is back and this server still leads");
                 }
+                self.renewed = Instant::now();
             }
+            Ok(false) => self.deposed("another server was elected"),
+            Err(e) => self.log(&e),
         }
     }
 

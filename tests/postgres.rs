@@ -4,6 +4,8 @@
 //! and no work run twice, and a deposed leader's commits are refused (fencing).
 
 mod common;
+#[path = "common/mesos.rs"]
+mod mesos;
 #[path = "common/postgres.rs"]
 mod pg;
 
@@ -398,4 +400,201 @@ fn a_deposed_leader_cannot_commit() {
     assert_eq!(value, "new leader");
     let leader = new_lease.leader().unwrap().expect("a leader");
     assert_eq!(leader.peer.id, "new");
+}
+
+#[test]
+fn a_paused_leader_that_resumes_after_a_takeover_cannot_write() {
+    use nix::sys::signal::Signal;
+    let pg = Postgres::start();
+    let url = pg.database("paused");
+    let work = tempfile::tempdir().unwrap();
+    let marks_file = work.path().join("marks");
+    let args = ["-store", &url, "-store-lease", "2s", "-local-cpus", "0"];
+    let mut first = TestServer::start_with(&args);
+    wait_until(20, "the first server to lead", || role(&first) == "leader");
+    let second = TestServer::start_with(&args);
+    register(&first, &marks_file);
+    first.signal(Signal::SIGSTOP);
+    // A request to the paused leader waits in its listen queue until it resumes.
+    let addr = first.addr();
+    let late = std::thread::spawn(move || put_dispatch(addr, 7));
+    wait_until(
+        30,
+        "the standby to take over from the paused leader",
+        || role(&second) == "leader",
+    );
+    first.signal(Signal::SIGCONT);
+    let answer = late.join().unwrap();
+    assert!(
+        !matches!(answer, Some((200, _))),
+        "the deposed leader acknowledged a write: {answer:?}"
+    );
+    let status = first.wait_exit(30);
+    assert_eq!(status.code(), Some(75), "{}", first.log());
+    assert!(first.log().contains("lost the lead"), "{}", first.log());
+    let rows: i64 = pg
+        .client("paused")
+        .query_one("SELECT count(*) FROM dispatches WHERE token = 'tok-7'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0, "nothing of the deposed leader was committed");
+    let (status, body) = put_dispatch(second.addr(), 7).expect("an answer");
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn writes_get_503_while_the_database_restarts_and_nothing_acknowledged_is_lost() {
+    let mut pg = Postgres::start();
+    let url = pg.database("restart");
+    let work = tempfile::tempdir().unwrap();
+    let marks_file = work.path().join("marks");
+    let server =
+        TestServer::start_with(&["-store", &url, "-store-lease", "2s", "-local-cpus", "0"]);
+    wait_until(20, "the server to lead", || role(&server) == "leader");
+    register(&server, &marks_file);
+    let mut children = Vec::new();
+    for n in 0..10 {
+        let (status, body) = put_dispatch(server.addr(), n).expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        children.push(child_of(&body));
+    }
+    pg.stop();
+    let mut refused = None;
+    wait_until(
+        20,
+        "a write to be refused while the database is down",
+        || {
+            refused = put_dispatch(server.addr(), 100);
+            refused.as_ref().is_some_and(|(status, _)| *status != 200)
+        },
+    );
+    let (status, body) = refused.unwrap();
+    assert_eq!(status, 503, "{body}");
+    // reads are still answered from memory
+    assert_eq!(status_of(&server, &children[0]), "pending");
+    pg.restart();
+    wait_until(30, "writes to be acknowledged again", || {
+        matches!(put_dispatch(server.addr(), 101), Some((200, _)))
+    });
+    assert_eq!(role(&server), "leader", "{}", server.log());
+    let rows: i64 = pg
+        .client("restart")
+        .query_one(
+            "SELECT count(*) FROM dispatches WHERE token = ANY($1)",
+            &[&(0..10).map(|n| format!("tok-{n}")).collect::<Vec<_>>()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 10, "every acknowledged dispatch is in the database");
+    for child in &children {
+        assert_eq!(status_of(&server, child), "pending");
+    }
+}
+
+#[test]
+fn the_new_leader_fails_the_mesos_framework_over_with_the_same_framework_id() {
+    use mesos::{fast_config, master};
+    use mesos_double::TaskBehavior;
+    let pg = Postgres::start();
+    let url = pg.database("mesos");
+    let m = master(fast_config());
+    let master_url = m.url();
+    let args = [
+        "-mesos-master",
+        master_url.as_str(),
+        "-mesos-content-type",
+        "json",
+        "-mesos-max-backoff",
+        "1s",
+        "-store",
+        &url,
+        "-store-lease",
+        "2s",
+    ];
+    let mut first = TestServer::start_with(&args);
+    wait_until(20, "the first server to lead", || role(&first) == "leader");
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    let framework_id = m.framework_id().unwrap();
+    let second = TestServer::start_with(&args);
+    wait_until(20, "the standby to name the leader", || {
+        leader_of(&second) == first.addr().to_string()
+    });
+    assert_eq!(role(&second), "standby");
+    assert_eq!(
+        m.accepted_calls("SUBSCRIBE").len(),
+        1,
+        "a standby does not subscribe"
+    );
+    m.set_task_behavior("sleeper.", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("sleeper.hcl");
+    std::fs::write(
+        &job,
+        r#"job "sleeper" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "sleep"
+        args    = ["600"]
+      }
+      resources {
+        cpu    = 500
+        memory = 64
+      }
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    ok(&dispatch(&second, &["job", "run", job.to_str().unwrap()]));
+    let child = common::dispatched_id(&ok(&dispatch(
+        &second,
+        &["job", "dispatch", "-detach", "sleeper"],
+    )));
+    wait_until(20, "the task running", || {
+        common::task_runs(&second, &child)
+            .iter()
+            .any(|r| r["State"] == "TASK_RUNNING")
+    });
+    let task_id = m.launched_tasks()[0].task_id.clone();
+    first.kill9();
+    wait_until(30, "the standby to take over", || role(&second) == "leader");
+    wait_until(30, "the new leader to subscribe", || {
+        m.accepted_calls("SUBSCRIBE").len() == 2 && m.is_subscribed()
+    });
+    let last = m.accepted_calls("SUBSCRIBE").last().cloned().unwrap();
+    assert_eq!(last["framework_id"]["value"], framework_id);
+    assert_eq!(
+        last["subscribe"]["framework_info"]["id"]["value"],
+        framework_id
+    );
+    assert_eq!(m.framework_id().unwrap(), framework_id);
+    wait_until(20, "explicit reconciliation of the running task", || {
+        m.accepted_calls("RECONCILE").iter().any(|c| {
+            c["reconcile"]["tasks"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["task_id"]["value"] == task_id))
+        })
+    });
+    assert_eq!(status_of(&second, &child), "running");
+    // Work dispatched now starts on the new leader; the running task is not launched again.
+    let next = common::dispatched_id(&ok(&dispatch(
+        &second,
+        &["job", "dispatch", "-detach", "sleeper"],
+    )));
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    wait_until(30, "the new dispatch to run", || {
+        common::task_runs(&second, &next)
+            .iter()
+            .any(|r| r["State"] == "TASK_RUNNING")
+    });
+    let launched: Vec<String> = m.launched_tasks().into_iter().map(|t| t.task_id).collect();
+    assert_eq!(launched.len(), 2, "{launched:?}");
+    assert_eq!(launched.iter().filter(|t| **t == task_id).count(), 1);
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
 }

@@ -60,7 +60,7 @@ pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next
 /// Writes, and whatever needs the backend.
 fn needs_leader(method: &Method, path: &str) -> bool {
     let read_only_put = path == "/v1/search" || path == "/v1/jobs/parse";
-    let writes = !(method == Method::GET || method == Method::HEAD) && !read_only_put;
+    let writes = !(method == Method::GET || method == Method::HEAD || read_only_put);
     let backend = path.starts_with("/v1/sandbox/")
         || (path.starts_with("/v1/job/") && (path.ends_with("/logs") || path.ends_with("/fs")));
     writes || backend

@@ -13,8 +13,7 @@
 //!   the `Lease` trait. See `postgres/mod.rs` for the client choice.
 //!
 //! Nothing above this module knows which store it talks to: `state` sees `dyn Store`,
-//! `leadership` sees `dyn Lease`, and the composition root (`server.rs`) picks one by
-//! `StoreTarget`.
+//! `leadership` sees `dyn Lease`, and the composition root (`server.rs`) picks one.
 
 pub mod postgres;
 mod sqlite;
@@ -281,28 +280,5 @@ impl StoreError {
     /// Retrying the same thing later may succeed (the database is down or restarting).
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
-    }
-}
-
-/// Where the durable data lives.
-#[derive(Debug, Clone)]
-pub enum StoreTarget {
-    /// SQLite in this directory (one server).
-    Sqlite(std::path::PathBuf),
-    /// A PostgreSQL database several servers may share.
-    Postgres(PgTarget),
-}
-
-impl StoreTarget {
-    pub fn describe(&self) -> String {
-        match self {
-            StoreTarget::Sqlite(dir) => format!("sqlite:{}", dir.join(sqlite::FILE).display()),
-            StoreTarget::Postgres(t) => t.shown().to_string(),
-        }
-    }
-
-    /// Shared by several servers (leader election, standbys).
-    pub fn is_shared(&self) -> bool {
-        matches!(self, StoreTarget::Postgres(_))
     }
 }

@@ -175,7 +175,9 @@ fn split_passfile_line(line: &str) -> Vec<String> {
         match c {
             '\\' => {
                 if let Some(next) = chars.next() {
-                    fields.last_mut().map(|f| f.push(next));
+                    if let Some(f) = fields.last_mut() {
+                        f.push(next);
+                    }
                 }
             }
             ':' if fields.len() < 5 => fields.push(String::new()),

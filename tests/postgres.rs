@@ -72,6 +72,33 @@ fn put_dispatch(addr: SocketAddr, n: u32) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// `GET path`; (status, `X-Nomad-Index`).
+fn get_index(addr: SocketAddr, path: &str) -> (u16, u64) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let index = answer
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-nomad-index")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    (status, index)
+}
+
 fn child_of(body: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).expect("a JSON dispatch answer");
     v["DispatchedJobID"]
@@ -208,25 +235,25 @@ fn a_standby_forwards_writes_and_takes_over_when_the_leader_is_killed() {
         TestServer::start_with(&["-store", &url, "-store-lease", "2s", "-local-cpus", "0"]);
     wait_until(20, "the first server to lead", || role(&first) == "leader");
     let second = TestServer::start_with(&["-store", &url, "-store-lease", "2s"]);
-    assert_eq!(role(&second), "standby");
-    wait_until(20, "the standby to name the leader", || {
-        leader_of(&second) == first.addr().to_string()
+    let third = TestServer::start_with(&["-store", &url, "-store-lease", "2s"]);
+    for standby in [&second, &third] {
+        assert_eq!(role(standby), "standby");
+        wait_until(20, "the standby to name the leader", || {
+            leader_of(standby) == first.addr().to_string()
+        });
+    }
+    wait_until(20, "every server in the peers", || {
+        let peers = get_json(&second, "/v1/status/peers");
+        let peers: Vec<&str> = peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str())
+            .collect();
+        [&first, &second, &third]
+            .iter()
+            .all(|s| peers.contains(&s.addr().to_string().as_str()))
     });
-    let peers = get_json(&second, "/v1/status/peers");
-    let peers: Vec<&str> = peers
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p.as_str())
-        .collect();
-    assert!(
-        peers.contains(&first.addr().to_string().as_str()),
-        "{peers:?}"
-    );
-    assert!(
-        peers.contains(&second.addr().to_string().as_str()),
-        "{peers:?}"
-    );
 
     // A write to the standby (the CLI, as a user would) is forwarded to the leader.
     register(&second, &marks_file);
@@ -234,16 +261,33 @@ fn a_standby_forwards_writes_and_takes_over_when_the_leader_is_killed() {
     assert_eq!(status, 200, "{body}");
     let forwarded = child_of(&body);
     assert_ne!(status_of(&first, &forwarded), "", "the leader has it");
-    wait_until(20, "the standby's copy to have it", || {
-        status_of(&second, &forwarded) == "pending"
-    });
+    // answered once the standby's own copy has it: read-your-writes through it
+    assert_eq!(status_of(&second, &forwarded), "pending");
     let metrics = common::get_text(&second, "/metrics");
     assert!(
         metrics.contains("dispatch_forwarded_requests_total{status=\"2xx\"}"),
         "{metrics}"
     );
+    // A blocking query on a standby returns when the leader commits a change it watches.
+    let (status, index) = get_index(third.addr(), "/v1/job/mark/summary");
+    assert_eq!(status, 200);
+    let third_addr = third.addr();
+    let blocked = std::thread::spawn(move || {
+        get_index(
+            third_addr,
+            &format!("/v1/job/mark/summary?index={index}&wait=30s"),
+        )
+    });
+    let (status, body) = put_dispatch(first.addr(), 1).expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    let (status, woke_at) = blocked.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        woke_at > index,
+        "the blocking query saw the new index: {woke_at} > {index}"
+    );
 
-    // A storm against both servers; the leader is killed in the middle of it.
+    // A storm against a standby and the leader; the leader is killed in the middle of it.
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     let storm = |addr: SocketAddr, from: u32| {
         let acknowledged = acknowledged.clone();
@@ -271,8 +315,21 @@ fn a_standby_forwards_writes_and_takes_over_when_the_leader_is_killed() {
     });
     first.kill9();
     let _ = on_leader.join();
-    wait_until(30, "the standby to take over", || role(&second) == "leader");
-    assert_eq!(leader_of(&second), second.addr().to_string());
+    let mut leaders = Vec::new();
+    wait_until(30, "a standby to take over", || {
+        leaders = [&second, &third]
+            .into_iter()
+            .filter(|s| role(s) == "leader")
+            .collect();
+        !leaders.is_empty()
+    });
+    assert_eq!(leaders.len(), 1, "exactly one leads");
+    let new_leader = leaders[0];
+    for s in [&second, &third] {
+        wait_until(20, "every server to name the new leader", || {
+            leader_of(s) == new_leader.addr().to_string()
+        });
+    }
     on_standby.join().unwrap();
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
@@ -281,12 +338,13 @@ fn a_standby_forwards_writes_and_takes_over_when_the_leader_is_killed() {
     );
     for child in acknowledged.values() {
         assert_ne!(
-            status_of(&second, child),
+            status_of(new_leader, child),
             "",
             "{child} was acknowledged, so it exists"
         );
     }
-    let expected: Vec<u32> = std::iter::once(0)
+    let expected: Vec<u32> = [0, 1]
+        .into_iter()
         .chain(acknowledged.keys().copied())
         .collect();
     wait_until(
@@ -300,7 +358,7 @@ fn a_standby_forwards_writes_and_takes_over_when_the_leader_is_killed() {
     wait_until(30, "every run to end", || {
         acknowledged
             .values()
-            .all(|c| status_of(&second, c) == "dead")
+            .all(|c| status_of(new_leader, c) == "dead")
     });
     let seen = marks(&marks_file);
     assert!(

@@ -2,6 +2,9 @@
 //! stop, garbage collection) or need the cluster backend (task logs and files, which only the
 //! leader runs) are sent on to the leader as they came, and its answer comes back as is.
 //! Reads are answered here, from this server's warm copy (blocking queries included).
+//! A forwarded write is answered once this server's copy has caught up with the index the
+//! leader answered (`X-Nomad-Index`, waiting at most `CATCH_UP`), so a client that reads
+//! back what it just wrote through the same server finds it.
 //!
 //! No leader known (an election is under way): 503 with what to do. The leader's address
 //! comes from the store (`leadership::Role`), so it is right within one renewal.
@@ -15,6 +18,8 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::AppState;
 
+/// Longest a forwarded write's answer waits for this server's copy to catch up.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(5);
 /// Largest request body forwarded (a payload is at most 16 KiB; a job file is small).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Marks a forwarded request: a server that receives one and does not lead answers 503
@@ -44,6 +49,16 @@ pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next
     match forward(&app.http, &leader.url, request).await {
         Ok(response) => {
             crate::metrics::forwarded(Some(response.status().as_u16()));
+            let index = response
+                .headers()
+                .get("x-nomad-index")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(index) = index.filter(|_| response.status().is_success()) {
+                app.state
+                    .wait_for_index(index.saturating_sub(1), CATCH_UP)
+                    .await;
+            }
             response
         }
         Err(e) => {

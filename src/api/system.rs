@@ -8,7 +8,11 @@ use axum::http::StatusCode;
 
 use super::{ApiError, AppState};
 
-pub async fn gc(State(app): State<AppState>) -> Result<StatusCode, ApiError> {
+/// Answers 200 with the index after the collection (`X-Nomad-Index`; a standby that
+/// forwarded the request waits for its copy to reach it).
+pub async fn gc(
+    State(app): State<AppState>,
+) -> Result<(StatusCode, [(&'static str, String); 1]), ApiError> {
     let cluster = app.cluster()?;
     crate::gc::collect(
         &app.state,
@@ -17,5 +21,11 @@ pub async fn gc(State(app): State<AppState>) -> Result<StatusCode, ApiError> {
         app.clock.now_ns(),
     )
     .await;
-    Ok(StatusCode::OK)
+    Ok((
+        StatusCode::OK,
+        [(
+            "x-nomad-index",
+            app.state.committed_index().max(1).to_string(),
+        )],
+    ))
 }

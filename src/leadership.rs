@@ -131,10 +131,11 @@ impl Loop {
                 match self.state.lead_blocking(epoch) {
                     Ok(index) => {
                         tracing::info!(epoch, index, "elected leader");
+                        self.epoch = Some(epoch);
+                        // the role first: the server sets the gauge from it once metrics run
+                        self.role.send_modify(|r| r.leading = true);
                         crate::metrics::elected();
                         crate::metrics::leader(true);
-                        self.epoch = Some(epoch);
-                        self.role.send_modify(|r| r.leading = true);
                     }
                     Err(e) => {
                         tracing::error!(

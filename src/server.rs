@@ -184,6 +184,7 @@ pub async fn serve(
         );
     }
     crate::metrics::start(config.statsd_addr.as_deref()).map_err(ServerError::Metrics)?;
+    crate::metrics::leader(role.as_ref().is_none_or(|r| r.borrow().leading));
     spawn_metrics_refresh(state.clone());
     let fetch_listener = match config.fetch_bind {
         Some(addr) => Some(

@@ -330,6 +330,22 @@ fn a_standby_forwards_writes_and_takes_over_when_the_leader_is_killed() {
             leader_of(s) == new_leader.addr().to_string()
         });
     }
+    let still_standby = if new_leader.addr() == second.addr() {
+        &third
+    } else {
+        &second
+    };
+    let leader_metrics = common::get_text(new_leader, "/metrics");
+    assert!(
+        leader_metrics.contains("dispatch_server_leader 1")
+            && leader_metrics.contains("dispatch_leader_elections_total 1"),
+        "{leader_metrics}"
+    );
+    let standby_metrics = common::get_text(still_standby, "/metrics");
+    assert!(
+        standby_metrics.contains("dispatch_server_leader 0"),
+        "{standby_metrics}"
+    );
     on_standby.join().unwrap();
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(

@@ -66,6 +66,8 @@ fn start_server(master: &str, encoding: &str) -> Server {
             master,
             "-mesos-content-type",
             encoding,
+            "-driver-allowlist",
+            "raw_exec",
             "-log-level",
             "warn,dispatch::server=info",
         ])

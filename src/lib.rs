@@ -4,6 +4,7 @@
 //! `api` (HTTP) and `cli` send commands to `state`, the single writer, which makes them
 //! durable in `store` before anyone is answered.
 
+pub mod acl;
 pub mod api;
 pub mod batch;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod cluster;
 pub mod config;
 pub mod gc;
 pub mod leadership;
+pub mod listener;
 pub mod metrics;
 pub mod model;
 pub mod render;

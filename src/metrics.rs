@@ -68,6 +68,12 @@ pub const OFFERS_DECLINED: &str = "dispatch_offers_declined_total";
 /// Counter, label `backend`: offers rescinded by the cluster.
 pub const OFFERS_RESCINDED: &str = "dispatch_offers_rescinded_total";
 pub const GC_REMOVED: &str = "dispatch_gc_children_removed_total";
+/// Counter, label `reason` (`per_client`, `total`): connections refused at accept for
+/// being over a connection limit.
+pub const CONNECTIONS_REFUSED: &str = "dispatch_http_connections_refused_total";
+/// Counter, label `reason` (`handshake`, `not_tls`, `timeout`): TLS connections that never
+/// got to HTTP.
+pub const TLS_FAILURES: &str = "dispatch_tls_handshake_failures_total";
 /// Counter, label `backend`: tasks launched.
 pub const TASKS_LAUNCHED: &str = "dispatch_tasks_launched_total";
 /// Counter, label `backend`: status updates acknowledged (after they were durable).
@@ -333,6 +339,14 @@ fn describe() {
         GC_REMOVED,
         "Dead dispatched children removed by garbage collection"
     );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections refused for being over a connection limit"
+    );
+    describe_counter!(
+        TLS_FAILURES,
+        "TLS connections whose handshake failed, timed out or was not TLS"
+    );
     describe_counter!(TASKS_LAUNCHED, "Tasks launched");
     describe_counter!(ACKS, "Status updates acknowledged after they were durable");
     describe_counter!(RECONCILES, "Reconciliation requests sent to the cluster");
@@ -511,6 +525,16 @@ fn add_resources(name: &'static str, backend: &'static str, d: &Resources) {
 /// An offer was declined.
 pub fn offer_declined(backend: &'static str) {
     counter!(OFFERS_DECLINED, "backend" => backend).increment(1);
+}
+
+/// A connection refused at accept (`reason`: `per_client` or `total`).
+pub fn connection_refused(reason: &'static str) {
+    counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+}
+
+/// A TLS connection that never got to HTTP (`reason`: `handshake`, `not_tls`, `timeout`).
+pub fn tls_failure(reason: &'static str) {
+    counter!(TLS_FAILURES, "reason" => reason).increment(1);
 }
 
 /// Garbage collection removed this many dead children.

@@ -10,8 +10,12 @@ use std::path::PathBuf;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState, ClusterSlot};
+use crate::api::backpressure::Backpressure;
+use crate::api::{self, AppState, ClusterSlot, Security};
 use crate::clock::Clock;
+use crate::cluster::fetch_urls::FetchKey;
+use crate::listener::{self as http_listener, ConnLimits, ServerTls};
+use crate::model::drivers::DriverPolicy;
 use std::sync::Arc;
 
 use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
@@ -42,6 +46,25 @@ pub struct ServerConfig {
     /// A second listener serving only sandbox files (what Mesos agents fetch); the API stays
     /// on `bind`. With Mesos and no `advertise_url`, agents are pointed at this one.
     pub fetch_bind: Option<SocketAddr>,
+    /// HTTPS on the API (`None`: plain HTTP).
+    pub tls: Option<ServerTls>,
+    /// Limits on connections.
+    pub conn_limits: ConnLimits,
+    /// Task drivers jobs may use.
+    pub drivers: DriverPolicy,
+    /// Caps on dispatches.
+    pub backpressure: Backpressure,
+    /// The API listens beyond loopback with ACLs off, on purpose (`-acl-enabled=false`):
+    /// said in the log and on `/v1/agent/self`.
+    pub open: bool,
+    /// Every API call needs an ACL token.
+    pub acl: bool,
+    /// The management token's secret from `-acl-bootstrap-token-file`.
+    pub acl_bootstrap_secret: Option<String>,
+    /// New secrets from the bootstrap token file, read again on SIGHUP.
+    pub acl_bootstrap_reload: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// The one clock (the system's; in-process tests give a manual one).
+    pub clock: Clock,
     /// New framework settings from a configuration reload (name, roles, failover timeout,
     /// capabilities), applied with UPDATE_FRAMEWORK.
     pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
@@ -94,6 +117,15 @@ pub enum ServerError {
     Metrics(String),
     #[error("cannot open the store: {0}")]
     Store(String),
+    #[error("cannot build the client that forwards writes to the leader: {0}")]
+    ForwardClient(String),
+    #[error("cannot read or make the sandbox URL key in {dir}: {source}")]
+    FetchKey {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot bootstrap ACLs from the bootstrap token file: {0}")]
+    AclBootstrap(crate::state::StateError),
 }
 
 fn local_config(options: &LocalOptions, sandbox_root: PathBuf, clock: Clock) -> local::LocalConfig {
@@ -143,9 +175,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
-    let clock = Clock::system();
+    let clock = config.clock.clone();
     let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let node_name = hostname();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let (state, role) = match &config.store {
         None => {
             let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
@@ -163,7 +200,7 @@ pub async fn serve(
                 url: config
                     .advertise
                     .clone()
-                    .unwrap_or_else(|| advertise_url(advertise, &node_name)),
+                    .unwrap_or_else(|| advertise_url(scheme, advertise, &node_name)),
             };
             let (state, role) = open_shared(shared, clock.clone(), me).await?;
             (state, Some(role))
@@ -198,24 +235,45 @@ pub async fn serve(
         Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
         None => None,
     };
+    let fetch_key =
+        FetchKey::load_or_create(&config.data_dir).map_err(|source| ServerError::FetchKey {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
     let backend = Backend {
         state: state.clone(),
         config: config.clone(),
         clock: clock.clone(),
-        callback: fetch_addr.unwrap_or(advertise),
-        node_name: node_name.clone(),
+        callback: match fetch_addr {
+            Some(addr) => advertise_url("http", addr, &node_name),
+            None => advertise_url(scheme, advertise, &node_name),
+        },
+        fetch_key: fetch_key.clone(),
         slot: ClusterSlot::default(),
     };
     let slot = backend.slot.clone();
     match &role {
-        None => backend.start()?,
+        None => {
+            if let Some(secret) = &config.acl_bootstrap_secret {
+                bootstrap_from_file(&state, secret).await?;
+            }
+            backend.start()?
+        }
         Some(role) => {
             // Only the leader runs the scheduler and the backend (a standby subscribing to
-            // Mesos with the stored FrameworkID would take the framework over).
+            // Mesos with the stored FrameworkID would take the framework over), and only the
+            // leader writes: the bootstrap token file is applied once this server is elected.
             let mut role = role.clone();
+            let bootstrap = config.acl_bootstrap_secret.clone();
+            let state = state.clone();
             tokio::spawn(async move {
                 if role.wait_for(|r| r.leading).await.is_err() {
                     return;
+                }
+                if let Some(secret) = bootstrap {
+                    if let Err(e) = bootstrap_from_file(&state, &secret).await {
+                        tracing::error!("{e}");
+                    }
                 }
                 if let Err(e) = backend.start() {
                     tracing::error!("elected, but the backend does not start: {e}");
@@ -224,6 +282,38 @@ pub async fn serve(
             });
         }
     }
+    if let Some(mut reload) = config.acl_bootstrap_reload.clone() {
+        let state = state.clone();
+        let role = role.clone();
+        tokio::spawn(async move {
+            while reload.changed().await.is_ok() {
+                let secret = reload.borrow_and_update().clone();
+                let Some(secret) = secret else { continue };
+                if role.as_ref().is_some_and(|r| !r.borrow().leading) {
+                    tracing::info!(
+                        "bootstrap token file read again; this server stands by, so the leader's \
+                         file rules until this one is elected"
+                    );
+                    continue;
+                }
+                if let Err(e) = bootstrap_from_file(&state, &secret).await {
+                    tracing::error!("{e}");
+                }
+            }
+        });
+    }
+    let security = Security {
+        drivers: config.drivers.clone(),
+        backpressure: config.backpressure.clone(),
+        tls: config.tls.as_ref().map(|t| t.verifies_clients()),
+        open: config.open,
+        acl: config.acl,
+        limiter: config
+            .backpressure
+            .dispatch_rate
+            .map(|rate| Arc::new(crate::api::backpressure::RateLimiter::new(rate))),
+        fetch_key: Some(fetch_key),
+    };
     let app = AppState {
         state,
         clock: clock.clone(),
@@ -231,22 +321,95 @@ pub async fn serve(
         node_name,
         cluster: slot,
         role,
-        http: reqwest::Client::new(),
+        http: forward_client(config.tls.as_ref())?,
+        security: Arc::new(security),
     };
     if let Some(listener) = fetch_listener {
         let files = api::sandbox_router(app.clone());
+        let limits = config.conn_limits.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, files).await {
+            let never = std::future::pending();
+            if let Err(e) = http_listener::serve(listener, files, None, limits, never).await {
                 tracing::error!("sandbox file listener stopped: {e}");
             }
         });
     }
-    tracing::info!("Dispatch API listening on http://{advertise}");
-    crate::systemd::ready(&format!("API listening on http://{advertise}"));
-    axum::serve(listener, api::router(app))
-        .with_graceful_shutdown(shutdown)
+    if config.open {
+        tracing::warn!(
+            "THE API IS OPEN: it listens on {advertise} with ACLs off (-acl-enabled=false): \
+             anyone who can reach this address can register and run jobs on this server"
+        );
+    }
+    tracing::info!(
+        drivers = config.drivers.allowed().join(","),
+        "task drivers allowed"
+    );
+    tracing::info!("Dispatch API listening on {scheme}://{advertise}");
+    crate::systemd::ready(&format!("API listening on {scheme}://{advertise}"));
+    http_listener::serve(
+        listener,
+        api::router(app),
+        config.tls,
+        config.conn_limits,
+        shutdown,
+    )
+    .await
+    .map_err(ServerError::Serve)
+}
+
+/// `-acl-bootstrap-token-file`: the management token with the file's secret exists from now
+/// on (made once; a token from an earlier version of the file is replaced).
+pub async fn bootstrap_from_file(state: &StateHandle, secret: &str) -> Result<(), ServerError> {
+    use crate::state::acl::{AclCommand, AclReply};
+    let reply = state
+        .apply(Command::Acl(AclCommand::BootstrapFromFile {
+            secret: secret.to_string(),
+        }))
         .await
-        .map_err(ServerError::Serve)
+        .map_err(ServerError::AclBootstrap)?;
+    if let crate::state::Reply::Acl(AclReply::Token { token, .. }) = reply {
+        tracing::info!(
+            accessor = token.accessor_id,
+            "ACL bootstrap: the management token of the bootstrap token file is in place"
+        );
+    }
+    Ok(())
+}
+
+/// The client a standby forwards writes to the leader with. With TLS on, servers reach each
+/// other over https: the leader's certificate is checked against the server's CA file
+/// (`tls.ca_file`) when there is one, else the system's roots; when servers verify client
+/// certificates, this server presents its own certificate and key.
+fn forward_client(tls: Option<&ServerTls>) -> Result<reqwest::Client, ServerError> {
+    let mut builder = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(tls) = tls {
+        let files = tls.files();
+        let read = |path: &std::path::Path| {
+            std::fs::read(path)
+                .map_err(|e| ServerError::ForwardClient(format!("{}: {e}", path.display())))
+        };
+        if let Some(ca) = &files.ca_file {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
+                .map_err(|e| ServerError::ForwardClient(format!("{}: {e}", ca.display())))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if files.verify_clients {
+            let mut pem = read(&files.cert_file)?;
+            pem.push(b'\n');
+            pem.extend(read(&files.key_file)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                ServerError::ForwardClient(format!(
+                    "{} and {}: {e}",
+                    files.cert_file.display(),
+                    files.key_file.display()
+                ))
+            })?;
+            builder = builder.identity(identity);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| ServerError::ForwardClient(e.to_string()))
 }
 
 /// What the leader starts: the backend, the scheduler and garbage collection.
@@ -254,9 +417,10 @@ struct Backend {
     state: StateHandle,
     config: ServerConfig,
     clock: Clock,
-    /// Where agents reach our sandbox files.
-    callback: SocketAddr,
-    node_name: String,
+    /// Base URL agents reach our sandbox files at.
+    callback: String,
+    /// Signs sandbox file URLs.
+    fetch_key: FetchKey,
     slot: ClusterSlot,
 }
 
@@ -265,8 +429,9 @@ impl Backend {
         let sandbox_root = self.config.data_dir.join("sandboxes");
         let cluster = match self.config.mesos.clone() {
             Some(mut settings) => {
+                settings.fetch_key = Some(self.fetch_key.clone());
                 if settings.advertise_url.is_empty() {
-                    settings.advertise_url = advertise_url(self.callback, &self.node_name);
+                    settings.advertise_url = self.callback.clone();
                 }
                 if settings.webui_url.is_none() {
                     settings.webui_url = Some(settings.advertise_url.clone());
@@ -366,11 +531,11 @@ fn spawn_metrics_refresh(state: StateHandle) {
 
 /// Our API's URL as others reach it: the listen address, or the host name when listening on
 /// every interface.
-fn advertise_url(addr: SocketAddr, node_name: &str) -> String {
+fn advertise_url(scheme: &str, addr: SocketAddr, node_name: &str) -> String {
     if addr.ip().is_unspecified() {
-        format!("http://{node_name}:{}", addr.port())
+        format!("{scheme}://{node_name}:{}", addr.port())
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     }
 }
 

@@ -4,6 +4,8 @@
 
 mod common;
 
+#[path = "common/certs.rs"]
+mod certs;
 #[path = "common/mesos.rs"]
 mod harness;
 
@@ -1150,6 +1152,56 @@ fn credentials_and_no_leader() {
     assert_eq!(auth.as_deref(), Some("Basic ZGlzcGF0Y2g6czNjcmV0"));
 }
 
+/// `-mesos-master https://...`: the master's certificate is checked against
+/// `-mesos-ca-file` (the system's roots do not know a private CA), and work runs through the
+/// TLS connection.
+#[test]
+fn an_https_master_is_trusted_through_the_mesos_ca_file() {
+    let m = master(fast_config());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new(dir.path(), "mesos");
+    let pair = ca.server("master");
+    let front = certs::tls_proxy(&pair, m.addr());
+    let url = format!("https://{front}");
+
+    let untrusting = server(&url, "json", &[]);
+    wait_until(20, "the certificate error reported", || {
+        let conn =
+            &get_json(&untrusting, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+        conn["LastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("certificate") || e.contains("UnknownIssuer"))
+    });
+    assert!(!m.is_subscribed());
+    drop(untrusting);
+
+    let s = server(
+        &url,
+        "protobuf",
+        &["-mesos-ca-file", ca.cert.to_str().unwrap()],
+    );
+    wait_until(20, "SUBSCRIBED over TLS", || m.is_subscribed());
+    wait_until(10, "the TLS master as the leader", || {
+        let conn = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+        conn["State"] == "subscribed" && conn["Leader"].as_str() == Some(url.as_str())
+    });
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    register(&s, "jobs/transcode.hcl");
+    let out = ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=http://media.example/in.mov",
+            "transcode",
+        ],
+    ));
+    let child = dispatched_id(&out);
+    assert_eq!(status_of(&s, &child), "dead", "{}", s.log());
+    assert_every_update_acked(&m);
+}
+
 /// Away longer than the failover timeout: Mesos removed the framework (and killed its tasks).
 /// The refused SUBSCRIBE (200 + ERROR) is reported, Dispatch registers as a new framework and
 /// relaunches the work that was lost.
@@ -1603,6 +1655,90 @@ const TEMPLATE_RUN_JOB: &str = r#"job "tplrun" {
   }
 }
 "#;
+
+/// Sandbox URLs are capabilities: agents fetch a task's rendered template with the token in
+/// its URL; another token, another task's token, or the same URL once the task ended are
+/// all 404; people reading the rendered TaskInfo see the token redacted.
+#[test]
+fn sandbox_urls_work_only_with_their_token_while_the_task_runs() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("tplrun.hcl");
+    std::fs::write(&file, TEMPLATE_RUN_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", file.to_str().unwrap()]));
+    let first = dispatched_id(&ok(&dispatch(
+        &s,
+        &["job", "dispatch", "-detach", "tplrun"],
+    )));
+    let second = dispatched_id(&ok(&dispatch(
+        &s,
+        &["job", "dispatch", "-detach", "tplrun"],
+    )));
+    wait_until(30, "both launched", || m.launched_tasks().len() == 2);
+    let uri_of = |i: usize| -> (String, String) {
+        let task = m.launched_tasks()[i].task_info.clone();
+        let uri = task["command"]["uris"]
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["output_file"] == "local/app.conf"))
+            .unwrap_or_else(|| panic!("no template URI in {task}"))["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (task["task_id"]["value"].as_str().unwrap().to_string(), uri)
+    };
+    let (task_a, uri_a) = uri_of(0);
+    let (task_b, uri_b) = uri_of(1);
+    let get = |url: &str| -> (String, String) {
+        let path = &url[url.find("/v1/sandbox/").unwrap()..];
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", &format!("{}{path}", s.url())])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    assert_eq!(get(&uri_a), ("200".into(), "port=8080".into()));
+    let token_a = uri_a.split('/').nth_back(2).unwrap().to_string();
+    let token_b = uri_b.split('/').nth_back(2).unwrap().to_string();
+    assert_ne!(token_a, token_b, "each task has its own token");
+    assert_eq!(token_a.len(), 43);
+    let not_found = ("404".to_string(), "no such sandbox file".to_string());
+    // A's path with B's token, a changed token, no token: the same 404
+    assert_eq!(get(&uri_a.replace(&token_a, &token_b)), not_found);
+    let mut flipped = token_a.clone().into_bytes();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        get(&uri_a.replace(&token_a, std::str::from_utf8(&flipped).unwrap())),
+        not_found
+    );
+    assert_eq!(get(&uri_a.replace(&format!("/{token_a}/"), "/")), not_found);
+    // the rendered TaskInfo shows where the file comes from, not the token
+    let rendered = ok(&dispatch(&s, &["job", "inspect", "-rendered", &first]));
+    assert!(rendered.contains("/REDACTED/local/app.conf"), "{rendered}");
+    assert!(
+        !rendered.contains(&token_a) && !rendered.contains(&token_b),
+        "{rendered}"
+    );
+    // the task ends: its URL no longer works; the other task's still does
+    let which = if task_a.starts_with(&first.replace('/', ".")) {
+        &first
+    } else {
+        &second
+    };
+    ok(&dispatch(&s, &["job", "stop", which]));
+    wait_until(30, "the task's kill recorded", || {
+        let runs = task_runs(&s, which);
+        !runs.is_empty() && runs.iter().all(|r| r["State"] == "TASK_KILLED")
+    });
+    assert_eq!(get(&uri_a), not_found);
+    assert_eq!(get(&uri_b), ("200".into(), "port=8080".into()));
+    let _ = task_b;
+}
 
 /// `dispatch run -master` of a job with templates: agents fetch them from a listener that
 /// serves sandbox files only; the API itself is not on it.

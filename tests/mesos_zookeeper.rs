@@ -2,6 +2,8 @@
 //! `zookeeper`, started by the test as a throwaway server), where the master doubles register
 //! as Mesos masters do (`json.info_` ephemeral sequential nodes with their `MasterInfo`).
 
+#[path = "common/certs.rs"]
+mod certs;
 mod common;
 #[path = "common/mesos.rs"]
 mod mesos;
@@ -9,7 +11,7 @@ mod mesos;
 mod zookeeper;
 
 use common::{dispatched_id, get_json, ok, show, status_of, wait_until, TestServer};
-use mesos::{dead_master_in_zk, fast_config, master, server};
+use mesos::{address_in_zk, fast_config, master, server};
 use mesos_double::Config;
 use zookeeper::{fresh_path, shared, ZooKeeper};
 
@@ -102,7 +104,7 @@ fn no_master_is_reported_and_a_dead_leader_is_skipped() {
         })
     });
     let nobody = common::closed_port();
-    let _dead = dead_master_in_zk(&zk.servers(), &path, nobody.addr);
+    let _dead = address_in_zk(&zk.servers(), &path, nobody.addr);
     let live = master(fast_config());
     live.register_in_zk(&zk.servers(), &path);
     wait_until(20, "SUBSCRIBED on the live master", || live.is_subscribed());
@@ -175,5 +177,57 @@ fn a_one_off_run_finds_its_master_in_zookeeper() {
         "{}",
         show(&o)
     );
+    assert_eq!(m.launched_tasks().len(), 1, "{}", show(&o));
+}
+
+/// Masters that speak TLS, found in ZooKeeper (`MasterInfo` has no scheme): with a Mesos CA
+/// file they are reached over https and their certificate is checked against it, for a
+/// server (`-mesos-ca-file`) and a one-off run (`dispatch run -master-ca-file`) alike;
+/// without it, plain HTTP to a TLS port fails and says so.
+#[test]
+fn masters_found_in_zookeeper_are_reached_over_tls_with_the_mesos_ca_file() {
+    let zk = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new(dir.path(), "mesos");
+    let ca_file = ca.cert.to_str().unwrap();
+    // A double behind a TLS proxy, registered in ZooKeeper under its own path.
+    let tls_master = || {
+        let m = master(fast_config());
+        m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+        let front = certs::tls_proxy(&ca.server("master"), m.addr());
+        let path = fresh_path();
+        let registration = address_in_zk(&zk.servers(), &path, front);
+        (m, front, zk.url(&path), registration)
+    };
+
+    let (m, front, url, _registration) = tls_master();
+    let plain = server(&url, "json", &[]);
+    wait_until(20, "the failed plain-HTTP attempt reported", || {
+        connection(&plain)["LastError"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("http://{front}")))
+    });
+    assert!(!m.is_subscribed());
+    drop(plain);
+    let s = server(&url, "json", &["-mesos-ca-file", ca_file]);
+    wait_until(20, "SUBSCRIBED over TLS", || m.is_subscribed());
+    wait_until(10, "the https leader on /v1/agent/self", || {
+        connection(&s)["Leader"] == format!("https://{front}").as_str()
+    });
+    register(&s, "jobs/transcode.hcl");
+    transcode_runs(&s);
+
+    let (m, _, url, _registration) = tls_master();
+    let tasks = r#"{"tasks": [{"name": "hello", "task_id": {"value": "x"}, "agent_id": {"value": ""},
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}],
+        "command": {"value": "echo hello"}}]}"#;
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(["run", "-master", &url, "-master-ca-file", ca_file])
+        .args(["-connect-timeout", "20s", tasks])
+        .env_remove("DISPATCH_ADDR")
+        .env_remove("NOMAD_ADDR")
+        .output()
+        .unwrap();
+    ok(&o);
     assert_eq!(m.launched_tasks().len(), 1, "{}", show(&o));
 }

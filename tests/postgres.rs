@@ -672,3 +672,177 @@ fn the_new_leader_fails_the_mesos_framework_over_with_the_same_framework_id() {
     assert_eq!(launched.iter().filter(|t| **t == task_id).count(), 1);
     assert!(m.violations().is_empty(), "{:?}", m.violations());
 }
+
+/// One HTTP call with curl: (status, body), with an ACL token if given.
+fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("X-Nomad-Token: {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-d", b]);
+    }
+    let out = cmd
+        .arg(format!("{}{}", server.url(), path))
+        .output()
+        .expect("curl (scripts/test-deps.sh)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    (code.parse().unwrap_or(0), body.to_string())
+}
+
+fn json_field(body: &str, key: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {body}"))
+        .to_string()
+}
+
+/// ACLs on servers sharing one database: the bootstrap through the leader, a dispatch-only
+/// token made through a standby (forwarded with the caller's token; the leader authorizes
+/// it), the token dispatching through the other server, what it may not do refused 403 on
+/// the standby as on the leader, a server started later loading the tokens, and a token
+/// deleted through the standby refused everywhere at once.
+#[test]
+fn acl_tokens_made_through_any_server_work_against_every_server() {
+    let pg = Postgres::start();
+    let url = pg.database("acl");
+    let work = tempfile::tempdir().unwrap();
+    let marks_file = work.path().join("marks");
+    let leader = TestServer::start_with(&["-store", &url, "-acl-enabled", "-local-cpus", "0"]);
+    wait_until(20, "the first server to lead", || {
+        leader_of(&leader) == leader.addr().to_string()
+    });
+    let standby = TestServer::start_with(&["-store", &url, "-acl-enabled", "-local-cpus", "0"]);
+    wait_until(20, "the standby to name the leader", || {
+        leader_of(&standby) == leader.addr().to_string()
+    });
+
+    let (code, body) = call(&leader, "POST", "/v1/acl/bootstrap", None, None);
+    assert_eq!(code, 200, "{body}");
+    let management = json_field(&body, "SecretID");
+    let m = Some(management.as_str());
+    // the standby follows the bootstrap: done, whoever is asked
+    let (code, body) = call(&standby, "POST", "/v1/acl/bootstrap", None, None);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.starts_with("ACL bootstrap already done"), "{body}");
+    let (code, body) = call(&standby, "GET", "/v1/agent/self", m, None);
+    assert_eq!(code, 200, "the standby knows the management token: {body}");
+    assert_eq!(json_field(&body, "Role"), "standby");
+
+    // the job, the policy and the application's token, all through the standby
+    let file = work.path().join("mark.hcl");
+    std::fs::write(&file, job(&marks_file)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(["job", "run", file.to_str().unwrap()])
+        .env("DISPATCH_ADDR", standby.url())
+        .env("DISPATCH_TOKEN", &management)
+        .env_remove("NOMAD_ADDR")
+        .env_remove("NOMAD_TOKEN")
+        .output()
+        .expect("run dispatch");
+    ok(&out);
+    let rules = r#"job \"mark\" {\n  capabilities = [\"dispatch-job\", \"read-job\"]\n}\n"#;
+    let (code, body) = call(
+        &standby,
+        "POST",
+        "/v1/acl/policy/dispatch-mark",
+        m,
+        Some(&format!(
+            r#"{{"Name": "dispatch-mark", "Rules": "{rules}"}}"#
+        )),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call(
+        &standby,
+        "POST",
+        "/v1/acl/token",
+        m,
+        Some(r#"{"Name": "app", "Type": "client", "Policies": ["dispatch-mark"]}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let app = json_field(&body, "SecretID");
+    let accessor = json_field(&body, "AccessorID");
+    let a = Some(app.as_str());
+    // a token that may not make tokens cannot make one through the standby either
+    let (code, _) = call(
+        &standby,
+        "POST",
+        "/v1/acl/token",
+        a,
+        Some(r#"{"Name": "more", "Type": "management"}"#),
+    );
+    assert_eq!(code, 403);
+
+    // the token dispatches through the leader, and through the standby
+    let meta = r#"{"Meta": {"n": "1"}}"#;
+    let (code, body) = call(&leader, "PUT", "/v1/job/mark/dispatch", a, Some(meta));
+    assert_eq!(code, 200, "{body}");
+    let child = json_field(&body, "DispatchedJobID");
+    let (code, body) = call(&standby, "PUT", "/v1/job/mark/dispatch", a, Some(meta));
+    assert_eq!(code, 200, "{body}");
+    let through_standby = json_field(&body, "DispatchedJobID");
+    // the standby answers reads with its own copy, ACL checks included, and knows who
+    // dispatched
+    for id in [&child, &through_standby] {
+        let path = format!("/v1/job/{}", id.replace('/', "%2F"));
+        let mut seen = (0, String::new());
+        wait_until(20, "the standby to have the child", || {
+            seen = call(&standby, "GET", &path, a, None);
+            seen.0 == 200
+        });
+        assert_eq!(json_field(&seen.1, "DispatchedBy"), accessor, "{}", seen.1);
+    }
+
+    // what the token may not do is refused on the standby (reads it answers itself, writes
+    // it forwards) as on the leader
+    for server in [&standby, &leader] {
+        for (method, path, body) in [
+            ("GET", "/v1/acl/tokens", None),
+            ("GET", "/v1/agent/self", None),
+            ("DELETE", "/v1/job/mark", None),
+            ("PUT", "/v1/job/other/dispatch", Some(meta)),
+        ] {
+            let (code, answer) = call(server, method, path, a, body);
+            assert_eq!(code, 403, "{method} {path} on {}: {answer}", server.addr());
+        }
+        let (code, _) = call(server, "GET", "/v1/job/mark", None, None);
+        assert_eq!(code, 403, "anonymous");
+    }
+
+    // a server started now loads the tokens and policies from the database
+    let late = TestServer::start_with(&["-store", &url, "-acl-enabled", "-local-cpus", "0"]);
+    let (code, body) = call(&late, "GET", "/v1/acl/token/self", a, None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json_field(&body, "AccessorID"), accessor);
+    let (code, _) = call(&late, "GET", "/v1/acl/tokens", a, None);
+    assert_eq!(code, 403);
+    let (code, body) = call(&late, "GET", "/v1/job/mark", a, None);
+    assert_eq!(code, 200, "{body}");
+
+    // deleted through the standby: refused there at once, and by the leader
+    let (code, body) = call(
+        &standby,
+        "DELETE",
+        &format!("/v1/acl/token/{accessor}"),
+        m,
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    for server in [&standby, &leader] {
+        let (code, _) = call(server, "PUT", "/v1/job/mark/dispatch", a, Some(meta));
+        assert_eq!(code, 403, "a deleted token on {}", server.addr());
+    }
+    // (a read it answers itself, with its own copy of the tokens)
+    wait_until(20, "the late server to follow the delete", || {
+        call(&late, "GET", "/v1/job/mark", a, None).0 == 403
+    });
+}

@@ -1,6 +1,8 @@
 //! Compatibility with the real python-nomad client: runs tests/python/test_python_nomad.py
 //! against a fresh server. Needs python3 with python-nomad (`scripts/test-deps.sh`).
 
+#[path = "common/certs.rs"]
+mod certs;
 mod common;
 #[path = "common/postgres.rs"]
 mod pg;
@@ -71,6 +73,54 @@ fn run_script(server: &TestServer, expect_leader: &str) {
         out.status.success(),
         "{SCRIPT} failed with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}",
         out.status,
+        server.log()
+    );
+    print!("{stdout}");
+}
+
+/// python-nomad with `token=` over HTTPS with client certificates: a dispatch-only token
+/// dispatches, and everything else raises python-nomad's Forbidden exception.
+#[test]
+fn python_nomad_tokens_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new(dir.path(), "py");
+    let server_pair = ca.server("server");
+    let client = ca.client("python");
+    let token_file = dir.path().join("bootstrap.token");
+    let management = "0b6c2d1e-7f3a-4b5c-9d8e-1f2a3b4c5d6e";
+    std::fs::write(&token_file, management).unwrap();
+    let server = TestServer::start_with(&[
+        "-local-cpus",
+        "0",
+        "-acl-enabled",
+        "-acl-bootstrap-token-file",
+        token_file.to_str().unwrap(),
+        "-tls-cert-file",
+        server_pair.cert.to_str().unwrap(),
+        "-tls-key-file",
+        server_pair.key.to_str().unwrap(),
+        "-tls-ca-file",
+        ca.cert.to_str().unwrap(),
+        "-tls-verify-clients",
+    ]);
+    let script = "tests/python/test_python_nomad_acl.py";
+    let out = Command::new("python3")
+        .arg(common::repo_root().join(script))
+        .env("NOMAD_ADDR", server.url())
+        .env("DISPATCH_TEST_CA", &ca.cert)
+        .env("DISPATCH_TEST_CERT", &client.cert)
+        .env("DISPATCH_TEST_KEY", &client.key)
+        .env("DISPATCH_TEST_MANAGEMENT", management)
+        .env_remove("NOMAD_TOKEN")
+        .env("PYTHONUNBUFFERED", "1")
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed with {}\n--- stdout\n{stdout}\n--- stderr\n{}\n--- server log\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
         server.log()
     );
     print!("{stdout}");

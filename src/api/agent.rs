@@ -80,7 +80,27 @@ fn dispatch_block(app: &AppState) -> serde_json::Value {
         "Capabilities".into(),
         serde_json::to_value(&cluster.capabilities).unwrap_or_default(),
     );
+    block.insert("Security".into(), security_block(&app.security));
     block.into()
+}
+
+/// How the server is protected, as an operator checks it.
+fn security_block(security: &super::Security) -> serde_json::Value {
+    let mut block = json!({
+        "TLS": security.tls.is_some(),
+        "VerifyClients": security.tls.unwrap_or(false),
+        "DriverAllowlist": security.drivers.allowed(),
+        "MaxPending": security.backpressure.max_pending,
+        "DispatchRate": security.backpressure.dispatch_rate.map(|r| r.to_string()),
+        "Open": security.open,
+    });
+    if security.open {
+        block["Warning"] = json!(
+            "THE API IS OPEN: it listens beyond this machine with ACLs off \
+             (-acl-enabled=false); anyone who can reach it can register and run jobs"
+        );
+    }
+    block
 }
 
 pub async fn health(State(app): State<AppState>) -> Response {

@@ -54,7 +54,10 @@ impl ApiError {
                 | StateError::CannotParameterize
                 | StateError::ChildIsReadOnly(_)
                 | StateError::Invalid(_)
-                | StateError::Render(_) => StatusCode::BAD_REQUEST,
+                | StateError::Render(_)
+                | StateError::AclBootstrapDone(_)
+                | StateError::Acl(_) => StatusCode::BAD_REQUEST,
+                StateError::BacklogFull(_) => StatusCode::TOO_MANY_REQUESTS,
             },
         }
     }
@@ -66,11 +69,19 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!("{self}");
         }
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             self.to_string(),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // a full backlog drains as tasks launch: ask again in a few seconds
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(super::backpressure::BACKLOG_RETRY_AFTER),
+            );
+        }
+        response
     }
 }

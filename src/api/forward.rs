@@ -1,6 +1,10 @@
 //! A standby's door to the leader: requests that change something (register, dispatch,
-//! stop, garbage collection) or need the cluster backend (task logs and files, which only the
-//! leader runs) are sent on to the leader as they came, and its answer comes back as is.
+//! stop, garbage collection, ACL bootstrap, policies and tokens) or need the cluster backend
+//! (task logs and files, rendered tasks, which only the leader runs) are sent on to the
+//! leader as they came, with the caller's token (`X-Nomad-Token` / `Authorization`), so the
+//! leader authorizes them; its answer comes back as is. This layer sits outside the ACL
+//! edge: a forwarded request is checked once, by the leader, against the same tokens and
+//! policies (a standby's copy follows the leader's).
 //! Reads are answered here, from this server's warm copy (blocking queries included).
 //! A forwarded write is answered once this server's copy has caught up with the index the
 //! leader answered (`X-Nomad-Index`, waiting at most `CATCH_UP`), so a client that reads
@@ -77,7 +81,8 @@ fn needs_leader(method: &Method, path: &str) -> bool {
     let read_only_put = path == "/v1/search" || path == "/v1/jobs/parse";
     let writes = !(method == Method::GET || method == Method::HEAD || read_only_put);
     let backend = path.starts_with("/v1/sandbox/")
-        || (path.starts_with("/v1/job/") && (path.ends_with("/logs") || path.ends_with("/fs")));
+        || (path.starts_with("/v1/job/")
+            && (path.ends_with("/logs") || path.ends_with("/fs") || path.ends_with("/rendered")));
     writes || backend
 }
 
@@ -138,6 +143,14 @@ mod tests {
         assert!(needs_leader(&Method::POST, "/v1/jobs"));
         assert!(needs_leader(&Method::DELETE, "/v1/job/j"));
         assert!(needs_leader(&Method::GET, "/v1/job/j/dispatch-1-ab/logs"));
+        assert!(needs_leader(
+            &Method::GET,
+            "/v1/job/j/dispatch-1-ab/rendered"
+        ));
+        assert!(needs_leader(&Method::POST, "/v1/acl/bootstrap"));
+        assert!(needs_leader(&Method::POST, "/v1/acl/token"));
+        assert!(needs_leader(&Method::DELETE, "/v1/acl/policy/p"));
+        assert!(!needs_leader(&Method::GET, "/v1/acl/token/self"));
         assert!(!needs_leader(&Method::GET, "/v1/job/j"));
         assert!(!needs_leader(&Method::GET, "/v1/jobs"));
         assert!(!needs_leader(&Method::PUT, "/v1/search"));

@@ -7,8 +7,11 @@
 //! Child job IDs contain `/`, so everything under `/v1/job/` is one wildcard route that
 //! `job::route` splits by known suffix (`/dispatch`, `/summary`, ...), as Nomad does.
 
+mod acl;
 mod agent;
 mod allocations;
+pub mod auth;
+pub mod backpressure;
 mod blocking;
 mod error;
 mod evaluations;
@@ -50,6 +53,8 @@ pub struct AppState {
     pub role: Option<tokio::sync::watch::Receiver<crate::leadership::Role>>,
     /// For forwarding to the leader.
     pub http: reqwest::Client,
+    /// Who may do what, and the limits on it.
+    pub security: std::sync::Arc<Security>,
 }
 
 impl AppState {
@@ -90,21 +95,59 @@ impl ClusterSlot {
     }
 }
 
+/// The server's security settings as the API applies them.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Task drivers a job may use (checked at registration).
+    pub drivers: crate::model::drivers::DriverPolicy,
+    pub backpressure: backpressure::Backpressure,
+    /// `Some(verifies client certificates)` when the API serves HTTPS.
+    pub tls: Option<bool>,
+    /// Listening beyond loopback with ACLs off, on purpose.
+    pub open: bool,
+    /// Every request needs a token (`-acl-enabled`).
+    pub acl: bool,
+    /// Dispatches per caller (`-dispatch-rate`).
+    pub limiter: Option<std::sync::Arc<backpressure::RateLimiter>>,
+    /// Signs and checks sandbox file URLs.
+    pub fetch_key: Option<crate::cluster::fetch_urls::FetchKey>,
+}
+
+/// Decode a dispatch body as `PUT /v1/job/<id>/dispatch` does (the fuzzers use it).
+pub fn decode_dispatch(
+    id: &str,
+    raw_query: Option<&str>,
+    body: &[u8],
+) -> Result<crate::state::DispatchRequest, ApiError> {
+    job::decode_dispatch_body(id, &query::Query::parse(raw_query), body)
+}
+
+/// Decode a register body (`{"Job": {...}}`) as `PUT /v1/jobs` does (the fuzzers use it).
+pub fn decode_register(body: &[u8]) -> Result<crate::model::Job, ApiError> {
+    jobs::decode_register_body(body)
+}
+
+/// The largest request body read (axum's default limit, kept).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// All routes of the service.
 /// Only what Mesos agents fetch (rendered templates, payloads of active tasks): served on
 /// its own listener when the API itself must stay private (`dispatch run -master`).
 pub fn sandbox_router(app: AppState) -> Router {
     Router::new()
-        .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
+        .route(SANDBOX_ROUTE, get(sandbox::file))
         .with_state(app)
 }
+
+/// Where agents fetch sandbox files: the task, its URL token, the file.
+pub const SANDBOX_ROUTE: &str = "/v1/sandbox/{task_id}/{token}/{*path}";
 
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/v1/jobs", any(jobs::jobs))
         .route("/v1/jobs/parse", any(jobs::parse))
         .route("/v1/job/{*id}", any(job::route))
-        .route("/v1/sandbox/{task_id}/{*path}", get(sandbox::file))
+        .route(SANDBOX_ROUTE, get(sandbox::file))
         .route("/v1/allocations", get(allocations::list))
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/evaluations", get(evaluations::list))
@@ -116,6 +159,18 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/search", any(agent::search))
         .route("/metrics", get(metrics::prometheus))
         .route("/v1/metrics", get(metrics::v1))
+        .route("/v1/acl/bootstrap", any(acl::bootstrap))
+        .route("/v1/acl/policies", get(acl::policies))
+        .route("/v1/acl/policy/{name}", any(acl::policy))
+        .route("/v1/acl/tokens", get(acl::tokens))
+        .route("/v1/acl/token", any(acl::create_token))
+        .route("/v1/acl/token/self", get(acl::token_self))
+        .route("/v1/acl/token/{accessor}", any(acl::token))
+        // the edge: every routed request is authorized here, before its handler
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::edge,
+        ))
         .fallback(agent::not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// for it to come back if lost) before giving up (90s, 2m)
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     connect_timeout: String,
+    /// With -master: CA bundle (PEM) to check https:// masters against (instead of the
+    /// system's roots); masters found in ZooKeeper are then reached over https
+    #[arg(long, value_name = "FILE", requires = "master")]
+    master_ca_file: Option<PathBuf>,
     /// mesos-batch: framework name (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "NAME")]
     framework_name: Option<String>,
@@ -403,6 +407,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         secret: args.secret.as_deref(),
         capabilities: args.capabilities.as_deref(),
         content_type: args.content_type.as_deref(),
+        ca_file: args.master_ca_file.as_deref(),
     })?;
     init_framework_log();
     println!(

@@ -26,6 +26,7 @@ use super::CliError;
 use crate::cluster::mesos::settings::{self as ms, SettingsError, DEFAULT_ALLOC_DIR};
 use crate::cluster::mesos::MesosSettings;
 use crate::gc::GcPolicy;
+use crate::model::drivers::DriverPolicy;
 use crate::model::Job;
 use crate::server::{LocalOptions, ServerConfig, ServerError};
 
@@ -44,6 +45,8 @@ pub struct Framework<'a> {
     pub secret: Option<&'a str>,
     pub capabilities: Option<&'a str>,
     pub content_type: Option<&'a str>,
+    /// `-master-ca-file`: the CA the masters' certificates are checked against.
+    pub ca_file: Option<&'a std::path::Path>,
 }
 
 /// The server inside this command.
@@ -103,6 +106,8 @@ pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
         // A person is waiting: retry often (mesos-execute re-subscribes every second).
         max_backoff: Duration::from_secs(2),
         alloc_dir: DEFAULT_ALLOC_DIR.into(),
+        ca_file: fw.ca_file.map(Into::into),
+        fetch_key: None,
     })
 }
 
@@ -145,6 +150,17 @@ impl Standalone {
                 ..GcPolicy::default()
             },
             fetch_bind,
+            tls: None,
+            conn_limits: Default::default(),
+            // The run's own jobs (Mesosfiles and task lists are shell commands: raw_exec);
+            // its API is on loopback and only this command talks to it.
+            drivers: DriverPolicy::all(),
+            backpressure: Default::default(),
+            open: false,
+            acl: false,
+            acl_bootstrap_secret: None,
+            acl_bootstrap_reload: None,
+            clock: crate::clock::Clock::system(),
             mesos_updates: None,
             store: None,
             advertise: None,
@@ -317,6 +333,7 @@ mod tests {
             secret: None,
             capabilities: None,
             content_type: None,
+            ca_file: None,
         }
     }
 

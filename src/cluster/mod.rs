@@ -17,6 +17,7 @@
 //! arm in `server::serve`.
 
 pub mod capabilities;
+pub mod fetch_urls;
 pub mod local;
 pub mod mesos;
 pub mod sandbox;

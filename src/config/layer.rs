@@ -11,7 +11,9 @@ use indexmap::IndexMap;
 
 use super::source::{Entry, Node, Tree};
 use super::{ConfigError, LogLevel, Origin, Secret, Set};
+use crate::api::backpressure::RateLimit;
 use crate::cluster::mesos::settings as ms;
+use crate::model::drivers::DriverPolicy;
 
 /// Settings of one layer; `None` = not set here.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +25,7 @@ pub struct Layer {
     pub advertise_http: Option<Set<String>>,
     pub log_level: Option<Set<LogLevel>>,
     pub acl_enabled: Option<Set<bool>>,
+    pub acl_bootstrap_token_file: Option<Set<Secret>>,
     pub tls_http: Option<Set<bool>>,
     pub tls_cert_file: Option<Set<PathBuf>>,
     pub tls_key_file: Option<Set<PathBuf>>,
@@ -39,6 +42,16 @@ pub struct Layer {
     pub mesos_capabilities: Option<Set<Vec<String>>>,
     pub mesos_alloc_dir: Option<Set<String>>,
     pub mesos_max_backoff: Option<Set<Duration>>,
+    pub mesos_ca_file: Option<Set<PathBuf>>,
+    pub driver_allowlist: Option<Set<DriverPolicy>>,
+    pub max_conns: Option<Set<usize>>,
+    pub max_conns_per_client: Option<Set<usize>>,
+    pub header_timeout: Option<Set<Duration>>,
+    pub handshake_timeout: Option<Set<Duration>>,
+    /// 0 = no cap.
+    pub max_pending: Option<Set<u64>>,
+    /// `None` inside = `off`.
+    pub dispatch_rate: Option<Set<Option<RateLimit>>>,
     pub local_cpus: Option<Set<f64>>,
     pub local_memory_mb: Option<Set<f64>>,
     pub local_disk_mb: Option<Set<f64>>,
@@ -72,6 +85,8 @@ impl Layer {
             mesos_alloc_dir, mesos_max_backoff, local_cpus, local_memory_mb, local_disk_mb,
             local_gpus, task_path, statsd_address, gc_threshold, gc_interval,
             store_postgres, store_password_file, store_lease,
+            acl_bootstrap_token_file, mesos_ca_file, driver_allowlist, max_conns,
+            max_conns_per_client, header_timeout, handshake_timeout, max_pending, dispatch_rate,
         );
         self
     }
@@ -188,6 +203,52 @@ pub fn secret_file(path: &Path) -> Result<Secret, String> {
 pub fn readable_file(path: &Path) -> Result<PathBuf, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok(path.to_path_buf())
+}
+
+/// The ACL bootstrap token: a file holding the management token's secret (a UUID).
+pub fn bootstrap_token_file(path: &Path) -> Result<Secret, String> {
+    let secret = secret_file(path)?;
+    let value = secret.value().trim();
+    if uuid::Uuid::parse_str(value).is_err() {
+        return Err(format!(
+            "{} must hold a token secret (a UUID such as 3f4a0fcd-5c2b-4a1e-9d0e-7b8c9d0e1f2a), \
+             e.g. made with: uuidgen > {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(Secret::File {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+    })
+}
+
+pub fn driver_allowlist(items: &[String]) -> Result<DriverPolicy, String> {
+    DriverPolicy::parse(items)
+}
+
+pub fn dispatch_rate(raw: &str) -> Result<Option<RateLimit>, String> {
+    match raw.trim() {
+        "off" | "0" => Ok(None),
+        r => RateLimit::parse(r)
+            .map(Some)
+            .map_err(|e| format!("{e}, or off")),
+    }
+}
+
+pub fn timeout(raw: &str) -> Result<Duration, String> {
+    let d = duration(raw)?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+pub fn at_least_one(n: usize) -> Result<usize, String> {
+    if n == 0 {
+        return Err("must be at least 1".into());
+    }
+    Ok(n)
 }
 
 pub fn statsd_address(raw: &str) -> Result<String, String> {
@@ -364,6 +425,15 @@ fn as_number(node: &Node) -> Result<f64, String> {
     }
 }
 
+fn as_count(node: &Node) -> Result<u64, String> {
+    match node {
+        Node::Num(n) => n
+            .parse::<u64>()
+            .map_err(|_| format!("{n} is not a whole number of at least 0")),
+        other => Err(format!("must be a whole number, not {}", other.type_name())),
+    }
+}
+
 fn as_port(node: &Node) -> Result<u16, String> {
     match node {
         Node::Num(n) => match n.parse::<u16>() {
@@ -421,6 +491,8 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         "telemetry",
         "gc",
         "store",
+        "driver_allowlist",
+        "limits",
     ])?;
     let mut layer = Layer {
         data_dir: top.path("data_dir", ok)?,
@@ -430,6 +502,7 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
             })
         })?,
         log_level: top.string("log_level", |s| log_level(&s))?,
+        driver_allowlist: top.get("driver_allowlist", as_strings, |l| driver_allowlist(&l))?,
         ..Layer::default()
     };
     if let Some(ports) = top.block("ports")? {
@@ -441,8 +514,10 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         layer.advertise_http = adv.string("http", |s| advertise(&s))?;
     }
     if let Some(acl) = top.block("acl")? {
-        acl.allow(&["enabled"])?;
+        acl.allow(&["enabled", "bootstrap_token_file"])?;
         layer.acl_enabled = acl.get("enabled", as_bool, ok)?;
+        layer.acl_bootstrap_token_file =
+            acl.path("bootstrap_token_file", |p| bootstrap_token_file(&p))?;
     }
     if let Some(tls) = top.block("tls")? {
         tls_block(&tls, &mut layer)?;
@@ -469,6 +544,23 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         layer.store_postgres = store.string("postgres", |s| store_url(&s))?;
         layer.store_password_file = store.path("password_file", |p| readable_file(&p))?;
         layer.store_lease = store.string("lease", |s| store_lease(&s))?;
+    }
+    if let Some(limits) = top.block("limits")? {
+        limits.allow(&[
+            "http_max_conns",
+            "http_max_conns_per_client",
+            "http_header_timeout",
+            "https_handshake_timeout",
+            "max_pending",
+            "dispatch_rate",
+        ])?;
+        let usize_of = |n: u64| usize::try_from(n).map_err(|_| format!("{n} is too large"));
+        layer.max_conns = limits.get("http_max_conns", as_count, |n| at_least_one(usize_of(n)?))?;
+        layer.max_conns_per_client = limits.get("http_max_conns_per_client", as_count, usize_of)?;
+        layer.header_timeout = limits.string("http_header_timeout", |s| timeout(&s))?;
+        layer.handshake_timeout = limits.string("https_handshake_timeout", |s| timeout(&s))?;
+        layer.max_pending = limits.get("max_pending", as_count, ok)?;
+        layer.dispatch_rate = limits.string("dispatch_rate", |s| dispatch_rate(&s))?;
     }
     if let Some(gc) = top.block("gc")? {
         gc.allow(&["threshold", "interval"])?;
@@ -518,6 +610,7 @@ fn mesos_block(mesos: &Block<'_>, layer: &mut Layer) -> Result<(), ConfigError> 
         "capabilities",
         "alloc_dir",
         "max_backoff",
+        "ca_file",
     ])?;
     layer.mesos_masters = mesos.get("master", as_strings, |list| masters(&list.join(",")))?;
     layer.mesos_encoding = mesos.string("content_type", |s| encoding(&s))?;
@@ -540,6 +633,7 @@ fn mesos_block(mesos: &Block<'_>, layer: &mut Layer) -> Result<(), ConfigError> 
     layer.mesos_capabilities = mesos.get("capabilities", as_strings, |list| capabilities(&list))?;
     layer.mesos_alloc_dir = mesos.string("alloc_dir", |s| alloc_dir(&s))?;
     layer.mesos_max_backoff = mesos.string("max_backoff", |s| duration(&s))?;
+    layer.mesos_ca_file = mesos.path("ca_file", |p| readable_file(&p))?;
     Ok(())
 }
 
@@ -582,6 +676,20 @@ pub struct Flags {
     pub store: Option<String>,
     pub store_password_file: Option<PathBuf>,
     pub store_lease: Option<String>,
+    pub acl_enabled: Option<bool>,
+    pub acl_bootstrap_token_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_verify_clients: Option<bool>,
+    pub mesos_ca_file: Option<PathBuf>,
+    pub driver_allowlist: Option<String>,
+    pub max_conns: Option<usize>,
+    pub max_conns_per_client: Option<usize>,
+    pub header_timeout: Option<String>,
+    pub handshake_timeout: Option<String>,
+    pub max_pending: Option<u64>,
+    pub dispatch_rate: Option<String>,
 }
 
 fn flag<R, T>(
@@ -620,12 +728,28 @@ impl Flags {
             http_port: flag("bind", f.bind, |a| ok(a.port()))?,
             advertise_http: flag("advertise", f.advertise, |s| advertise(&s))?,
             log_level: flag("log-level", f.log_level, |s| log_level(&s))?,
-            acl_enabled: None,
-            tls_http: None,
-            tls_cert_file: None,
-            tls_key_file: None,
-            tls_ca_file: None,
-            tls_verify_https_client: None,
+            acl_enabled: flag("acl-enabled", f.acl_enabled, ok)?,
+            acl_bootstrap_token_file: flag(
+                "acl-bootstrap-token-file",
+                f.acl_bootstrap_token_file,
+                |p| bootstrap_token_file(&p),
+            )?,
+            // A certificate given on the command line means HTTPS.
+            tls_http: flag("tls-cert-file", f.tls_cert_file.as_ref().map(|_| true), ok)?,
+            tls_cert_file: flag("tls-cert-file", f.tls_cert_file, |p| readable_file(&p))?,
+            tls_key_file: flag("tls-key-file", f.tls_key_file, |p| readable_file(&p))?,
+            tls_ca_file: flag("tls-ca-file", f.tls_ca_file, |p| readable_file(&p))?,
+            tls_verify_https_client: flag("tls-verify-clients", f.tls_verify_clients, ok)?,
+            mesos_ca_file: flag("mesos-ca-file", f.mesos_ca_file, |p| readable_file(&p))?,
+            driver_allowlist: flag("driver-allowlist", f.driver_allowlist, |s| {
+                driver_allowlist(&[s])
+            })?,
+            max_conns: flag("max-conns", f.max_conns, at_least_one)?,
+            max_conns_per_client: flag("max-conns-per-client", f.max_conns_per_client, ok)?,
+            header_timeout: flag("header-timeout", f.header_timeout, |s| timeout(&s))?,
+            handshake_timeout: flag("handshake-timeout", f.handshake_timeout, |s| timeout(&s))?,
+            max_pending: flag("max-pending", f.max_pending, ok)?,
+            dispatch_rate: flag("dispatch-rate", f.dispatch_rate, |s| dispatch_rate(&s))?,
             mesos_masters: flag("mesos-master", f.mesos_master, |s| masters(&s))?,
             mesos_encoding: flag("mesos-content-type", f.mesos_content_type, |s| encoding(&s))?,
             mesos_framework_name: flag("mesos-framework-name", f.mesos_framework_name, nonempty)?,

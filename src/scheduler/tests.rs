@@ -27,6 +27,7 @@ fn agents() -> Capabilities {
         custom_executors: true,
         persistent_volumes: true,
         source_templates: false,
+        sandbox_fetch_base: None,
         ..plain()
     }
 }

@@ -45,6 +45,13 @@ pub enum StateError {
     NotLeader,
     #[error("not acknowledged: {0}; retry (with an idempotency token a retry cannot make a second child)")]
     StoreUnavailable(String),
+    #[error("too many dispatches pending: the backlog is full ({0}, -max-pending); retry later")]
+    BacklogFull(u64),
+    #[error("ACL bootstrap already done (reset index: {0})")]
+    AclBootstrapDone(u64),
+    /// A refused ACL write, in Nomad's words.
+    #[error("{0}")]
+    Acl(String),
 }
 
 impl StateError {
@@ -70,6 +77,8 @@ impl StateError {
             StateError::WriterGone => "shutting_down",
             StateError::NotLeader => "not_leader",
             StateError::StoreUnavailable(_) => "store_unavailable",
+            StateError::BacklogFull(_) => "backlog_full",
+            StateError::AclBootstrapDone(_) | StateError::Acl(_) => "acl",
         }
     }
 }

@@ -44,6 +44,7 @@ pub fn rebuild(store: &mut dyn Store, now: i64) -> Result<State, StartError> {
     };
     state.index = loaded.index;
     state.settings = loaded.settings.into_iter().collect();
+    state.acl = acl_state(&state.settings, &loaded.acl_tokens, &loaded.acl_policies)?;
     for (job_id, dead) in loaded.removed_children {
         if let Some(entry) = state.jobs.get_mut(&job_id) {
             entry.children.removed_dead = dead;
@@ -54,6 +55,33 @@ pub fn rebuild(store: &mut dyn Store, now: i64) -> Result<State, StartError> {
         super::queue::refresh(&mut state, &id);
     }
     Ok(state)
+}
+
+/// The ACL tokens and policies as stored (JSON documents), with the bootstrap index the
+/// settings keep.
+fn acl_state(
+    settings: &std::collections::BTreeMap<String, String>,
+    tokens: &[String],
+    policies: &[String],
+) -> Result<super::acl::AclState, StartError> {
+    let tokens = tokens
+        .iter()
+        .map(|json| serde_json::from_str(json))
+        .collect::<Result<Vec<crate::acl::Token>, _>>()
+        .map_err(|e| StartError::Corrupt(format!("ACL token: {e}")))?;
+    let policies = policies
+        .iter()
+        .map(|json| serde_json::from_str(json))
+        .collect::<Result<Vec<crate::acl::Policy>, _>>()
+        .map_err(|e| StartError::Corrupt(format!("ACL policy: {e}")))?;
+    let bootstrap_index = settings
+        .get(super::acl::BOOTSTRAP_INDEX_SETTING)
+        .and_then(|v| v.parse().ok());
+    Ok(super::acl::AclState::load(
+        tokens,
+        policies,
+        bootstrap_index,
+    ))
 }
 
 fn add_job(
@@ -111,6 +139,7 @@ pub(super) fn add_dispatch(
                 0
             },
             runs: Vec::new(),
+            dispatched_by: row.dispatched_by.map(Into::into),
         },
     );
     Ok(())

@@ -22,6 +22,7 @@
 //! * On a store several servers share, a standby's writer follows the leader's commits
 //!   (`replay.rs`): the same `State`, kept warm, so a takeover starts from memory.
 
+pub mod acl;
 mod apply;
 mod command;
 mod error;
@@ -139,6 +140,8 @@ pub struct State {
     run_index: HashMap<Arc<str>, Arc<str>>,
     /// Durable settings of the cluster backends (`mesos.framework_id`).
     settings: BTreeMap<String, String>,
+    /// ACL tokens and policies.
+    acl: acl::AclState,
     /// The clock of the command being applied (Unix ns; set by `apply` from its `Env`).
     now: i64,
     /// Create index of the newest dispatch: the scheduler compares it with the snapshot it
@@ -271,6 +274,16 @@ impl State {
     /// Durable settings of the cluster backends.
     pub fn settings(&self) -> &BTreeMap<String, String> {
         &self.settings
+    }
+
+    /// ACL tokens and policies.
+    pub fn acl(&self) -> &acl::AclState {
+        &self.acl
+    }
+
+    /// Dispatches never launched.
+    pub fn pending_count(&self) -> usize {
+        self.queue.len()
     }
 }
 

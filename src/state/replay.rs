@@ -24,7 +24,22 @@ pub fn replay(state: &mut State, batch: Logged, now: i64) -> Result<(), StoreErr
     for change in batch.changes {
         match change {
             Change::PutSetting { key, value } => {
+                if key == super::acl::BOOTSTRAP_INDEX_SETTING {
+                    state
+                        .acl
+                        .follow(&Change::PutSetting {
+                            key: key.clone(),
+                            value: value.clone(),
+                        })
+                        .map_err(StoreError::Corrupt)?;
+                }
                 state.settings.insert(key, value);
+            }
+            Change::PutAclToken { .. }
+            | Change::DeleteAclToken { .. }
+            | Change::PutAclPolicy { .. }
+            | Change::DeleteAclPolicy { .. } => {
+                state.acl.follow(&change).map_err(StoreError::Corrupt)?;
             }
             Change::PutJobVersion(row) => put_job_version(state, row)?,
             Change::DeleteJob { id } => {
@@ -364,5 +379,96 @@ mod tests {
         assert!(leader
             .children_of("j")
             .all(|d| d.status == DispatchStatus::Pending));
+    }
+
+    /// ACL changes the leader commits (bootstrap, policy, token, delete) reach a follower:
+    /// a token works against it, with the same rights, and a deleted one no longer does.
+    #[test]
+    fn a_follower_replaying_acl_changes_resolves_the_leaders_tokens() {
+        use super::super::acl::{AclCommand, AclReply, Caller};
+        let mut leader = State::default();
+        let mut follower = State::default();
+        let mut uuid = uuid::Uuid::new_v4;
+        let mut run = |leader: &mut State, follower: &mut State, commands: Vec<Command>| {
+            let mut env = Env {
+                now: 1,
+                uuid: &mut uuid,
+            };
+            let mut changes = Vec::new();
+            let mut tokens = Vec::new();
+            for command in commands {
+                match apply(leader, command, &mut env, &mut changes) {
+                    Ok(Reply::Acl(AclReply::Token { token, secret })) => {
+                        tokens.push((token.accessor_id, secret))
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            changes.push(Change::SetIndex(leader.index()));
+            let index = leader.index();
+            replay(
+                follower,
+                Logged {
+                    index,
+                    prev: 0,
+                    changes,
+                },
+                1,
+            )
+            .expect("replayed");
+            tokens
+        };
+        let made = run(
+            &mut leader,
+            &mut follower,
+            vec![
+                Command::Acl(AclCommand::Bootstrap {
+                    secret: "boot".into(),
+                }),
+                Command::Acl(AclCommand::UpsertPolicy {
+                    name: "p".into(),
+                    description: String::new(),
+                    rules: "job \"j\" {\n  capabilities = [\"dispatch-job\"]\n}\n".into(),
+                }),
+                Command::Acl(AclCommand::CreateToken {
+                    name: "app".into(),
+                    management: false,
+                    policies: vec!["p".into()],
+                    ttl: None,
+                }),
+            ],
+        );
+        let (app_accessor, app_secret) = made[1].clone();
+        let accessor_of = |state: &State, secret: &str| match state.acl().caller(Some(secret), 1) {
+            Caller::Token { token, grants } => Some((token.accessor_id, format!("{grants:?}"))),
+            _ => None,
+        };
+        assert_eq!(
+            follower.acl().bootstrap_index(),
+            leader.acl().bootstrap_index()
+        );
+        assert!(follower.acl().bootstrap_index().is_some());
+        for secret in ["boot", app_secret.as_str()] {
+            assert!(accessor_of(&follower, secret).is_some(), "{secret}");
+            assert_eq!(accessor_of(&follower, secret), accessor_of(&leader, secret));
+        }
+        assert_eq!(
+            follower.acl().policies().count(),
+            leader.acl().policies().count()
+        );
+        run(
+            &mut leader,
+            &mut follower,
+            vec![
+                Command::Acl(AclCommand::DeleteToken {
+                    accessor: app_accessor,
+                }),
+                Command::Acl(AclCommand::DeletePolicy { name: "p".into() }),
+            ],
+        );
+        assert_eq!(accessor_of(&follower, &app_secret), None);
+        assert_eq!(follower.acl().policies().count(), 0);
+        assert!(accessor_of(&follower, "boot").is_some());
     }
 }

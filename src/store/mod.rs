@@ -49,6 +49,8 @@ pub struct DispatchRow {
     pub modify_index: u64,
     /// Why the dispatch ended the way it did (failures, stops).
     pub description: Option<String>,
+    /// Accessor ID of the ACL token that made the dispatch (never its secret).
+    pub dispatched_by: Option<String>,
 }
 
 /// A stored job version: the Nomad job JSON of one version of one job.
@@ -112,6 +114,23 @@ pub enum Change {
     },
     /// The last index handed out; restored on start.
     SetIndex(u64),
+    /// Insert or replace an ACL policy (`acl::Policy` as JSON).
+    PutAclPolicy {
+        name: String,
+        json: String,
+    },
+    DeleteAclPolicy {
+        name: String,
+    },
+    /// Insert or replace an ACL token (`acl::Token` as JSON: the secret's hash, never the
+    /// secret).
+    PutAclToken {
+        accessor: String,
+        json: String,
+    },
+    DeleteAclToken {
+        accessor: String,
+    },
 }
 
 /// One batch for `Store::commit`.
@@ -147,6 +166,10 @@ pub struct Loaded {
     pub settings: Vec<(String, String)>,
     /// Per parent, how many children were removed after they ended.
     pub removed_children: Vec<(String, u64)>,
+    /// Every ACL policy, as stored JSON (`acl::Policy`).
+    pub acl_policies: Vec<String>,
+    /// Every ACL token, as stored JSON (`acl::Token`: the secret's hash, never the secret).
+    pub acl_tokens: Vec<String>,
 }
 
 /// A batch another server committed, as a follower reads it back.

@@ -4,7 +4,8 @@
 //! version, status, priority, token, meta, payload length, eval ID, times, indexes,
 //! description), `payloads(id, data)`, `task_runs` (one row per attempt), `kv` (the index),
 //! `settings(key, value)` (the backends' durable settings, e.g. the Mesos FrameworkID) and
-//! `removed_children(job_id, dead)`. `commit(&[Change])` is one transaction; `load` returns
+//! `removed_children(job_id, dead)`, `acl_policies(name, json)` and `acl_tokens(accessor, json)`
+//! (ACL documents; a token keeps only its secret's hash). `commit(&[Change])` is one transaction; `load` returns
 //! everything but payload bytes, which `PayloadReader` reads on demand on its own connection.
 //!
 //! Why SQLite: it survives `kill -9` and power loss with no repair step, reopens in
@@ -53,7 +54,33 @@ CREATE INDEX IF NOT EXISTS task_runs_by_dispatch ON task_runs (dispatch_id);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS removed_children (
     job_id TEXT PRIMARY KEY, dead INTEGER NOT NULL) WITHOUT ROWID;
+-- ACL policies and tokens, one JSON document each (tokens hold only their secret's hash).
+CREATE TABLE IF NOT EXISTS acl_policies (name TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS acl_tokens (accessor TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
 ";
+
+/// Columns added after a table was first created: (table, column, definition).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // the accessor ID of the ACL token that made the dispatch
+    ("dispatches", "dispatched_by", "TEXT"),
+];
+
+/// Add the columns an older data dir lacks.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let exists: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists(params![column])?;
+        if !exists {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 /// SQLite store. `commit` is for the single writer; payloads may be read from any thread
 /// (on their own read connection).
@@ -78,6 +105,7 @@ impl SqliteStore {
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "cache_size", -65536)?;
         writer.execute_batch(SCHEMA)?;
+        migrate(&writer)?;
         let reader = Connection::open(&path)?;
         reader.pragma_update(None, "query_only", true)?;
         Ok(SqliteStore {
@@ -91,6 +119,24 @@ impl SqliteStore {
     fn settings(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self.writer.prepare("SELECT key, value FROM settings")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every ACL policy, as stored JSON (start-up).
+    fn acl_policies(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .writer
+            .prepare("SELECT json FROM acl_policies ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every ACL token, as stored JSON (start-up).
+    fn acl_tokens(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .writer
+            .prepare("SELECT json FROM acl_tokens ORDER BY accessor")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -130,7 +176,8 @@ impl Store for SqliteStore {
         }
         let mut stmt = self.writer.prepare(
             "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
-                    submit_time, create_index, modify_index, payload_len, description
+                    submit_time, create_index, modify_index, payload_len, description,
+                    dispatched_by
              FROM dispatches",
         )?;
         let mut rows = stmt.query([])?;
@@ -150,6 +197,8 @@ impl Store for SqliteStore {
             index,
             settings: self.settings()?,
             removed_children: self.removed_children()?,
+            acl_policies: self.acl_policies()?,
+            acl_tokens: self.acl_tokens()?,
         })
     }
 
@@ -200,6 +249,7 @@ fn dispatch_row(r: &rusqlite::Row<'_>) -> Result<DispatchRow, StoreError> {
         create_index: r.get(9)?,
         modify_index: r.get(10)?,
         description: r.get(12)?,
+        dispatched_by: r.get(13)?,
     })
 }
 
@@ -248,8 +298,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO dispatches (id, job_id, job_version, status, priority,
                     token, meta, payload_len, eval_id, submit_time, create_index, modify_index,
-                    description)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    description, dispatched_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 d.id,
@@ -264,7 +314,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
                 d.submit_time,
                 d.create_index,
                 d.modify_index,
-                d.description
+                d.description,
+                d.dispatched_by
             ])?;
             if let Some(payload) = &d.payload {
                 tx.prepare_cached("INSERT OR REPLACE INTO payloads (id, data) VALUES (?1, ?2)")?
@@ -310,6 +361,24 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
                 run.launched_at,
                 run.updated_at
             ])?;
+        }
+        Change::PutAclPolicy { name, json } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO acl_policies (name, json) VALUES (?1, ?2)")?
+                .execute(params![name, json])?;
+        }
+        Change::DeleteAclPolicy { name } => {
+            tx.prepare_cached("DELETE FROM acl_policies WHERE name = ?1")?
+                .execute(params![name])?;
+        }
+        Change::PutAclToken { accessor, json } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO acl_tokens (accessor, json) VALUES (?1, ?2)",
+            )?
+            .execute(params![accessor, json])?;
+        }
+        Change::DeleteAclToken { accessor } => {
+            tx.prepare_cached("DELETE FROM acl_tokens WHERE accessor = ?1")?
+                .execute(params![accessor])?;
         }
         Change::SetIndex(index) => {
             tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES ('index', ?1)")?

@@ -39,13 +39,14 @@ impl Master {
     }
 }
 
-/// A registration in ZooKeeper of a master that is not there: `addr` refuses connections.
-pub struct DeadMaster {
+/// A registration in ZooKeeper naming `addr` as a master: one that is not there (nothing
+/// listens), or a TLS proxy in front of a double.
+pub struct ZkRegistration {
     _contender: mesos_double::zookeeper::Contender,
     _rt: tokio::runtime::Runtime,
 }
 
-pub fn dead_master_in_zk(servers: &str, path: &str, addr: std::net::SocketAddr) -> DeadMaster {
+pub fn address_in_zk(servers: &str, path: &str, addr: std::net::SocketAddr) -> ZkRegistration {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -61,7 +62,7 @@ pub fn dead_master_in_zk(servers: &str, path: &str, addr: std::net::SocketAddr) 
             servers, path, &info,
         ))
         .unwrap_or_else(|e| panic!("{e}"));
-    DeadMaster {
+    ZkRegistration {
         _contender: contender,
         _rt: rt,
     }

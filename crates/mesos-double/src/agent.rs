@@ -418,10 +418,21 @@ pub(crate) fn acknowledge(s: &mut St, ack: &Value) {
             }
         }
     }
-    if !matched {
+    // A resent update can reach the framework again before its first acknowledgement
+    // arrives; the framework acknowledges each copy. A real agent's status update manager
+    // ignores such a duplicate (it logs "Duplicate acknowledgement"), so it is no violation.
+    let duplicate = !matched
+        && s.acks
+            .iter()
+            .any(|a| a.matched && a.task_id == task_id && a.uuid == uuid);
+    if !matched && !duplicate {
         s.violations.push(format!(
             "ACKNOWLEDGE of {task_id} uuid {uuid} matches no outstanding update"
         ));
+    }
+    if duplicate {
+        s.pump();
+        return;
     }
     s.acks.push(Ack {
         task_id,

@@ -123,6 +123,7 @@ pub fn capabilities(config: &LocalConfig) -> Capabilities {
         custom_executors: false,
         persistent_volumes: false,
         source_templates: true,
+        sandbox_fetch_base: None,
         docker: true,
         gpus: config.gpus > 0.0,
         capacity: Capacity::Fixed(Demand {

@@ -23,6 +23,7 @@
 //! nothing launches under a FrameworkID that is not durable. The connection state (and every
 //! event, heartbeats included) is recorded in metrics here, once.
 
+use crate::cluster::fetch_urls::FileUrls;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -690,7 +691,10 @@ impl Driver {
                     offer_ids,
                     tasks,
                     refuse_seconds,
-                    &self.settings.advertise_url,
+                    &FileUrls {
+                        base: self.settings.advertise_url.clone(),
+                        key: self.settings.fetch_key.clone(),
+                    },
                     &reserver,
                 );
                 self.operations

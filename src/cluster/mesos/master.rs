@@ -130,24 +130,53 @@ impl Masters {
         source: &MasterSource,
         encoding: Encoding,
         authorization: Option<String>,
-    ) -> Result<Masters, reqwest::Error> {
-        let calls = reqwest::Client::builder()
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Masters, String> {
+        let roots = match ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!("cannot read the Mesos CA file {}: {e}", path.display())
+                })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("{}: not a PEM CA bundle: {e}", path.display()))?;
+                if certs.is_empty() {
+                    return Err(format!("{}: no certificate in the CA file", path.display()));
+                }
+                Some(certs)
+            }
+            None => None,
+        };
+        let builder = || {
+            let b = reqwest::Client::builder();
+            match &roots {
+                Some(certs) => b.tls_certs_only(certs.iter().cloned()),
+                None => b,
+            }
+        };
+        let http_error = |e: reqwest::Error| format!("cannot build the HTTP client: {e}");
+        let calls = builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(CALL_TIMEOUT)
             .pool_max_idle_per_host(super::driver::MAX_CALLS_IN_FLIGHT)
             .http1_only()
-            .build()?;
+            .build()
+            .map_err(http_error)?;
         // The stream gets its own client: its connection is never shared with calls.
-        let stream = reqwest::Client::builder()
+        let stream = builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(0)
             .http1_only()
-            .build()?;
+            .build()
+            .map_err(http_error)?;
         let candidates = match source {
             MasterSource::List(list) => Candidates::List(list.clone()),
-            MasterSource::ZooKeeper(url) => Candidates::ZooKeeper(zookeeper::spawn(url.clone())),
+            // MasterInfo carries no scheme: a Mesos CA file says the masters speak TLS.
+            MasterSource::ZooKeeper(url) => Candidates::ZooKeeper(zookeeper::spawn(
+                url.clone(),
+                if ca_file.is_some() { "https" } else { "http" },
+            )),
         };
         Ok(Masters {
             candidates,

@@ -56,6 +56,7 @@ pub fn capabilities(settings: &MesosSettings) -> Capabilities {
         custom_executors: true,
         persistent_volumes: true,
         source_templates: false,
+        sandbox_fetch_base: Some(settings.advertise_url.clone()),
         docker: true,
         gpus: settings.capabilities.iter().any(|c| c == "GPU_RESOURCES"),
         capacity: Capacity::LargestOffer,
@@ -91,8 +92,8 @@ pub fn start(
         &settings.masters,
         settings.encoding,
         settings.authorization(),
-    )
-    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        settings.ca_file.as_deref(),
+    )?;
     directory.load(stored);
     let framework_id = directory.framework_id();
     directory.set_settings(&settings);

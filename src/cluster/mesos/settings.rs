@@ -100,6 +100,11 @@ pub struct MesosSettings {
     pub max_backoff: Duration,
     /// Directory on the agents where the steps of a pipeline group share `alloc/`.
     pub alloc_dir: String,
+    /// CA bundle (PEM) that `https://` masters' certificates are checked against, instead
+    /// of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Signs the sandbox file URLs agents fetch (the server sets it from its data dir).
+    pub fetch_key: Option<crate::cluster::fetch_urls::FetchKey>,
 }
 
 /// Default of `-mesos-alloc-dir`.

@@ -45,15 +45,16 @@ impl Detected {
 
 /// Start watching `url` on the current runtime; the receiver always holds the latest answer
 /// (nothing until the first read: `problem` says so). The detector stops when every receiver
-/// is gone.
-pub fn spawn(url: ZkUrl) -> watch::Receiver<Detected> {
+/// is gone. `scheme` is how the masters are reached (`MasterInfo` has no scheme: Mesos's own
+/// libraries use https when SSL is on; here, when a Mesos CA file is given).
+pub fn spawn(url: ZkUrl, scheme: &'static str) -> watch::Receiver<Detected> {
     let (tx, rx) = watch::channel(Detected {
         masters: Vec::new(),
         problem: Some(format!("no answer from ZooKeeper at {url} yet")),
     });
     tokio::spawn(async move {
         tokio::select! {
-            _ = detect(&url, &tx) => {}
+            _ = detect(&url, scheme, &tx) => {}
             _ = tx.closed() => {}
         }
     });
@@ -61,12 +62,12 @@ pub fn spawn(url: ZkUrl) -> watch::Receiver<Detected> {
 }
 
 /// Connect, watch, and connect again whenever the session ends; forever.
-async fn detect(url: &ZkUrl, tx: &watch::Sender<Detected>) {
+async fn detect(url: &ZkUrl, scheme: &str, tx: &watch::Sender<Detected>) {
     loop {
         match connect(url).await {
             Ok(client) => {
                 tracing::info!(zookeeper = %url, "watching the masters' registrations in ZooKeeper");
-                let why = follow(&client, url, tx).await;
+                let why = follow(&client, url, scheme, tx).await;
                 tracing::warn!(zookeeper = %url, "ZooKeeper session ended ({why}); reconnecting");
             }
             Err(e) => {
@@ -88,12 +89,17 @@ async fn connect(url: &ZkUrl) -> Result<zk::Client, zk::Error> {
 
 /// Keep the published masters in step with the children of the path until the session ends;
 /// returns why it ended.
-async fn follow(client: &zk::Client, url: &ZkUrl, tx: &watch::Sender<Detected>) -> String {
+async fn follow(
+    client: &zk::Client,
+    url: &ZkUrl,
+    scheme: &str,
+    tx: &watch::Sender<Detected>,
+) -> String {
     let mut state = client.state_watcher();
     loop {
         let watcher = match client.get_and_watch_children(&url.path).await {
             Ok((children, _, watcher)) => {
-                let masters = read_masters(client, &url.path, &children).await;
+                let masters = read_masters(client, &url.path, scheme, &children).await;
                 let problem = masters
                     .is_empty()
                     .then(|| format!("no Mesos master is registered in ZooKeeper at {url}"));
@@ -210,7 +216,12 @@ fn publish_problem(tx: &watch::Sender<Detected>, problem: &str) {
 
 /// The contenders' base URLs, lowest sequence (the leader) first; nodes that vanished or do
 /// not hold a usable `MasterInfo` are skipped.
-async fn read_masters(client: &zk::Client, path: &str, children: &[String]) -> Vec<String> {
+async fn read_masters(
+    client: &zk::Client,
+    path: &str,
+    scheme: &str,
+    children: &[String],
+) -> Vec<String> {
     let mut contenders: Vec<(u64, &String)> = children
         .iter()
         .filter_map(|name| Some((sequence(name)?, name)))
@@ -222,7 +233,7 @@ async fn read_masters(client: &zk::Client, path: &str, children: &[String]) -> V
         let Ok((data, _)) = client.get_data(&node).await else {
             continue;
         };
-        match master_url(&data) {
+        match master_url(&data, scheme) {
             Some(url) if !masters.contains(&url) => masters.push(url),
             Some(_) => {}
             None => tracing::warn!(
@@ -241,8 +252,8 @@ fn sequence(name: &str) -> Option<u64> {
 
 /// The base URL of a master from its `MasterInfo` JSON: `address.ip` (else
 /// `address.hostname`, else the top-level `hostname`, else the packed `ip`) and
-/// `address.port` (else `port`, else 5050).
-pub fn master_url(data: &[u8]) -> Option<String> {
+/// `address.port` (else `port`, else 5050), reached over `scheme` (`http` or `https`).
+pub fn master_url(data: &[u8], scheme: &str) -> Option<String> {
     let info: Value = serde_json::from_slice(data).ok()?;
     let address = &info["address"];
     let nonempty = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
@@ -263,7 +274,7 @@ pub fn master_url(data: &[u8]) -> Option<String> {
     } else {
         host
     };
-    Some(format!("http://{host}:{port}"))
+    Some(format!("{scheme}://{host}:{port}"))
 }
 
 #[cfg(test)]
@@ -274,15 +285,24 @@ mod tests {
     fn master_info_json_gives_the_url() {
         let info = br#"{"address":{"hostname":"m1.example","ip":"10.0.0.5","port":5050},
             "hostname":"m1.example","id":"x","ip":83886090,"pid":"master@10.0.0.5:5050","port":5050}"#;
-        assert_eq!(master_url(info).as_deref(), Some("http://10.0.0.5:5050"));
+        assert_eq!(
+            master_url(info, "http").as_deref(),
+            Some("http://10.0.0.5:5050")
+        );
         let info =
             br#"{"address":{"hostname":"m2.example","port":5051},"id":"x","ip":0,"port":5051}"#;
-        assert_eq!(master_url(info).as_deref(), Some("http://m2.example:5051"));
+        assert_eq!(
+            master_url(info, "https").as_deref(),
+            Some("https://m2.example:5051")
+        );
         // Only the packed address (127.0.0.1 is 0x0100007f) and the default port.
         let info = br#"{"id":"x","ip":16777343}"#;
-        assert_eq!(master_url(info).as_deref(), Some("http://127.0.0.1:5050"));
-        assert_eq!(master_url(b"not json"), None);
-        assert_eq!(master_url(br#"{"id":"x"}"#), None);
+        assert_eq!(
+            master_url(info, "http").as_deref(),
+            Some("http://127.0.0.1:5050")
+        );
+        assert_eq!(master_url(b"not json", "http"), None);
+        assert_eq!(master_url(br#"{"id":"x"}"#, "http"), None);
     }
 
     #[test]

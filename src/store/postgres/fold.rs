@@ -33,6 +33,10 @@ pub struct Folded<'a> {
     pub runs: IndexMap<&'a str, &'a RunRow>,
     pub settings: IndexMap<&'a str, &'a str>,
     pub removed_children: IndexMap<&'a str, u64>,
+    pub deleted_acl_policies: Vec<&'a str>,
+    pub acl_policies: IndexMap<&'a str, &'a str>,
+    pub deleted_acl_tokens: Vec<&'a str>,
+    pub acl_tokens: IndexMap<&'a str, &'a str>,
     pub index: Option<u64>,
 }
 
@@ -102,6 +106,24 @@ impl<'a> Folded<'a> {
                 Change::SetRemovedChildren { job_id, dead } => {
                     f.removed_children.insert(job_id, *dead);
                 }
+                Change::PutAclPolicy { name, json } => {
+                    f.acl_policies.insert(name, json);
+                }
+                Change::DeleteAclPolicy { name } => {
+                    f.acl_policies.shift_remove(name.as_str());
+                    if !f.deleted_acl_policies.contains(&name.as_str()) {
+                        f.deleted_acl_policies.push(name);
+                    }
+                }
+                Change::PutAclToken { accessor, json } => {
+                    f.acl_tokens.insert(accessor, json);
+                }
+                Change::DeleteAclToken { accessor } => {
+                    f.acl_tokens.shift_remove(accessor.as_str());
+                    if !f.deleted_acl_tokens.contains(&accessor.as_str()) {
+                        f.deleted_acl_tokens.push(accessor);
+                    }
+                }
                 Change::SetIndex(index) => f.index = Some(*index),
             }
         }
@@ -134,6 +156,7 @@ mod tests {
             create_index: 1,
             modify_index: 1,
             description: None,
+            dispatched_by: Some("accessor-1".into()),
         })
     }
 
@@ -212,5 +235,40 @@ mod tests {
         assert_eq!(f.deleted_jobs, ["j"]);
         assert!(f.removed_children.is_empty());
         assert_eq!(f.job_versions[&("j", 0)], "{\"again\":1}");
+    }
+
+    #[test]
+    fn acl_writes_fold_like_the_rest() {
+        let put_token = |accessor: &str, json: &str| Change::PutAclToken {
+            accessor: accessor.into(),
+            json: json.into(),
+        };
+        let changes = vec![
+            put_token("a", "1"),
+            put_token("a", "2"),
+            put_token("b", "1"),
+            Change::DeleteAclToken {
+                accessor: "b".into(),
+            },
+            Change::DeleteAclToken {
+                accessor: "c".into(),
+            },
+            put_token("c", "again"),
+            Change::PutAclPolicy {
+                name: "p".into(),
+                json: "{}".into(),
+            },
+            Change::DeleteAclPolicy { name: "p".into() },
+        ];
+        let f = Folded::of(&changes);
+        assert_eq!(f.acl_tokens.len(), 2);
+        assert_eq!(f.acl_tokens["a"], "2");
+        assert_eq!(
+            f.acl_tokens["c"], "again",
+            "deletes run first, so c ends up written"
+        );
+        assert_eq!(f.deleted_acl_tokens, ["b", "c"]);
+        assert!(f.acl_policies.is_empty());
+        assert_eq!(f.deleted_acl_policies, ["p"]);
     }
 }

@@ -112,6 +112,10 @@ struct Prepared {
     put_settings: Statement,
     put_removed_children: Statement,
     put_index: Statement,
+    delete_acl_policies: Statement,
+    put_acl_policies: Statement,
+    delete_acl_tokens: Statement,
+    put_acl_tokens: Statement,
     log: Statement,
     notify: Statement,
     follow: Statement,
@@ -134,16 +138,18 @@ impl Prepared {
             )?,
             put_dispatches: c.prepare(
                 "INSERT INTO dispatches (id, job_id, job_version, status, priority, token, meta,
-                    payload_len, eval_id, submit_time, create_index, modify_index, description)
+                    payload_len, eval_id, submit_time, create_index, modify_index, description,
+                    dispatched_by)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int2[],
                     $5::int2[], $6::text[], $7::text[], $8::int4[], $9::bytea[], $10::int8[],
-                    $11::int8[], $12::int8[], $13::text[])
+                    $11::int8[], $12::int8[], $13::text[], $14::text[])
                  ON CONFLICT (id) DO UPDATE SET job_id = EXCLUDED.job_id,
                     job_version = EXCLUDED.job_version, status = EXCLUDED.status,
                     priority = EXCLUDED.priority, token = EXCLUDED.token, meta = EXCLUDED.meta,
                     payload_len = EXCLUDED.payload_len, eval_id = EXCLUDED.eval_id,
                     submit_time = EXCLUDED.submit_time, create_index = EXCLUDED.create_index,
-                    modify_index = EXCLUDED.modify_index, description = EXCLUDED.description",
+                    modify_index = EXCLUDED.modify_index, description = EXCLUDED.description,
+                    dispatched_by = EXCLUDED.dispatched_by",
             )?,
             put_payloads: c.prepare(
                 "INSERT INTO payloads (id, data) SELECT * FROM unnest($1::text[], $2::bytea[])
@@ -181,6 +187,17 @@ impl Prepared {
             put_index: c.prepare(
                 "INSERT INTO kv (key, value) VALUES ('index', $1)
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )?,
+            delete_acl_policies: c.prepare("DELETE FROM acl_policies WHERE name = ANY($1)")?,
+            put_acl_policies: c.prepare(
+                "INSERT INTO acl_policies (name, json) SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (name) DO UPDATE SET json = EXCLUDED.json",
+            )?,
+            delete_acl_tokens: c.prepare("DELETE FROM acl_tokens WHERE accessor = ANY($1)")?,
+            put_acl_tokens: c.prepare(
+                "INSERT INTO acl_tokens (accessor, json)
+                 SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (accessor) DO UPDATE SET json = EXCLUDED.json",
             )?,
             log: c.prepare(
                 "INSERT INTO change_log (seq, prev, epoch, changes) VALUES ($1, $2, $3, $4)
@@ -352,7 +369,8 @@ impl PostgresStore {
         let mut rows = tx
             .query_raw(
                 "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
-                    submit_time, create_index, modify_index, payload_len, description
+                    submit_time, create_index, modify_index, payload_len, description,
+                    dispatched_by
                  FROM dispatches",
                 none,
             )
@@ -398,11 +416,23 @@ impl PostgresStore {
             .iter()
             .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
             .collect();
+        let mut json_column = |sql: &str| -> Result<Vec<String>, StoreError> {
+            Ok(tx
+                .query(sql, &[])
+                .map_err(err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        };
+        let acl_policies = json_column("SELECT json FROM acl_policies ORDER BY name")?;
+        let acl_tokens = json_column("SELECT json FROM acl_tokens ORDER BY accessor")?;
         tx.commit().map_err(err)?;
         Ok(Loaded {
             index,
             settings,
             removed_children,
+            acl_policies,
+            acl_tokens,
         })
     }
 
@@ -555,6 +585,22 @@ fn write(
         let dead: Vec<i64> = f.removed_children.values().map(|d| *d as i64).collect();
         tx.execute(&p.put_removed_children, &[&ids, &dead])?;
     }
+    if !f.deleted_acl_policies.is_empty() {
+        tx.execute(&p.delete_acl_policies, &[&f.deleted_acl_policies])?;
+    }
+    if !f.acl_policies.is_empty() {
+        let names: Vec<&str> = f.acl_policies.keys().copied().collect();
+        let json: Vec<&str> = f.acl_policies.values().copied().collect();
+        tx.execute(&p.put_acl_policies, &[&names, &json])?;
+    }
+    if !f.deleted_acl_tokens.is_empty() {
+        tx.execute(&p.delete_acl_tokens, &[&f.deleted_acl_tokens])?;
+    }
+    if !f.acl_tokens.is_empty() {
+        let accessors: Vec<&str> = f.acl_tokens.keys().copied().collect();
+        let json: Vec<&str> = f.acl_tokens.values().copied().collect();
+        tx.execute(&p.put_acl_tokens, &[&accessors, &json])?;
+    }
     if let Some(index) = f.index {
         tx.execute(&p.put_index, &[&(index as i64)])?;
     }
@@ -580,6 +626,7 @@ fn put_dispatches<'a>(
     let mut create = Vec::with_capacity(n);
     let mut modify = Vec::with_capacity(n);
     let mut description = Vec::with_capacity(n);
+    let mut dispatched_by = Vec::with_capacity(n);
     for d in rows {
         id.push(d.id.as_str());
         job.push(d.job_id.as_str());
@@ -594,6 +641,7 @@ fn put_dispatches<'a>(
         create.push(d.create_index as i64);
         modify.push(d.modify_index as i64);
         description.push(d.description.as_deref());
+        dispatched_by.push(d.dispatched_by.as_deref());
     }
     tx.execute(
         &p.put_dispatches,
@@ -611,6 +659,7 @@ fn put_dispatches<'a>(
             &create,
             &modify,
             &description,
+            &dispatched_by,
         ],
     )?;
     Ok(())
@@ -677,6 +726,7 @@ fn dispatch_row(r: &postgres::Row) -> Result<DispatchRow, StoreError> {
         create_index: r.get::<_, i64>(9) as u64,
         modify_index: r.get::<_, i64>(10) as u64,
         description: r.get(12),
+        dispatched_by: r.get(13),
     })
 }
 

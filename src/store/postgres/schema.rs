@@ -12,7 +12,10 @@ use postgres::Client;
 use super::{classify, StoreError};
 
 /// Migrations: (version, name, SQL). Versions are 1, 2, 3, ... in order.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial schema", INITIAL)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial schema", INITIAL),
+    (2, "ACL policies and tokens, dispatches.dispatched_by", ACL),
+];
 
 /// The newest schema this binary knows.
 pub const VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -63,6 +66,14 @@ CREATE TABLE change_log (
     seq bigint PRIMARY KEY, prev bigint NOT NULL, epoch bigint NOT NULL,
     committed_at timestamptz NOT NULL DEFAULT now(), changes bytea NOT NULL);
 ALTER TABLE change_log ALTER COLUMN changes SET STORAGE EXTERNAL;
+";
+
+const ACL: &str = "
+-- ACL policies and tokens, one JSON document each (tokens hold only their secret's hash).
+CREATE TABLE acl_policies (name text PRIMARY KEY, json text NOT NULL);
+CREATE TABLE acl_tokens (accessor text PRIMARY KEY, json text NOT NULL);
+-- The accessor ID of the ACL token that made the dispatch (never its secret).
+ALTER TABLE dispatches ADD COLUMN dispatched_by text;
 ";
 
 /// Bring the schema up to `VERSION`, or refuse a newer one.

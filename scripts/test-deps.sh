@@ -17,6 +17,8 @@
 #   PostgreSQL        apt package postgresql (tests/postgres.rs starts a throwaway cluster
 #                     with initdb/postgres from /usr/lib/postgresql/<version>/bin, as
 #                     `nobody` when the tests run as root)
+#   chromium +        apt packages chromium, chromium-driver (tests/ui.rs drives a headless
+#   chromedriver      browser over WebDriver; the test starts chromedriver itself)
 #
 # Not installed here: Terraform and its AWS provider, which are not Debian packages.
 # tests/deploy.rs runs `terraform validate` offline against a provider mirror in
@@ -50,6 +52,8 @@ have vagrant || apt_pkgs+=(vagrant)
 have systemd-analyze || apt_pkgs+=(systemd)
 have jq || apt_pkgs+=(jq)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
+have chromium || apt_pkgs+=(chromium)
+have chromedriver || apt_pkgs+=(chromium-driver)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }

@@ -23,3 +23,4 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod ui;

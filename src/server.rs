@@ -74,6 +74,8 @@ pub struct ServerConfig {
     /// Base URL other servers reach this one at (standbys forward writes to the leader's);
     /// `None`: `http://<listen address>`.
     pub advertise: Option<String>,
+    /// The web UI (`/ui/`): on or off, compiled-in templates or a directory.
+    pub ui: crate::ui::UiConfig,
 }
 
 /// A store several servers share.
@@ -111,6 +113,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("cannot start the local runner: {0}")]
     Runner(std::io::Error),
+    #[error("cannot start the web UI: {0}")]
+    Ui(String),
     #[error("cannot start the Mesos backend: {0}")]
     Mesos(String),
     #[error("cannot start metrics: {0}")]
@@ -346,9 +350,23 @@ pub async fn serve(
     );
     tracing::info!("Dispatch API listening on {scheme}://{advertise}");
     crate::systemd::ready(&format!("API listening on {scheme}://{advertise}"));
+    // The UI has no ACL token support yet: with ACLs on it answers a page saying so, and
+    // never reads or changes anything (its pages and forms would bypass the API's checks).
+    let ui_config = crate::ui::UiConfig {
+        enabled: config.ui.enabled && !config.acl,
+        ..config.ui.clone()
+    };
+    // On a standby, the UI's forms (writes) and cluster pages go to the leader, as the API's
+    // writes do.
+    let ui = crate::ui::router(app.clone(), &ui_config, config.acl)
+        .map_err(|e| ServerError::Ui(e.to_string()))?
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api::forward_to_leader,
+        ));
     http_listener::serve(
         listener,
-        api::router(app),
+        ui.merge(api::router(app)),
         config.tls,
         config.conn_limits,
         shutdown,

@@ -669,6 +669,7 @@ async fn an_expired_token_is_refused_saying_it_expired() {
         mesos_updates: None,
         store: None,
         advertise: None,
+        ui: Default::default(),
     };
     tokio::spawn(dispatch::server::serve(
         listener,

@@ -80,7 +80,9 @@ pub async fn to_leader(State(app): State<AppState>, request: Request, next: Next
 fn needs_leader(method: &Method, path: &str) -> bool {
     let read_only_put = path == "/v1/search" || path == "/v1/jobs/parse";
     let writes = !(method == Method::GET || method == Method::HEAD || read_only_put);
-    let backend = path.starts_with("/v1/sandbox/")
+    let ui_backend = matches!(path, "/ui/cluster" | "/ui/clients" | "/ui/servers");
+    let backend = ui_backend
+        || path.starts_with("/v1/sandbox/")
         || (path.starts_with("/v1/job/")
             && (path.ends_with("/logs") || path.ends_with("/fs") || path.ends_with("/rendered")));
     writes || backend
@@ -151,6 +153,9 @@ mod tests {
         assert!(needs_leader(&Method::POST, "/v1/acl/token"));
         assert!(needs_leader(&Method::DELETE, "/v1/acl/policy/p"));
         assert!(!needs_leader(&Method::GET, "/v1/acl/token/self"));
+        assert!(needs_leader(&Method::POST, "/ui/jobs/j/dispatch"));
+        assert!(needs_leader(&Method::GET, "/ui/cluster"));
+        assert!(!needs_leader(&Method::GET, "/ui/jobs"));
         assert!(!needs_leader(&Method::GET, "/v1/job/j"));
         assert!(!needs_leader(&Method::GET, "/v1/jobs"));
         assert!(!needs_leader(&Method::PUT, "/v1/search"));

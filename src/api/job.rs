@@ -198,22 +198,8 @@ async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, A
     } else {
         None
     };
-    let mut tasks = Vec::new();
-    for slot in crate::model::plan::slots(&dispatch.job) {
-        let attempt = crate::model::plan::latest_run(&dispatch.runs, slot).map_or(1, |r| r.attempt);
-        let group = &dispatch.job.task_groups[slot.group as usize];
-        let input = crate::render::RenderInput {
-            dispatch: &dispatch,
-            group,
-            instance: slot.instance,
-            task: &group.tasks[slot.task as usize],
-            attempt,
-            payload: payload.as_deref(),
-        };
-        let info = crate::render::render_task(&input)
-            .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
-        tasks.push(info);
-    }
+    let mut tasks = render_tasks(&dispatch, payload.as_deref())
+        .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
     // As launched: where agents fetch sandbox files, they see URLs; their token is the
     // capability to read the files, so it is not shown here.
     if let Some(base) = &app.cluster()?.capabilities.sandbox_fetch_base {
@@ -226,6 +212,29 @@ async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, A
         }
     }
     Ok(json_reply(&tasks, index, query.flag("pretty")?))
+}
+
+/// The `TaskInfo`s of a child for its current attempts (attempt 1 before any launch), with
+/// no agent assigned: what `/rendered` and the UI's child page show.
+pub fn render_tasks(
+    dispatch: &crate::model::Dispatch,
+    payload: Option<&[u8]>,
+) -> Result<Vec<crate::cluster::TaskInfo>, crate::render::RenderError> {
+    let mut tasks = Vec::new();
+    for slot in crate::model::plan::slots(&dispatch.job) {
+        let attempt = crate::model::plan::latest_run(&dispatch.runs, slot).map_or(1, |r| r.attempt);
+        let group = &dispatch.job.task_groups[slot.group as usize];
+        let input = crate::render::RenderInput {
+            dispatch,
+            group,
+            instance: slot.instance,
+            task: &group.tasks[slot.task as usize],
+            attempt,
+            payload,
+        };
+        tasks.push(crate::render::render_task(&input)?);
+    }
+    Ok(tasks)
 }
 
 async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
@@ -347,15 +356,7 @@ pub(super) fn decode_dispatch_body(
     }
     let payload = match field(&value, "Payload") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| {
-                    ApiError::BadRequest(format!(
-                        "Payload must be standard base64 with padding: {e}"
-                    ))
-                })?,
-        ),
+        Some(Value::String(s)) => Some(decode_payload(s)?),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "Payload must be a base64 string, got {other}"
@@ -391,6 +392,15 @@ pub(super) fn decode_dispatch_body(
     })
 }
 
+/// A base64 payload (the API's `Payload`, the UI's payload given as base64).
+pub fn decode_payload(text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| {
+            ApiError::BadRequest(format!("Payload must be standard base64 with padding: {e}"))
+        })
+}
+
 async fn dispatch(
     call: Call<'_>,
     query: &Query,
@@ -420,9 +430,28 @@ async fn dispatch_raw(
 async fn send_dispatch(
     call: Call<'_>,
     query: &Query,
-    mut request: DispatchRequest,
+    request: DispatchRequest,
 ) -> Result<Response, ApiError> {
-    let app = call.app;
+    let accessor = call.identity.accessor().map(str::to_string);
+    let reply = submit_dispatch(call.app, accessor, request).await?;
+    let body = DispatchResponse {
+        dispatched_job_id: reply.dispatched_job_id,
+        eval_id: reply.eval_id.map(|u| u.to_string()).unwrap_or_default(),
+        eval_create_index: reply.eval_create_index,
+        job_create_index: reply.job_create_index,
+        index: reply.index,
+    };
+    Ok(json_reply(&body, reply.index, query.flag("pretty")?))
+}
+
+/// The one path every dispatch takes, whoever sends it (the JSON and raw-payload routes,
+/// the UI's form): the driver allow-list and the backlog cap apply, the writer validates it
+/// with Nomad's messages; the outcome is counted. `accessor`: the caller's token, if any.
+pub async fn submit_dispatch(
+    app: &AppState,
+    accessor: Option<String>,
+    mut request: DispatchRequest,
+) -> Result<crate::state::DispatchReply, ApiError> {
     let job_id = request.job_id.clone();
     // a job registered before the server was restarted with a stricter driver list
     let refusal = {
@@ -437,27 +466,17 @@ async fn send_dispatch(
         );
         return Err(ApiError::BadRequest(refusal));
     }
-    request.dispatched_by = call.identity.accessor().map(str::to_string);
+    request.dispatched_by = accessor;
     request.max_pending = app.security.backpressure.max_pending;
     let result = app.state.apply(Command::Dispatch(request)).await;
     count_dispatch(&job_id, &result);
-    let reply = match result {
-        Ok(Reply::Dispatched(reply)) => reply,
-        Ok(_) => {
-            return Err(ApiError::Internal(
-                "dispatch answered with another reply".into(),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let body = DispatchResponse {
-        dispatched_job_id: reply.dispatched_job_id,
-        eval_id: reply.eval_id.map(|u| u.to_string()).unwrap_or_default(),
-        eval_create_index: reply.eval_create_index,
-        job_create_index: reply.job_create_index,
-        index: reply.index,
-    };
-    Ok(json_reply(&body, reply.index, query.flag("pretty")?))
+    match result {
+        Ok(Reply::Dispatched(reply)) => Ok(reply),
+        Ok(_) => Err(ApiError::Internal(
+            "dispatch answered with another reply".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Count a dispatch request by its result. Unknown parents count under `job="_unknown"`

@@ -15,8 +15,10 @@ pub mod backpressure;
 mod blocking;
 mod error;
 mod evaluations;
+pub mod events;
 mod files;
 mod forward;
+pub use forward::to_leader as forward_to_leader;
 mod job;
 mod jobs;
 pub mod metrics;
@@ -26,6 +28,9 @@ mod system;
 pub mod wire;
 
 pub use error::ApiError;
+pub use files::{any_task_dir, sandbox_error, task_dir, task_ended};
+pub use job::{decode_payload, render_tasks, submit_dispatch};
+pub use query::query_pairs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -152,6 +157,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/system/gc", put(system::gc))
         .route("/v1/evaluations", get(evaluations::list))
         .route("/v1/evaluation/{*id}", get(evaluations::route))
+        .route("/v1/event/stream", get(events::stream))
         .route("/v1/status/leader", get(agent::leader))
         .route("/v1/status/peers", get(agent::peers))
         .route("/v1/agent/self", get(agent::agent_self))

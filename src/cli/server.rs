@@ -54,6 +54,10 @@ pub struct ServerArgs {
     /// Also send metrics to this DogStatsD agent over UDP, e.g. 127.0.0.1:8125 (tags instead of labels)
     #[arg(long, value_name = "HOST:PORT", env = "DISPATCH_STATSD_ADDR")]
     statsd_addr: Option<String>,
+    /// Serve the web UI's templates and assets from this directory, read on every request
+    /// (for working on them; default: the copies compiled into the binary)
+    #[arg(long, value_name = "DIR")]
+    ui_dir: Option<PathBuf>,
     /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or
     /// http(s)://host:port), or where they register in ZooKeeper (zk://host:port,host:port/mesos).
     /// Without it tasks run on the embedded local runner
@@ -188,6 +192,7 @@ impl ServerArgs {
             local_gpus: self.local_gpus,
             task_path: self.task_path.clone(),
             statsd_addr: self.statsd_addr.clone(),
+            ui_dir: self.ui_dir.clone(),
             mesos_master: self.mesos_master.clone(),
             mesos_content_type: self.mesos_content_type.clone(),
             mesos_framework_name: self.mesos_framework_name.clone(),

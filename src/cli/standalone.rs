@@ -164,6 +164,7 @@ impl Standalone {
             mesos_updates: None,
             store: None,
             advertise: None,
+            ui: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {

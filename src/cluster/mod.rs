@@ -145,4 +145,54 @@ pub trait Describe: Send + Sync {
     /// The `Dispatch` block of `/v1/agent/self`: `Backend` (the backend's name) and the
     /// backend's own details (`Mesos`: framework settings, FrameworkID, connection).
     fn describe(&self) -> serde_json::Map<String, serde_json::Value>;
+
+    /// The cluster as an operator looks at it (the UI's cluster page): connection, leader,
+    /// framework, the agents seen and what they offered last, recent errors.
+    fn overview(&self) -> Overview;
 }
+
+/// A backend's state for operators, the same fields whichever backend it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overview {
+    /// The backend's name (`Capabilities::name`).
+    pub backend: &'static str,
+    /// `connecting`, `subscribed` or `disconnected`.
+    pub connection: &'static str,
+    /// Unix seconds of the last change of connection state (0: not known).
+    pub since: u64,
+    /// The master the framework is subscribed to (or was, last).
+    pub leader: Option<String>,
+    pub framework_id: Option<String>,
+    /// Settings worth showing (`("Roles", "*")`, ...), in display order.
+    pub settings: Vec<(String, String)>,
+    /// Agents that offered resources, by ID.
+    pub agents: Vec<AgentSeen>,
+    /// Recent connection and launch errors, newest first.
+    pub recent_errors: Vec<RecentError>,
+}
+
+/// An agent seen in offers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentSeen {
+    pub id: String,
+    pub hostname: String,
+    /// The agent's HTTP endpoint, when known.
+    pub url: Option<String>,
+    /// What the agent's last offer held.
+    pub offered: Demand,
+    /// When that offer came (Unix ns; 0: none yet).
+    pub offered_at: i64,
+    /// The agent's whole size, when the backend knows it.
+    pub capacity: Option<Demand>,
+}
+
+/// An error worth an operator's attention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentError {
+    /// Unix seconds.
+    pub at: u64,
+    pub message: String,
+}
+
+/// How many recent errors a backend keeps for `Overview`.
+pub const RECENT_ERRORS: usize = 20;

@@ -66,6 +66,8 @@ pub struct Layer {
     pub store_postgres: Option<Set<String>>,
     pub store_password_file: Option<Set<PathBuf>>,
     pub store_lease: Option<Set<Duration>>,
+    pub ui_enabled: Option<Set<bool>>,
+    pub ui_dir: Option<Set<PathBuf>>,
 }
 
 macro_rules! merge_fields {
@@ -86,7 +88,7 @@ impl Layer {
             local_gpus, task_path, statsd_address, gc_threshold, gc_interval,
             store_postgres, store_password_file, store_lease,
             acl_bootstrap_token_file, mesos_ca_file, driver_allowlist, max_conns,
-            max_conns_per_client, header_timeout, handshake_timeout, max_pending, dispatch_rate,
+            max_conns_per_client, header_timeout, handshake_timeout, max_pending, dispatch_rate, ui_enabled, ui_dir,
         );
         self
     }
@@ -467,6 +469,18 @@ fn absolute(raw: String) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// A directory of UI templates (`-ui-dir`, `ui { dir }`): it must exist.
+pub fn ui_dir(dir: PathBuf) -> Result<PathBuf, String> {
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{} is not a directory; expected a copy of the repository's templates/",
+            dir.display()
+        ))
+    }
+}
+
 fn ok<T>(v: T) -> Result<T, String> {
     Ok(v)
 }
@@ -491,6 +505,7 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         "telemetry",
         "gc",
         "store",
+        "ui",
         "driver_allowlist",
         "limits",
     ])?;
@@ -544,6 +559,11 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         layer.store_postgres = store.string("postgres", |s| store_url(&s))?;
         layer.store_password_file = store.path("password_file", |p| readable_file(&p))?;
         layer.store_lease = store.string("lease", |s| store_lease(&s))?;
+    }
+    if let Some(ui) = top.block("ui")? {
+        ui.allow(&["enabled", "dir"])?;
+        layer.ui_enabled = ui.get("enabled", as_bool, ok)?;
+        layer.ui_dir = ui.path("dir", ui_dir)?;
     }
     if let Some(limits) = top.block("limits")? {
         limits.allow(&[
@@ -659,6 +679,7 @@ pub struct Flags {
     pub local_gpus: Option<f64>,
     pub task_path: Vec<PathBuf>,
     pub statsd_addr: Option<String>,
+    pub ui_dir: Option<PathBuf>,
     pub mesos_master: Option<String>,
     pub mesos_content_type: Option<String>,
     pub mesos_framework_name: Option<String>,
@@ -783,6 +804,10 @@ impl Flags {
                 readable_file(&p)
             })?,
             store_lease: flag("store-lease", f.store_lease, |s| store_lease(&s))?,
+            ui_enabled: None,
+            ui_dir: flag("ui-dir", f.ui_dir, |d| {
+                ui_dir(std::path::absolute(&d).map_err(|e| format!("{}: {e}", d.display()))?)
+            })?,
         })
     }
 }

@@ -192,6 +192,8 @@ pub struct Config {
     /// `store { postgres }` / `-store`: servers sharing one PostgreSQL database (one leads).
     /// `None`: the SQLite store in `data_dir`.
     pub store: Option<SharedStore>,
+    /// `ui { enabled, dir }`, `-ui-dir`.
+    pub ui: crate::ui::UiConfig,
     /// Task drivers jobs may use.
     pub drivers: DriverPolicy,
     pub conn_limits: ConnLimits,
@@ -305,6 +307,10 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
             interval: value(layer.gc_interval).unwrap_or(crate::gc::DEFAULT_INTERVAL),
         },
         store,
+        ui: crate::ui::UiConfig {
+            enabled: value(layer.ui_enabled).unwrap_or(true),
+            dir: value(layer.ui_dir),
+        },
         drivers,
         conn_limits,
         backpressure,
@@ -577,6 +583,7 @@ impl Config {
             mesos_updates: None,
             store: self.store.clone(),
             advertise: self.advertise.clone(),
+            ui: self.ui.clone(),
         }
     }
 
@@ -610,6 +617,7 @@ impl Config {
                 "limits",
                 format!("{:?}", (&self.conn_limits, &self.backpressure)),
             ),
+            ("ui", format!("{:?}", self.ui)),
             (
                 "mesos.master",
                 format!("{:?}", mesos.map(|m| m.masters.describe())),

@@ -320,6 +320,7 @@ fn dispatch(
     }
     state.evals.insert(dispatch.eval_id, id.clone());
     state.newest_dispatch_index = state.newest_dispatch_index.max(dispatch.create_index);
+    state.child_index.insert(&dispatch);
     state.dispatches.insert(id.clone(), dispatch);
     super::queue::refresh(state, &id);
     Ok(reply)
@@ -432,6 +433,7 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
         return;
     };
     super::queue::forget(state, &d);
+    state.child_index.remove(&d);
     state.evals.remove(&d.eval_id);
     if let Some(entry) = state.jobs.get_mut(d.parent()) {
         entry.children.remove(d.status);
@@ -445,7 +447,10 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
             dead: entry.children.removed_dead,
         });
     }
-    changes.push(Change::DeleteDispatch { id: id.to_string() });
+    changes.push(Change::DeleteDispatch {
+        id: id.to_string(),
+        job_id: d.parent().to_string(),
+    });
 }
 
 #[cfg(test)]

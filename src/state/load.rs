@@ -118,30 +118,29 @@ pub(super) fn add_dispatch(
     }
     state.evals.insert(eval_id, id.clone());
     state.newest_dispatch_index = state.newest_dispatch_index.max(row.create_index);
-    state.dispatches.insert(
-        id.clone(),
-        Dispatch {
-            id,
-            job,
-            meta: (&meta).into(),
-            priority: row.priority,
-            status: row.status,
-            idempotency_token: row.idempotency_token.map(Into::into),
-            payload_len: row.payload_len,
-            eval_id,
-            submit_time: row.submit_time,
-            create_index: row.create_index,
-            modify_index: row.modify_index,
-            description: row.description.map(Into::into),
-            ended_at: if row.status.is_terminal() {
-                state.now
-            } else {
-                0
-            },
-            runs: Vec::new(),
-            dispatched_by: row.dispatched_by.map(Into::into),
+    let d = Dispatch {
+        id,
+        job,
+        meta: (&meta).into(),
+        priority: row.priority,
+        status: row.status,
+        idempotency_token: row.idempotency_token.map(Into::into),
+        payload_len: row.payload_len,
+        eval_id,
+        submit_time: row.submit_time,
+        create_index: row.create_index,
+        modify_index: row.modify_index,
+        description: row.description.map(Into::into),
+        ended_at: if row.status.is_terminal() {
+            state.now
+        } else {
+            0
         },
-    );
+        runs: Vec::new(),
+        dispatched_by: row.dispatched_by.map(Into::into),
+    };
+    state.child_index.insert(&d);
+    state.dispatches.insert(d.id.clone(), d);
     Ok(())
 }
 

@@ -24,8 +24,10 @@
 
 pub mod acl;
 mod apply;
+mod children;
 mod command;
 mod error;
+pub mod events;
 mod load;
 mod queue;
 mod replay;
@@ -147,6 +149,8 @@ pub struct State {
     /// Create index of the newest dispatch: the scheduler compares it with the snapshot it
     /// last decided on, so a dispatch that raced that decision still revives offers.
     newest_dispatch_index: u64,
+    /// Each parent's children by status in dispatch order (pages of children).
+    child_index: children::Children,
 }
 
 /// Queries. Each costs what it returns (map lookups and ranges), never a scan of every
@@ -220,13 +224,32 @@ impl State {
             .map(|(_, d)| d)
     }
 
-    /// Children of `parent` with this status, in ID order.
+    /// Children of `parent` with this status, oldest first.
     pub fn children_with_status<'a>(
         &'a self,
         parent: &str,
         status: DispatchStatus,
     ) -> impl Iterator<Item = &'a Dispatch> + 'a {
-        self.children_of(parent).filter(move |d| d.status == status)
+        self.children_page(parent, &[status], None, false, usize::MAX)
+            .into_iter()
+    }
+
+    /// A page of `parent`'s children with one of `statuses`, in dispatch order: up to
+    /// `limit` of them after the child created at index `cursor` (exclusive; `None`: from
+    /// the newest, or the oldest), newest first when `newest_first`. Costs what it returns.
+    pub fn children_page(
+        &self,
+        parent: &str,
+        statuses: &[DispatchStatus],
+        cursor: Option<u64>,
+        newest_first: bool,
+        limit: usize,
+    ) -> Vec<&Dispatch> {
+        self.child_index
+            .page(parent, statuses, cursor, newest_first, limit)
+            .into_iter()
+            .filter_map(|(_, id)| self.dispatches.get(&id))
+            .collect()
     }
 
     /// Dispatches never launched, in launch order: priority (high first), then FIFO.
@@ -330,6 +353,7 @@ impl State {
         if description.is_some() {
             d.description = description.as_deref().map(Into::into);
         }
+        self.child_index.restatus(d, old);
         let parent = d.job.id.clone();
         if let Some(entry) = self.jobs.get_mut(&parent) {
             entry.children.remove(old);
@@ -353,6 +377,7 @@ pub struct StateHandle {
     shared: Arc<RwLock<State>>,
     committed: watch::Receiver<u64>,
     payloads: PayloadReader,
+    events: Arc<events::EventFeed>,
 }
 
 /// How the writer starts.
@@ -366,11 +391,17 @@ pub enum Start {
 
 impl StateHandle {
     /// Load everything from `store` and start the writer thread, which stamps every command
-    /// with `clock`'s time.
-    pub fn start(
+    /// with `clock`'s time. The event feed keeps the default number of batches.
+    pub fn start(store: Box<dyn Store>, clock: Clock, start: Start) -> Result<Self, StartError> {
+        Self::start_with(store, clock, start, events::DEFAULT_BUFFER)
+    }
+
+    /// `start`, with the event feed keeping `event_buffer` index batches for resuming.
+    pub fn start_with(
         mut store: Box<dyn Store>,
         clock: Clock,
         start: Start,
+        event_buffer: usize,
     ) -> Result<Self, StartError> {
         let state = load::rebuild(store.as_mut(), clock.now_ns())?;
         let index = state.index;
@@ -382,12 +413,23 @@ impl StateHandle {
             Start::Leading => (true, None),
             Start::Following { fenced } => (false, Some(fenced)),
         };
-        writer::Writer::spawn(store, shared.clone(), rx, index_tx, clock, leading, fenced)?;
+        let feed = events::EventFeed::new(event_buffer);
+        writer::Writer::spawn(
+            store,
+            shared.clone(),
+            rx,
+            index_tx,
+            feed.clone(),
+            clock,
+            leading,
+            fenced,
+        )?;
         Ok(StateHandle {
             commands: tx,
             shared,
             committed: index_rx,
             payloads,
+            events: feed,
         })
     }
 
@@ -451,6 +493,11 @@ impl StateHandle {
         let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > index)).await;
         let current = *rx.borrow();
         current
+    }
+
+    /// Follow committed events from `index` on (see `events`).
+    pub fn subscribe_events(&self, index: u64) -> events::Subscription {
+        self.events.subscribe(index)
     }
 
     /// The payload bytes of a dispatch (read from the store; payloads are not kept in memory).

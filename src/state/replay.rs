@@ -65,7 +65,7 @@ pub fn replay(state: &mut State, batch: Logged, now: i64) -> Result<(), StoreErr
             } => {
                 state.set_child_status(&id, status, description, modify_index, &mut Vec::new());
             }
-            Change::DeleteDispatch { id } => remove_dispatch(state, &id, index),
+            Change::DeleteDispatch { id, .. } => remove_dispatch(state, &id, index),
             Change::PutRun(row) => put_run(state, row, index),
             Change::SetRemovedChildren { job_id, dead } => {
                 if let Some(entry) = state.jobs.get_mut(&job_id) {
@@ -114,6 +114,7 @@ fn remove_dispatch(state: &mut State, id: &str, index: u64) {
         return;
     };
     queue::forget(state, &d);
+    state.child_index.remove(&d);
     state.evals.remove(&d.eval_id);
     if let Some(entry) = state.jobs.get_mut(d.parent()) {
         entry.children.remove(d.status);

@@ -26,6 +26,7 @@ use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::apply::{apply, Env};
+use super::events::{self, EventBatch, EventFeed};
 use super::{load, replay, Command, Reply, State, StateError};
 use crate::clock::Clock;
 use crate::store::{Batch, Change, Store, StoreError};
@@ -65,6 +66,8 @@ enum Mode {
 struct Pending {
     changes: Vec<Change>,
     index: u64,
+    /// Its events, published once it is committed.
+    events: Vec<EventBatch>,
 }
 
 pub struct Writer {
@@ -72,6 +75,7 @@ pub struct Writer {
     shared: Arc<RwLock<State>>,
     inputs: mpsc::Receiver<Input>,
     committed: watch::Sender<u64>,
+    feed: Arc<EventFeed>,
     clock: Clock,
     mode: Mode,
     /// The index of the last batch the store holds (as far as this server knows).
@@ -92,6 +96,7 @@ impl Writer {
         shared: Arc<RwLock<State>>,
         inputs: mpsc::Receiver<Input>,
         committed: watch::Sender<u64>,
+        feed: Arc<EventFeed>,
         clock: Clock,
         leading: bool,
         fenced: Option<std::sync::mpsc::Sender<()>>,
@@ -102,6 +107,7 @@ impl Writer {
             shared,
             inputs,
             committed,
+            feed,
             clock,
             mode: if leading {
                 Mode::Leading { epoch: 0 }
@@ -175,10 +181,16 @@ impl Writer {
         };
         let mut changes = Vec::new();
         let mut replies = Vec::with_capacity(batch.len());
+        let mut published = Vec::new();
         let index = {
             let mut state = self.shared.write();
             for (command, reply) in batch {
+                let kind = events::kind_of(&command);
+                let start = changes.len();
                 replies.push((reply, apply(&mut state, command, &mut env, &mut changes)));
+                if let Some(kind) = kind.filter(|_| changes.len() > start) {
+                    published.extend(events::record(&state, kind, &changes[start..]));
+                }
             }
             state.index
         };
@@ -202,12 +214,15 @@ impl Writer {
                 self.logged = None;
                 self.durable = index;
                 self.committed.send_replace(index);
+                // The one publish point: what this commit made durable, for the event
+                // stream and the UI.
+                self.feed.publish(published);
                 for (reply, result) in replies {
                     let _ = reply.send(result);
                 }
             }
             Err(e) => {
-                let refusal = self.commit_failed(e, changes, index);
+                let refusal = self.commit_failed(e, changes, index, published);
                 for (reply, _) in replies {
                     let _ = reply.send(Err(refusal.clone_refusal()));
                 }
@@ -216,7 +231,13 @@ impl Writer {
     }
 
     /// What a failed commit means for the writer, and what its callers are told.
-    fn commit_failed(&mut self, e: StoreError, changes: Vec<Change>, index: u64) -> StateError {
+    fn commit_failed(
+        &mut self,
+        e: StoreError,
+        changes: Vec<Change>,
+        index: u64,
+        events: Vec<EventBatch>,
+    ) -> StateError {
         match e {
             StoreError::Fenced { mine, current } => {
                 tracing::warn!(
@@ -233,7 +254,11 @@ impl Writer {
             }
             e if e.is_transient() => {
                 self.log_store_error(&e);
-                self.pending = Some(Pending { changes, index });
+                self.pending = Some(Pending {
+                    changes,
+                    index,
+                    events,
+                });
                 StateError::StoreUnavailable(e.to_string())
             }
             e => {
@@ -266,9 +291,10 @@ impl Writer {
                     Ok(()) => {
                         tracing::info!(index, "the store is back: the pending batch is committed");
                         self.logged = None;
-                        self.pending = None;
+                        let events = self.pending.take().map(|p| p.events).unwrap_or_default();
                         self.durable = index;
                         self.committed.send_replace(index);
+                        self.feed.publish(events);
                         return true;
                     }
                     Err(StoreError::Fenced { mine, current }) => {
@@ -364,14 +390,23 @@ impl Writer {
         }
         let now = self.clock.now_ns();
         let mut last = self.durable;
+        let mut published = Vec::new();
         {
             let mut state = self.shared.write();
             for batch in batches {
                 let index = batch.index;
+                // A standby publishes what it replays, so the event stream and the UI follow
+                // the leader's commits on every server (one event type per batch: the
+                // change log keeps changes, not the commands that made them).
+                let recorded = events::kind_of_changes(&batch.changes)
+                    .map(|kind| (kind, batch.changes.clone()));
                 if let Err(e) = replay::replay(&mut state, batch, now) {
                     tracing::error!(index, "cannot replay a committed batch ({e}); reloading");
                     self.stale = true;
                     break;
+                }
+                if let Some((kind, changes)) = recorded {
+                    published.extend(events::record(&state, kind, &changes));
                 }
                 last = index;
             }
@@ -379,6 +414,7 @@ impl Writer {
         if last != self.durable {
             self.durable = last;
             self.committed.send_replace(last);
+            self.feed.publish(published);
         }
         self.logged = None;
         Ok(count)

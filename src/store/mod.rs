@@ -103,6 +103,8 @@ pub enum Change {
     /// Remove a dispatch and its runs.
     DeleteDispatch {
         id: String,
+        /// Its parent (for those who follow the committed changes; the row is found by ID).
+        job_id: String,
     },
     /// Insert or replace a task run.
     PutRun(RunRow),

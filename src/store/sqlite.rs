@@ -333,7 +333,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
             )?
             .execute(params![id, status_code(*status), modify_index, description])?;
         }
-        Change::DeleteDispatch { id } => {
+        Change::DeleteDispatch { id, .. } => {
             tx.prepare_cached("DELETE FROM dispatches WHERE id = ?1")?
                 .execute(params![id])?;
             tx.prepare_cached("DELETE FROM task_runs WHERE dispatch_id = ?1")?

@@ -76,6 +76,10 @@ impl Describe for MesosDirectory {
         out.insert("Mesos".into(), self.settings());
         out
     }
+
+    fn overview(&self) -> super::Overview {
+        MesosDirectory::overview(self)
+    }
 }
 
 /// Start the framework driver on the current tokio runtime. `framework_id` is the stored

@@ -92,7 +92,7 @@ impl<'a> Folded<'a> {
                         );
                     }
                 },
-                Change::DeleteDispatch { id } => {
+                Change::DeleteDispatch { id, .. } => {
                     f.dispatches.shift_remove(id.as_str());
                     f.payloads.shift_remove(id.as_str());
                     f.statuses.shift_remove(id.as_str());
@@ -211,7 +211,10 @@ mod tests {
             dispatch("a"),
             run("t1", "a"),
             run("t2", "b"),
-            Change::DeleteDispatch { id: "a".into() },
+            Change::DeleteDispatch {
+                id: "a".into(),
+                job_id: "j".into(),
+            },
             Change::PutJobVersion(crate::store::JobRow {
                 id: "j".into(),
                 version: 0,

@@ -229,7 +229,7 @@ pub async fn edge(
         let need = need(&method, &route, &rest, &query);
         if need != Need::Public {
             if matches!(identity.caller, Caller::Expired) {
-                return denied(TOKEN_EXPIRED);
+                return refuse_unread(request, denied(TOKEN_EXPIRED)).await;
             }
             let allowed = match &need {
                 Need::RegisterBody => {
@@ -243,7 +243,7 @@ pub async fn edge(
                 other => allows(&app, &identity, other),
             };
             if !allowed {
-                return denied(PERMISSION_DENIED);
+                return refuse_unread(request, denied(PERMISSION_DENIED)).await;
             }
         }
     }
@@ -259,12 +259,39 @@ pub async fn edge(
             if let Err(wait) = limiter.take(&key, std::time::Instant::now()) {
                 let job = super::job::split_suffix(&rest).0;
                 let known = app.state.read().job(job).is_some();
-                return super::backpressure::too_many(if known { job } else { "_unknown" }, wait);
+                let response =
+                    super::backpressure::too_many(if known { job } else { "_unknown" }, wait);
+                return refuse_unread(request, response).await;
             }
         }
     }
     request.extensions_mut().insert(identity);
     next.run(request).await
+}
+
+/// How much of a refused request's body is read so its connection can be kept (Go's
+/// net/http, hence Nomad, drains the same amount).
+const DRAIN_LIMIT: usize = 256 * 1024;
+
+/// Answer a request refused before its handler read the body. Hyper closes a connection
+/// whose request body was left unread, right after the answer; a client that reuses the
+/// pooled connection in that instant sees "connection closed without response" instead
+/// of the 403/429. So the body is read first (up to `DRAIN_LIMIT`, briefly), and when it
+/// cannot be, the answer says `Connection: close`.
+async fn refuse_unread(request: axum::extract::Request, mut response: Response) -> Response {
+    let body = request.into_body();
+    let drained = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        axum::body::to_bytes(body, DRAIN_LIMIT),
+    )
+    .await;
+    if !matches!(drained, Ok(Ok(_))) {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// The part of `path` a route's trailing wildcard or last parameter matched (the job ID

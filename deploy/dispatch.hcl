@@ -78,6 +78,16 @@ gc {
   interval  = "5m"
 }
 
+# High availability: several servers on one PostgreSQL database (one leads, the others stand
+# by and forward writes). Without it the SQLite store in data_dir is used (one server). A
+# server that loses the lead exits with code 75; the unit's Restart=on-failure brings it back
+# as a standby.
+# store {
+#   postgres      = "postgres://dispatch@db.internal:5432/dispatch"
+#   password_file = "/etc/dispatch/pgpass"   # or the password in the URL, or PGPASSFILE
+#   lease         = "10s"
+# }
+
 # Task drivers jobs may use. raw_exec (commands run unconfined) is off unless listed here
 # (or the server runs with -dev), as in Nomad.
 driver_allowlist = ["exec", "docker"]

@@ -14,6 +14,9 @@
 #   vagrant           apt package vagrant    (tests/deploy.rs: vagrant validate)
 #   systemd-analyze   apt package systemd    (tests/deploy.rs: verify the units)
 #   jq                apt package jq         (tests/deploy.rs: the queue-metrics script)
+#   PostgreSQL        apt package postgresql (tests/postgres.rs starts a throwaway cluster
+#                     with initdb/postgres from /usr/lib/postgresql/<version>/bin, as
+#                     `nobody` when the tests run as root)
 #   chromium +        apt packages chromium, chromium-driver (tests/ui.rs drives a headless
 #   chromedriver      browser over WebDriver; the test starts chromedriver itself)
 #
@@ -48,6 +51,7 @@ have shellcheck || apt_pkgs+=(shellcheck)
 have vagrant || apt_pkgs+=(vagrant)
 have systemd-analyze || apt_pkgs+=(systemd)
 have jq || apt_pkgs+=(jq)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
 have chromium || apt_pkgs+=(chromium)
 have chromedriver || apt_pkgs+=(chromium-driver)
 

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod gc;
+pub mod leadership;
 pub mod listener;
 pub mod metrics;
 pub mod model;

@@ -97,6 +97,15 @@ pub const CLUSTER_HEARTBEAT_AGE: &str = "dispatch_cluster_seconds_since_heartbea
 pub const COMMIT_SECONDS: &str = "dispatch_store_commit_seconds";
 /// Histogram: commands answered by one commit (group commit batch size).
 pub const COMMIT_BATCH: &str = "dispatch_store_commit_batch_size";
+/// Gauge: 1 while this server leads (runs the scheduler and the backend), 0 on a standby.
+pub const SERVER_LEADER: &str = "dispatch_server_leader";
+/// Counter: times this server was elected leader (a shared store).
+pub const ELECTIONS: &str = "dispatch_leader_elections_total";
+/// Counter: commits refused because another server was elected since (fencing).
+pub const FENCED_COMMITS: &str = "dispatch_store_fenced_commits_total";
+/// Counter, label `status` (`2xx`, `4xx`, `5xx`, `unreachable`): requests a standby
+/// forwarded to the leader.
+pub const FORWARDED: &str = "dispatch_forwarded_requests_total";
 
 /// States of `QUEUE_DEPTH`.
 const DEPTH_STATES: [&str; 5] = ["pending", "running", "complete", "failed", "stopped"];
@@ -362,6 +371,13 @@ fn describe() {
         "Store commit duration (one transaction, one fsync)"
     );
     describe_histogram!(COMMIT_BATCH, "Commands answered by one store commit");
+    describe_gauge!(SERVER_LEADER, "1 while this server leads, 0 on a standby");
+    describe_counter!(ELECTIONS, "Times this server was elected leader");
+    describe_counter!(
+        FENCED_COMMITS,
+        "Commits refused because another server was elected since"
+    );
+    describe_counter!(FORWARDED, "Requests a standby forwarded to the leader");
 }
 
 /// The Prometheus text of everything recorded so far (set the queue gauges first).
@@ -634,6 +650,30 @@ pub fn run_time(job: &str, ran: Duration) {
 pub fn commit(batch_size: usize, took: Duration) {
     histogram!(COMMIT_BATCH).record(batch_size as f64);
     histogram!(COMMIT_SECONDS).record(took.as_secs_f64());
+}
+
+/// This server's role changed (`leading`), or is set at start.
+pub fn leader(leading: bool) {
+    gauge!(SERVER_LEADER).set(if leading { 1.0 } else { 0.0 });
+}
+
+/// This server won an election.
+pub fn elected() {
+    counter!(ELECTIONS).increment(1);
+}
+
+/// A commit was refused: another server leads.
+pub fn fenced_commit() {
+    counter!(FENCED_COMMITS).increment(1);
+}
+
+/// A standby forwarded a request; `status` is the leader's answer (`None`: unreachable).
+pub fn forwarded(status: Option<u16>) {
+    let class = match status {
+        Some(s) => format!("{}xx", s / 100),
+        None => "unreachable".into(),
+    };
+    counter!(FORWARDED, "status" => class).increment(1);
 }
 
 #[cfg(test)]

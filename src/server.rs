@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 use crate::api::backpressure::Backpressure;
-use crate::api::{self, AppState, Security};
+use crate::api::{self, AppState, ClusterSlot, Security};
 use crate::clock::Clock;
 use crate::cluster::fetch_urls::FetchKey;
 use crate::listener::{self as http_listener, ConnLimits, ServerTls};
@@ -21,9 +21,11 @@ use std::sync::Arc;
 use crate::cluster::mesos::{self, MesosDirectory, MesosSettings, PersistSetting};
 use crate::cluster::{local, ClusterHandle};
 use crate::gc::{self, GcPolicy};
+use crate::leadership::{self, Role};
 use crate::scheduler;
 use crate::state::Command;
-use crate::state::StateHandle;
+use crate::state::{Start, StateHandle};
+use crate::store::{Peer, PgLease, PgTarget, PostgresStore};
 
 /// How the server is started (`dispatch server ...`).
 #[derive(Debug, Clone)]
@@ -66,8 +68,22 @@ pub struct ServerConfig {
     /// New framework settings from a configuration reload (name, roles, failover timeout,
     /// capabilities), applied with UPDATE_FRAMEWORK.
     pub mesos_updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
+    /// A PostgreSQL store shared with other servers (one leads); `None`: SQLite in
+    /// `data_dir`.
+    pub store: Option<SharedStore>,
+    /// Base URL other servers reach this one at (standbys forward writes to the leader's);
+    /// `None`: `http://<listen address>`.
+    pub advertise: Option<String>,
     /// The web UI (`/ui/`): on or off, compiled-in templates or a directory.
     pub ui: crate::ui::UiConfig,
+}
+
+/// A store several servers share.
+#[derive(Debug, Clone)]
+pub struct SharedStore {
+    pub target: PgTarget,
+    /// How long a leader that stopped renewing keeps the lead.
+    pub lease: std::time::Duration,
 }
 
 /// Overrides for the embedded local runner (`None` = detect this machine).
@@ -103,6 +119,10 @@ pub enum ServerError {
     Mesos(String),
     #[error("cannot start metrics: {0}")]
     Metrics(String),
+    #[error("cannot open the store: {0}")]
+    Store(String),
+    #[error("cannot build the client that forwards writes to the leader: {0}")]
+    ForwardClient(String),
     #[error("cannot read or make the sandbox URL key in {dir}: {source}")]
     FetchKey {
         dir: PathBuf,
@@ -160,12 +180,36 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let clock = config.clock.clone();
-    let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
-        ServerError::State {
-            dir: config.data_dir.clone(),
-            source,
+    let advertise = listener.local_addr().map_err(ServerError::Serve)?;
+    let node_name = hostname();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let (state, role) = match &config.store {
+        None => {
+            let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
+                ServerError::State {
+                    dir: config.data_dir.clone(),
+                    source,
+                }
+            })?;
+            (state, None)
         }
-    })?;
+        Some(shared) => {
+            let me = Peer {
+                id: uuid::Uuid::new_v4().to_string(),
+                address: advertise.to_string(),
+                url: config
+                    .advertise
+                    .clone()
+                    .unwrap_or_else(|| advertise_url(scheme, advertise, &node_name)),
+            };
+            let (state, role) = open_shared(shared, clock.clone(), me).await?;
+            (state, Some(role))
+        }
+    };
     {
         let s = state.read();
         tracing::info!(
@@ -174,14 +218,15 @@ pub async fn serve(
             index = s.index(),
             millis = started.elapsed().as_millis() as u64,
             "state loaded from {}",
-            config.data_dir.display()
+            config.store.as_ref().map_or_else(
+                || config.data_dir.display().to_string(),
+                |s| s.target.shown().to_string()
+            )
         );
     }
     crate::metrics::start(config.statsd_addr.as_deref()).map_err(ServerError::Metrics)?;
+    crate::metrics::leader(role.as_ref().is_none_or(|r| r.borrow().leading));
     spawn_metrics_refresh(state.clone());
-    let advertise = listener.local_addr().map_err(ServerError::Serve)?;
-    let sandbox_root = config.data_dir.join("sandboxes");
-    let node_name = hostname();
     let fetch_listener = match config.fetch_bind {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -194,58 +239,73 @@ pub async fn serve(
         Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
         None => None,
     };
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
     let fetch_key =
         FetchKey::load_or_create(&config.data_dir).map_err(|source| ServerError::FetchKey {
             dir: config.data_dir.clone(),
             source,
         })?;
-    if let Some(secret) = &config.acl_bootstrap_secret {
-        bootstrap_from_file(&state, secret).await?;
-    }
-    if let Some(mut reload) = config.acl_bootstrap_reload.clone() {
-        let state = state.clone();
-        tokio::spawn(async move {
-            while reload.changed().await.is_ok() {
-                let secret = reload.borrow_and_update().clone();
-                if let Some(secret) = secret {
+    let backend = Backend {
+        state: state.clone(),
+        config: config.clone(),
+        clock: clock.clone(),
+        callback: match fetch_addr {
+            Some(addr) => advertise_url("http", addr, &node_name),
+            None => advertise_url(scheme, advertise, &node_name),
+        },
+        fetch_key: fetch_key.clone(),
+        slot: ClusterSlot::default(),
+    };
+    let slot = backend.slot.clone();
+    match &role {
+        None => {
+            if let Some(secret) = &config.acl_bootstrap_secret {
+                bootstrap_from_file(&state, secret).await?;
+            }
+            backend.start()?
+        }
+        Some(role) => {
+            // Only the leader runs the scheduler and the backend (a standby subscribing to
+            // Mesos with the stored FrameworkID would take the framework over), and only the
+            // leader writes: the bootstrap token file is applied once this server is elected.
+            let mut role = role.clone();
+            let bootstrap = config.acl_bootstrap_secret.clone();
+            let state = state.clone();
+            tokio::spawn(async move {
+                if role.wait_for(|r| r.leading).await.is_err() {
+                    return;
+                }
+                if let Some(secret) = bootstrap {
                     if let Err(e) = bootstrap_from_file(&state, &secret).await {
                         tracing::error!("{e}");
                     }
                 }
+                if let Err(e) = backend.start() {
+                    tracing::error!("elected, but the backend does not start: {e}");
+                    std::process::exit(70);
+                }
+            });
+        }
+    }
+    if let Some(mut reload) = config.acl_bootstrap_reload.clone() {
+        let state = state.clone();
+        let role = role.clone();
+        tokio::spawn(async move {
+            while reload.changed().await.is_ok() {
+                let secret = reload.borrow_and_update().clone();
+                let Some(secret) = secret else { continue };
+                if role.as_ref().is_some_and(|r| !r.borrow().leading) {
+                    tracing::info!(
+                        "bootstrap token file read again; this server stands by, so the leader's \
+                         file rules until this one is elected"
+                    );
+                    continue;
+                }
+                if let Err(e) = bootstrap_from_file(&state, &secret).await {
+                    tracing::error!("{e}");
+                }
             }
         });
     }
-    let cluster = match config.mesos {
-        Some(mut settings) => {
-            settings.fetch_key = Some(fetch_key.clone());
-            if settings.advertise_url.is_empty() {
-                settings.advertise_url = match fetch_addr {
-                    Some(addr) => advertise_url("http", addr, &node_name),
-                    None => advertise_url(scheme, advertise, &node_name),
-                };
-            }
-            if settings.webui_url.is_none() {
-                settings.webui_url = Some(settings.advertise_url.clone());
-            }
-            let directory = Arc::new(MesosDirectory::new(clock.clone()));
-            start_mesos(&state, settings, directory, config.mesos_updates.clone())?
-        }
-        None => local::start(local_config(&config.local, sandbox_root, clock.clone()))
-            .map_err(ServerError::Runner)?,
-    };
-    let view = cluster.view.clone();
-    scheduler::spawn(state.clone(), cluster, clock.clone());
-    gc::spawn(
-        state.clone(),
-        config.gc,
-        view.sandboxes.clone(),
-        clock.clone(),
-    );
     let security = Security {
         drivers: config.drivers.clone(),
         backpressure: config.backpressure.clone(),
@@ -263,7 +323,9 @@ pub async fn serve(
         clock: clock.clone(),
         advertise,
         node_name,
-        cluster: view,
+        cluster: slot,
+        role,
+        http: forward_client(config.tls.as_ref())?,
         security: Arc::new(security),
     };
     if let Some(listener) = fetch_listener {
@@ -294,8 +356,14 @@ pub async fn serve(
         enabled: config.ui.enabled && !config.acl,
         ..config.ui.clone()
     };
+    // On a standby, the UI's forms (writes) and cluster pages go to the leader, as the API's
+    // writes do.
     let ui = crate::ui::router(app.clone(), &ui_config, config.acl)
-        .map_err(|e| ServerError::Ui(e.to_string()))?;
+        .map_err(|e| ServerError::Ui(e.to_string()))?
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api::forward_to_leader,
+        ));
     http_listener::serve(
         listener,
         ui.merge(api::router(app)),
@@ -324,6 +392,146 @@ pub async fn bootstrap_from_file(state: &StateHandle, secret: &str) -> Result<()
         );
     }
     Ok(())
+}
+
+/// The client a standby forwards writes to the leader with. With TLS on, servers reach each
+/// other over https: the leader's certificate is checked against the server's CA file
+/// (`tls.ca_file`) when there is one, else the system's roots; when servers verify client
+/// certificates, this server presents its own certificate and key.
+fn forward_client(tls: Option<&ServerTls>) -> Result<reqwest::Client, ServerError> {
+    let mut builder = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(tls) = tls {
+        let files = tls.files();
+        let read = |path: &std::path::Path| {
+            std::fs::read(path)
+                .map_err(|e| ServerError::ForwardClient(format!("{}: {e}", path.display())))
+        };
+        if let Some(ca) = &files.ca_file {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
+                .map_err(|e| ServerError::ForwardClient(format!("{}: {e}", ca.display())))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if files.verify_clients {
+            let mut pem = read(&files.cert_file)?;
+            pem.push(b'\n');
+            pem.extend(read(&files.key_file)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                ServerError::ForwardClient(format!(
+                    "{} and {}: {e}",
+                    files.cert_file.display(),
+                    files.key_file.display()
+                ))
+            })?;
+            builder = builder.identity(identity);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| ServerError::ForwardClient(e.to_string()))
+}
+
+/// What the leader starts: the backend, the scheduler and garbage collection.
+struct Backend {
+    state: StateHandle,
+    config: ServerConfig,
+    clock: Clock,
+    /// Base URL agents reach our sandbox files at.
+    callback: String,
+    /// Signs sandbox file URLs.
+    fetch_key: FetchKey,
+    slot: ClusterSlot,
+}
+
+impl Backend {
+    fn start(self) -> Result<(), ServerError> {
+        let sandbox_root = self.config.data_dir.join("sandboxes");
+        let cluster = match self.config.mesos.clone() {
+            Some(mut settings) => {
+                settings.fetch_key = Some(self.fetch_key.clone());
+                if settings.advertise_url.is_empty() {
+                    settings.advertise_url = self.callback.clone();
+                }
+                if settings.webui_url.is_none() {
+                    settings.webui_url = Some(settings.advertise_url.clone());
+                }
+                let directory = Arc::new(MesosDirectory::new(self.clock.clone()));
+                start_mesos(
+                    &self.state,
+                    settings,
+                    directory,
+                    self.config.mesos_updates.clone(),
+                )?
+            }
+            None => local::start(local_config(
+                &self.config.local,
+                sandbox_root,
+                self.clock.clone(),
+            ))
+            .map_err(ServerError::Runner)?,
+        };
+        let view = cluster.view.clone();
+        scheduler::spawn(self.state.clone(), cluster, self.clock.clone());
+        gc::spawn(
+            self.state.clone(),
+            self.config.gc.clone(),
+            view.sandboxes.clone(),
+            self.clock.clone(),
+        );
+        self.slot.set(view);
+        Ok(())
+    }
+}
+
+/// Connect to the shared store (retrying while it cannot be reached), load it, follow it,
+/// and start the leadership loop.
+async fn open_shared(
+    shared: &SharedStore,
+    clock: Clock,
+    me: Peer,
+) -> Result<(StateHandle, tokio::sync::watch::Receiver<Role>), ServerError> {
+    let target = shared.target.clone();
+    let mut backoff = std::time::Duration::from_millis(250);
+    let store = loop {
+        let t = target.clone();
+        let opened = tokio::task::spawn_blocking(move || PostgresStore::open(t))
+            .await
+            .map_err(|e| ServerError::Store(e.to_string()))?;
+        match opened {
+            Ok(store) => break store,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(
+                    "cannot reach {}: {e}; retrying in {backoff:?}",
+                    target.shown()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+            Err(e) => return Err(ServerError::Store(e.to_string())),
+        }
+    };
+    let lease_for = shared.lease;
+    let (state, role) = tokio::task::spawn_blocking(move || {
+        let (fenced_tx, fenced_rx) = std::sync::mpsc::channel();
+        let state = StateHandle::start(
+            Box::new(store),
+            clock,
+            Start::Following { fenced: fenced_tx },
+        )
+        .map_err(|e| ServerError::Store(e.to_string()))?;
+        tracing::info!(id = %me.id, url = %me.url, "standing by; joining the election");
+        let role = leadership::spawn(
+            Box::new(PgLease::new(target)),
+            state.clone(),
+            me,
+            lease_for,
+            fenced_rx,
+        )
+        .map_err(|e| ServerError::Store(e.to_string()))?;
+        Ok::<_, ServerError>((state, role))
+    })
+    .await
+    .map_err(|e| ServerError::Store(e.to_string()))??;
+    Ok((state, role))
 }
 
 /// Keep the queue gauges and the recorder's housekeeping current when nobody scrapes (for

@@ -723,6 +723,8 @@ async fn an_expired_token_is_refused_saying_it_expired() {
         acl_bootstrap_reload: None,
         clock: clock.clone(),
         mesos_updates: None,
+        store: None,
+        advertise: None,
         ui: Default::default(),
     };
     tokio::spawn(dispatch::server::serve(

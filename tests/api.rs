@@ -42,6 +42,8 @@ impl Api {
                 acl_bootstrap_reload: None,
                 clock: dispatch::clock::Clock::system(),
                 mesos_updates: None,
+                store: None,
+                advertise: None,
                 ui: Default::default(),
             };
             dispatch::server::serve(listener, config, std::future::pending())

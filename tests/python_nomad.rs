@@ -4,18 +4,19 @@
 #[path = "common/certs.rs"]
 mod certs;
 mod common;
+#[path = "common/postgres.rs"]
+mod pg;
 
 use std::process::Command;
 
-use common::TestServer;
+use common::{wait_until, TestServer};
 
 const SCRIPT: &str = "tests/python/test_python_nomad.py";
 const INSTALL_HINT: &str =
     "python-nomad is not importable by python3: run scripts/test-deps.sh (pip install python-nomad)";
 
-#[test]
-fn python_nomad_client_works() {
-    // Fail, never skip, when the client is missing: a skipped compatibility test is a lie.
+/// Fail, never skip, when the client is missing: a skipped compatibility test is a lie.
+fn require_python_nomad() {
     let probe = Command::new("python3")
         .args(["-c", "import nomad"])
         .output()
@@ -25,12 +26,44 @@ fn python_nomad_client_works() {
         "{INSTALL_HINT}\n{}",
         String::from_utf8_lossy(&probe.stderr)
     );
+}
 
+#[test]
+fn python_nomad_client_works() {
+    require_python_nomad();
     // No cpus to offer: dispatched children stay pending, as the checks expect.
     let server = TestServer::start_with(&["-local-cpus", "0"]);
+    run_script(&server, &server.addr().to_string());
+}
+
+/// The same checks against a standby of two servers on PostgreSQL: it forwards the writes
+/// to the leader and answers the reads from its own copy.
+#[test]
+fn python_nomad_client_works_against_a_standby() {
+    require_python_nomad();
+    let pg = pg::Postgres::start();
+    let url = pg.database("python");
+    let args = ["-local-cpus", "0", "-store", &url, "-store-lease", "2s"];
+    let leader = TestServer::start_with(&args);
+    wait_until(20, "the first server to lead", || {
+        common::get_json(&leader, "/v1/agent/self")["Role"] == "leader"
+    });
+    let standby = TestServer::start_with(&args);
+    assert_eq!(
+        common::get_json(&standby, "/v1/agent/self")["Role"],
+        "standby"
+    );
+    wait_until(20, "the standby to know the leader", || {
+        common::get_json(&standby, "/v1/status/leader") == leader.addr().to_string().as_str()
+    });
+    run_script(&standby, &leader.addr().to_string());
+}
+
+fn run_script(server: &TestServer, expect_leader: &str) {
     let out = Command::new("python3")
         .arg(common::repo_root().join(SCRIPT))
         .env("NOMAD_ADDR", server.url())
+        .env("DISPATCH_EXPECT_LEADER", expect_leader)
         .env("PYTHONUNBUFFERED", "1")
         .output()
         .expect("run python3");

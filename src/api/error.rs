@@ -22,6 +22,9 @@ pub enum ApiError {
     State(#[from] StateError),
     #[error("{0}")]
     Internal(String),
+    /// This server cannot answer now (a standby with no leader to forward to, ...).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -31,9 +34,12 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::State(e) => match e {
                 StateError::ParentNotFound | StateError::JobNotFound => StatusCode::NOT_FOUND,
-                StateError::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
+                StateError::WriterGone
+                | StateError::NotLeader
+                | StateError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 StateError::NotLaunchable(..) => StatusCode::CONFLICT,
                 StateError::MissingJobId
                 | StateError::NotParameterized(_)

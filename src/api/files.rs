@@ -107,7 +107,7 @@ async fn run_sandbox(
     area: Area,
 ) -> Result<Location, ApiError> {
     let run = SandboxRef::of(d, run);
-    app.cluster
+    app.cluster()?
         .sandboxes
         .locate(&run, area)
         .await
@@ -136,7 +136,7 @@ pub async fn logs(app: &AppState, query: &Query, id: &str) -> Result<Response, A
         }
     };
     let path = dir.join(kind).map_err(sandbox_error)?;
-    let sandboxes = app.cluster.sandboxes.clone();
+    let sandboxes = app.cluster()?.sandboxes.clone();
     let content = sandboxes.read(&path, 0).await.unwrap_or_default();
     let start = match query.get("tail") {
         Some(n) => {
@@ -245,7 +245,7 @@ pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, Api
         dir.join(rest)
     }
     .map_err(sandbox_error)?;
-    let sandboxes = &app.cluster.sandboxes;
+    let sandboxes = &app.cluster()?.sandboxes;
     match sandboxes.browse(&target).await {
         Ok(Listing::Dir(entries)) => {
             let mut entries: Vec<FileInfo> = entries.into_iter().map(FileInfo::of).collect();

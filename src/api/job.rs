@@ -202,7 +202,7 @@ async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, A
         .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
     // As launched: where agents fetch sandbox files, they see URLs; their token is the
     // capability to read the files, so it is not shown here.
-    if let Some(base) = &app.cluster.capabilities.sandbox_fetch_base {
+    if let Some(base) = &app.cluster()?.capabilities.sandbox_fetch_base {
         let urls = crate::cluster::fetch_urls::FileUrls {
             base: base.clone(),
             key: None,

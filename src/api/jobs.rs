@@ -173,7 +173,7 @@ pub async fn register(
     if let Some(refusal) = app.security.drivers.refusal(&job) {
         return Err(ApiError::BadRequest(refusal));
     }
-    if let Some(refusal) = app.cluster.capabilities.refusal(&job) {
+    if let Some(refusal) = app.cluster()?.capabilities.refusal(&job) {
         return Err(ApiError::BadRequest(refusal));
     }
     let Reply::Registered(reply) = app.state.apply(Command::RegisterJob(Box::new(job))).await?

@@ -17,6 +17,8 @@ mod error;
 mod evaluations;
 pub mod events;
 mod files;
+mod forward;
+pub use forward::to_leader as forward_to_leader;
 mod job;
 mod jobs;
 pub mod metrics;
@@ -31,6 +33,7 @@ pub use job::{decode_payload, render_tasks, submit_dispatch};
 pub use query::query_pairs;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::routing::{any, get, put};
 use axum::Router;
@@ -47,10 +50,54 @@ pub struct AppState {
     pub advertise: SocketAddr,
     pub node_name: String,
     /// The backend: its capabilities (what a job may use), task sandboxes (logs and files
-    /// endpoints), and how it describes itself (`/v1/agent/self`).
-    pub cluster: crate::cluster::ClusterView,
+    /// endpoints), and how it describes itself (`/v1/agent/self`). Empty on a standby (only
+    /// the leader runs a backend).
+    pub cluster: ClusterSlot,
+    /// On a store several servers share: who leads (standbys forward writes to it).
+    /// `None`: this server is alone and always leads.
+    pub role: Option<tokio::sync::watch::Receiver<crate::leadership::Role>>,
+    /// For forwarding to the leader.
+    pub http: reqwest::Client,
     /// Who may do what, and the limits on it.
     pub security: std::sync::Arc<Security>,
+}
+
+impl AppState {
+    /// The backend, or 503 on a standby.
+    pub fn cluster(&self) -> Result<crate::cluster::ClusterView, ApiError> {
+        self.cluster.get().ok_or_else(|| {
+            ApiError::Unavailable(
+                "this server stands by and runs no backend; ask the leader (/v1/status/leader)"
+                    .into(),
+            )
+        })
+    }
+
+    /// `Some(true)` when this server leads a group of servers, `Some(false)` on a standby,
+    /// `None` when it is alone.
+    pub fn leading(&self) -> Option<bool> {
+        self.role.as_ref().map(|r| r.borrow().leading)
+    }
+}
+
+/// The backend once it runs (at start, or when this server is elected).
+#[derive(Clone, Default)]
+pub struct ClusterSlot(Arc<parking_lot::RwLock<Option<crate::cluster::ClusterView>>>);
+
+impl ClusterSlot {
+    pub fn with(view: crate::cluster::ClusterView) -> ClusterSlot {
+        let slot = ClusterSlot::default();
+        slot.set(view);
+        slot
+    }
+
+    pub fn set(&self, view: crate::cluster::ClusterView) {
+        *self.0.write() = Some(view);
+    }
+
+    pub fn get(&self) -> Option<crate::cluster::ClusterView> {
+        self.0.read().clone()
+    }
 }
 
 /// The server's security settings as the API applies them.
@@ -131,6 +178,10 @@ pub fn router(app: AppState) -> Router {
             auth::edge,
         ))
         .fallback(agent::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            forward::to_leader,
+        ))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(app)
 }

@@ -114,6 +114,19 @@ pub struct ServerArgs {
     /// also the framework's web UI link). Default: http(s)://<bind address>
     #[arg(long, value_name = "URL", env = "DISPATCH_ADVERTISE")]
     advertise: Option<String>,
+    /// Keep everything in this PostgreSQL database, shared with other servers (one leads,
+    /// the others stand by): postgres://user[:password]@host[:port]/database. Default: the
+    /// SQLite store in -data-dir
+    #[arg(long, value_name = "postgres://...", env = "DISPATCH_STORE")]
+    store: Option<String>,
+    /// File holding the PostgreSQL password (first line), when the URL has none
+    /// (else PGPASSFILE or ~/.pgpass)
+    #[arg(long, value_name = "FILE")]
+    store_password_file: Option<PathBuf>,
+    /// How long a leader that stopped renewing its lease keeps the lead before a standby
+    /// takes over (Go duration, 1s to 5m) [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    store_lease: Option<String>,
     /// CA bundle (PEM) to check https:// Mesos masters against (instead of the system's roots);
     /// masters found in ZooKeeper are then reached over https
     #[arg(long, value_name = "FILE")]
@@ -194,6 +207,9 @@ impl ServerArgs {
             mesos_max_backoff: self.mesos_max_backoff.clone(),
             gc_threshold: self.gc_threshold.clone(),
             gc_interval: self.gc_interval.clone(),
+            store: self.store.clone(),
+            store_password_file: self.store_password_file.clone(),
+            store_lease: self.store_lease.clone(),
             acl_enabled: self.acl_enabled,
             acl_bootstrap_token_file: self.acl_bootstrap_token_file.clone(),
             tls_cert_file: self.tls_cert_file.clone(),

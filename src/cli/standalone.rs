@@ -162,6 +162,8 @@ impl Standalone {
             acl_bootstrap_reload: None,
             clock: crate::clock::Clock::system(),
             mesos_updates: None,
+            store: None,
+            advertise: None,
             ui: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();

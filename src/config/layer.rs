@@ -61,6 +61,11 @@ pub struct Layer {
     /// `None` inside = `off`.
     pub gc_threshold: Option<Set<Option<Duration>>>,
     pub gc_interval: Option<Set<Duration>>,
+    /// `store { postgres }` / `-store`: a PostgreSQL URL (checked for syntax here; the
+    /// password is resolved when the whole config is known).
+    pub store_postgres: Option<Set<String>>,
+    pub store_password_file: Option<Set<PathBuf>>,
+    pub store_lease: Option<Set<Duration>>,
     pub ui_enabled: Option<Set<bool>>,
     pub ui_dir: Option<Set<PathBuf>>,
 }
@@ -81,6 +86,7 @@ impl Layer {
             mesos_principal, mesos_secret, mesos_failover_timeout, mesos_capabilities,
             mesos_alloc_dir, mesos_max_backoff, local_cpus, local_memory_mb, local_disk_mb,
             local_gpus, task_path, statsd_address, gc_threshold, gc_interval,
+            store_postgres, store_password_file, store_lease,
             acl_bootstrap_token_file, mesos_ca_file, driver_allowlist, max_conns,
             max_conns_per_client, header_timeout, handshake_timeout, max_pending, dispatch_rate, ui_enabled, ui_dir,
         );
@@ -106,6 +112,29 @@ pub fn gc_threshold(raw: &str) -> Result<Option<Duration>, String> {
         "off" => Ok(None),
         d => duration(d).map(Some).map_err(|e| format!("{e}, or off")),
     }
+}
+
+/// `-store`: a PostgreSQL URL (the SQLite store in the data dir is the default).
+pub fn store_url(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if !(trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://")) {
+        return Err(format!(
+            "{:?} is not a PostgreSQL URL; expected postgres://user@host[:port]/database \
+             (leave it unset for the SQLite store in the data dir)",
+            crate::store::PgTarget::redacted(trimmed)
+        ));
+    }
+    crate::store::PgTarget::parse(trimmed, None)?;
+    Ok(trimmed.to_string())
+}
+
+/// `-store-lease`: how long a leader that stopped renewing keeps the lead.
+pub fn store_lease(raw: &str) -> Result<Duration, String> {
+    let d = duration(raw)?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
+        return Err(format!("{raw:?} is out of range; expected 1s to 5m"));
+    }
+    Ok(d)
 }
 
 pub fn gc_interval(raw: &str) -> Result<Duration, String> {
@@ -475,6 +504,7 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         "local_runner",
         "telemetry",
         "gc",
+        "store",
         "ui",
         "driver_allowlist",
         "limits",
@@ -523,6 +553,12 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
     if let Some(telemetry) = top.block("telemetry")? {
         telemetry.allow(&["statsd_address"])?;
         layer.statsd_address = telemetry.string("statsd_address", |s| statsd_address(&s))?;
+    }
+    if let Some(store) = top.block("store")? {
+        store.allow(&["postgres", "password_file", "lease"])?;
+        layer.store_postgres = store.string("postgres", |s| store_url(&s))?;
+        layer.store_password_file = store.path("password_file", |p| readable_file(&p))?;
+        layer.store_lease = store.string("lease", |s| store_lease(&s))?;
     }
     if let Some(ui) = top.block("ui")? {
         ui.allow(&["enabled", "dir"])?;
@@ -658,6 +694,9 @@ pub struct Flags {
     pub mesos_max_backoff: Option<String>,
     pub gc_threshold: Option<String>,
     pub gc_interval: Option<String>,
+    pub store: Option<String>,
+    pub store_password_file: Option<PathBuf>,
+    pub store_lease: Option<String>,
     pub acl_enabled: Option<bool>,
     pub acl_bootstrap_token_file: Option<PathBuf>,
     pub tls_cert_file: Option<PathBuf>,
@@ -760,6 +799,11 @@ impl Flags {
             statsd_address: flag("statsd-addr", f.statsd_addr, |s| statsd_address(&s))?,
             gc_threshold: flag("gc-threshold", f.gc_threshold, |s| gc_threshold(&s))?,
             gc_interval: flag("gc-interval", f.gc_interval, |s| gc_interval(&s))?,
+            store_postgres: flag("store", f.store, |s| store_url(&s))?,
+            store_password_file: flag("store-password-file", f.store_password_file, |p| {
+                readable_file(&p)
+            })?,
+            store_lease: flag("store-lease", f.store_lease, |s| store_lease(&s))?,
             ui_enabled: None,
             ui_dir: flag("ui-dir", f.ui_dir, |d| {
                 ui_dir(std::path::absolute(&d).map_err(|e| format!("{}: {e}", d.display()))?)

@@ -26,7 +26,7 @@ use crate::cluster::mesos::settings::{self as ms, MesosSettings};
 use crate::gc::GcPolicy;
 use crate::listener::{ConnLimits, TlsFiles};
 use crate::model::drivers::DriverPolicy;
-use crate::server::{LocalOptions, ServerConfig};
+use crate::server::{LocalOptions, ServerConfig, SharedStore};
 
 /// The API port when neither `ports { http }` nor `-bind` says otherwise (Nomad's).
 pub const DEFAULT_HTTP_PORT: u16 = 4646;
@@ -189,6 +189,9 @@ pub struct Config {
     pub local: LocalOptions,
     pub statsd_addr: Option<String>,
     pub gc: GcPolicy,
+    /// `store { postgres }` / `-store`: servers sharing one PostgreSQL database (one leads).
+    /// `None`: the SQLite store in `data_dir`.
+    pub store: Option<SharedStore>,
     /// `ui { enabled, dir }`, `-ui-dir`.
     pub ui: crate::ui::UiConfig,
     /// Task drivers jobs may use.
@@ -256,6 +259,7 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
         .map_or(DEFAULT_HTTP_PORT, |s| s.value);
     let advertise = value(layer.advertise_http.clone()).map(|a| advertise_url(&a, port));
     let mesos = mesos_settings(&layer, advertise.clone(), &mut warnings)?;
+    let store = shared_store(&layer)?;
     let ip = value(layer.bind_addr.clone()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
     let acl = acl_config(&layer, ip)?;
@@ -302,6 +306,7 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
             threshold: value(layer.gc_threshold).unwrap_or(Some(crate::gc::DEFAULT_THRESHOLD)),
             interval: value(layer.gc_interval).unwrap_or(crate::gc::DEFAULT_INTERVAL),
         },
+        store,
         ui: crate::ui::UiConfig {
             enabled: value(layer.ui_enabled).unwrap_or(true),
             dir: value(layer.ui_dir),
@@ -311,6 +316,52 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
         backpressure,
         warnings,
     })
+}
+
+/// The PostgreSQL store, its password resolved (URL, `password_file`, `PGPASSFILE`).
+fn shared_store(layer: &Layer) -> Result<Option<SharedStore>, ConfigError> {
+    let Some(url) = &layer.store_postgres else {
+        if let Some(Set { origin, .. }) = layer
+            .store_password_file
+            .as_ref()
+            .map(|s| Set {
+                value: (),
+                origin: s.origin.clone(),
+            })
+            .or_else(|| {
+                layer.store_lease.as_ref().map(|s| Set {
+                    value: (),
+                    origin: s.origin.clone(),
+                })
+            })
+        {
+            return Err(ConfigError::Value {
+                origin,
+                key: "store".into(),
+                message:
+                    "needs a PostgreSQL store (store { postgres = \"postgres://...\" } or -store)"
+                        .into(),
+            });
+        }
+        return Ok(None);
+    };
+    let file = layer
+        .store_password_file
+        .as_ref()
+        .map(|s| s.value.as_path());
+    let target =
+        crate::store::PgTarget::parse(&url.value, file).map_err(|message| ConfigError::Value {
+            origin: url.origin.clone(),
+            key: "store.postgres".into(),
+            message,
+        })?;
+    Ok(Some(SharedStore {
+        target,
+        lease: layer
+            .store_lease
+            .as_ref()
+            .map_or(crate::leadership::DEFAULT_LEASE, |s| s.value),
+    }))
 }
 
 /// ACLs, and the rule that an API reachable from other machines has them on unless it is
@@ -530,6 +581,8 @@ impl Config {
             acl_bootstrap_reload: None,
             clock: crate::clock::Clock::system(),
             mesos_updates: None,
+            store: self.store.clone(),
+            advertise: self.advertise.clone(),
             ui: self.ui.clone(),
         }
     }
@@ -546,6 +599,15 @@ impl Config {
         });
         vec![
             ("data_dir", self.data_dir.display().to_string()),
+            (
+                "store",
+                format!(
+                    "{:?}",
+                    self.store
+                        .as_ref()
+                        .map(|s| (s.target.shown().to_string(), s.lease))
+                ),
+            ),
             ("bind_addr / ports.http", self.bind.to_string()),
             ("advertise.http", format!("{:?}", self.advertise)),
             ("acl.enabled", format!("{:?}", self.acl.enabled)),

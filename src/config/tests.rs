@@ -634,3 +634,73 @@ fn the_shipped_production_example_parses() {
     assert_eq!(c.data_dir, PathBuf::from("/var/lib/dispatch"));
     assert!(!c.acl.enabled && !c.tls.http);
 }
+
+#[test]
+fn a_postgres_store_from_a_file_or_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = write(dir.path(), "pgpass", "from-the-file\n");
+    let conf = write(
+        dir.path(),
+        "store.hcl",
+        &format!(
+            "store {{\n  postgres = \"postgres://app@db.internal:6432/dispatch\"\n  password_file = \"{}\"\n  lease = \"4s\"\n}}\n",
+            password.display()
+        ),
+    );
+    let c = load_one(&conf).unwrap();
+    let store = c.store.expect("a shared store");
+    assert_eq!(
+        store.target.shown(),
+        "postgres://app@db.internal:6432/dispatch"
+    );
+    assert_eq!(
+        store.target.config().get_password(),
+        Some(&b"from-the-file"[..])
+    );
+    assert_eq!(store.lease, Duration::from_secs(4));
+    assert!(defaults_store().is_none(), "SQLite by default");
+
+    // the flag wins, with the password in its URL
+    let flags = Flags {
+        store: Some("postgres://other:pw@10.0.0.9/ha".into()),
+        ..Flags::default()
+    };
+    let c = load(std::slice::from_ref(&conf), &flags, false).unwrap();
+    let store = c.store.clone().unwrap();
+    assert_eq!(store.target.shown(), "postgres://other@10.0.0.9:5432/ha");
+    assert_eq!(store.target.config().get_password(), Some(&b"pw"[..]));
+    assert!(
+        !format!("{:?}", c.restart_only()).contains("pw@"),
+        "the password is never shown"
+    );
+
+    let bad = write(
+        dir.path(),
+        "bad.hcl",
+        "store {\n  postgres = \"mysql://a:secret@b/c\"\n}\n",
+    );
+    let e = err_text(&bad);
+    assert!(e.contains("bad.hcl:2: store.postgres:"), "{e}");
+    assert!(e.contains("expected postgres://"), "{e}");
+    assert!(!e.contains("secret"), "{e}");
+    let lease = write(
+        dir.path(),
+        "lease.hcl",
+        "store {\n  postgres = \"postgres://a@b/c\"\n  lease = \"0s\"\n}\n",
+    );
+    assert!(
+        err_text(&lease).contains("expected 1s to 5m"),
+        "{}",
+        err_text(&lease)
+    );
+    let alone = write(dir.path(), "alone.hcl", "store {\n  lease = \"5s\"\n}\n");
+    assert!(
+        err_text(&alone).contains("needs a PostgreSQL store"),
+        "{}",
+        err_text(&alone)
+    );
+}
+
+fn defaults_store() -> Option<crate::server::SharedStore> {
+    load(&[], &Flags::default(), false).unwrap().store
+}

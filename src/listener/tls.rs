@@ -142,6 +142,11 @@ impl ServerTls {
         self.files.read().verify_clients
     }
 
+    /// The files the listener serves with now.
+    pub fn files(&self) -> TlsFiles {
+        self.files.read().clone()
+    }
+
     /// Use `files` (already checked with `TlsFiles::load`) for every new connection.
     pub fn replace(&self, files: TlsFiles, config: Arc<ServerConfig>) {
         *self.current.write() = config;

@@ -11,7 +11,7 @@ use super::job::{Job, Meta};
 
 /// Where a dispatch is in its life. Nomad's child `Status` (pending/running/dead) and the
 /// parent's `Children {Pending, Running, Dead}` counters follow from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DispatchStatus {
     /// Stored and queued, waiting for resources (or for the scheduler).
     Pending,

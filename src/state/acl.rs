@@ -154,6 +154,40 @@ impl AclState {
         acl
     }
 
+    /// Follow an ACL change another server committed (a standby replaying the leader's
+    /// batches), so that a token made through any server works against every server.
+    /// Changes that are not about ACLs are ignored; a setting is the bootstrap index only
+    /// when its key says so.
+    pub fn follow(&mut self, change: &Change) -> Result<(), String> {
+        match change {
+            Change::PutAclToken { json, .. } => {
+                let token: Token =
+                    serde_json::from_str(json).map_err(|e| format!("ACL token: {e}"))?;
+                let mut ignored = Vec::new();
+                if let Some(old) = self.tokens.get(&token.accessor_id) {
+                    let old_hash = old.secret_hash.clone();
+                    self.by_hash.remove(&old_hash);
+                }
+                self.put_token(token, &mut ignored);
+            }
+            Change::DeleteAclToken { accessor } => self.remove_token(accessor, &mut Vec::new()),
+            Change::PutAclPolicy { name, json } => {
+                let policy: Policy =
+                    serde_json::from_str(json).map_err(|e| format!("ACL policy: {e}"))?;
+                self.policies.insert(name.clone(), policy.reparse());
+                self.refresh_grants();
+            }
+            Change::DeleteAclPolicy { name } if self.policies.remove(name).is_some() => {
+                self.refresh_grants();
+            }
+            Change::PutSetting { key, value } if key == BOOTSTRAP_INDEX_SETTING => {
+                self.bootstrap_index = value.parse().ok();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     fn grants_of(&self, token: &Token) -> Grants {
         if token.management {
             return Grants::management();

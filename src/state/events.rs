@@ -104,6 +104,24 @@ pub fn kind_of(command: &Command) -> Option<&'static str> {
     })
 }
 
+/// The event type for a batch another server committed, as a standby replays it from the
+/// change log (which keeps changes, not commands): the type of the command that most likely
+/// made them, the most telling change first. `None`: nothing it would publish.
+pub fn kind_of_changes(changes: &[Change]) -> Option<&'static str> {
+    let has = |f: fn(&Change) -> bool| changes.iter().any(f);
+    Some(if has(|c| matches!(c, Change::DeleteJob { .. })) {
+        "JobDeregistered"
+    } else if has(|c| matches!(c, Change::PutJobVersion(_) | Change::PutDispatch(_))) {
+        "JobRegistered"
+    } else if has(|c| matches!(c, Change::DeleteDispatch { .. })) {
+        "JobBatchDeregistered"
+    } else if has(|c| matches!(c, Change::PutRun(_) | Change::SetDispatchStatus { .. })) {
+        "AllocationUpdated"
+    } else {
+        return None;
+    })
+}
+
 /// The events of one command: `changes` are the store changes it made, `state` the state it
 /// left (the writer still holds the write lock). `None` when it changed nothing visible.
 pub fn record(state: &State, kind: &'static str, changes: &[Change]) -> Option<EventBatch> {

@@ -17,8 +17,10 @@
 //! * Idempotency is race-free: the token check and the insert happen in the same writer
 //!   step, so concurrent requests with one token make one child.
 //! * Group commit: the writer applies up to `MAX_BATCH` queued commands under the write lock
-//!   and commits their changes in one transaction (one fsync). If a commit fails the process
-//!   exits (memory is ahead of the disk) and a restart reloads what is durable.
+//!   and commits their changes in one transaction (one fsync). What a failed commit means
+//!   (the store is away, another server leads, the disk failed) is in `writer.rs`.
+//! * On a store several servers share, a standby's writer follows the leader's commits
+//!   (`replay.rs`): the same `State`, kept warm, so a takeover starts from memory.
 
 pub mod acl;
 mod apply;
@@ -28,6 +30,7 @@ mod error;
 pub mod events;
 mod load;
 mod queue;
+mod replay;
 mod runs;
 mod writer;
 
@@ -46,8 +49,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::model::{Dispatch, DispatchStatus, Job, TaskRun};
-use crate::store::{Change, PayloadReader, SqliteStore, StoreError};
+use crate::store::{Change, PayloadReader, Store, StoreError};
 use queue::QueueKey;
+use writer::Input;
 
 /// Counts of a parent's children by status. `dead` is cumulative for the life of the
 /// parent, as in Nomad (a purged child that was pending/running moves to dead).
@@ -366,40 +370,60 @@ impl State {
     }
 }
 
-type Envelope = (Command, oneshot::Sender<Result<Reply, StateError>>);
-
 /// Cheap, cloneable access to the state: send commands, read snapshots, wait for changes.
 #[derive(Clone)]
 pub struct StateHandle {
-    commands: mpsc::Sender<Envelope>,
+    commands: mpsc::Sender<Input>,
     shared: Arc<RwLock<State>>,
     committed: watch::Receiver<u64>,
     payloads: PayloadReader,
     events: Arc<events::EventFeed>,
 }
 
+/// How the writer starts.
+pub enum Start {
+    /// Lead from the start: the store is this process's alone (SQLite).
+    Leading,
+    /// Follow the change log until elected (a shared store); a fenced commit is reported on
+    /// the channel.
+    Following { fenced: std::sync::mpsc::Sender<()> },
+}
+
 impl StateHandle {
-    /// Open the store, load everything, and start the writer thread, which stamps every
-    /// command with `clock`'s time. The event feed keeps the default number of batches.
-    pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<Self, StartError> {
-        Self::open_with(data_dir, clock, events::DEFAULT_BUFFER)
+    /// Load everything from `store` and start the writer thread, which stamps every command
+    /// with `clock`'s time. The event feed keeps the default number of batches.
+    pub fn start(store: Box<dyn Store>, clock: Clock, start: Start) -> Result<Self, StartError> {
+        Self::start_with(store, clock, start, events::DEFAULT_BUFFER)
     }
 
-    /// `open`, with the event feed keeping `event_buffer` index batches for resuming.
-    pub fn open_with(
-        data_dir: &std::path::Path,
+    /// `start`, with the event feed keeping `event_buffer` index batches for resuming.
+    pub fn start_with(
+        mut store: Box<dyn Store>,
         clock: Clock,
+        start: Start,
         event_buffer: usize,
     ) -> Result<Self, StartError> {
-        let store = SqliteStore::open(data_dir)?;
-        let state = load::rebuild(&store, clock.now_ns())?;
+        let state = load::rebuild(store.as_mut(), clock.now_ns())?;
         let index = state.index;
         let payloads = store.payload_reader();
         let shared = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(writer::QUEUE_CAPACITY);
         let (index_tx, index_rx) = watch::channel(index);
+        let (leading, fenced) = match start {
+            Start::Leading => (true, None),
+            Start::Following { fenced } => (false, Some(fenced)),
+        };
         let feed = events::EventFeed::new(event_buffer);
-        writer::spawn(store, shared.clone(), rx, index_tx, feed.clone(), clock)?;
+        writer::Writer::spawn(
+            store,
+            shared.clone(),
+            rx,
+            index_tx,
+            feed.clone(),
+            clock,
+            leading,
+            fenced,
+        )?;
         Ok(StateHandle {
             commands: tx,
             shared,
@@ -409,14 +433,42 @@ impl StateHandle {
         })
     }
 
+    /// Open the SQLite store in `data_dir` and lead (one server).
+    pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<Self, StartError> {
+        let store = crate::store::SqliteStore::open(data_dir)?;
+        StateHandle::start(Box::new(store), clock, Start::Leading)
+    }
+
     /// Apply a command; returns once it is durable.
     pub async fn apply(&self, command: Command) -> Result<Reply, StateError> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send((command, tx))
+            .send(Input::Command(command, tx))
             .await
             .map_err(|_| StateError::WriterGone)?;
         rx.await.map_err(|_| StateError::WriterGone)?
+    }
+
+    /// This server was elected with `epoch`: the writer catches up with everything committed
+    /// before, then leads. Blocking (the leadership loop's thread); answers the index it
+    /// leads from.
+    pub fn lead_blocking(&self, epoch: u64) -> Result<u64, String> {
+        let (ready, answer) = oneshot::channel();
+        self.commands
+            .blocking_send(Input::Lead { epoch, ready })
+            .map_err(|_| StateError::WriterGone.to_string())?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StateError::WriterGone.to_string())?
+    }
+
+    /// Stop leading and follow the store's change log. Blocking (the leadership loop's
+    /// thread).
+    pub fn follow_blocking(&self) {
+        let (done, answer) = oneshot::channel();
+        if self.commands.blocking_send(Input::Follow { done }).is_ok() {
+            let _ = answer.blocking_recv();
+        }
     }
 
     /// A read lock on the state. Do not hold it across an `.await`.

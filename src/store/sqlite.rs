@@ -4,7 +4,8 @@
 //! version, status, priority, token, meta, payload length, eval ID, times, indexes,
 //! description), `payloads(id, data)`, `task_runs` (one row per attempt), `kv` (the index),
 //! `settings(key, value)` (the backends' durable settings, e.g. the Mesos FrameworkID) and
-//! `removed_children(job_id, dead)`. `commit(&[Change])` is one transaction; `load` returns
+//! `removed_children(job_id, dead)`, `acl_policies(name, json)` and `acl_tokens(accessor, json)`
+//! (ACL documents; a token keeps only its secret's hash). `commit(&[Change])` is one transaction; `load` returns
 //! everything but payload bytes, which `PayloadReader` reads on demand on its own connection.
 //!
 //! Why SQLite: it survives `kill -9` and power loss with no repair step, reopens in
@@ -20,8 +21,14 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Change, DispatchRow, JobRow, RunRow, StoreError};
+use super::{
+    Batch, Change, DispatchRow, JobRow, Loaded, PayloadReader, ReadPayload, Row, RunRow, Store,
+    StoreError,
+};
 use crate::model::DispatchStatus;
+
+/// The database file in the data dir.
+pub const FILE: &str = "dispatch.sqlite";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -75,16 +82,16 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// SQLite store. `commit` is for the single writer; `payload` may be called from any thread
-/// (it uses its own read connection).
+/// SQLite store. `commit` is for the single writer; payloads may be read from any thread
+/// (on their own read connection).
 pub struct SqliteStore {
+    path: std::path::PathBuf,
     writer: Connection,
     reader: Arc<Mutex<Connection>>,
 }
 
-/// A cheap handle for reading cold data (payloads) from request handlers.
-#[derive(Clone)]
-pub struct PayloadReader {
+/// Payload reads on the read connection.
+struct SqlitePayloads {
     conn: Arc<Mutex<Connection>>,
 }
 
@@ -92,7 +99,7 @@ impl SqliteStore {
     /// Open (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join("dispatch.sqlite");
+        let path = dir.join(FILE);
         let writer = Connection::open(&path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
@@ -102,78 +109,21 @@ impl SqliteStore {
         let reader = Connection::open(&path)?;
         reader.pragma_update(None, "query_only", true)?;
         Ok(SqliteStore {
+            path,
             writer,
             reader: Arc::new(Mutex::new(reader)),
         })
     }
 
-    pub fn payload_reader(&self) -> PayloadReader {
-        PayloadReader {
-            conn: self.reader.clone(),
-        }
-    }
-
-    /// Read everything back (start-up), handing each row to a callback as it is read so
-    /// that a million rows never sit in memory twice. Jobs come first (ordered by job and
-    /// version), then dispatches, then runs (ordered by dispatch and launch). Returns the
-    /// stored index.
-    pub fn load<E: From<StoreError>>(
-        &self,
-        mut on_job: impl FnMut(JobRow) -> Result<(), E>,
-        mut on_dispatch: impl FnMut(DispatchRow) -> Result<(), E>,
-        mut on_run: impl FnMut(RunRow) -> Result<(), E>,
-    ) -> Result<u64, E> {
-        let index: u64 = self
-            .writer
-            .query_row("SELECT value FROM kv WHERE key = 'index'", [], |r| r.get(0))
-            .optional()
-            .map_err(StoreError::from)?
-            .unwrap_or(0);
-        let mut stmt = self
-            .writer
-            .prepare("SELECT job_id, version, json FROM job_versions ORDER BY job_id, version")
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            on_job(job_row(r).map_err(StoreError::from)?)?;
-        }
-        let mut stmt = self
-            .writer
-            .prepare(
-                "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
-                    submit_time, create_index, modify_index, payload_len, description,
-                    dispatched_by
-             FROM dispatches",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            on_dispatch(dispatch_row(r)?)?;
-        }
-        let mut stmt = self
-            .writer
-            .prepare(
-                "SELECT task_id, dispatch_id, grp, instance, task, attempt, state, agent_id,
-                    exit_code, message, launched_at, updated_at
-             FROM task_runs ORDER BY dispatch_id, launched_at, attempt",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            on_run(run_row(r).map_err(StoreError::from)?)?;
-        }
-        Ok(index)
-    }
-
     /// Every stored setting (start-up).
-    pub fn settings(&self) -> Result<Vec<(String, String)>, StoreError> {
+    fn settings(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self.writer.prepare("SELECT key, value FROM settings")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Every ACL policy, as stored JSON (start-up).
-    pub fn acl_policies(&self) -> Result<Vec<String>, StoreError> {
+    fn acl_policies(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .writer
             .prepare("SELECT json FROM acl_policies ORDER BY name")?;
@@ -182,7 +132,7 @@ impl SqliteStore {
     }
 
     /// Every ACL token, as stored JSON (start-up).
-    pub fn acl_tokens(&self) -> Result<Vec<String>, StoreError> {
+    fn acl_tokens(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .writer
             .prepare("SELECT json FROM acl_tokens ORDER BY accessor")?;
@@ -191,22 +141,82 @@ impl SqliteStore {
     }
 
     /// Per parent, how many children were removed after they ended.
-    pub fn removed_children(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    fn removed_children(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self
             .writer
             .prepare("SELECT job_id, dead FROM removed_children")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
 
-    /// Apply a batch atomically and durably: one transaction, one fsync.
-    pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    /// Jobs first (ordered by job and version), then dispatches, then runs (ordered by
+    /// dispatch and launch). Only this process writes the file, so the reads need no
+    /// snapshot of their own.
+    fn load(
+        &mut self,
+        on_row: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<Loaded, StoreError> {
+        let index: u64 = self
+            .writer
+            .query_row("SELECT value FROM kv WHERE key = 'index'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let mut stmt = self
+            .writer
+            .prepare("SELECT job_id, version, json FROM job_versions ORDER BY job_id, version")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            on_row(Row::Job(job_row(r)?))?;
+        }
+        let mut stmt = self.writer.prepare(
+            "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
+                    submit_time, create_index, modify_index, payload_len, description,
+                    dispatched_by
+             FROM dispatches",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            on_row(Row::Dispatch(dispatch_row(r)?))?;
+        }
+        let mut stmt = self.writer.prepare(
+            "SELECT task_id, dispatch_id, grp, instance, task, attempt, state, agent_id,
+                    exit_code, message, launched_at, updated_at
+             FROM task_runs ORDER BY dispatch_id, launched_at, attempt",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            on_row(Row::Run(run_row(r)?))?;
+        }
+        Ok(Loaded {
+            index,
+            settings: self.settings()?,
+            removed_children: self.removed_children()?,
+            acl_policies: self.acl_policies()?,
+            acl_tokens: self.acl_tokens()?,
+        })
+    }
+
+    /// One transaction, one fsync of the WAL. The epoch is not checked: nobody else writes
+    /// this file.
+    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError> {
         let tx = self.writer.transaction()?;
-        for change in changes {
+        for change in batch.changes {
             apply(&tx, change)?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn payload_reader(&self) -> PayloadReader {
+        PayloadReader::new(Arc::new(SqlitePayloads {
+            conn: self.reader.clone(),
+        }))
     }
 }
 
@@ -378,9 +388,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
     Ok(())
 }
 
-impl PayloadReader {
-    /// The payload bytes of a dispatch, if it has one.
-    pub fn payload(&self, dispatch_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+impl ReadPayload for SqlitePayloads {
+    fn payload(&self, dispatch_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.conn.lock();
         let payload: Option<Option<Vec<u8>>> = conn
             .prepare_cached("SELECT data FROM payloads WHERE id = ?1")?

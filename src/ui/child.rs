@@ -150,13 +150,10 @@ async fn logs(ui: &Ui, d: &Dispatch, query: &[(String, String)]) -> Logs {
     let (content, note) = match crate::api::task_dir(&ui.app, d, Some(&task)).await {
         Ok((dir, _)) => match dir.join(kind) {
             Ok(path) => {
-                let bytes = ui
-                    .app
-                    .cluster
-                    .sandboxes
-                    .read(&path, 0)
-                    .await
-                    .unwrap_or_default();
+                let bytes = match ui.app.cluster() {
+                    Ok(cluster) => cluster.sandboxes.read(&path, 0).await.unwrap_or_default(),
+                    Err(_) => Default::default(),
+                };
                 let (text, cut) = shown(&bytes);
                 let note = match (cut, ended) {
                     (true, _) => format!(
@@ -238,7 +235,14 @@ async fn files(ui: &Ui, d: &Dispatch, path: &str) -> Files {
             return out;
         }
     };
-    let sandboxes = &ui.app.cluster.sandboxes;
+    let cluster = match ui.app.cluster() {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            out.error = Some(e.to_string());
+            return out;
+        }
+    };
+    let sandboxes = &cluster.sandboxes;
     match sandboxes.browse(&target).await {
         Ok(Listing::Dir(mut entries)) => {
             entries.sort_by(|a, b| (!a.is_dir, &a.name).cmp(&(!b.is_dir, &b.name)));

@@ -40,8 +40,20 @@ struct ErrorRow {
 
 pub async fn page(ui: &Ui) -> Response {
     let now = ui.app.clock.now_ns();
-    let o = ui.app.cluster.status.overview();
-    let caps = &ui.app.cluster.capabilities;
+    // (a standby sends this page's requests to the leader, which runs the backend; this
+    // answers while no server leads)
+    let cluster = match ui.app.cluster() {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            return ui.message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "No cluster backend here",
+                &e.to_string(),
+            )
+        }
+    };
+    let o = cluster.status.overview();
+    let caps = &cluster.capabilities;
     let capabilities = vec![
         Capability {
             name: "task groups (LAUNCH_GROUP)",

@@ -292,7 +292,7 @@ impl Ui {
         self.message(StatusCode::NOT_FOUND, "Not found", message)
     }
 
-    fn message(&self, status: StatusCode, heading: &str, message: &str) -> Response {
+    pub(crate) fn message(&self, status: StatusCode, heading: &str, message: &str) -> Response {
         let mut c = self.context(heading, "", None);
         c.insert("heading", heading);
         c.insert("message", message);

@@ -100,6 +100,31 @@ impl TestServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Send `signal` to the server process (SIGSTOP, SIGCONT, ...).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.pid().expect("the server runs");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+            .expect("signal the server");
+    }
+
+    /// Wait up to `secs` for the server process to end by itself; its exit status.
+    #[track_caller]
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.exited() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {secs} s; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// SIGKILL the server and reap it (no graceful shutdown).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

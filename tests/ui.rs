@@ -953,3 +953,96 @@ async fn the_token_field_signs_in_and_out() {
     })
     .await;
 }
+
+/// The number of points of the jobs page's pending line for `job` (0 when not shown).
+async fn chart_points(c: &Client, job: &str) -> Vec<(f64, f64)> {
+    let points = c
+        .execute(
+            "const a = document.querySelector(`table.jobs a[href='/ui/jobs/${arguments[0]}']`);\
+             const l = a && a.closest('tr').querySelector('svg polyline.line-pending');\
+             return l ? l.getAttribute('points') : '';",
+            vec![json!(job)],
+        )
+        .await
+        .expect("read the chart");
+    points
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| {
+            let (x, y) = p.split_once(',')?;
+            Some((x.parse().ok()?, y.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The dispatch form's payload file: uploaded from the browser, the child's page shows it.
+/// The jobs page's queue chart: a point per sample (every 5 s) plus now, the pending line at
+/// the top when the queue is at its deepest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_file_upload_and_the_queue_chart() {
+    // No cpus: what is dispatched stays queued.
+    let s = TestServer::start_with(&["-local-cpus", "0"]);
+    ok(&dispatch(&s, &["job", "run", "jobs/transcode.hcl"]));
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("payload.txt");
+    let content = "a payload from a file\n<b>not bold</b>\n";
+    std::fs::write(&file, content).unwrap();
+    for i in 0..2 {
+        ok(&dispatch(
+            &s,
+            &["job", "dispatch", "-detach", "-meta", &format!("input={i}.mp4"), "transcode"],
+        ));
+    }
+    let base = s.url();
+    scenario("payload_file_upload_and_the_queue_chart", |c| async move {
+        c.goto(&format!("{base}/ui/jobs/transcode")).await.unwrap();
+        fill(&c, "input[name='meta.input']", "/tmp/uploaded.mp4").await;
+        c.find(Locator::Css("#payload-file"))
+            .await
+            .expect("the file field")
+            .send_keys(file.to_str().unwrap())
+            .await
+            .expect("choose the file");
+        click(&c, "button.primary").await;
+        wait_path(&c, "/ui/jobs/transcode%2Fdispatch-", "/ui/jobs/transcode").await;
+        let shown = wait_text(&c, "#payload-view", "the uploaded payload", |t| !t.is_empty()).await;
+        assert_eq!(shown, content.trim_end(), "the payload as uploaded, as text");
+        let help = text(&c, "#input .help").await;
+        assert!(help.starts_with(&format!("{} bytes", content.len())), "{help}");
+
+        // The chart: samples every 5 s; wait for three (a reload shows new ones).
+        c.goto(&format!("{base}/ui/jobs")).await.unwrap();
+        let deadline = Instant::now() + PAGE_WAIT;
+        let points = loop {
+            let points = chart_points(&c, "transcode").await;
+            if points.len() >= 4 {
+                break points;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the chart never got 3 samples: {points:?}"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            c.refresh().await.unwrap();
+        };
+        let label = c
+            .find(Locator::Css("table.jobs svg"))
+            .await
+            .unwrap()
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(!label.is_empty(), "the chart has a label");
+        assert!(
+            points.windows(2).all(|w| w[0].0 <= w[1].0),
+            "points in time order: {points:?}"
+        );
+        // 3 pending is the deepest the queue was: the last point at the top (y = 1).
+        let (_, y) = points[points.len() - 1];
+        assert!((y - 1.0).abs() < 0.01, "the pending line at its top: {points:?}");
+        assert_eq!(text(&c, "table.jobs tbody tr td:nth-child(3)").await, "3");
+    })
+    .await;
+}

@@ -1084,7 +1084,11 @@ async fn a_stalled_event_stream_is_dropped_and_never_slows_dispatches() {
         assert!(n > 0, "the stream ended before its first heartbeat");
         seen.extend_from_slice(&buf[..n]);
     }
-    assert!(seen.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+    assert!(
+        seen.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
 
     // The burst, with the reader stalled: more commits than the feed keeps.
     let burst = dispatch::state::events::DEFAULT_BUFFER + 2_000;

@@ -717,7 +717,14 @@ async fn ui_routes_are_authorised_like_the_api() {
     let child = dispatched_id(&ok(&cli_with_token(
         s,
         &acl.management,
-        &["job", "dispatch", "-detach", "-meta", "input=/tmp/a.mp4", "transcode"],
+        &[
+            "job",
+            "dispatch",
+            "-detach",
+            "-meta",
+            "input=/tmp/a.mp4",
+            "transcode",
+        ],
     )));
     let naps_child = dispatched_id(&ok(&cli_with_token(
         s,
@@ -777,7 +784,8 @@ async fn ui_routes_are_authorised_like_the_api() {
     }
     let (_, page) = get("/ui/jobs/transcode".into(), None).await;
     assert!(
-        page.contains("read-job on job &quot;transcode&quot;") && page.contains("id=\"token-input\""),
+        page.contains("read-job on job &quot;transcode&quot;")
+            && page.contains("id=\"token-input\""),
         "the 403 page says what is missing and offers the token field: {page}"
     );
     for (path, form) in [
@@ -803,11 +811,17 @@ async fn ui_routes_are_authorised_like_the_api() {
     assert!(jobs.contains("Token: ui-client (client)"), "{jobs}");
     let (status, page) = get("/ui/jobs/transcode".into(), c).await;
     assert_eq!(status, 200);
-    assert!(page.contains("class=\"primary\">Dispatch<"), "the dispatch button");
+    assert!(
+        page.contains("class=\"primary\">Dispatch<"),
+        "the dispatch button"
+    );
     let (status, page) = get(format!("/ui/jobs/{}", enc(&child)), c).await;
     assert_eq!(status, 200);
     assert!(!page.contains("stop-button"), "no Stop for this token");
-    assert!(page.contains("redispatch-button"), "Dispatch again is allowed");
+    assert!(
+        page.contains("redispatch-button"),
+        "Dispatch again is allowed"
+    );
     assert!(page.contains("id=\"logs-denied\""), "no logs: {page}");
     assert!(page.contains("id=\"files-denied\""), "no sandbox: {page}");
     for path in [
@@ -826,7 +840,12 @@ async fn ui_routes_are_authorised_like_the_api() {
         body.contains("submit-job or deregister-job or purge-job"),
         "{body}"
     );
-    let (status, _) = post("/ui/jobs/naps/dispatch".into(), c, Some(form_body(&[("meta.secs", "1")]))).await;
+    let (status, _) = post(
+        "/ui/jobs/naps/dispatch".into(),
+        c,
+        Some(form_body(&[("meta.secs", "1")])),
+    )
+    .await;
     assert_eq!(status, 403, "no dispatch-job on naps");
     let (status, _) = post(format!("/ui/jobs/{}/redispatch", enc(&naps_child)), c, None).await;
     assert_eq!(status, 403);
@@ -853,7 +872,10 @@ async fn ui_routes_are_authorised_like_the_api() {
         .json()
         .await
         .unwrap();
-    assert_eq!(summary["Children"]["Pending"], 1, "nothing dispatched on naps");
+    assert_eq!(
+        summary["Children"]["Pending"], 1,
+        "nothing dispatched on naps"
+    );
 
     // What the client token may do, it does through the UI: a dispatch (recorded as its).
     let (status, body) = post("/ui/jobs/transcode/dispatch".into(), c, dispatch_form()).await;
@@ -898,7 +920,10 @@ async fn the_token_field_signs_in_and_out() {
             t.contains("transcode") && !t.contains("Permission denied")
         })
         .await;
-        assert!(!jobs.contains("naps"), "only what the token may list: {jobs}");
+        assert!(
+            !jobs.contains("naps"),
+            "only what the token may list: {jobs}"
+        );
         assert_eq!(text(&c, "#token-who").await, "Token: ui-client (client)");
         assert!(
             !c.current_url().await.unwrap().as_str().contains(&client),
@@ -908,7 +933,10 @@ async fn the_token_field_signs_in_and_out() {
         assert_eq!(cookies, json!(""), "nor in a cookie");
 
         click(&c, "table.jobs a[href='/ui/jobs/transcode']").await;
-        wait_text(&c, "h1", "the transcode page", |t| t.starts_with("transcode")).await;
+        wait_text(&c, "h1", "the transcode page", |t| {
+            t.starts_with("transcode")
+        })
+        .await;
         fill(&c, "input[name='meta.input']", "/tmp/from-the-browser.mp4").await;
         click(&c, "button.primary").await;
         let path = wait_path(&c, "/ui/jobs/transcode%2Fdispatch-", "").await;
@@ -923,9 +951,12 @@ async fn the_token_field_signs_in_and_out() {
 
         // A reload keeps the token (session storage) and shows the token's page again.
         c.refresh().await.unwrap();
-        wait_text(&c, "#child-status", "the child's page after a reload", |t| {
-            t == "pending"
-        })
+        wait_text(
+            &c,
+            "#child-status",
+            "the child's page after a reload",
+            |t| t == "pending",
+        )
         .await;
 
         click(&c, "#token-clear").await;
@@ -941,7 +972,10 @@ async fn the_token_field_signs_in_and_out() {
             t == "pending"
         })
         .await;
-        assert_eq!(text(&c, "#token-who").await, "Token: Bootstrap Token (management)");
+        assert_eq!(
+            text(&c, "#token-who").await,
+            "Token: Bootstrap Token (management)"
+        );
         click(&c, "#stop-button").await;
         wait_text(&c, "#child-status", "the child stopped", |t| t == "stopped").await;
 
@@ -991,7 +1025,14 @@ async fn payload_file_upload_and_the_queue_chart() {
     for i in 0..2 {
         ok(&dispatch(
             &s,
-            &["job", "dispatch", "-detach", "-meta", &format!("input={i}.mp4"), "transcode"],
+            &[
+                "job",
+                "dispatch",
+                "-detach",
+                "-meta",
+                &format!("input={i}.mp4"),
+                "transcode",
+            ],
         ));
     }
     let base = s.url();
@@ -1006,10 +1047,20 @@ async fn payload_file_upload_and_the_queue_chart() {
             .expect("choose the file");
         click(&c, "button.primary").await;
         wait_path(&c, "/ui/jobs/transcode%2Fdispatch-", "/ui/jobs/transcode").await;
-        let shown = wait_text(&c, "#payload-view", "the uploaded payload", |t| !t.is_empty()).await;
-        assert_eq!(shown, content.trim_end(), "the payload as uploaded, as text");
+        let shown = wait_text(&c, "#payload-view", "the uploaded payload", |t| {
+            !t.is_empty()
+        })
+        .await;
+        assert_eq!(
+            shown,
+            content.trim_end(),
+            "the payload as uploaded, as text"
+        );
         let help = text(&c, "#input .help").await;
-        assert!(help.starts_with(&format!("{} bytes", content.len())), "{help}");
+        assert!(
+            help.starts_with(&format!("{} bytes", content.len())),
+            "{help}"
+        );
 
         // The chart: samples every 5 s; wait for three (a reload shows new ones).
         c.goto(&format!("{base}/ui/jobs")).await.unwrap();
@@ -1041,7 +1092,10 @@ async fn payload_file_upload_and_the_queue_chart() {
         );
         // 3 pending is the deepest the queue was: the last point at the top (y = 1).
         let (_, y) = points[points.len() - 1];
-        assert!((y - 1.0).abs() < 0.01, "the pending line at its top: {points:?}");
+        assert!(
+            (y - 1.0).abs() < 0.01,
+            "the pending line at its top: {points:?}"
+        );
         assert_eq!(text(&c, "table.jobs tbody tr td:nth-child(3)").await, "3");
     })
     .await;

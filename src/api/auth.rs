@@ -180,15 +180,13 @@ pub fn check(app: &AppState, identity: &Identity, need: &Need) -> Result<(), &'s
 
 /// The per-caller dispatch rate limit (a token's accessor, else the peer address): the
 /// 429 answer when the caller is over it. `job` names the job in the answer.
-pub fn dispatch_rate(
+pub fn over_dispatch_rate(
     app: &AppState,
     identity: &Identity,
     peer: Option<std::net::IpAddr>,
     job: &str,
-) -> Result<(), Response> {
-    let Some(limiter) = &app.security.limiter else {
-        return Ok(());
-    };
+) -> Option<Response> {
+    let limiter = app.security.limiter.as_ref()?;
     let key = match identity.accessor() {
         Some(a) => format!("token:{a}"),
         None => format!(
@@ -196,16 +194,12 @@ pub fn dispatch_rate(
             peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
         ),
     };
-    match limiter.take(&key, std::time::Instant::now()) {
-        Ok(_) => Ok(()),
-        Err(wait) => {
-            let known = app.state.read().job(job).is_some();
-            Err(super::backpressure::too_many(
-                if known { job } else { "_unknown" },
-                wait,
-            ))
-        }
-    }
+    let wait = limiter.take(&key, std::time::Instant::now()).err()?;
+    let known = app.state.read().job(job).is_some();
+    Some(super::backpressure::too_many(
+        if known { job } else { "_unknown" },
+        wait,
+    ))
 }
 
 /// What `method` on the matched `route` needs (`rest`: the path's wildcard, for job and
@@ -323,7 +317,7 @@ pub async fn edge(
     }
     if is_dispatch(&method, &route, &rest) {
         let job = super::job::split_suffix(&rest).0.to_string();
-        if let Err(response) = dispatch_rate(&app, &identity, peer, &job) {
+        if let Some(response) = over_dispatch_rate(&app, &identity, peer, &job) {
             return refuse_unread(request, response).await;
         }
     }

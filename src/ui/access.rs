@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, Method};
 use serde::Serialize;
 
 use crate::api::auth::{self, Identity, Need};
-use crate::api::Query;
 use crate::api::AppState;
+use crate::api::Query;
 use crate::state::acl::Caller;
 
 /// The UI routes and the API routes they are authorised as.
@@ -54,9 +54,10 @@ impl Route<'_> {
                     .map(|(_, key)| Need::Job(key.to_string(), auth::READ_JOB))
                     .collect();
                 let unkeyed = topics.is_empty()
-                    || topics
-                        .iter()
-                        .any(|t| t.split_once(':').is_none_or(|(_, k)| k.is_empty() || k == "*"));
+                    || topics.iter().any(|t| {
+                        t.split_once(':')
+                            .is_none_or(|(_, k)| k.is_empty() || k == "*")
+                    });
                 if unkeyed {
                     needs.push(Need::SomeJob("read-job"));
                 }
@@ -112,10 +113,11 @@ impl Viewer {
 
     /// The first need of `route` the caller lacks, with the refusal's text.
     pub fn refusal(&self, app: &AppState, route: &Route) -> Option<(Need, &'static str)> {
-        route
-            .needs()
-            .into_iter()
-            .find_map(|need| auth::check(app, &self.identity, &need).err().map(|m| (need, m)))
+        route.needs().into_iter().find_map(|need| {
+            auth::check(app, &self.identity, &need)
+                .err()
+                .map(|m| (need, m))
+        })
     }
 
     fn job(&self, id: &str, caps: &[&str]) -> bool {

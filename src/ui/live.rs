@@ -45,40 +45,40 @@ pub async fn stream(ui: &Ui, raw: Option<&str>) -> Response {
         move |(mut sub, filter, first, over)| {
             let viewer = viewer.clone();
             async move {
-            if over {
-                return None;
-            }
-            if first {
-                return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)));
-            }
-            loop {
-                match tokio::time::timeout(HEARTBEAT, sub.next()).await {
-                    Err(_) => {
-                        return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)))
-                    }
-                    Ok(Err(_lagged)) => {
-                        return Some((
-                            Bytes::from_static(b"{\"Lagged\":true}\n"),
-                            (sub, filter, false, true),
-                        ))
-                    }
-                    Ok(Ok(batches)) => {
-                        let last = batches
-                            .iter()
-                            .filter(|b| {
-                                b.events
-                                    .iter()
-                                    .any(|e| filter.matches(e) && readable(&viewer, e))
-                            })
-                            .map(|b| b.index)
-                            .max();
-                        if let Some(index) = last {
-                            let line = format!("{{\"Index\":{index}}}\n");
-                            return Some((Bytes::from(line), (sub, filter, false, false)));
+                if over {
+                    return None;
+                }
+                if first {
+                    return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)));
+                }
+                loop {
+                    match tokio::time::timeout(HEARTBEAT, sub.next()).await {
+                        Err(_) => {
+                            return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)))
+                        }
+                        Ok(Err(_lagged)) => {
+                            return Some((
+                                Bytes::from_static(b"{\"Lagged\":true}\n"),
+                                (sub, filter, false, true),
+                            ))
+                        }
+                        Ok(Ok(batches)) => {
+                            let last = batches
+                                .iter()
+                                .filter(|b| {
+                                    b.events
+                                        .iter()
+                                        .any(|e| filter.matches(e) && readable(&viewer, e))
+                                })
+                                .map(|b| b.index)
+                                .max();
+                            if let Some(index) = last {
+                                let line = format!("{{\"Index\":{index}}}\n");
+                                return Some((Bytes::from(line), (sub, filter, false, false)));
+                            }
                         }
                     }
                 }
-            }
             }
         },
     );

@@ -229,7 +229,9 @@ async fn action(State(ui): State<Ui>, Path(rest): Path<String>, request: Request
         if let Some(refusal) = ui.refused(&Route::Dispatch(id)) {
             return refusal;
         }
-        if let Err(too_many) = crate::api::auth::dispatch_rate(&ui.app, ui.identity(), peer, id) {
+        if let Some(too_many) =
+            crate::api::auth::over_dispatch_rate(&ui.app, ui.identity(), peer, id)
+        {
             return too_many;
         }
         return job::dispatch(&ui, id, request).await;
@@ -249,8 +251,8 @@ async fn action(State(ui): State<Ui>, Path(rest): Path<String>, request: Request
                 return refusal;
             }
         }
-        if let Err(too_many) =
-            crate::api::auth::dispatch_rate(&ui.app, ui.identity(), peer, parent)
+        if let Some(too_many) =
+            crate::api::auth::over_dispatch_rate(&ui.app, ui.identity(), peer, parent)
         {
             return too_many;
         }

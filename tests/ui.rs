@@ -877,6 +877,58 @@ async fn ui_routes_are_authorised_like_the_api() {
         "nothing dispatched on naps"
     );
 
+    // A token that may read transcode but not dispatch it: the job's page again, the
+    // refusal on the form, nothing dispatched.
+    let reader: Value = http
+        .post(format!("{base}/v1/acl/policy/transcode-reader"))
+        .header("X-Nomad-Token", m)
+        .json(&json!({"Name": "transcode-reader",
+                      "Rules": "job \"transcode\" {\n  capabilities = [\"read-job\"]\n}\n"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .map(|_| json!({}))
+        .unwrap();
+    assert_eq!(reader, json!({}));
+    let reader: Value = http
+        .post(format!("{base}/v1/acl/token"))
+        .header("X-Nomad-Token", m)
+        .json(&json!({"Name": "reader", "Type": "client", "Policies": ["transcode-reader"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reader = reader["SecretID"].as_str().unwrap().to_string();
+    let (status, page) = post(
+        "/ui/jobs/transcode/dispatch".into(),
+        Some(&reader),
+        dispatch_form(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        page.contains("id=\"form-error\"")
+            && page.contains("dispatching needs dispatch-job on job &quot;transcode&quot;"),
+        "the refusal on the form: {page}"
+    );
+    assert!(
+        !page.contains("class=\"primary\">Dispatch<"),
+        "and no Dispatch button"
+    );
+    let transcode: Value = http
+        .get(format!("{base}/v1/job/transcode/summary"))
+        .header("X-Nomad-Token", m)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(transcode["Children"]["Pending"], 1, "nothing dispatched");
+
     // What the client token may do, it does through the UI: a dispatch (recorded as its).
     let (status, body) = post("/ui/jobs/transcode/dispatch".into(), c, dispatch_form()).await;
     assert_eq!(status, 303, "the new child's page: {body}");

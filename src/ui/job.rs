@@ -572,6 +572,20 @@ fn place(error: &ApiError) -> FormErrors {
     out
 }
 
+/// A dispatch the caller may not make: the job's page with the refusal on the form (403);
+/// nothing was read or dispatched.
+pub async fn refused(ui: &Ui, id: &str, message: String) -> Response {
+    let submitted = Submitted {
+        input: FormInput::default(),
+        errors: FormErrors {
+            form: Some(message),
+            ..FormErrors::default()
+        },
+        status: StatusCode::FORBIDDEN,
+    };
+    page(ui, id, &[], Some(submitted)).await
+}
+
 /// The caller's token, recorded on what it dispatches (`DispatchedBy`), as the API does.
 pub fn accessor(ui: &Ui) -> Option<String> {
     ui.identity().accessor().map(str::to_string)

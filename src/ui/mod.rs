@@ -226,8 +226,17 @@ async fn action(State(ui): State<Ui>, Path(rest): Path<String>, request: Request
         return ui.not_found(&format!("Nothing to post to at /ui/{rest}."));
     };
     if let Some(id) = path.strip_suffix("/dispatch") {
-        if let Some(refusal) = ui.refused(&Route::Dispatch(id)) {
-            return refusal;
+        if let Some((need, message)) = ui.viewer.refusal(&ui.app, &Route::Dispatch(id)) {
+            // A job the caller may read: its page, the refusal on the form.
+            let readable = ui.viewer.refusal(&ui.app, &Route::Job(id)).is_none()
+                && ui.app.state.read().job(id).is_some();
+            if readable {
+                let text = format!("{message}: dispatching needs {}", need.describe());
+                return job::refused(&ui, id, text).await;
+            }
+            return ui
+                .refused(&Route::Dispatch(id))
+                .unwrap_or_else(|| ui.not_found(id));
         }
         if let Some(too_many) =
             crate::api::auth::over_dispatch_rate(&ui.app, ui.identity(), peer, id)

@@ -310,10 +310,16 @@ async fn pending_gauges_are_exact_and_drain_on_stop() {
         text.contains("dispatch_http_request_duration_seconds_bucket{route=\"/v1/job/:id/dispatch\",method=\"PUT\",status=\"2xx\",le=\"0.005\"}"),
         "HTTP latency is a histogram per route template:\n{text}"
     );
-    assert!(
-        text.contains("# TYPE dispatch_store_commit_seconds histogram"),
-        "{text}"
-    );
+    for histogram in [
+        "dispatch_store_commit_seconds",
+        "dispatch_store_write_seconds",
+        "dispatch_store_sync_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {histogram} histogram")),
+            "{histogram}:\n{text}"
+        );
+    }
     promtool_check_metrics(&text);
 
     // Same text at the Nomad-compatible address; JSON summary without format.

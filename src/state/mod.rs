@@ -2,14 +2,16 @@
 //!
 //! `State` is the in-memory truth: every job (template) and every dispatch. Exactly one
 //! thread, the writer (`writer.rs`), changes it: it takes a batch of commands, applies them
-//! (`apply.rs`), commits the resulting changes to the store in one transaction (one fsync:
-//! group commit), and only then answers the callers and publishes the new index.
+//! (`apply.rs`), writes the resulting changes to the store in one transaction, and answers the
+//! callers and publishes the new index only once a sync has made that transaction durable
+//! (pipelined group commit: the next batch is applied while the previous one syncs).
 //!
 //! Invariants:
 //! * Nothing outside this process learns of a change before it is durable: replies, the
 //!   published index (blocking queries, the scheduler) and metrics all wait for the commit.
-//!   A reader holding the lock may see a change up to one commit early; if the process dies
-//!   in that window the change was never acknowledged to anyone.
+//!   A reader holding the lock may see a change a few batches early (until the sync that
+//!   covers it returns); if the process dies in that window the change was never
+//!   acknowledged to anyone.
 //! * Counters (`JobEntry::children`) are kept current by `apply`; nothing scans the
 //!   dispatches to answer a summary. `Dead` is cumulative, as in Nomad: children removed after
 //!   they ended (purge, garbage collection) stay counted (`removed_children` in the store).
@@ -17,8 +19,9 @@
 //! * Idempotency is race-free: the token check and the insert happen in the same writer
 //!   step, so concurrent requests with one token make one child.
 //! * Group commit: the writer applies up to `MAX_BATCH` queued commands under the write lock
-//!   and commits their changes in one transaction (one fsync). If a commit fails the process
-//!   exits (memory is ahead of the disk) and a restart reloads what is durable.
+//!   and writes their changes in one transaction; one fdatasync covers every batch written
+//!   before it (`writer.rs`). If a write or a sync fails the process exits (memory is ahead
+//!   of the disk) and a restart reloads what is durable.
 
 mod apply;
 mod command;

@@ -2,12 +2,13 @@
 //!
 //! The store knows rows, not rules: it persists what `state` decided and hands it all back at
 //! start-up. It is written by exactly one thread (the state writer), which gives it a whole
-//! batch of changes at a time; `commit` returns only after the batch is on disk (fsync).
+//! batch of changes at a time: `commit` writes the batch atomically, and `Durability::sync`
+//! (another thread, the state's syncer) makes every batch written before it durable.
 //! See `sqlite.rs` for why the embedded default is SQLite in WAL mode.
 
 mod sqlite;
 
-pub use sqlite::{PayloadReader, SqliteStore};
+pub use sqlite::{Durability, PayloadReader, SqliteStore};
 
 use crate::model::DispatchStatus;
 

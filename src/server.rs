@@ -116,6 +116,9 @@ pub async fn run(
 }
 
 /// Serve on an already bound listener (tests bind `127.0.0.1:0`).
+///
+/// The API answers from the first moment: `503` with `Retry-After` (and a "loading"
+/// `/v1/agent/health`) while the state loads from the data dir, then everything.
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
@@ -123,12 +126,28 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let clock = Clock::system();
-    let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
-        ServerError::State {
+    let (state, loading) =
+        StateHandle::opening(&config.data_dir, clock.clone()).map_err(|source| {
+            ServerError::State {
+                dir: config.data_dir.clone(),
+                source,
+            }
+        })?;
+    let advertise = listener.local_addr().map_err(ServerError::Serve)?;
+    let (api_ready, api) = api::starting_router(&format!("reading {}", config.data_dir.display()));
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, api)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    tracing::info!("Dispatch API listening on http://{advertise}");
+    tokio::task::spawn_blocking(move || loading.finish())
+        .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(e)))?
+        .map_err(|source| ServerError::State {
             dir: config.data_dir.clone(),
             source,
-        }
-    })?;
+        })?;
     {
         let s = state.read();
         tracing::info!(
@@ -142,7 +161,6 @@ pub async fn serve(
     }
     crate::metrics::start(config.statsd_addr.as_deref()).map_err(ServerError::Metrics)?;
     spawn_metrics_refresh(state.clone());
-    let advertise = listener.local_addr().map_err(ServerError::Serve)?;
     let sandbox_root = config.data_dir.join("sandboxes");
     let node_name = hostname();
     let fetch_listener = match config.fetch_bind {
@@ -194,11 +212,12 @@ pub async fn serve(
             }
         });
     }
-    tracing::info!("Dispatch API listening on http://{advertise}");
+    api_ready.send_replace(Some(api::router(app)));
+    tracing::info!("Dispatch API ready");
     crate::systemd::ready(&format!("API listening on http://{advertise}"));
-    axum::serve(listener, api::router(app))
-        .with_graceful_shutdown(shutdown)
+    serving
         .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(e)))?
         .map_err(ServerError::Serve)
 }
 

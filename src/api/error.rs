@@ -3,7 +3,8 @@
 //! Bodies are `text/plain` with the bare message, as Nomad sends them (clients show or match
 //! the text). Codes: 400 for anything the caller can fix (Nomad answers 500 for dispatch
 //! validation; we keep its texts and answer 400), 404 for unknown objects, 405 for a wrong
-//! method, 503 while shutting down, 500 only for our own faults.
+//! method, 503 while the state is still loading at start-up (with `Retry-After`) or shutting
+//! down, 500 only for our own faults.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,13 @@ pub enum ApiError {
     State(#[from] StateError),
     #[error("{0}")]
     Internal(String),
+    /// The server has started but is still loading its state from the data dir.
+    #[error("Dispatch is loading its state ({0}); retry shortly")]
+    Loading(String),
 }
+
+/// Seconds a client is told to wait (`Retry-After`) while the state loads.
+pub const LOADING_RETRY_AFTER_SECONDS: u32 = 1;
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
@@ -31,6 +38,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Loading(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::State(e) => match e {
                 StateError::ParentNotFound | StateError::JobNotFound => StatusCode::NOT_FOUND,
                 StateError::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
@@ -57,14 +65,21 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::Loading(_)) {
             tracing::error!("{self}");
         }
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             self.to_string(),
         )
-            .into_response()
+            .into_response();
+        if matches!(self, ApiError::Loading(_)) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(LOADING_RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }

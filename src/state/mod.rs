@@ -343,24 +343,69 @@ pub struct StateHandle {
     payloads: PayloadReader,
 }
 
+/// The second half of `StateHandle::opening`: the load and the start of the writer.
+pub struct Loading {
+    store: SqliteStore,
+    shared: Arc<RwLock<State>>,
+    commands: mpsc::Receiver<Envelope>,
+    committed: watch::Sender<u64>,
+    clock: Clock,
+}
+
+impl Loading {
+    /// Read everything from the store into the state, start the writer and publish the
+    /// stored index. Blocking (it reads the whole store): run it on a blocking thread.
+    pub fn finish(self) -> Result<(), StartError> {
+        let state = load::rebuild(&self.store, self.clock.now_ns())?;
+        let index = state.index;
+        *self.shared.write() = state;
+        self.committed.send_replace(index);
+        writer::spawn(
+            self.store,
+            self.shared,
+            self.commands,
+            self.committed,
+            self.clock,
+        )?;
+        Ok(())
+    }
+}
+
 impl StateHandle {
     /// Open the store, load everything, and start the writer thread, which stamps every
     /// command with `clock`'s time.
     pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<Self, StartError> {
+        let (handle, loading) = StateHandle::opening(data_dir, clock)?;
+        loading.finish()?;
+        Ok(handle)
+    }
+
+    /// Open the store (quick) and return a handle whose state stays empty, and whose
+    /// commands wait, until `Loading::finish` has loaded everything. The server answers 503
+    /// meanwhile.
+    pub fn opening(
+        data_dir: &std::path::Path,
+        clock: Clock,
+    ) -> Result<(Self, Loading), StartError> {
         let store = SqliteStore::open(data_dir)?;
-        let state = load::rebuild(&store, clock.now_ns())?;
-        let index = state.index;
         let payloads = store.payload_reader();
-        let shared = Arc::new(RwLock::new(state));
+        let shared = Arc::new(RwLock::new(State::default()));
         let (tx, rx) = mpsc::channel(writer::QUEUE_CAPACITY);
-        let (index_tx, index_rx) = watch::channel(index);
-        writer::spawn(store, shared.clone(), rx, index_tx, clock)?;
-        Ok(StateHandle {
+        let (index_tx, index_rx) = watch::channel(0);
+        let handle = StateHandle {
             commands: tx,
-            shared,
+            shared: shared.clone(),
             committed: index_rx,
             payloads,
-        })
+        };
+        let loading = Loading {
+            store,
+            shared,
+            commands: rx,
+            committed: index_tx,
+            clock,
+        };
+        Ok((handle, loading))
     }
 
     /// Apply a command; returns once it is durable.

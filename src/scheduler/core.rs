@@ -35,6 +35,9 @@ pub struct Core {
     kills: HashMap<Arc<str>, i64>,
     /// Dispatches already told they are too large for every agent.
     reported_too_large: HashSet<Arc<str>>,
+    /// (job, note) pairs already logged: a job whose dispatches no agent can hold is logged
+    /// once per reason, not once per dispatch.
+    logged_too_large: HashSet<(Arc<str>, String)>,
     /// Largest resources each agent has offered at once.
     largest_agent: HashMap<String, Demand>,
     /// When the last REVIVE was sent (Unix ns).
@@ -85,6 +88,7 @@ impl Core {
             quiet: None,
             kills: HashMap::new(),
             reported_too_large: HashSet::new(),
+            logged_too_large: HashSet::new(),
             largest_agent: HashMap::new(),
             last_revive: None,
             revive_pending: false,
@@ -164,7 +168,15 @@ impl Core {
                 note.push_str("; ");
                 note.push_str(self.caps.gpu_hint);
             }
-            tracing::warn!(dispatch = %unit.dispatch.id, "{note}");
+            let key: (Arc<str>, String) = (unit.parent().into(), note.clone());
+            if !self.logged_too_large.contains(&key) {
+                tracing::warn!(
+                    job = unit.parent(),
+                    dispatch = %unit.dispatch.id,
+                    "{note} (logged once per job and reason; each waiting dispatch carries the note)"
+                );
+                self.logged_too_large.insert(key);
+            }
             self.reported_too_large.insert(unit.dispatch.id.clone());
             notes.push((unit.dispatch.id.clone(), note));
         }

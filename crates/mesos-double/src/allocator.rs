@@ -17,28 +17,62 @@ use crate::validate::{strip_allocation, Pool};
 
 impl St {
     /// Runs the allocator for one agent: offers its free resources unless
-    /// the framework is disconnected, suppressed or filtered on that agent.
+    /// the framework is disconnected, suppressed or filtered on that agent. With an
+    /// `allocation_interval` the agent waits for the next allocation cycle (`None`).
     pub(crate) fn allocate(&mut self, agent: &str) -> Option<String> {
-        if !self.connected() {
+        if !self.cfg.allocation_interval.is_zero() {
+            self.to_allocate.insert(agent.to_string());
             return None;
         }
-        let fw = self.framework.as_ref()?;
+        let offers = self.offers_of(agent);
+        let first_id = offers
+            .first()
+            .map(|o| o["id"]["value"].as_str().unwrap_or("").to_string());
+        if !offers.is_empty() {
+            self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
+        }
+        first_id
+    }
+
+    /// One allocation cycle (`allocation_interval`): every agent waiting for it, in one
+    /// OFFERS event.
+    pub(crate) fn allocation_cycle(&mut self) {
+        let agents = std::mem::take(&mut self.to_allocate);
+        let mut offers = Vec::new();
+        for agent in agents {
+            offers.extend(self.offers_of(&agent));
+        }
+        if !offers.is_empty() {
+            self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
+        }
+    }
+
+    /// The offers of one agent's free resources (recorded as outstanding), or none.
+    fn offers_of(&mut self, agent: &str) -> Vec<Value> {
+        if !self.connected() {
+            return Vec::new();
+        }
+        let Some(fw) = self.framework.as_ref() else {
+            return Vec::new();
+        };
         if fw.suppressed {
-            return None;
+            return Vec::new();
         }
         if self
             .filters
             .get(agent)
             .is_some_and(|until| *until > Instant::now())
         {
-            return None;
+            return Vec::new();
         }
         if self.withheld.contains(agent) {
-            return None;
+            return Vec::new();
         }
-        let free = self.agents.get(agent)?;
+        let Some(free) = self.agents.get(agent) else {
+            return Vec::new();
+        };
         if free.is_empty() {
-            return None;
+            return Vec::new();
         }
         let role = fw.role();
         let multi_role = fw.has_cap("MULTI_ROLE");
@@ -48,7 +82,6 @@ impl St {
         self.agents.insert(agent.to_string(), Pool::default());
         let parts = self.split_offers.max(1);
         let mut offers = Vec::new();
-        let mut first_id = None;
         for part in 0..parts {
             // Scalars are split evenly; everything else goes with the first part.
             let part_resources: Vec<Value> = resources
@@ -92,11 +125,35 @@ impl St {
                     pool,
                 },
             );
-            first_id.get_or_insert(id);
             offers.push(offer);
         }
-        self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
-        first_id
+        offers
+    }
+
+    /// Adds cpus/mem/disk (and ports 31000-32000 for a new agent) to `agent`'s free
+    /// resources and runs the allocator for it (`MesosDouble::offer`, `POST /double/agents`).
+    pub(crate) fn add_resources(
+        &mut self,
+        agent: &str,
+        cpus: f64,
+        mem: f64,
+        disk: f64,
+    ) -> Option<String> {
+        let new = !self.agents.contains_key(agent);
+        let mut res = vec![
+            json!({"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}}),
+            json!({"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}),
+            json!({"name": "disk", "type": "SCALAR", "scalar": {"value": disk}}),
+        ];
+        if new {
+            res.insert(
+                0,
+                json!({"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}}),
+            );
+        }
+        let p = Pool::parse(&res, None).expect("scalar resources parse");
+        self.agents.entry(agent.to_string()).or_default().add(&p);
+        self.allocate(agent)
     }
 
     pub(crate) fn allocate_all(&mut self) {

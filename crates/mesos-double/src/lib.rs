@@ -24,7 +24,9 @@
 //! * `files` — the agents' files API (`/files/browse`, `/files/read`) over simulated
 //!   sandboxes;
 //! * `state` — everything behind the one lock, and the ticker that drives time;
-//! * `config` — behaviour knobs; `double` — the public handle (controls, inspection).
+//! * `config` — behaviour knobs; `double` — the public handle (controls, inspection);
+//! * `control` — the same over HTTP for a double in its own process (`/double/agents`,
+//!   `/double/counters`).
 //!
 //! Known gaps: one framework at a time; no operation IDs (UPDATE_OPERATION_STATUS,
 //! ACKNOWLEDGE_OPERATION_STATUS, RECONCILE_OPERATIONS); no refined (stacked) RESERVE for
@@ -53,6 +55,7 @@ mod agent;
 mod allocator;
 mod codec;
 mod config;
+mod control;
 mod double;
 mod files;
 mod group;

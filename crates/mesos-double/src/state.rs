@@ -3,7 +3,7 @@
 //! events, launches, acks, declines, kills, violations). The ticker (`St::tick`) drives time:
 //! heartbeats, natural task ends, update resends, decline-filter expiry, failover timeouts.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -174,6 +174,10 @@ pub(crate) struct St {
     pub(crate) withheld: HashSet<String>,
     /// When the ticker last ran (`MesosDouble::clock`).
     pub(crate) last_tick: Instant,
+    /// Agents with resources to offer at the next allocation cycle (`allocation_interval`).
+    pub(crate) to_allocate: BTreeSet<String>,
+    /// When the last allocation cycle ran.
+    pub(crate) last_allocation: Instant,
 }
 
 pub(crate) type Shared = Arc<Mutex<St>>;
@@ -214,6 +218,8 @@ impl St {
             volumes: BTreeMap::new(),
             rejected_operations: Vec::new(),
             last_tick: Instant::now(),
+            to_allocate: BTreeSet::new(),
+            last_allocation: Instant::now(),
         }
     }
 }
@@ -357,6 +363,10 @@ impl St {
         self.pump();
         if self.connected() {
             self.reap_executors();
+        }
+        if now.duration_since(self.last_allocation) >= self.cfg.allocation_interval {
+            self.last_allocation = now;
+            self.allocation_cycle();
         }
     }
 

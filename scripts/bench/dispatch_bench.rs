@@ -7,6 +7,8 @@
 //! API answers and the job summary shows every dispatch Pending, plus the server's RSS
 //! before the kill and after the restart. See scripts/bench/README.md.
 
+mod ceiling;
+
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -56,6 +58,10 @@ struct Args {
     /// HTTP client: a minimal HTTP/1.1 client on tokio (cheapest on a shared CPU) or reqwest
     #[arg(long, value_enum, default_value_t = ClientKind::Raw)]
     client: ClientKind,
+    /// Do not bench: serve the trivial-handler ceiling (same route, parsed JSON body, no
+    /// storage) on this address until killed (`scripts/bench/p1.sh` compares against it)
+    #[arg(long, value_name = "ADDR")]
+    ceiling: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,6 +85,9 @@ fn main() {
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
+    if let Some(bind) = args.ceiling {
+        return ceiling::serve(bind).await;
+    }
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }

@@ -60,26 +60,11 @@ pub(crate) async fn counters(AxState(st): AxState<Shared>) -> Response {
             .entry(c.call_type.as_deref().unwrap_or("?"))
             .or_default() += 1;
     }
-    let mut events: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut updates: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut offers = 0;
-    for e in &s.events {
-        let typ = e["type"].as_str().unwrap_or("?");
-        *events.entry(typ).or_default() += 1;
-        match typ {
-            "OFFERS" => offers += e["offers"]["offers"].as_array().map_or(0, Vec::len),
-            "UPDATE" => {
-                let state = e["update"]["status"]["state"].as_str().unwrap_or("?");
-                *updates.entry(state).or_default() += 1;
-            }
-            _ => {}
-        }
-    }
     let body: Value = json!({
         "calls": calls,
-        "events": events,
-        "updates": updates,
-        "offers_sent": offers,
+        "events": s.counts.events,
+        "updates": s.counts.updates,
+        "offers_sent": s.counts.offers,
         "tasks_launched": s.launched.len(),
         "acks": s.acks.len(),
         "violations": s.violations.len(),

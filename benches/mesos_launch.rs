@@ -5,7 +5,9 @@
 //! encodings.
 //!
 //! `cargo bench --bench mesos_launch [-- --tasks N --stream M --agents A --allocation-interval S
-//! --task-secs T --encodings json,protobuf]` prints one line per encoding and phase:
+//! --task-secs T --encodings json,protobuf --before OLD_DISPATCH_BIN]` prints one line per
+//! server, encoding and phase (`--before`: the same runs with another `dispatch` binary,
+//! alternating with this one, for a before/after in one run):
 //!
 //! * `drain`: N dispatches are queued while the cluster has no agents; then A agents appear
 //!   and the queue drains. `launched_per_s` is N over the time from the agents' arrival to
@@ -61,6 +63,9 @@ struct Options {
     allocation_interval: f64,
     task_secs: f64,
     encodings: Vec<String>,
+    /// Another `dispatch` binary (e.g. a release build of an older commit) run after this
+    /// one for each encoding: before/after in one run.
+    before: Option<PathBuf>,
 }
 
 fn options() -> Options {
@@ -71,6 +76,7 @@ fn options() -> Options {
         allocation_interval: 1.0,
         task_secs: 0.05,
         encodings: vec!["json".into(), "protobuf".into()],
+        before: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -89,6 +95,7 @@ fn options() -> Options {
             "--allocation-interval" => o.allocation_interval = number(),
             "--task-secs" => o.task_secs = number(),
             "--encodings" => o.encodings = value.split(',').map(str::to_string).collect(),
+            "--before" => o.before = Some(PathBuf::from(&value)),
             // `cargo bench` passes --bench; anything else is a mistake worth saying.
             "--bench" => {
                 i += 1;
@@ -181,17 +188,12 @@ fn double_binary() -> PathBuf {
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let status = Command::new(cargo)
         .current_dir(manifest)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "mesos-double",
-            "--bin",
-            "mesos-double",
-        ])
+        // Not `-p mesos-double`: built alone it would resolve features differently and
+        // rebuild its dependencies.
+        .args(["build", "--release", "--bin", "mesos-double"])
         .status()
         .expect("run cargo build for mesos-double");
-    assert!(status.success(), "cargo build -p mesos-double failed");
+    assert!(status.success(), "cargo build --bin mesos-double failed");
     Path::new(env!("CARGO_BIN_EXE_dispatch"))
         .parent()
         .expect("target dir")
@@ -206,8 +208,8 @@ fn start_double(bin: &Path, o: &Options, encoding: &str) -> (Proc, String) {
     spawn_and_read(cmd, "mesos-double listening on ", true)
 }
 
-fn start_server(master: &str, encoding: &str, dir: &Path) -> (Proc, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dispatch"));
+fn start_server(bin: &Path, master: &str, encoding: &str, dir: &Path) -> (Proc, String) {
+    let mut cmd = Command::new(bin);
     cmd.args(["server", "-bind", "127.0.0.1:0", "-mesos-master", master]);
     cmd.args([
         "-mesos-content-type",
@@ -288,6 +290,7 @@ impl Counters {
 }
 
 struct Phase<'a> {
+    server: &'a str,
     encoding: &'a str,
     name: &'static str,
     agents: usize,
@@ -306,10 +309,11 @@ impl Phase<'_> {
         let accepts = delta(&["calls", "ACCEPT"]);
         let launched = delta(&["tasks_launched"]);
         println!(
-            "mesos_launch encoding={} phase={} agents={} tasks={} launched_per_s={} \
+            "mesos_launch server={} encoding={} phase={} agents={} tasks={} launched_per_s={} \
              completed_per_s={:.0} tasks_per_accept={:.1} acks_per_s={:.0} \
              cpu_ms_per_1000_tasks={:.1} accepts={accepts} declines={} offers={} revives={} \
              suppresses={} violations={}",
+            self.server,
             self.encoding,
             self.name,
             self.agents,
@@ -331,10 +335,10 @@ impl Phase<'_> {
     }
 }
 
-async fn run(double_bin: &Path, o: &Options, encoding: &str) {
+async fn run(double_bin: &Path, o: &Options, encoding: &str, label: &str, server_bin: &Path) {
     let (_double, double_url) = start_double(double_bin, o, encoding);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (server, url) = start_server(&double_url, encoding, &dir.path().join("data"));
+    let (server, url) = start_server(server_bin, &double_url, encoding, &dir.path().join("data"));
     let http = reqwest::Client::new();
     wait_until("subscription", Duration::from_secs(60), async || {
         let s = get_json(&http, &format!("{url}/v1/agent/self")).await;
@@ -381,6 +385,7 @@ async fn run(double_bin: &Path, o: &Options, encoding: &str) {
     let cpu = server.cpu_seconds() - cpu0;
     let after = Counters::read(&http, &double_url).await;
     Phase {
+        server: label,
         encoding,
         name: "drain",
         agents: o.agents,
@@ -411,6 +416,7 @@ async fn run(double_bin: &Path, o: &Options, encoding: &str) {
         let cpu = server.cpu_seconds() - cpu0;
         let after = Counters::read(&http, &double_url).await;
         Phase {
+            server: label,
             encoding,
             name: "stream",
             agents: o.agents,
@@ -447,7 +453,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let this = PathBuf::from(env!("CARGO_BIN_EXE_dispatch"));
     for encoding in &o.encodings {
-        rt.block_on(run(&double_bin, &o, encoding));
+        rt.block_on(run(&double_bin, &o, encoding, "this", &this));
+        if let Some(before) = &o.before {
+            rt.block_on(run(&double_bin, &o, encoding, "before", before));
+        }
     }
 }

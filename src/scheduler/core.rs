@@ -114,7 +114,10 @@ impl Core {
     /// Fit ready work into offers: first fit in queue order with no head-of-line blocking,
     /// `max_running` per job, tasks of one group instance on one agent.
     pub fn place(&mut self, state: &State, offers: Vec<Offer>, now: i64) -> Placement {
-        let units = ready::ready_units(state, now);
+        let offered = offers
+            .iter()
+            .fold(Demand::default(), |t, o| t.add(&Demand::of(&o.resources)));
+        let units = ready::ready_units(state, now, &offered);
         let running = ready::running_per_job(state);
         for offer in &offers {
             let offered = Demand::of(&offer.resources);

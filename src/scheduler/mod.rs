@@ -301,6 +301,8 @@ impl Scheduler {
     }
 
     /// Place ready work on the offers, record the launches, then accept or decline each.
+    /// The launch records of every offer of the event are sent together, so they share one
+    /// commit (one sync), and only then do the ACCEPTs go out.
     async fn on_offers(&mut self, offers: Vec<Offer>) {
         let placement = {
             let s = self.state.read();
@@ -309,8 +311,23 @@ impl Scheduler {
         for release in placement.releases {
             self.call(release);
         }
+        let mut launches = Vec::with_capacity(placement.offers.len());
+        let mut commands = Vec::new();
         for plan in placement.offers {
-            self.launch_on(plan, &placement.units).await;
+            launches.push(
+                self.render_offer(plan, &placement.units, &mut commands)
+                    .await,
+            );
+        }
+        let results =
+            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c))).await;
+        for result in results {
+            if let Err(e) = result {
+                tracing::info!("not launched: {e}");
+            }
+        }
+        for launch in launches {
+            self.accept_or_decline(launch);
         }
         for (dispatch_id, note) in placement.notes {
             if let Err(e) = self.state.apply(Command::Note { dispatch_id, note }).await {
@@ -328,16 +345,20 @@ impl Scheduler {
         }
     }
 
-    /// Record and launch the units planned for one offer; decline it when nothing launches.
-    /// All launch records of the offer are sent together, so they share one commit.
-    async fn launch_on(&mut self, plan: OfferPlan, units: &[Unit]) {
+    /// Render the units planned for one offer; their launch records (or failures) go to
+    /// `commands`.
+    async fn render_offer(
+        &self,
+        plan: OfferPlan,
+        units: &[Unit],
+        commands: &mut Vec<Command>,
+    ) -> OfferLaunch {
         let OfferPlan {
             offer_ids,
             offer,
             units: chosen,
         } = plan;
         let mut rendered_units = Vec::new();
-        let mut commands = Vec::new();
         for unit in chosen.iter().filter_map(|i| units.get(*i)) {
             match self.render(unit, &offer).await {
                 Ok(rendered) => {
@@ -366,26 +387,33 @@ impl Scheduler {
                 }
             }
         }
-        let results =
-            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c))).await;
-        for result in results {
-            if let Err(e) = result {
-                tracing::info!("not launched: {e}");
-            }
+        OfferLaunch {
+            offer_ids,
+            offer,
+            rendered_units,
         }
+    }
+
+    /// Once the launch records are durable: ACCEPT the offer with the tasks the state
+    /// recorded (a stop may have raced the placement), or DECLINE it if none.
+    fn accept_or_decline(&self, launch: OfferLaunch) {
+        let OfferLaunch {
+            offer_ids,
+            offer,
+            rendered_units,
+        } = launch;
         let mut tasks: Vec<TaskInfo> = Vec::new();
-        for (id, rendered) in rendered_units {
-            // Launch only what the state recorded (a stop may have raced the placement).
-            let recorded = {
-                let s = self.state.read();
-                s.dispatch(&id).is_some_and(|d| {
+        {
+            let s = self.state.read();
+            for (id, rendered) in rendered_units {
+                let recorded = s.dispatch(&id).is_some_and(|d| {
                     rendered
                         .iter()
                         .all(|t| d.runs.iter().any(|r| *r.task_id == *t.task_id.value))
-                })
-            };
-            if recorded {
-                tasks.extend(rendered);
+                });
+                if recorded {
+                    tasks.extend(rendered);
+                }
             }
         }
         if tasks.is_empty() {
@@ -395,7 +423,7 @@ impl Scheduler {
                 refuse_seconds: DECLINE_SECONDS,
             });
         } else {
-            tracing::info!(
+            tracing::debug!(
                 offer = %offer.id,
                 agent = %offer.agent_id,
                 tasks = tasks.len(),
@@ -426,6 +454,13 @@ impl Scheduler {
         };
         placement::render_unit(self.core.caps(), unit, offer, payload.as_deref())
     }
+}
+
+/// One offer's rendered launches, waiting for their records to be durable.
+struct OfferLaunch {
+    offer_ids: Vec<crate::cluster::OfferId>,
+    offer: Offer,
+    rendered_units: Vec<(std::sync::Arc<str>, Vec<TaskInfo>)>,
 }
 
 /// Metrics of status updates, seen before they are applied: real transitions, the queue wait

@@ -51,6 +51,11 @@ const IMPLICIT_RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Most status updates applied in one batch (one commit) before they are acknowledged.
 const MAX_UPDATE_BATCH: usize = 1024;
+/// A sweep (kills due, revive check) walks the active dispatches; after one that took `d`,
+/// the next wake-up's sweep waits until `d * SWEEP_SPACING` has passed, so sweeps take at
+/// most about a tenth of the loop's time however many commits wake it (with a small state a
+/// sweep takes microseconds and runs at once).
+const SWEEP_SPACING: u32 = 10;
 
 /// Start the scheduler on a tokio task.
 pub fn spawn(
@@ -70,6 +75,8 @@ pub fn spawn(
         backend: view.capabilities.name,
         core: Core::new(view.capabilities),
         retry_at: None,
+        next_sweep: tokio::time::Instant::now(),
+        sweep_wanted: false,
     };
     tokio::spawn(scheduler.run(events))
 }
@@ -83,6 +90,10 @@ struct Scheduler {
     core: Core,
     /// When the next failed task's retry delay runs out (Unix ns).
     retry_at: Option<i64>,
+    /// Earliest time of the next sweep asked for by a wake-up (`SWEEP_SPACING`).
+    next_sweep: tokio::time::Instant,
+    /// A wake-up asked for a sweep before `next_sweep`: it runs then.
+    sweep_wanted: bool,
 }
 
 /// A tokio deadline for a Unix-ns time of the scheduler's clock.
@@ -115,7 +126,10 @@ impl Scheduler {
                     if changed.is_err() {
                         return;
                     }
-                    self.kill_and_revive();
+                    self.wake_sweep();
+                }
+                _ = tokio::time::sleep_until(self.next_sweep), if self.sweep_wanted => {
+                    self.sweep();
                 }
                 _ = tokio::time::sleep_until(deadline(&self.clock, revive_at.unwrap_or_default())),
                     if revive_at.is_some() => {
@@ -223,6 +237,23 @@ impl Scheduler {
         }
     }
 
+    /// A wake-up (commit, updates) wants a sweep: now, or at `next_sweep`.
+    fn wake_sweep(&mut self) {
+        if tokio::time::Instant::now() >= self.next_sweep {
+            self.sweep();
+        } else {
+            self.sweep_wanted = true;
+        }
+    }
+
+    /// `kill_and_revive`, spaced by its own cost (`SWEEP_SPACING`).
+    fn sweep(&mut self) {
+        let started = tokio::time::Instant::now();
+        self.kill_and_revive();
+        self.next_sweep = started + started.elapsed() * SWEEP_SPACING;
+        self.sweep_wanted = false;
+    }
+
     /// Kills that are due, then a revive if work is waiting.
     fn kill_and_revive(&mut self) {
         let now = self.clock.now_ns();
@@ -297,7 +328,7 @@ impl Scheduler {
         for kill in strays {
             self.call(kill);
         }
-        self.kill_and_revive();
+        self.wake_sweep();
     }
 
     /// Place ready work on the offers, record the launches, then accept or decline each.

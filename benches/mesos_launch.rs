@@ -214,6 +214,8 @@ fn start_server(bin: &Path, master: &str, encoding: &str, dir: &Path) -> (Proc, 
     cmd.args([
         "-mesos-content-type",
         encoding,
+        "-driver-allowlist",
+        "raw_exec",
         "-log-level",
         "warn,dispatch::server=info",
     ]);

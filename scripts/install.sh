@@ -8,7 +8,7 @@
 #   PREFIX/bin/dispatch                       the binary [target/release/dispatch]
 #   PREFIX/libexec/dispatch/transcode.sh      commands the shipped jobs run (task_path)
 #   PREFIX/share/dispatch/                    jobs/, samples/, deploy/ (Prometheus, Grafana,
-#                                             Datadog), scripts/dispatch.sh, make-samples.sh,
+#                                             Datadog, ACL policies), scripts/dispatch.sh, make-samples.sh,
 #                                             and the pristine config and env file
 #   PREFIX/share/doc/dispatch/README.md
 #   SYSCONFDIR/systemd/system/dispatch.service   [SYSCONFDIR = /etc]
@@ -147,7 +147,7 @@ for f in "$repo"/jobs/* "$repo"/samples/*; do
 done
 while IFS= read -r f; do
     put 0644 "$f" "$sharedir/${f#"$repo"/}"
-done < <(find "$repo/deploy/prometheus" "$repo/deploy/grafana" "$repo/deploy/datadog" -type f | sort)
+done < <(find "$repo/deploy/prometheus" "$repo/deploy/grafana" "$repo/deploy/datadog" "$repo/deploy/acl" -type f | sort)
 install -d -m 0750 "$destdir$datadir"
 install -d -m 0755 "$destdir$confdir/conf.d"
 

@@ -8,10 +8,17 @@
 #   python3           apt package python3  (test HTTP server: python3 -m http.server)
 #   python3 `nomad`   PyPI python-nomad    (Nomad API client compatibility tests)
 #   promtool          apt package prometheus (tests/metrics.rs: check metrics and rules)
+#   ZooKeeper + JRE   apt package zookeeper (tests/mesos_zookeeper.rs starts a throwaway
+#                     server: java -cp /usr/share/java/zookeeper.jar ...)
 #   ShellCheck        apt package shellcheck (tests/deploy.rs: every shell script)
 #   vagrant           apt package vagrant    (tests/deploy.rs: vagrant validate)
 #   systemd-analyze   apt package systemd    (tests/deploy.rs: verify the units)
 #   jq                apt package jq         (tests/deploy.rs: the queue-metrics script)
+#   PostgreSQL        apt package postgresql (tests/postgres.rs starts a throwaway cluster
+#                     with initdb/postgres from /usr/lib/postgresql/<version>/bin, as
+#                     `nobody` when the tests run as root)
+#   chromium +        apt packages chromium, chromium-driver (tests/ui.rs drives a headless
+#   chromedriver      browser over WebDriver; the test starts chromedriver itself)
 #
 # Not installed here: Terraform and its AWS provider, which are not Debian packages.
 # tests/deploy.rs runs `terraform validate` offline against a provider mirror in
@@ -39,10 +46,14 @@ have ffmpeg && have ffprobe || apt_pkgs+=(ffmpeg)
 have curl || apt_pkgs+=(curl)
 have python3 || apt_pkgs+=(python3)
 have promtool || apt_pkgs+=(prometheus)
+{ [ -f /usr/share/java/zookeeper.jar ] && have java; } || apt_pkgs+=(zookeeper)
 have shellcheck || apt_pkgs+=(shellcheck)
 have vagrant || apt_pkgs+=(vagrant)
 have systemd-analyze || apt_pkgs+=(systemd)
 have jq || apt_pkgs+=(jq)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)
+have chromium || apt_pkgs+=(chromium)
+have chromedriver || apt_pkgs+=(chromium-driver)
 
 python_has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 python_has_nomad() { python3 -c 'import nomad' >/dev/null 2>&1; }
@@ -80,6 +91,7 @@ fi
 
 echo "test deps OK: $(ffmpeg -version | head -n1)"
 echo "test deps OK: $(promtool --version 2>&1 | head -n1)"
+echo "test deps OK: ZooKeeper jar /usr/share/java/zookeeper.jar, $(java -version 2>&1 | head -n1)"
 echo "test deps OK: python3 module nomad $(python3 -c 'import nomad, importlib.metadata as m; print(m.version("python-nomad"))' 2>/dev/null || echo present)"
 echo "test deps OK: $(shellcheck --version | sed -n 2p), $(vagrant --version), $(systemd-analyze --version | head -n1)"
 if have terraform && [ -d /opt/tf-plugins/registry.terraform.io/hashicorp/aws ]; then

@@ -4,6 +4,7 @@
 //! `api` (HTTP) and `cli` send commands to `state`, the single writer, which makes them
 //! durable in `store` before anyone is answered.
 
+pub mod acl;
 pub mod api;
 pub mod batch;
 pub mod cli;
@@ -11,6 +12,8 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod gc;
+pub mod leadership;
+pub mod listener;
 pub mod metrics;
 pub mod model;
 pub mod render;
@@ -20,3 +23,4 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod systemd;
+pub mod ui;

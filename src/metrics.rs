@@ -68,6 +68,12 @@ pub const OFFERS_DECLINED: &str = "dispatch_offers_declined_total";
 /// Counter, label `backend`: offers rescinded by the cluster.
 pub const OFFERS_RESCINDED: &str = "dispatch_offers_rescinded_total";
 pub const GC_REMOVED: &str = "dispatch_gc_children_removed_total";
+/// Counter, label `reason` (`per_client`, `total`): connections refused at accept for
+/// being over a connection limit.
+pub const CONNECTIONS_REFUSED: &str = "dispatch_http_connections_refused_total";
+/// Counter, label `reason` (`handshake`, `not_tls`, `timeout`): TLS connections that never
+/// got to HTTP.
+pub const TLS_FAILURES: &str = "dispatch_tls_handshake_failures_total";
 /// Counter, label `backend`: tasks launched.
 pub const TASKS_LAUNCHED: &str = "dispatch_tasks_launched_total";
 /// Counter, label `backend`: status updates acknowledged (after they were durable).
@@ -91,10 +97,15 @@ pub const CLUSTER_HEARTBEAT_AGE: &str = "dispatch_cluster_seconds_since_heartbea
 pub const COMMIT_SECONDS: &str = "dispatch_store_commit_seconds";
 /// Histogram: commands answered by one commit (group commit batch size).
 pub const COMMIT_BATCH: &str = "dispatch_store_commit_batch_size";
-/// How long one fdatasync of the store took (several commits may share one).
-pub const STORE_SYNC_SECONDS: &str = "dispatch_store_sync_seconds";
-/// How long writing one batch into the store took (the transaction, without the sync).
-pub const STORE_WRITE_SECONDS: &str = "dispatch_store_write_seconds";
+/// Gauge: 1 while this server leads (runs the scheduler and the backend), 0 on a standby.
+pub const SERVER_LEADER: &str = "dispatch_server_leader";
+/// Counter: times this server was elected leader (a shared store).
+pub const ELECTIONS: &str = "dispatch_leader_elections_total";
+/// Counter: commits refused because another server was elected since (fencing).
+pub const FENCED_COMMITS: &str = "dispatch_store_fenced_commits_total";
+/// Counter, label `status` (`2xx`, `4xx`, `5xx`, `unreachable`): requests a standby
+/// forwarded to the leader.
+pub const FORWARDED: &str = "dispatch_forwarded_requests_total";
 
 /// States of `QUEUE_DEPTH`.
 const DEPTH_STATES: [&str; 5] = ["pending", "running", "complete", "failed", "stopped"];
@@ -272,8 +283,6 @@ fn prometheus_builder() -> Result<PrometheusBuilder, metrics_exporter_prometheus
         .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE))
         .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &latency)?
         .set_buckets_for_metric(Matcher::Full(COMMIT_SECONDS.into()), &latency)?
-        .set_buckets_for_metric(Matcher::Full(STORE_SYNC_SECONDS.into()), &latency)?
-        .set_buckets_for_metric(Matcher::Full(STORE_WRITE_SECONDS.into()), &latency)?
         .set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), &wait)?
         .set_buckets_for_metric(Matcher::Full(RUN_TIME.into()), &wait)?
         .set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), &batch)
@@ -330,6 +339,14 @@ fn describe() {
         GC_REMOVED,
         "Dead dispatched children removed by garbage collection"
     );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections refused for being over a connection limit"
+    );
+    describe_counter!(
+        TLS_FAILURES,
+        "TLS connections whose handshake failed, timed out or was not TLS"
+    );
     describe_counter!(TASKS_LAUNCHED, "Tasks launched");
     describe_counter!(ACKS, "Status updates acknowledged after they were durable");
     describe_counter!(RECONCILES, "Reconciliation requests sent to the cluster");
@@ -351,19 +368,16 @@ fn describe() {
     describe_histogram!(
         COMMIT_SECONDS,
         Unit::Seconds,
-        "Group commit duration: first command of a batch taken to the batch durable"
-    );
-    describe_histogram!(
-        STORE_SYNC_SECONDS,
-        Unit::Seconds,
-        "Store sync (fdatasync) duration; one sync covers every batch written before it"
-    );
-    describe_histogram!(
-        STORE_WRITE_SECONDS,
-        Unit::Seconds,
-        "Writing one batch into the store (the transaction, without the sync)"
+        "Store commit duration (one transaction, one fsync)"
     );
     describe_histogram!(COMMIT_BATCH, "Commands answered by one store commit");
+    describe_gauge!(SERVER_LEADER, "1 while this server leads, 0 on a standby");
+    describe_counter!(ELECTIONS, "Times this server was elected leader");
+    describe_counter!(
+        FENCED_COMMITS,
+        "Commits refused because another server was elected since"
+    );
+    describe_counter!(FORWARDED, "Requests a standby forwarded to the leader");
 }
 
 /// The Prometheus text of everything recorded so far (set the queue gauges first).
@@ -513,6 +527,16 @@ pub fn offer_declined(backend: &'static str) {
     counter!(OFFERS_DECLINED, "backend" => backend).increment(1);
 }
 
+/// A connection refused at accept (`reason`: `per_client` or `total`).
+pub fn connection_refused(reason: &'static str) {
+    counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+}
+
+/// A TLS connection that never got to HTTP (`reason`: `handshake`, `not_tls`, `timeout`).
+pub fn tls_failure(reason: &'static str) {
+    counter!(TLS_FAILURES, "reason" => reason).increment(1);
+}
+
 /// Garbage collection removed this many dead children.
 pub fn gc_removed(children: u64) {
     counter!(GC_REMOVED).increment(children);
@@ -629,14 +653,28 @@ pub fn commit(batch_size: usize, took: Duration) {
     histogram!(COMMIT_SECONDS).record(took.as_secs_f64());
 }
 
-/// One batch written to the store (CPU: the transaction, no sync).
-pub fn store_write(took: Duration) {
-    histogram!(STORE_WRITE_SECONDS).record(took.as_secs_f64());
+/// This server's role changed (`leading`), or is set at start.
+pub fn leader(leading: bool) {
+    gauge!(SERVER_LEADER).set(if leading { 1.0 } else { 0.0 });
 }
 
-/// One sync of the store (the disk's flush).
-pub fn store_sync(took: Duration) {
-    histogram!(STORE_SYNC_SECONDS).record(took.as_secs_f64());
+/// This server won an election.
+pub fn elected() {
+    counter!(ELECTIONS).increment(1);
+}
+
+/// A commit was refused: another server leads.
+pub fn fenced_commit() {
+    counter!(FENCED_COMMITS).increment(1);
+}
+
+/// A standby forwarded a request; `status` is the leader's answer (`None`: unreachable).
+pub fn forwarded(status: Option<u16>) {
+    let class = match status {
+        Some(s) => format!("{}xx", s / 100),
+        None => "unreachable".into(),
+    };
+    counter!(FORWARDED, "status" => class).increment(1);
 }
 
 #[cfg(test)]

@@ -32,6 +32,19 @@ impl Api {
                 mesos: None,
                 gc: Default::default(),
                 fetch_bind: None,
+                tls: None,
+                conn_limits: Default::default(),
+                drivers: dispatch::model::drivers::DriverPolicy::all(),
+                backpressure: Default::default(),
+                open: false,
+                acl: false,
+                acl_bootstrap_secret: None,
+                acl_bootstrap_reload: None,
+                clock: dispatch::clock::Clock::system(),
+                mesos_updates: None,
+                store: None,
+                advertise: None,
+                ui: Default::default(),
             };
             dispatch::server::serve(listener, config, std::future::pending())
                 .await
@@ -958,4 +971,151 @@ async fn while_loading_every_route_answers_503_with_retry_after() {
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert!(health.headers().get("retry-after").is_none());
+}
+
+/// Reads newline-delimited JSON frames from a streaming answer.
+struct Frames {
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl Frames {
+    async fn open(api: &Api, query: &str) -> Frames {
+        let resp = api
+            .http
+            .get(format!("{}/v1/event/stream?{query}", api.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        Frames {
+            resp,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next line as JSON (`{}` for a heartbeat), within 10 s.
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return serde_json::from_slice(&line).expect("a JSON line");
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.resp.chunk())
+                .await
+                .expect("a frame within 10 s")
+                .unwrap()
+                .expect("the stream is still open");
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// The next frame with events (heartbeats skipped).
+    async fn frame(&mut self) -> Value {
+        loop {
+            let v = self.next().await;
+            if v.get("Events").is_some() {
+                return v;
+            }
+        }
+    }
+}
+
+/// Frames until one has an event keyed `key`; every event must belong to `parent`.
+async fn until_key(frames: &mut Frames, parent: &str, key: &str) -> Value {
+    loop {
+        let frame = frames.frame().await;
+        let mut found = false;
+        for e in frame["Events"].as_array().unwrap() {
+            let k = e["Key"].as_str().unwrap();
+            assert!(k.starts_with(parent), "only {parent}'s events: {e}");
+            found |= k == key;
+        }
+        if found {
+            return frame;
+        }
+    }
+}
+
+/// `GET /v1/event/stream`: a heartbeat first; `topic=Job:<id>` follows a parent and its
+/// children and nothing else; `index` resumes after what was seen; bad topics are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn event_stream_filters_by_topic_and_resumes_by_index() {
+    let api = Api::start().await;
+    let mut all = Frames::open(&api, "topic=Job:transcode").await;
+    assert_eq!(all.next().await, json!({}), "a heartbeat at once");
+    api.register_transcode().await;
+    let mut other = transcode_job("optional");
+    other["Job"]["ID"] = json!("other");
+    other["Job"]["Name"] = json!("other");
+    api.ok("PUT", "/v1/jobs", Some(other)).await;
+    let child = api
+        .dispatch("transcode", json!({"Meta": {"input": "a.mp4"}}))
+        .await["DispatchedJobID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.dispatch("other", json!({"Meta": {"input": "b.mp4"}}))
+        .await;
+    let second = api
+        .dispatch("transcode", json!({"Meta": {"input": "c.mp4"}}))
+        .await["DispatchedJobID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let registered = all.frame().await;
+    let e = &registered["Events"][0];
+    assert_eq!(e["Topic"], "Job");
+    assert_eq!(e["Type"], "JobRegistered");
+    assert_eq!(e["Key"], "transcode");
+    assert_eq!(e["Payload"]["Job"]["ID"], "transcode");
+    let dispatched = all.frame().await;
+    assert_eq!(dispatched["Events"][0]["Key"], json!(child));
+    assert_eq!(dispatched["Events"][0]["FilterKeys"], json!(["transcode"]));
+    assert_eq!(
+        dispatched["Events"][0]["Payload"]["Job"]["ParentID"],
+        "transcode"
+    );
+    let resume_after = dispatched["Index"].as_u64().unwrap();
+    // Then the second child (the scheduler's notes on the first may come between); never
+    // anything of the other job.
+    until_key(&mut all, "transcode", &second).await;
+
+    // Resuming after the first child's index replays from there on.
+    let mut resumed = Frames::open(
+        &api,
+        &format!("topic=Job:transcode&index={}", resume_after + 1),
+    )
+    .await;
+    let first_resumed = resumed.frame().await;
+    assert!(first_resumed["Index"].as_u64().unwrap() > resume_after);
+    let replayed = until_key(&mut resumed, "transcode", &second).await;
+    assert!(replayed["Index"].as_u64().unwrap() > resume_after);
+
+    // Evaluation topic, filtered by the child: its evaluation (nothing runs here, so there
+    // are no allocations; tests/ui.rs follows those through /ui/live).
+    let mut evals = Frames::open(&api, &format!("topic=Evaluation:{second}&index=1")).await;
+    let frame = evals.frame().await;
+    for e in frame["Events"].as_array().unwrap() {
+        assert_eq!(e["Topic"], "Evaluation");
+        assert_eq!(e["Payload"]["Evaluation"]["JobID"], json!(second));
+    }
+
+    let msg = api
+        .err(
+            "GET",
+            "/v1/event/stream?topic=Job:a:b",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(msg.contains("Invalid topic query"), "{msg}");
+    api.err(
+        "GET",
+        "/v1/event/stream?index=x",
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 }

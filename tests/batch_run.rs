@@ -241,6 +241,27 @@ fn a_failed_task_is_reported_with_its_state_and_command() {
     assert!(all.contains("command: echo about to fail; exit 3"), "{all}");
 }
 
+/// Why it failed, where the user looks: the last lines of the failed task's stderr under it.
+#[test]
+fn a_failed_task_shows_the_end_of_its_stderr() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Mesosfile");
+    std::fs::write(
+        &file,
+        "- name: convert\n  command:\n    value: \"echo working; echo 'convert: error: ffmpeg not found on PATH' >&2; exit 1\"\n",
+    )
+    .unwrap();
+    let o = dispatch(&server, &["run", file.to_str().unwrap()]);
+    let all = fails(&o, 1, "task \"convert\": TASK_FAILED: exit code 1");
+    assert!(
+        all.contains(
+            "    stderr (last 1 line(s)):\n      convert: error: ffmpeg not found on PATH"
+        ),
+        "{all}"
+    );
+}
+
 #[test]
 fn retry_relaunches_a_failed_task_with_new_ids() {
     let server = TestServer::start();

@@ -193,7 +193,8 @@ fn bad_files_stop_the_server_with_file_line_and_key() {
         ("gc {\n  threshold = \"forever\"\n", ":2: invalid HCL"),
         ("mesos {\n  master = \"m:5050\"\n  principal = \"p\"\n  secret_file = \"/no/such/secret\"\n}\n", ":4: mesos.secret_file: cannot read /no/such/secret"),
         ("tls {\n  cert_file = \"/no/such/cert.pem\"\n}\n", ":2: tls.cert_file: cannot read /no/such/cert.pem"),
-        ("acl {\n  enabled = true\n}\n", ":2: acl.enabled = true: ACLs are not available in this build of Dispatch yet"),
+        ("acl {\n  enabled = \"yes\"\n}\n", ":2: acl.enabled: must be true or false, not a string"),
+        ("acl {\n  bootstrap_token_file = \"/no/such/token\"\n}\n", ":2: acl.bootstrap_token_file: cannot read /no/such/token"),
     ];
     for (text, want) in cases {
         std::fs::write(&file, text).unwrap();
@@ -222,7 +223,7 @@ fn sd_notify_readiness_and_sighup_reload() {
     std::fs::write(
         &file,
         format!(
-            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = 0\n}}\nlog_level = \"info\"\n",
+            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = 0\n}}\nlog_level = \"info\"\ndriver_allowlist = [\"raw_exec\"]\n",
             dir.path().join("data").display()
         ),
     )
@@ -253,7 +254,7 @@ fn sd_notify_readiness_and_sighup_reload() {
     std::fs::write(
         &file,
         format!(
-            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = {}\n}}\nlog_level = \"DEBUG\"\n",
+            "data_dir = \"{}\"\nbind_addr = \"127.0.0.1\"\nports {{\n  http = {}\n}}\nlog_level = \"DEBUG\"\ndriver_allowlist = [\"raw_exec\"]\n",
             dir.path().join("data").display(),
             other_port.addr.port()
         ),

@@ -87,6 +87,10 @@ fn install_into_a_destdir_keeps_changed_configs_unless_forced() {
             "usr/local/share/dispatch/deploy/prometheus/rules.yml",
             0o644,
         ),
+        (
+            "usr/local/share/dispatch/deploy/acl/dispatch-transcode.hcl",
+            0o644,
+        ),
         ("usr/local/share/dispatch/make-samples.sh", 0o755),
         ("usr/local/share/doc/dispatch/README.md", 0o644),
     ] {
@@ -641,16 +645,11 @@ fn terraform_is_formatted_and_validates_offline() {
         "{}",
         show(&o)
     );
-    // the variables' own checks hold: the API is never opened to the whole internet, and
-    // ACLs/TLS stay off until the server has them
+    // the variables' own checks hold: the API is never opened to the whole internet
     for (var, want) in [
         (
             "client_cidrs=[\"0.0.0.0/0\"]",
-            "would expose an API without authentication",
-        ),
-        (
-            "dispatch_acl_enabled=true",
-            "ACLs are not available in this build",
+            "would expose the API to the whole internet",
         ),
         ("master_count=2", "master_count: 1, 3 or 5"),
     ] {
@@ -703,9 +702,17 @@ fn terraform_renders_a_config_the_server_accepts_and_user_data_that_passes_shell
         )
         .unwrap();
         std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        // the bootstrap token the server makes at first boot, here in the temp dir
+        let token = dir.path().join("bootstrap.token");
+        std::fs::write(&token, "3f4a0fcd-5c2b-4a1e-9d0e-7b8c9d0e1f2a\n").unwrap();
+        let text = rendered.as_str().unwrap();
+        assert!(
+            text.contains("bootstrap_token_file = \"/etc/dispatch/bootstrap.token\""),
+            "{text}"
+        );
         std::fs::write(
             dir.path().join("conf.d/50-cluster.hcl"),
-            rendered.as_str().unwrap(),
+            text.replace("/etc/dispatch/bootstrap.token", token.to_str().unwrap()),
         )
         .unwrap();
         // as the unit reads them: dispatch.hcl, then the drop-ins
@@ -716,11 +723,14 @@ fn terraform_renders_a_config_the_server_accepts_and_user_data_that_passes_shell
         )
         .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
         let mesos = config.mesos.expect("mesos");
-        assert_eq!(mesos.masters, want);
+        assert_eq!(mesos.masters.describe(), want);
         assert_eq!(mesos.roles, ["dispatch"]);
         assert_eq!(config.bind.to_string(), "0.0.0.0:4646");
         assert_eq!(config.advertise.as_deref(), Some("http://10.42.0.5:4646"));
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/dispatch"));
+        assert!(config.acl.enabled && !config.acl.open, "ACLs on by default");
+        assert!(config.acl.bootstrap_token.is_some());
+        assert!(config.drivers.allows("raw_exec"));
     }
 
     let user_data = t.eval_json(

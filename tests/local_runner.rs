@@ -607,7 +607,7 @@ async fn suppress_rescinds_and_revive_offers_again() {
         .await;
     assert_eq!(rescinded, Some(offer.id.clone()));
     assert!(r.try_offer(Duration::from_millis(500)).await.is_none());
-    r.call(ClusterCall::Revive);
+    r.call(ClusterCall::Revive(Vec::new()));
     let again = r.offer().await;
     assert_ne!(again.id, offer.id);
 }
@@ -632,7 +632,7 @@ async fn decline_filters_until_resources_free_up_or_revive() {
         refuse_seconds: 3600.0,
     });
     assert!(r.try_offer(Duration::from_millis(500)).await.is_none());
-    r.call(ClusterCall::Revive);
+    r.call(ClusterCall::Revive(Vec::new()));
     r.offer().await;
 }
 

@@ -4,6 +4,8 @@
 
 mod common;
 
+#[path = "common/certs.rs"]
+mod certs;
 #[path = "common/mesos.rs"]
 mod harness;
 
@@ -526,12 +528,137 @@ fn unreachable_master_gives_a_clear_error_and_dispatches_still_queue() {
             .any(|l| l.starts_with("dispatch_cluster_connected{backend=\"mesos\"} 0")),
         "{text}"
     );
+    // A long-running server keeps retrying, and says the same cause once, not per attempt.
+    wait_until(30, "several attempts", || {
+        get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"]["Attempts"]
+            .as_u64()
+            .is_some_and(|n| n >= 4)
+    });
+    let log = s.log();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("cannot subscribe"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+}
+
+/// `dispatch run -master` gives up the way mesos-batch does: one line naming the master and
+/// the cause, exit 1; at once for what retrying cannot fix, after -connect-timeout otherwise.
+/// A master's web UI address as copied from a browser names the master.
+#[test]
+fn a_one_off_run_gives_up_cleanly() {
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dispatch"));
+        c.args(args)
+            .env_remove("DISPATCH_ADDR")
+            .env_remove("NOMAD_ADDR");
+        common::output_within(&mut c, 30)
+    };
+    let tasks = r#"{"tasks": [{"name": "hello", "task_id": {"value": "x"}, "agent_id": {"value": ""},
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}],
+        "command": {"value": "echo hello"}}]}"#;
+    // Nothing listening: waits (says so once), then gives up.
+    let nobody = common::closed_port();
+    let o = run(&[
+        "run",
+        "-master",
+        &nobody.addr.to_string(),
+        "-connect-timeout",
+        "2s",
+        tasks,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(
+        out.matches("Waiting for a Mesos master at").count(),
+        1,
+        "{}",
+        show(&o)
+    );
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "Error running on the Mesos master at http://{}: ",
+            nobody.addr
+        )) && last.contains("Connection refused")
+            && last.ends_with("(gave up after 2s, -connect-timeout)"),
+        "{}",
+        show(&o)
+    );
+    assert!(err.matches("WARN").count() <= 1, "{}", show(&o));
+    assert!(
+        !out.contains("Dispatched Job ID"),
+        "nothing submitted: {}",
+        show(&o)
+    );
+
+    // Not a Mesos master (a Dispatch server): at once, whatever the timeout.
+    let not_mesos = TestServer::start();
+    let o = run(&["run", "-master", &not_mesos.url(), tasks]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "Error running on the Mesos master at {}: {} is not a Mesos master: POST /api/v1/scheduler answered 404",
+            not_mesos.url(),
+            not_mesos.url()
+        )) && !last.contains("gave up after"),
+        "{}",
+        show(&o)
+    );
+
+    // Refused credentials: at once.
+    let m = master(Config {
+        credentials: Some(("dispatch".into(), "s3cret".into())),
+        ..fast_config()
+    });
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let addr = m.addr().to_string();
+    let o = run(&[
+        "run",
+        "-master",
+        &addr,
+        "-principal",
+        "dispatch",
+        "-secret",
+        "wrong",
+        tasks,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("http://{addr} refused our credentials (401)"))
+            && !last.contains("gave up after"),
+        "{}",
+        show(&o)
+    );
+    assert!(m.launched_tasks().is_empty());
+
+    // The web UI address from a browser works.
+    let m = master(fast_config());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let ui = format!("http://{}/#/", m.addr());
+    let o = run(&["run", "-master", &ui, "-content-type", "json", tasks]);
+    let out = ok(&o);
+    assert!(
+        out.contains(&format!("on http://{} (-master)", m.addr())),
+        "{out}"
+    );
+    assert_eq!(m.launched_tasks().len(), 1);
 }
 
 #[test]
 fn bad_mesos_flags_are_usage_errors() {
     for (args, want) in [
-        (vec!["-mesos-master", "zk://z:2181/mesos"], "ZooKeeper URLs"),
+        (
+            vec!["-mesos-master", "zk://z:2181"],
+            "is not a ZooKeeper URL; expected zk://host:port,host:port/path",
+        ),
         (
             vec!["-mesos-master", "m:5050", "-mesos-capabilities", "TELEPORT"],
             "unknown capability \"TELEPORT\"",
@@ -1025,6 +1152,56 @@ fn credentials_and_no_leader() {
     assert_eq!(auth.as_deref(), Some("Basic ZGlzcGF0Y2g6czNjcmV0"));
 }
 
+/// `-mesos-master https://...`: the master's certificate is checked against
+/// `-mesos-ca-file` (the system's roots do not know a private CA), and work runs through the
+/// TLS connection.
+#[test]
+fn an_https_master_is_trusted_through_the_mesos_ca_file() {
+    let m = master(fast_config());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new(dir.path(), "mesos");
+    let pair = ca.server("master");
+    let front = certs::tls_proxy(&pair, m.addr());
+    let url = format!("https://{front}");
+
+    let untrusting = server(&url, "json", &[]);
+    wait_until(20, "the certificate error reported", || {
+        let conn =
+            &get_json(&untrusting, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+        conn["LastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("certificate") || e.contains("UnknownIssuer"))
+    });
+    assert!(!m.is_subscribed());
+    drop(untrusting);
+
+    let s = server(
+        &url,
+        "protobuf",
+        &["-mesos-ca-file", ca.cert.to_str().unwrap()],
+    );
+    wait_until(20, "SUBSCRIBED over TLS", || m.is_subscribed());
+    wait_until(10, "the TLS master as the leader", || {
+        let conn = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"]["Connection"];
+        conn["State"] == "subscribed" && conn["Leader"].as_str() == Some(url.as_str())
+    });
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    register(&s, "jobs/transcode.hcl");
+    let out = ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-meta",
+            "input=http://media.example/in.mov",
+            "transcode",
+        ],
+    ));
+    let child = dispatched_id(&out);
+    assert_eq!(status_of(&s, &child), "dead", "{}", s.log());
+    assert_every_update_acked(&m);
+}
+
 /// Away longer than the failover timeout: Mesos removed the framework (and killed its tasks).
 /// The refused SUBSCRIBE (200 + ERROR) is reported, Dispatch registers as a new framework and
 /// relaunches the work that was lost.
@@ -1312,10 +1489,11 @@ fn run_with_master_is_its_own_framework_without_a_server() {
         "{}",
         show(&o)
     );
-    let o = dispatch_without_server(&["run", "-master", "zk://z:2181/mesos", &url]);
+    let o = dispatch_without_server(&["run", "-master", "zk://z:2181", &url]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("-master: ZooKeeper URLs"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("-master: \"zk://z:2181\" is not a ZooKeeper URL"),
         "{}",
         show(&o)
     );
@@ -1478,6 +1656,90 @@ const TEMPLATE_RUN_JOB: &str = r#"job "tplrun" {
 }
 "#;
 
+/// Sandbox URLs are capabilities: agents fetch a task's rendered template with the token in
+/// its URL; another token, another task's token, or the same URL once the task ended are
+/// all 404; people reading the rendered TaskInfo see the token redacted.
+#[test]
+fn sandbox_urls_work_only_with_their_token_while_the_task_runs() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let s = server(&m.url(), "json", &[]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("tplrun.hcl");
+    std::fs::write(&file, TEMPLATE_RUN_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", file.to_str().unwrap()]));
+    let first = dispatched_id(&ok(&dispatch(
+        &s,
+        &["job", "dispatch", "-detach", "tplrun"],
+    )));
+    let second = dispatched_id(&ok(&dispatch(
+        &s,
+        &["job", "dispatch", "-detach", "tplrun"],
+    )));
+    wait_until(30, "both launched", || m.launched_tasks().len() == 2);
+    let uri_of = |i: usize| -> (String, String) {
+        let task = m.launched_tasks()[i].task_info.clone();
+        let uri = task["command"]["uris"]
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["output_file"] == "local/app.conf"))
+            .unwrap_or_else(|| panic!("no template URI in {task}"))["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (task["task_id"]["value"].as_str().unwrap().to_string(), uri)
+    };
+    let (task_a, uri_a) = uri_of(0);
+    let (task_b, uri_b) = uri_of(1);
+    let get = |url: &str| -> (String, String) {
+        let path = &url[url.find("/v1/sandbox/").unwrap()..];
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", &format!("{}{path}", s.url())])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    assert_eq!(get(&uri_a), ("200".into(), "port=8080".into()));
+    let token_a = uri_a.split('/').nth_back(2).unwrap().to_string();
+    let token_b = uri_b.split('/').nth_back(2).unwrap().to_string();
+    assert_ne!(token_a, token_b, "each task has its own token");
+    assert_eq!(token_a.len(), 43);
+    let not_found = ("404".to_string(), "no such sandbox file".to_string());
+    // A's path with B's token, a changed token, no token: the same 404
+    assert_eq!(get(&uri_a.replace(&token_a, &token_b)), not_found);
+    let mut flipped = token_a.clone().into_bytes();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        get(&uri_a.replace(&token_a, std::str::from_utf8(&flipped).unwrap())),
+        not_found
+    );
+    assert_eq!(get(&uri_a.replace(&format!("/{token_a}/"), "/")), not_found);
+    // the rendered TaskInfo shows where the file comes from, not the token
+    let rendered = ok(&dispatch(&s, &["job", "inspect", "-rendered", &first]));
+    assert!(rendered.contains("/REDACTED/local/app.conf"), "{rendered}");
+    assert!(
+        !rendered.contains(&token_a) && !rendered.contains(&token_b),
+        "{rendered}"
+    );
+    // the task ends: its URL no longer works; the other task's still does
+    let which = if task_a.starts_with(&first.replace('/', ".")) {
+        &first
+    } else {
+        &second
+    };
+    ok(&dispatch(&s, &["job", "stop", which]));
+    wait_until(30, "the task's kill recorded", || {
+        let runs = task_runs(&s, which);
+        !runs.is_empty() && runs.iter().all(|r| r["State"] == "TASK_KILLED")
+    });
+    assert_eq!(get(&uri_a), not_found);
+    assert_eq!(get(&uri_b), ("200".into(), "port=8080".into()));
+    let _ = task_b;
+}
+
 /// `dispatch run -master` of a job with templates: agents fetch them from a listener that
 /// serves sandbox files only; the API itself is not on it.
 #[test]
@@ -1582,4 +1844,429 @@ fn a_revive_never_overtakes_the_suppress_before_it() {
         Some("SUPPRESS"),
         "{order:?}"
     );
+}
+
+/// A failure says why where the user looks, on Mesos too: dispatch-and-wait and
+/// `job status <child>` show the end of the failed attempt's stderr, read through the
+/// agent's files API.
+#[test]
+fn a_failed_dispatch_shows_the_end_of_its_stderr_from_the_agent() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let s = server(&m.url(), "json", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("conv.hcl");
+    std::fs::write(
+        &job,
+        r#"job "conv" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    restart {
+      attempts = 0
+    }
+    reschedule {
+      attempts = 0
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "convert.sh"]
+      }
+      resources {
+        cpu    = 100
+        memory = 32
+      }
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let waiting = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(["job", "dispatch", "conv"])
+        .env("DISPATCH_ADDR", s.url())
+        .env_remove("NOMAD_ADDR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = launched_or_show(waiting, &m);
+    let task = m.launched_tasks()[0].task_id.clone();
+    assert!(m.append_sandbox_file(
+        &task,
+        "stderr",
+        b"starting\nconvert.sh: error: ffmpeg not found on PATH\n"
+    ));
+    m.fail_task(&task, 1);
+    let o = waiting.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.ends_with("      starting\n      convert.sh: error: ffmpeg not found on PATH\n")
+            && out.contains("    Last 3 line(s) of task \"t\" stderr (attempt 1, TASK_FAILED):\n      Starting task "),
+        "{}",
+        show(&o)
+    );
+    let child = dispatched_id(&out);
+    let status = ok(&dispatch(&s, &["job", "status", &child]));
+    assert!(
+        status.contains("  convert.sh: error: ffmpeg not found on PATH"),
+        "{status}"
+    );
+}
+
+/// A configuration reload (SIGHUP) that changes the framework's roles, capabilities and
+/// failover timeout sends UPDATE_FRAMEWORK: the same subscription, no re-registration, the
+/// running task untouched, offers for the new role.
+#[test]
+fn a_reload_updates_the_framework_without_resubscribing() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dispatch.hcl");
+    let write = |roles: &str, failover: &str, caps: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "mesos {{\n  master = \"{}\"\n  content_type = \"json\"\n  max_backoff = \"1s\"\n  role = {roles}\n  failover_timeout = \"{failover}\"\n  capabilities = {caps}\n}}\n",
+                m.url()
+            ),
+        )
+        .unwrap();
+    };
+    write("[\"a\"]", "1h", "[]");
+    let s = TestServer::start_with(&["-config", config.to_str().unwrap()]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    register(&s, "jobs/transcode.hcl");
+    ok(&dispatch(
+        &s,
+        &[
+            "job",
+            "dispatch",
+            "-detach",
+            "-meta",
+            "input=/tmp/x.mov",
+            "transcode",
+        ],
+    ));
+    wait_until(20, "the task running", || {
+        m.launched_tasks()
+            .first()
+            .is_some_and(|t| m.task_state(&t.task_id).as_deref() == Some("TASK_RUNNING"))
+    });
+    let task = m.launched_tasks()[0].task_id.clone();
+    let stream = m.stream_id();
+    let subscribes = m.accepted_calls("SUBSCRIBE").len();
+
+    write("[\"a\", \"b\"]", "2h", "[\"GPU_RESOURCES\"]");
+    let pid = nix::unistd::Pid::from_raw(s.pid().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    wait_until(20, "UPDATE_FRAMEWORK applied", || {
+        m.framework_updates() == 1
+    });
+    let info = m.framework_info().unwrap();
+    assert_eq!(info["roles"], serde_json::json!(["a", "b"]), "{info}");
+    assert_eq!(info["failover_timeout"], 7200.0, "{info}");
+    assert!(
+        info["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "GPU_RESOURCES"),
+        "{info}"
+    );
+    assert_eq!(m.stream_id(), stream, "the same subscription");
+    assert_eq!(m.accepted_calls("SUBSCRIBE").len(), subscribes);
+    assert_eq!(m.task_state(&task).as_deref(), Some("TASK_RUNNING"));
+    assert!(m.kills().is_empty());
+    wait_until(10, "the reload logged", || {
+        s.log()
+            .contains("configuration reloaded: mesos.role [\"a\"] -> [\"a\", \"b\"]")
+    });
+    let mesos = &get_json(&s, "/v1/agent/self")["config"]["Dispatch"]["Mesos"];
+    assert_eq!(mesos["Roles"], serde_json::json!(["a", "b"]), "{mesos}");
+    assert!(
+        !s.log().contains("takes effect after a restart"),
+        "{}",
+        s.log()
+    );
+}
+const SOLO_JOB: &str = r#"job "solo" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    restart {
+      attempts = 0
+    }
+    reschedule {
+      attempts = 0
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "sleep 600"]
+      }
+      resources {
+        cpu    = 500
+        memory = 32
+      }
+    }
+  }
+}
+"#;
+
+/// An operator drains the agent a task runs on: the agent kills it (TASK_KILLED, or
+/// TASK_GONE_BY_OPERATOR when the agent is marked gone, both REASON_AGENT_DRAINING). That is
+/// the infrastructure's doing: the task runs again elsewhere although the job allows no retry.
+#[test]
+fn tasks_killed_by_a_drain_run_again_elsewhere_without_using_retries() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 2.0, 2048.0, 4096.0);
+    let s = server(&m.url(), "json", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("solo.hcl");
+    std::fs::write(&job, SOLO_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    for (round, mark_gone) in [(1usize, false), (2, true)] {
+        let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "solo"])));
+        let first = round * 2 - 1;
+        wait_until(20, "the task running", || m.launched_tasks().len() == first);
+        let on = m.launched_tasks()[first - 1].agent_id.clone();
+        let spare = format!("spare-{round}");
+        m.offer(&spare, 2.0, 2048.0, 4096.0);
+        m.drain_agent(&on, mark_gone);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while m.launched_tasks().len() != first + 1 {
+            assert!(
+                Instant::now() < deadline,
+                "no relaunch: {}\nruns {:?}\ncalls {:?}\nsuppressed {}\n{}",
+                get_json(&s, &format!("/v1/job/{}", child.replace('/', "%2F")))["DispatchStatus"],
+                task_runs(&s, &child),
+                m.calls()
+                    .iter()
+                    .map(|c| c.call_type.clone())
+                    .collect::<Vec<_>>(),
+                m.suppressed(),
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let again = m.launched_tasks()[first].clone();
+        assert_eq!(again.agent_id, spare, "not on the drained agent");
+        let runs = task_runs(&s, &child);
+        let drained = if mark_gone {
+            "TASK_GONE_BY_OPERATOR"
+        } else {
+            "TASK_KILLED"
+        };
+        assert_eq!(runs[0]["State"], drained, "{runs:?}");
+        assert!(
+            runs[0]["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("REASON_AGENT_DRAINING")),
+            "{runs:?}"
+        );
+        assert_ne!(status_of(&s, &child), "dead", "not failed");
+        m.finish_task(&again.task_id);
+        wait_until(20, "the dispatch complete", || {
+            status_of(&s, &child) == "dead"
+        });
+        let job: serde_json::Value =
+            get_json(&s, &format!("/v1/job/{}", child.replace('/', "%2F")));
+        assert_eq!(job["DispatchStatus"], "complete", "{job}");
+    }
+}
+
+/// An agent scheduled for maintenance (Mesos docs/maintenance.md): no new work starts there
+/// (its offers carry the unavailability and are declined) and its inverse offer is accepted
+/// once nothing of ours runs there, not before.
+#[test]
+fn maintenance_no_new_work_and_the_inverse_offer_accepted_once_vacated() {
+    let m = master(fast_config());
+    m.set_task_behavior("", TaskBehavior::RunUntilKilled);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let s = server(&m.url(), "json", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("solo.hcl");
+    std::fs::write(&job, SOLO_JOB).unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "solo"])));
+    wait_until(20, "the first task running on agent-1", || {
+        m.launched_tasks().len() == 1
+    });
+    let first = m.launched_tasks()[0].task_id.clone();
+
+    m.schedule_maintenance(
+        "agent-1",
+        mesos_double::Unavailability::from_now(Duration::from_secs(3600), None),
+    );
+    wait_until(20, "the inverse offer sent", || {
+        m.events().iter().any(|e| e["type"] == "INVERSE_OFFERS")
+    });
+    // New work: agent-1 has room, but it is going away; agent-2 comes later.
+    let second = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "solo"])));
+    wait_until(20, "agent-1's tagged offer declined", || {
+        let tagged: Vec<String> = m
+            .events()
+            .iter()
+            .filter(|e| e["type"] == "OFFERS")
+            .flat_map(|e| {
+                e["offers"]["offers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|o| !o["unavailability"].is_null())
+            .filter_map(|o| o["id"]["value"].as_str().map(String::from))
+            .collect();
+        m.declines()
+            .iter()
+            .any(|d| d.offer_ids.iter().any(|id| tagged.contains(id)))
+    });
+    assert_eq!(m.launched_tasks().len(), 1, "nothing new on agent-1");
+    m.offer("agent-2", 4.0, 4096.0, 10_000.0);
+    wait_until(20, "the second task launched", || {
+        m.launched_tasks().len() == 2
+    });
+    assert_eq!(m.launched_tasks()[1].agent_id, "agent-2");
+    // Our task still runs on agent-1: no answer yet.
+    assert!(m.inverse_offer_responses().is_empty());
+    m.finish_task(&first);
+    wait_until(20, "the inverse offer accepted", || {
+        !m.inverse_offer_responses().is_empty()
+    });
+    let answer = &m.inverse_offer_responses()[0];
+    assert!(
+        answer.accepted && answer.agent_id == "agent-1",
+        "{answer:?}"
+    );
+    assert_eq!(answer.refuse_seconds, Some(3600.0));
+    assert_ne!(status_of(&s, &second), "pending");
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+}
+
+/// Operation feedback: RESERVE / CREATE of a sticky disk carry IDs; when the agent fails to
+/// apply them the framework hears it at once (acknowledged), forgets the volume it was waiting
+/// for, and the launch that lacked it is tried again without using the job's retries.
+#[test]
+fn a_failed_reservation_is_seen_at_once_and_the_launch_retried() {
+    let m = master(fast_config());
+    let s = server(
+        &m.url(),
+        "json",
+        &["-mesos-role", "batch", "-mesos-principal", "dispatch"],
+    );
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.fail_operations("agent-1", true);
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("cache.hcl");
+    // No retries: a TASK_ERROR counted against the job would fail the dispatch.
+    std::fs::write(
+        &job,
+        STICKY_JOB.replace(
+            "group \"g\" {",
+            "group \"g\" {\n    restart {\n      attempts = 0\n    }\n    reschedule {\n      attempts = 0\n    }",
+        ),
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "cache"])));
+    wait_until(20, "the failed RESERVE acknowledged", || {
+        m.operation_acks().iter().any(|a| a.matched)
+    });
+    let failed: Vec<String> = m
+        .operation_acks()
+        .iter()
+        .map(|a| a.operation_id.clone())
+        .collect();
+    assert!(
+        failed.iter().any(|id| id.starts_with("reserve.")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        m.operation_state(failed.iter().find(|id| id.starts_with("reserve.")).unwrap())
+            .as_deref(),
+        Some("OPERATION_FAILED")
+    );
+    m.fail_operations("agent-1", false);
+    wait_until(30, "the dispatch complete", || {
+        status_of(&s, &child) == "dead"
+    });
+    let job: serde_json::Value = get_json(&s, &format!("/v1/job/{}", child.replace('/', "%2F")));
+    assert_eq!(job["DispatchStatus"], "complete", "{job}");
+    let runs = task_runs(&s, &child);
+    assert_eq!(runs[0]["State"], "TASK_ERROR", "{runs:?}");
+    assert!(
+        runs[0]["Message"]
+            .as_str()
+            .is_some_and(|msg| msg.contains("its persistent volume could not be created: RESERVE")),
+        "{runs:?}"
+    );
+    assert_eq!(runs.last().unwrap()["State"], "TASK_FINISHED", "{runs:?}");
+    assert_eq!(m.volumes("agent-1"), ["dispatch.cache.g.volume"]);
+    assert!(
+        m.unacked_operations().is_empty(),
+        "{:?}",
+        m.unacked_operations()
+    );
+}
+
+/// MULTI_ROLE with several roles: a job whose node_pool names a role revives that role only
+/// (the others stay suppressed) and launches on that role's offer.
+#[test]
+fn a_job_in_a_role_revives_and_uses_only_that_role() {
+    let m = master(fast_config());
+    let s = server(&m.url(), "json", &["-mesos-role", "a,b"]);
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    m.offer("agent-1", 4.0, 4096.0, 10_000.0);
+    wait_until(20, "SUPPRESS while idle", || m.suppressed());
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("gpu.hcl");
+    std::fs::write(
+        &job,
+        SOLO_JOB
+            .replace("job \"solo\" {", "job \"gpu\" {\n  node_pool = \"b\"")
+            .replace("sleep 600", "true"),
+    )
+    .unwrap();
+    ok(&dispatch(&s, &["job", "run", job.to_str().unwrap()]));
+    let child = dispatched_id(&ok(&dispatch(&s, &["job", "dispatch", "-detach", "gpu"])));
+    wait_until(20, "the launch", || m.launched_tasks().len() == 1);
+    let revive = m.accepted_calls("REVIVE").pop().unwrap();
+    assert_eq!(
+        revive["revive"]["roles"],
+        serde_json::json!(["b"]),
+        "{revive}"
+    );
+    let offers_to_a = m
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "OFFERS")
+        .flat_map(|e| {
+            e["offers"]["offers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|o| o["allocation_info"]["role"] == "a")
+        .count();
+    assert_eq!(offers_to_a, 1, "a stays suppressed after the idle SUPPRESS");
+    let launched = &m.launched_tasks()[0].task_info;
+    assert!(
+        launched["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["allocation_info"]["role"] == "b"),
+        "{launched}"
+    );
+    wait_until(20, "the dispatch done", || status_of(&s, &child) == "dead");
 }

@@ -1082,6 +1082,44 @@ async fn protobuf_subscription_launch_ack_finished() {
     {
         assert_eq!(r.body, cap["response_body"]);
     }
+    // The operator events in protobuf, through the double's schema and read with ours.
+    let oid = d.offer("a2", 1.0, 64.0, 64.0).unwrap();
+    ev.next_of("OFFERS").await;
+    d.schedule_maintenance(
+        "a2",
+        mesos_double::Unavailability::from_now(Duration::from_secs(60), None),
+    );
+    // The agent's offer comes back with its unavailability, and an inverse offer.
+    let (mut inverse, mut offer) = (None, None);
+    while inverse.is_none() || offer.is_none() {
+        let e = ev.next_non_hb().await;
+        match e["type"].as_str() {
+            Some("INVERSE_OFFERS") => {
+                inverse = Some(e["inverse_offers"]["inverse_offers"][0].clone())
+            }
+            Some("OFFERS") if e["offers"]["offers"][0]["agent_id"]["value"] == "a2" => {
+                offer = Some(e["offers"]["offers"][0].clone())
+            }
+            _ => {}
+        }
+    }
+    let (inverse, offer) = (inverse.unwrap(), offer.unwrap());
+    assert_eq!(inverse["agent_id"]["value"], "a2", "{inverse}");
+    assert_ne!(offer["id"]["value"], oid.as_str());
+    assert!(
+        offer["unavailability"]["start"]["nanoseconds"].is_i64(),
+        "{offer}"
+    );
+    let reserve = json!({"type": "ACCEPT", "accept": {"offer_ids": [offer["id"]], "operations": [
+        {"type": "RESERVE", "id": {"value": "op-pb"}, "reserve": {"resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0},
+             "allocation_info": {"role": "*"}, "role": "x"}]}}]}});
+    let r = pb_call(&c, reserve).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+    let st = &e["update_operation_status"]["status"];
+    assert_eq!(st["operation_id"]["value"], "op-pb", "{e}");
+    assert_eq!(st["state"], "OPERATION_ERROR", "{e}");
 }
 
 #[tokio::test]
@@ -1894,4 +1932,430 @@ async fn agents_added_over_http_are_offered_in_one_allocation_cycle_and_counted(
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
     assert!(bad.text().await.unwrap().contains("count must be a number"));
+}
+
+// ------------------------------------------------------------ operator features
+
+fn roles_framework(roles: &[&str], suppressed: &[&str]) -> Value {
+    let mut call = subscribe_call(ALL_CAPS);
+    call["subscribe"]["framework_info"]["roles"] = json!(roles);
+    call["subscribe"]["suppressed_roles"] = json!(suppressed);
+    call
+}
+
+fn offer_role(offer: &Value) -> &str {
+    offer["allocation_info"]["role"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// Maintenance (Mesos docs/maintenance.md): offers of a draining agent carry its
+/// unavailability; a framework using the agent gets inverse offers, answered with filters;
+/// cancelling rescinds them.
+#[tokio::test]
+async fn maintenance_unavailability_and_inverse_offers() {
+    let d = MesosDouble::start(fast()).await;
+    d.set_task_behavior("m-", TaskBehavior::RunUntilKilled);
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let o = d.offer("a1", 4.0, 4096.0, 4096.0).unwrap();
+    let offer = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    assert!(offer["unavailability"].is_null());
+    c.ok(launch(&[&o], vec![task("m-1", "a1", 1.0, 64.0)]))
+        .await;
+    updates(&mut ev, &c, 2).await;
+    d.offer("a2", 1.0, 64.0, 64.0).unwrap();
+    ev.next_of("OFFERS").await;
+    let a2_offer = d.outstanding_offers();
+
+    // a1 is scheduled: a new offer with the unavailability, and an inverse offer.
+    let window = mesos_double::Unavailability::from_now(
+        Duration::from_secs(3600),
+        Some(Duration::from_secs(600)),
+    );
+    d.schedule_maintenance("a1", window.clone());
+    let e = ev.next_of("INVERSE_OFFERS").await;
+    let inverse = e["inverse_offers"]["inverse_offers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(inverse.len(), 1, "{e}");
+    assert_eq!(inverse[0]["agent_id"]["value"], "a1");
+    assert_eq!(
+        inverse[0]["unavailability"]["start"]["nanoseconds"],
+        window.start_ns
+    );
+    assert_eq!(
+        inverse[0]["unavailability"]["duration"]["nanoseconds"],
+        600_000_000_000i64
+    );
+    // a1's free resources come back (once the launch's 1 s filter is over), tagged.
+    let tagged = loop {
+        let e = ev.next_of("OFFERS").await;
+        let o = e["offers"]["offers"][0].clone();
+        if o["agent_id"]["value"] == "a1" {
+            break o;
+        }
+    };
+    assert_eq!(
+        tagged["unavailability"], inverse[0]["unavailability"],
+        "{tagged}"
+    );
+    // a2 is scheduled too, but nothing of ours runs there: only its offer is tagged again.
+    d.schedule_maintenance("a2", window.clone());
+    let e = ev.next_of("RESCIND").await;
+    assert_eq!(e["rescind"]["offer_id"]["value"], a2_offer[0].as_str());
+    let e = ev.next_of("OFFERS").await;
+    assert!(!e["offers"]["offers"][0]["unavailability"].is_null(), "{e}");
+    assert_eq!(d.outstanding_inverse_offers().len(), 2, "an offer is a use");
+
+    // Accept with a short filter: recorded; asked again once it expires.
+    let id = inverse[0]["id"].clone();
+    c.ok(
+        json!({"type": "ACCEPT_INVERSE_OFFERS", "accept_inverse_offers": {
+        "inverse_offer_ids": [id], "filters": {"refuse_seconds": 0.3}}}),
+    )
+    .await;
+    let r = d.inverse_offer_responses();
+    assert_eq!(r.len(), 1);
+    assert!(r[0].accepted && r[0].agent_id == "a1");
+    let again = loop {
+        let e = ev.next_of("INVERSE_OFFERS").await;
+        let io = e["inverse_offers"]["inverse_offers"][0].clone();
+        if io["agent_id"]["value"] == "a1" && io["id"] != id {
+            break io;
+        }
+    };
+    // Decline; an unknown ID is recorded as a mistake.
+    c.ok(json!({"type": "DECLINE_INVERSE_OFFERS", "decline_inverse_offers": {
+        "inverse_offer_ids": [again["id"], {"value": "nope"}], "filters": {"refuse_seconds": 3600}}}))
+        .await;
+    let r = d.inverse_offer_responses();
+    assert!(!r[1].accepted && r[1].refuse_seconds == Some(3600.0));
+    assert!(
+        d.violations()
+            .iter()
+            .any(|v| v.contains("unknown inverse offer nope")),
+        "{:?}",
+        d.violations()
+    );
+    // Cancelling a2's maintenance rescinds its inverse offer.
+    let (a2_inverse, _) = d
+        .outstanding_inverse_offers()
+        .into_iter()
+        .find(|(_, a)| a == "a2")
+        .unwrap();
+    d.cancel_maintenance("a2");
+    let e = ev.next_of("RESCIND_INVERSE_OFFER").await;
+    assert_eq!(
+        e["rescind_inverse_offer"]["inverse_offer_id"]["value"],
+        a2_inverse.as_str()
+    );
+}
+
+/// DRAIN_AGENT: no more offers of the agent, its tasks killed by the agent with
+/// REASON_AGENT_DRAINING: TASK_GONE_BY_OPERATOR when it is marked gone, else TASK_KILLED.
+#[tokio::test]
+async fn draining_kills_tasks_and_deactivates_the_agent() {
+    let d = MesosDouble::start(fast()).await;
+    d.set_task_behavior("d-", TaskBehavior::RunUntilKilled);
+    let (c, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let o1 = d.offer("a1", 4.0, 4096.0, 4096.0).unwrap();
+    let o2 = d.offer("a2", 4.0, 4096.0, 4096.0).unwrap();
+    c.ok(launch(
+        &[&o1],
+        vec![task("d-1", "a1", 1.0, 64.0), task("d-2", "a1", 1.0, 64.0)],
+    ))
+    .await;
+    c.ok(launch(&[&o2], vec![task("d-3", "a2", 1.0, 64.0)]))
+        .await;
+    updates(&mut ev, &c, 6).await;
+    d.reoffer();
+    ev.next_of("OFFERS").await;
+
+    d.drain_agent("a1", true);
+    let ups = updates(&mut ev, &c, 4).await;
+    for t in ["d-1", "d-2"] {
+        assert_eq!(
+            states_of(&ups, t),
+            ["TASK_KILLING", "TASK_GONE_BY_OPERATOR"],
+            "{ups:?}"
+        );
+    }
+    assert!(ups
+        .iter()
+        .all(|u| u["reason"] == "REASON_AGENT_DRAINING" && u["uuid"].is_string()));
+    assert!(
+        d.outstanding_offer_roles().is_empty()
+            || !outstanding(&d)
+                .iter()
+                .any(|o| o["agent_id"]["value"] == "a1"),
+        "a1's offers rescinded"
+    );
+    assert!(
+        d.offer("a1", 1.0, 1.0, 1.0).is_none(),
+        "a drained agent offers nothing"
+    );
+    // Reconciliation of a task it does not know there: gone by operator.
+    c.ok(json!({"type": "RECONCILE", "reconcile": {"tasks": [
+        {"task_id": {"value": "d-9"}, "agent_id": {"value": "a1"}}]}}))
+        .await;
+    let e = ev.next_of("UPDATE").await;
+    assert_eq!(status(&e)["state"], "TASK_GONE_BY_OPERATOR", "{e}");
+
+    // Drained without being marked gone: TASK_KILLED; reactivated, it offers again.
+    d.drain_agent("a2", false);
+    let ups = updates(&mut ev, &c, 2).await;
+    assert_eq!(states_of(&ups, "d-3"), ["TASK_KILLING", "TASK_KILLED"]);
+    assert!(ups.iter().all(|u| u["reason"] == "REASON_AGENT_DRAINING"));
+    d.reactivate_agent("a2");
+    let e = ev.next_of("OFFERS").await;
+    assert_eq!(e["offers"]["offers"][0]["agent_id"]["value"], "a2");
+    d.reactivate_agent("a1");
+    assert!(d.offer("a1", 1.0, 1.0, 1.0).is_none(), "gone stays gone");
+}
+
+/// Per-role SUPPRESS / REVIVE of a MULTI_ROLE framework: one offer per role, unreserved
+/// resources to the first role that may have them.
+#[tokio::test]
+async fn per_role_suppress_and_revive() {
+    let d = MesosDouble::start(fast()).await;
+    let (c, mut ev) = subscribe_with(&d, &roles_framework(&["a", "b"], &["b"])).await;
+    assert_eq!(d.suppressed_roles(), ["b"]);
+    d.offer("x1", 2.0, 256.0, 256.0).unwrap();
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    assert_eq!(offer_role(&o), "a");
+    assert!(o["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["allocation_info"]["role"] == "a"));
+    // Suppress a: its outstanding offer stays; declined, the resources go nowhere.
+    c.ok(json!({"type": "SUPPRESS", "suppress": {"roles": ["a"]}}))
+        .await;
+    assert!(d.suppressed());
+    assert_eq!(d.outstanding_offers().len(), 1);
+    c.ok(
+        json!({"type": "DECLINE", "decline": {"offer_ids": [o["id"]],
+        "filters": {"refuse_seconds": 3600}}}),
+    )
+    .await;
+    assert!(d.offer("x1", 1.0, 0.0, 0.0).is_none());
+    // Revive b only: b gets everything (a's decline filter does not apply to b).
+    c.ok(json!({"type": "REVIVE", "revive": {"roles": ["b"]}}))
+        .await;
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    assert_eq!(offer_role(&o), "b");
+    assert!((offered(&o, "cpus") - 3.0).abs() < 1e-9, "{o}");
+    assert_eq!(d.suppressed_roles(), ["a"]);
+    // A role the framework does not have is ignored and recorded.
+    c.ok(json!({"type": "REVIVE", "revive": {"roles": ["zz"]}}))
+        .await;
+    assert!(d
+        .violations()
+        .iter()
+        .any(|v| v.contains("\"zz\" the framework is not subscribed to")));
+}
+
+/// UPDATE_FRAMEWORK (Mesos docs/scheduler-http-api.md): 200, same stream, no partial update;
+/// removed roles lose their offers, suppressed roles come from the call; user, principal and
+/// checkpoint cannot change. SUBSCRIBE refuses suppressed roles it does not have.
+#[tokio::test]
+async fn update_framework_changes_roles_without_resubscribing() {
+    let d = MesosDouble::start(fast()).await;
+    // A SUBSCRIBE suppressing a role it does not have: 200 + ERROR.
+    let (mut ev, _) = open_stream(&d, &roles_framework(&["a"], &["zz"])).await;
+    let e = ev.next().await.unwrap();
+    assert_eq!(e["type"], "ERROR");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("are not contained in the set of roles"),
+        "{e}"
+    );
+    let (c, mut ev) = subscribe_with(&d, &roles_framework(&["a"], &[])).await;
+    d.offer("x1", 2.0, 256.0, 256.0).unwrap();
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    assert_eq!(offer_role(&o), "a");
+    let mut info = d.framework_info().unwrap();
+    info["id"] = json!({ "value": c.fid });
+    let update = |info: &Value, suppressed: &[&str]| {
+        json!({"type": "UPDATE_FRAMEWORK", "update_framework": {
+            "framework_info": info, "suppressed_roles": suppressed}})
+    };
+    // Refused: another ID, a principal or checkpoint change, a suppressed role it lacks.
+    let mut other = info.clone();
+    other["id"] = json!({"value": "other"});
+    let r = c.call(update(&other, &[])).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r
+        .body
+        .contains("differs from 'update_framework.framework_info.id'"));
+    let mut bad = info.clone();
+    bad["principal"] = json!("mallory");
+    let r = c.call(update(&bad, &[])).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body
+            .contains("Updating 'FrameworkInfo.principal' is unsupported"),
+        "{}",
+        r.body
+    );
+    let mut bad = info.clone();
+    bad["checkpoint"] = json!(false);
+    assert_eq!(c.call(update(&bad, &[])).await.status, 400);
+    let r = c.call(update(&info, &["b"])).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("not contained in the set of roles"),
+        "{}",
+        r.body
+    );
+    assert_eq!(d.framework_updates(), 0);
+
+    // Roles a -> b, c with c suppressed, a longer failover timeout and a new capability.
+    let mut new = info.clone();
+    new["roles"] = json!(["b", "c"]);
+    new["failover_timeout"] = json!(7200.0);
+    new["capabilities"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "GPU_RESOURCES"}));
+    let stream = d.stream_id();
+    let r = c.call(update(&new, &["c"])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "");
+    assert_eq!(d.framework_updates(), 1);
+    assert_eq!(d.stream_id(), stream, "the same subscription");
+    let e = ev.next_of("RESCIND").await;
+    assert_eq!(e["rescind"]["offer_id"], o["id"]);
+    let o = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    assert_eq!(offer_role(&o), "b");
+    assert_eq!(d.suppressed_roles(), ["c"]);
+    let now = d.framework_info().unwrap();
+    assert_eq!(now["failover_timeout"], 7200.0);
+    assert!(
+        !d.events().iter().skip(2).any(|e| e["type"] == "SUBSCRIBED"),
+        "no re-registration"
+    );
+}
+
+fn reserve_op(id: Option<&str>, principal: &str) -> Value {
+    let mut op =
+        json!({"type": "RESERVE", "reserve": {"resources": [refined("cpus", 1.0, principal)]}});
+    if let Some(id) = id {
+        op["id"] = json!({ "value": id });
+    }
+    op
+}
+
+/// Operation feedback: OPERATION_FINISHED (reliable, uuid, converted resources),
+/// OPERATION_ERROR from the master (no uuid), OPERATION_FAILED from the agent, acknowledged
+/// with ACKNOWLEDGE_OPERATION_STATUS (agent_id required), reconciled with
+/// RECONCILE_OPERATIONS; launches take no operation ID.
+#[tokio::test]
+async fn operation_feedback_for_reservations() {
+    let d = MesosDouble::start(fast()).await;
+    let caps = ["MULTI_ROLE", "PARTITION_AWARE", "RESERVATION_REFINEMENT"];
+    let (c, mut ev) = subscribe_with(&d, &batch_framework(&caps)).await;
+    d.offer("a1", 4.0, 4096.0, 10000.0).unwrap();
+    let offer = ev.next_of("OFFERS").await["offers"]["offers"][0].clone();
+    c.ok(accept_ops(
+        &offer,
+        vec![reserve_op(Some("op-1"), "dispatch")],
+    ))
+    .await;
+    let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+    let st = e["update_operation_status"]["status"].clone();
+    assert_eq!(st["operation_id"]["value"], "op-1");
+    assert_eq!(st["state"], "OPERATION_FINISHED");
+    assert_eq!(st["agent_id"]["value"], "a1");
+    assert_eq!(
+        st["converted_resources"][0],
+        refined("cpus", 1.0, "dispatch")
+    );
+    let uuid = st["uuid"]["value"].as_str().unwrap().to_string();
+    // Not acknowledged: sent again.
+    let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+    assert_eq!(
+        e["update_operation_status"]["status"]["uuid"]["value"],
+        uuid.as_str()
+    );
+    // The master wants the agent ID.
+    let r = c
+        .call(
+            json!({"type": "ACKNOWLEDGE_OPERATION_STATUS", "acknowledge_operation_status": {
+            "operation_id": {"value": "op-1"}, "uuid": uuid}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    c.ok(
+        json!({"type": "ACKNOWLEDGE_OPERATION_STATUS", "acknowledge_operation_status": {
+        "agent_id": {"value": "a1"}, "operation_id": {"value": "op-1"}, "uuid": uuid}}),
+    )
+    .await;
+    assert!(d.operation_acks()[0].matched);
+    assert!(d.unacked_operations().is_empty());
+
+    // Refused by the master (the principal is not ours): OPERATION_ERROR, no uuid.
+    let o = next_offer(&d, &mut ev).await;
+    c.ok(accept_ops(&o, vec![reserve_op(Some("op-2"), "mallory")]))
+        .await;
+    let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+    let st = &e["update_operation_status"]["status"];
+    assert_eq!(st["state"], "OPERATION_ERROR", "{e}");
+    assert!(st["uuid"].is_null());
+    assert!(st["message"].as_str().unwrap().contains("principal"), "{e}");
+    // Failed on the agent: OPERATION_FAILED, reliable.
+    d.fail_operations("a1", true);
+    let o = next_offer(&d, &mut ev).await;
+    c.ok(accept_ops(&o, vec![reserve_op(Some("op-3"), "dispatch")]))
+        .await;
+    let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+    let st = &e["update_operation_status"]["status"];
+    assert_eq!(st["state"], "OPERATION_FAILED", "{e}");
+    assert!(st["uuid"]["value"].is_string());
+    assert_eq!(d.unacked_operations(), ["op-3"]);
+    // An ID still awaiting its acknowledgement cannot be reused.
+    d.fail_operations("a1", false);
+    let o = next_offer(&d, &mut ev).await;
+    c.ok(accept_ops(&o, vec![reserve_op(Some("op-3"), "dispatch")]))
+        .await;
+    let e = loop {
+        let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+        if e["update_operation_status"]["status"]["state"] == "OPERATION_ERROR" {
+            break e;
+        }
+    };
+    assert!(e.to_string().contains("already in use"), "{e}");
+    // A launch with an operation ID: its tasks are refused.
+    let o = next_offer(&d, &mut ev).await;
+    let mut op = json!({"type": "LAUNCH", "id": {"value": "op-4"},
+        "launch": {"task_infos": [task("t-1", "a1", 0.5, 32.0)]}});
+    op["launch"]["task_infos"][0]["resources"][0]["allocation_info"]["role"] = json!("batch");
+    op["launch"]["task_infos"][0]["resources"][1]["allocation_info"]["role"] = json!("batch");
+    c.ok(accept_ops(&o, vec![op])).await;
+    let e = ev.next_of("UPDATE").await;
+    assert_eq!(status(&e)["state"], "TASK_ERROR", "{e}");
+    // Reconciliation: the latest state without uuid; unknown IDs are OPERATION_UNKNOWN.
+    c.ok(
+        json!({"type": "RECONCILE_OPERATIONS", "reconcile_operations": {"operations": [
+        {"operation_id": {"value": "op-1"}, "agent_id": {"value": "a1"}},
+        {"operation_id": {"value": "op-x"}, "agent_id": {"value": "a1"}}]}}),
+    )
+    .await;
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let e = ev.next_of("UPDATE_OPERATION_STATUS").await;
+        let st = e["update_operation_status"]["status"].clone();
+        if st["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Reconciliation"))
+        {
+            answers.push(st);
+        }
+    }
+    assert_eq!(answers[0]["state"], "OPERATION_FINISHED");
+    assert!(answers[0]["uuid"].is_null());
+    assert_eq!(answers[1]["state"], "OPERATION_UNKNOWN");
 }

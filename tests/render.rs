@@ -68,6 +68,7 @@ fn dispatch_of(job: Job, meta: &[(&str, &str)]) -> Dispatch {
         description: None,
         ended_at: 0,
         runs: Vec::new(),
+        dispatched_by: None,
     }
 }
 

@@ -198,7 +198,7 @@ fn failures_are_retried_then_the_dispatch_fails_with_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let job = shell_job(
         "flaky",
-        "echo try; exit 3",
+        "echo try; echo flaky: error: the thing is missing >&2; exit 3",
         "restart {\n attempts = 2\n delay = \"200ms\"\n }\n reschedule {\n attempts = 0\n }",
         "",
     );
@@ -208,6 +208,9 @@ fn failures_are_retried_then_the_dispatch_fails_with_the_exit_code() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("attempt 3 launched"), "{text}");
     assert!(text.contains("failed"), "{text}");
+    // Why, under the failure: the failed attempt's stderr.
+    let why = "    Last 1 line(s) of task \"t\" stderr (attempt 3, TASK_FAILED):\n      flaky: error: the thing is missing\n";
+    assert!(text.ends_with(why), "{text}");
     let child = dispatched_id(&text);
     let runs = runs(&server, &child);
     assert_eq!(runs.len(), 3, "{runs:?}");
@@ -222,6 +225,10 @@ fn failures_are_retried_then_the_dispatch_fails_with_the_exit_code() {
     let status = ok(&dispatch(&server, &["job", "status", &child]));
     assert!(
         status.contains("Task Runs") && status.contains("TASK_FAILED"),
+        "{status}"
+    );
+    assert!(
+        status.contains("Last 1 line(s) of task \"t\" stderr (attempt 3, TASK_FAILED):\n  flaky: error: the thing is missing"),
         "{status}"
     );
     assert_eq!(

@@ -758,6 +758,59 @@ job "transcode" {
     assert_eq!(t.templates[1].extra["Splay"], json!(90_000_000_000i64));
 }
 
+/// The meta descriptions extension: a map (attribute or block) in HCL, `MetaDescriptions`
+/// in JSON, absent from the JSON of jobs that do not use it (Nomad's shape unchanged).
+#[test]
+fn meta_descriptions_extension_in_hcl_and_json() {
+    let src = r#"
+job "transcode" {
+  type = "batch"
+  parameterized {
+    meta_required     = ["input"]
+    meta_optional     = ["profile"]
+    meta_descriptions = {
+      input   = "Path or URL of the source video"
+      profile = "small or large"
+    }
+  }
+  task "tc" {
+    driver = "exec"
+    config { command = "true" }
+  }
+}
+"#;
+    let job = spec::parse_hcl(src, "t.hcl").expect("parse");
+    let p = job.parameterized.as_ref().expect("p");
+    assert_eq!(
+        p.meta_descriptions["input"],
+        "Path or URL of the source video"
+    );
+    let block = src.replace("meta_descriptions = {", "meta_descriptions {");
+    let from_block = spec::parse_hcl(&block, "t.hcl").expect("block form");
+    assert_eq!(from_block.parameterized, job.parameterized);
+    let json = serde_json::to_value(&job).expect("json");
+    assert_eq!(
+        json["ParameterizedJob"]["MetaDescriptions"]["profile"],
+        json!("small or large")
+    );
+    let back = spec::parse_json(&json!({ "Job": json }).to_string(), "t.json").expect("json");
+    assert_eq!(back.parameterized, job.parameterized);
+    let without = r#"job "j" {
+  type = "batch"
+  parameterized {}
+  task "t" {
+    driver = "exec"
+    config { command = "true" }
+  }
+}"#;
+    let json =
+        serde_json::to_value(spec::parse_hcl(without, "j.hcl").expect("parse")).expect("json");
+    assert!(
+        json["ParameterizedJob"].get("MetaDescriptions").is_none(),
+        "{json}"
+    );
+}
+
 #[test]
 fn read_job_file_end_to_end() {
     let job = spec::read_job_file(&path(

@@ -41,6 +41,13 @@ fi
 
 install -m 0644 "$share/deploy/prometheus/prometheus.yml" /etc/prometheus/prometheus.yml
 install -m 0644 "$share/deploy/prometheus/rules.yml" /etc/prometheus/rules.yml
+# The scrape's bearer token (an ACL token with agent read; empty while ACLs are off): kept
+# when it exists, else taken from DISPATCH_METRICS_TOKEN.
+if [ ! -e /etc/prometheus/dispatch-metrics.token ]; then
+    printf '%s' "${DISPATCH_METRICS_TOKEN:-}" >/etc/prometheus/dispatch-metrics.token
+fi
+chmod 0640 /etc/prometheus/dispatch-metrics.token
+chgrp prometheus /etc/prometheus/dispatch-metrics.token 2>/dev/null || true
 promtool check config /etc/prometheus/prometheus.yml
 
 install -D -m 0644 "$share/deploy/grafana/provisioning/datasources/dispatch.yml" \

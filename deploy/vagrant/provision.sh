@@ -6,7 +6,9 @@
 #  2. build Dispatch from /vagrant (release, target dir ~vagrant/target)
 #  3. install it with scripts/install.sh (/usr/local, /etc/dispatch, the systemd unit)
 #     plus /etc/dispatch/conf.d/10-vagrant.hcl: listen on every interface of the VM, so the
-#     forwarded port 4646 reaches it
+#     forwarded port 4646 reaches it, with ACLs on (the management token made once into
+#     /etc/dispatch/bootstrap.token, exported for the vagrant user as DISPATCH_TOKEN) and
+#     raw_exec allowed (the GIF pipeline's steps are shell commands)
 #  4. with DISPATCH_VAGRANT_MESOS=1: Mesos built from Apache's source
 #     (deploy/mesos/build-mesos.sh, about an hour), a master and an agent as systemd
 #     units, and /etc/dispatch/conf.d/20-mesos.hcl pointing Dispatch at them
@@ -41,10 +43,30 @@ sudo -u "$user" -H env CARGO_TARGET_DIR="$home/target" \
 
 step "install (scripts/install.sh)"
 "$src/scripts/install.sh" --binary "$home/target/release/dispatch"
+# The management token: made once, kept across provisioning runs.
+if [ ! -s /etc/dispatch/bootstrap.token ]; then
+    (umask 077 && cat /proc/sys/kernel/random/uuid >/etc/dispatch/bootstrap.token)
+fi
+chgrp "$user" /etc/dispatch/bootstrap.token
+chmod 0640 /etc/dispatch/bootstrap.token
+cat >/etc/profile.d/dispatch-token.sh <<'SH'
+# The VM's management token, for the dispatch CLI (vagrant user only: the file is 0640).
+if [ -r /etc/dispatch/bootstrap.token ]; then
+    DISPATCH_TOKEN=$(cat /etc/dispatch/bootstrap.token)
+    export DISPATCH_TOKEN
+fi
+SH
 cat >/etc/dispatch/conf.d/10-vagrant.hcl <<'HCL'
 # Vagrant: the API listens on every interface of the VM so that the forwarded port
-# (127.0.0.1:4646 on the host) reaches it. The VM's network is private to the host.
+# (127.0.0.1:4646 on the host) reaches it, so ACLs are on: every call needs a token
+# (the vagrant user's shell has DISPATCH_TOKEN). The GIF pipeline's steps run shell
+# commands: raw_exec is allowed here.
 bind_addr = "0.0.0.0"
+acl {
+  enabled              = true
+  bootstrap_token_file = "/etc/dispatch/bootstrap.token"
+}
+driver_allowlist = ["exec", "raw_exec", "docker"]
 HCL
 
 if [ "$mesos" = "1" ]; then
@@ -96,9 +118,19 @@ systemctl restart dispatch
 systemctl --no-pager --lines=5 status dispatch
 
 step "register the jobs"
+DISPATCH_TOKEN=$(cat /etc/dispatch/bootstrap.token)
+export DISPATCH_TOKEN
 for job in transcode gif; do
     /usr/local/bin/dispatch job run "$share/jobs/$job.hcl"
 done
+
+step "a token for Prometheus (agent read: /metrics)"
+/usr/local/bin/dispatch acl policy apply -description "metrics scrapers" metrics "$share/deploy/acl/metrics.hcl"
+if [ ! -s /etc/prometheus/dispatch-metrics.token ]; then
+    install -d -m 0755 /etc/prometheus
+    /usr/local/bin/dispatch acl token create -name prometheus -policy metrics |
+        sed -n 's/^Secret ID *= *//p' >/etc/prometheus/dispatch-metrics.token
+fi
 
 step "sample clips for samples/one.txt and samples/many.txt"
 "$share/make-samples.sh"
@@ -111,7 +143,8 @@ cat <<'DONE'
 Dispatch is running (systemctl status dispatch). From the host:
   vagrant ssh -c 'cd /vagrant && scripts/dispatch.sh samples/one.txt'
   vagrant ssh -c 'dispatch job status transcode'
-  curl localhost:4646/v1/jobs            # the API
+  vagrant ssh -c 'dispatch acl token create -name app -policy ...'   # see README "Security"
+  curl -H "X-Nomad-Token: $(vagrant ssh -c 'cat /etc/dispatch/bootstrap.token')" localhost:4646/v1/jobs
   http://localhost:9090                  # Prometheus
   http://localhost:3000                  # Grafana (admin/admin), dashboard "Dispatch"
 DONE

@@ -5,7 +5,11 @@
 //! percentiles). With `--restart-check` (only when the bench started the server itself) it
 //! then SIGKILLs the server, restarts it on the same data dir and reports how long until the
 //! API answers and the job summary shows every dispatch Pending, plus the server's RSS
-//! before the kill and after the restart. See scripts/bench/README.md.
+//! before the kill and after the restart. With `--compare-security ROUNDS` it starts two
+//! servers, one plain and one with TLS and ACLs (the dispatches sent with an application's
+//! dispatch-only token over HTTPS), and alternates rounds between them in the same run, so
+//! both see the same machine; it prints each one's totals and the difference. See
+//! scripts/bench/README.md.
 
 mod ceiling;
 
@@ -62,6 +66,11 @@ struct Args {
     /// storage) on this address until killed (`scripts/bench/p1.sh` compares against it)
     #[arg(long, value_name = "ADDR")]
     ceiling: Option<SocketAddr>,
+    /// Start a plain server and one with TLS + ACLs, and alternate ROUNDS rounds of
+    /// --requests/ROUNDS dispatches between them (raw client; needs `openssl` to make the
+    /// throwaway certificate)
+    #[arg(long, value_name = "ROUNDS")]
+    compare_security: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,6 +100,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }
+    if let Some(rounds) = args.compare_security {
+        if args.addr.is_some() || args.restart_check {
+            return Err(
+                "--compare-security starts its own servers (no --addr, no --restart-check)".into(),
+            );
+        }
+        return compare_security(&args, rounds.max(1)).await;
+    }
     let mut server = match &args.addr {
         Some(_) => {
             if args.restart_check {
@@ -100,7 +117,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
             }
             None
         }
-        None => Some(Server::start(args.server_bin.clone(), args.keep_data_dir)?),
+        None => Some(Server::start(
+            args.server_bin.clone(),
+            args.keep_data_dir,
+            Vec::new(),
+        )?),
     };
     let addr: SocketAddr = match (&args.addr, &server) {
         (Some(a), _) => resolve(a)?,
@@ -126,7 +147,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     line("concurrency", args.concurrency);
     line("payload_bytes", args.payload_bytes);
     line("client", format!("{:?}", args.client).to_lowercase());
-    let result = load(&args, addr, &body).await;
+    let target = Target::plain(addr);
+    let result = load(&args, &target, &body, args.requests).await;
     result.print();
 
     let after = pending(&control, &base, &args.job).await?;
@@ -259,7 +281,27 @@ impl WorkerResult {
     }
 }
 
-async fn load(args: &Args, addr: SocketAddr, body: &str) -> LoadResult {
+/// Where the load goes: the address, TLS (a connector trusting the server's certificate),
+/// the ACL token sent with every dispatch.
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsConnector>,
+    token: Option<String>,
+}
+
+impl Target {
+    fn plain(addr: SocketAddr) -> Target {
+        Target {
+            addr,
+            tls: None,
+            token: None,
+        }
+    }
+}
+
+async fn load(args: &Args, target: &Target, body: &str, requests: usize) -> LoadResult {
+    let addr = target.addr;
     let next = Arc::new(AtomicUsize::new(0));
     let path = format!("/v1/job/{}/dispatch", args.job);
     let expect = format!("\"DispatchedJobID\":\"{}/dispatch-", args.job);
@@ -274,12 +316,12 @@ async fn load(args: &Args, addr: SocketAddr, body: &str) -> LoadResult {
     for _ in 0..args.concurrency {
         let next = next.clone();
         let ready = ready.clone();
-        let n = args.requests;
+        let n = requests;
         let expect = expect.clone();
         let task = match args.client {
             ClientKind::Raw => {
-                let request = raw_request(addr, &path, body);
-                tokio::spawn(raw_worker(addr, request, expect, next, n, ready))
+                let request = raw_request(addr, &path, body, target.token.as_deref());
+                tokio::spawn(raw_worker(target.clone(), request, expect, next, n, ready))
             }
             ClientKind::Reqwest => {
                 let url = format!("http://{addr}{path}");
@@ -298,7 +340,7 @@ async fn load(args: &Args, addr: SocketAddr, body: &str) -> LoadResult {
     }
     ready.wait().await;
     let started = Instant::now();
-    let mut latencies = Vec::with_capacity(args.requests);
+    let mut latencies = Vec::with_capacity(requests);
     let mut errors = 0;
     let mut first_errors = Vec::new();
     for task in tasks {
@@ -371,17 +413,24 @@ async fn reqwest_worker(
     out
 }
 
-fn raw_request(addr: SocketAddr, path: &str, body: &str) -> Vec<u8> {
+fn raw_request(addr: SocketAddr, path: &str, body: &str, token: Option<&str>) -> Vec<u8> {
+    let token = token
+        .map(|t| format!("X-Nomad-Token: {t}\r\n"))
+        .unwrap_or_default();
     format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{token}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
 }
 
+/// A plain or TLS connection.
+trait Conn: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Conn for T {}
+
 /// One keep-alive connection, one request in flight; reconnects after an I/O error.
 async fn raw_worker(
-    addr: SocketAddr,
+    target: Target,
     request: Vec<u8>,
     expect: String,
     next: Arc<AtomicUsize>,
@@ -389,13 +438,13 @@ async fn raw_worker(
     ready: Arc<tokio::sync::Barrier>,
 ) -> WorkerResult {
     let mut out = WorkerResult::default();
-    let mut conn = connect(addr).await.ok();
+    let mut conn = connect(&target).await.ok();
     ready.wait().await;
     let mut body = Vec::new();
     while claim(&next, n) {
         let t = Instant::now();
         if conn.is_none() {
-            match connect(addr).await {
+            match connect(&target).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     out.error(format!("connect: {e}"));
@@ -428,19 +477,28 @@ async fn raw_worker(
     out
 }
 
-async fn connect(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
-    let s = TcpStream::connect(addr).await?;
+async fn connect(target: &Target) -> std::io::Result<BufReader<Box<dyn Conn>>> {
+    let s = TcpStream::connect(target.addr).await?;
     s.set_nodelay(true)?;
-    Ok(BufReader::with_capacity(16 * 1024, s))
+    let conn: Box<dyn Conn> = match &target.tls {
+        Some(tls) => {
+            let name =
+                tokio_rustls::rustls::pki_types::ServerName::IpAddress(target.addr.ip().into());
+            Box::new(tls.connect(name, s).await?)
+        }
+        None => Box::new(s),
+    };
+    Ok(BufReader::with_capacity(16 * 1024, conn))
 }
 
 /// Send `request`, read one response into `body`; returns (status, keep-alive).
 async fn raw_roundtrip(
-    stream: &mut BufReader<TcpStream>,
+    stream: &mut BufReader<Box<dyn Conn>>,
     request: &[u8],
     body: &mut Vec<u8>,
 ) -> std::io::Result<(u16, bool)> {
     stream.get_mut().write_all(request).await?;
+    stream.get_mut().flush().await?;
     let mut header = String::new();
     let mut status = 0u16;
     let mut length: Option<usize> = None;
@@ -483,6 +541,196 @@ async fn raw_roundtrip(
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS and ACLs on versus off.
+
+/// The throwaway certificate of the secure server (`openssl`, valid for 127.0.0.1).
+fn make_certificate(dir: &Path) -> Result<(PathBuf, PathBuf), BoxError> {
+    let (cert, key) = (dir.join("bench-cert.pem"), dir.join("bench-key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // an end-entity certificate: rustls refuses a CA certificate as the server's own
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map_err(|e| format!("cannot run openssl to make the bench's certificate: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("openssl: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok((cert, key))
+}
+
+async fn compare_security(args: &Args, rounds: usize) -> Result<(), BoxError> {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("dispatch-bench-tls-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (cert, key) = make_certificate(&dir)?;
+    let management = uuid::Uuid::new_v4().to_string();
+    let token_file = dir.join("bootstrap.token");
+    std::fs::write(&token_file, &management)?;
+    let path = |p: &Path| p.display().to_string();
+    let mut plain = Server::start(args.server_bin.clone(), args.keep_data_dir, Vec::new())?;
+    let mut secure = Server::start(
+        args.server_bin.clone(),
+        args.keep_data_dir,
+        vec![
+            "--tls-cert-file".into(),
+            path(&cert),
+            "--tls-key-file".into(),
+            path(&key),
+            "--acl-enabled".into(),
+            "--acl-bootstrap-token-file".into(),
+            path(&token_file),
+        ],
+    )?;
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert)?)?;
+    let plain_control = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("X-Nomad-Token", management.parse()?);
+    let secure_control = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .tls_certs_only([ca])
+        .default_headers(headers)
+        .build()?;
+    plain
+        .wait_ready(&plain_control, Duration::from_secs(60))
+        .await?;
+    secure
+        .wait_ready(&secure_control, Duration::from_secs(60))
+        .await?;
+    let plain_base = format!("http://{}", plain.addr);
+    let secure_base = format!("https://{}", secure.addr);
+    register(&plain_control, &plain_base, &args.job).await?;
+    register(&secure_control, &secure_base, &args.job).await?;
+    // the application's token: it may dispatch the bench job and nothing else
+    let rules = format!(
+        "job \"{}\" {{\n  capabilities = [\"dispatch-job\"]\n}}\n",
+        args.job
+    );
+    let res = secure_control
+        .put(format!("{secure_base}/v1/acl/policy/bench"))
+        .json(&json!({"Name": "bench", "Rules": rules}))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        return Err(format!("policy: {}", res.text().await?).into());
+    }
+    let token: Value = secure_control
+        .put(format!("{secure_base}/v1/acl/token"))
+        .json(&json!({"Name": "bench", "Type": "client", "Policies": ["bench"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let secret = token["SecretID"]
+        .as_str()
+        .ok_or_else(|| format!("no token: {token}"))?
+        .to_string();
+    let roots = {
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        let der = tokio_rustls::rustls::pki_types::pem::PemObject::pem_file_iter(&cert)?
+            .collect::<Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>, _>>(
+            )?;
+        roots.add_parsable_certificates(der);
+        roots
+    };
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let tls = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let targets = [
+        ("plain", Target::plain(plain.addr)),
+        (
+            "tls_acl",
+            Target {
+                addr: secure.addr,
+                tls: Some(tokio_rustls::TlsConnector::from(Arc::new(tls))),
+                token: Some(secret),
+            },
+        ),
+    ];
+    let per_round = (args.requests / rounds).max(1);
+    let body = dispatch_body(args.payload_bytes);
+    line("requests_per_round", per_round);
+    line("rounds", rounds);
+    line("concurrency", args.concurrency);
+    let mut totals: Vec<(usize, usize, Duration, Vec<u32>)> =
+        vec![(0, 0, Duration::ZERO, Vec::new()); 2];
+    for round in 0..rounds {
+        // alternate which goes first, so neither always runs on a warmer machine
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (name, target) = &targets[i];
+            let r = load(args, target, &body, per_round).await;
+            line(
+                &format!("round_{round}_{name}_dispatches_per_s"),
+                format!("{:.0}", r.ok as f64 / r.wall.as_secs_f64().max(1e-9)),
+            );
+            for e in &r.first_errors {
+                line(&format!("{name}_error_sample"), e);
+            }
+            let t = &mut totals[i];
+            t.0 += r.ok;
+            t.1 += r.errors;
+            t.2 += r.wall;
+            t.3.extend(r.latencies_us);
+        }
+    }
+    let mut rates = Vec::new();
+    let mut p50s = Vec::new();
+    for (i, (name, _)) in targets.iter().enumerate() {
+        let (ok, errors, wall, mut lat) = totals[i].clone();
+        lat.sort_unstable();
+        let result = LoadResult {
+            ok,
+            errors,
+            first_errors: Vec::new(),
+            wall,
+            latencies_us: lat,
+        };
+        let rate = ok as f64 / wall.as_secs_f64().max(1e-9);
+        line(&format!("{name}_ok"), ok);
+        line(&format!("{name}_errors"), errors);
+        line(&format!("{name}_dispatches_per_s"), format!("{rate:.0}"));
+        for (q, v) in [("p50", 0.5), ("p99", 0.99)] {
+            line(
+                &format!("{name}_latency_{q}_ms"),
+                format!("{:.2}", result.percentile(v)),
+            );
+        }
+        rates.push(rate);
+        p50s.push(result.percentile(0.5));
+    }
+    line(
+        "tls_acl_throughput_vs_plain",
+        format!("{:+.1}%", (rates[1] / rates[0].max(1e-9) - 1.0) * 100.0),
+    );
+    line("tls_acl_p50_extra_ms", format!("{:+.2}", p50s[1] - p50s[0]));
+    drop(plain);
+    drop(secure);
+    if !args.keep_data_dir {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -559,10 +807,13 @@ struct Server {
     data_dir: PathBuf,
     keep: bool,
     child: Option<Child>,
+    /// More `dispatch server` flags.
+    extra: Vec<String>,
+    scheme: &'static str,
 }
 
 impl Server {
-    fn start(bin: Option<PathBuf>, keep: bool) -> Result<Server, BoxError> {
+    fn start(bin: Option<PathBuf>, keep: bool, extra: Vec<String>) -> Result<Server, BoxError> {
         let bin = match bin {
             Some(b) => b,
             None => std::env::current_exe()?
@@ -589,7 +840,12 @@ impl Server {
             dir,
             keep,
             child: None,
+            extra,
+            scheme: "http",
         };
+        if server.extra.iter().any(|a| a == "--tls-cert-file") {
+            server.scheme = "https";
+        }
         server.spawn()?;
         Ok(server)
     }
@@ -611,6 +867,10 @@ impl Server {
             // grows (as it does when a cluster is full).
             .arg("--local-cpus")
             .arg("0")
+            // every connection comes from this one address
+            .arg("--max-conns-per-client")
+            .arg("0")
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -627,7 +887,7 @@ impl Server {
         limit: Duration,
     ) -> Result<Duration, BoxError> {
         let started = Instant::now();
-        let url = format!("http://{}/v1/status/leader", self.addr);
+        let url = format!("{}://{}/v1/status/leader", self.scheme, self.addr);
         loop {
             let res = client
                 .get(&url)

@@ -15,7 +15,7 @@ BIN=$PWD/target/release/dispatch
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ADDR=http://127.0.0.1:$PORT
-"$BIN" server -data-dir "$WORK/data" -bind "127.0.0.1:$PORT" -log-level warn >"$WORK/server.log" 2>&1 &
+"$BIN" server -data-dir "$WORK/data" -bind "127.0.0.1:$PORT" -driver-allowlist raw_exec -log-level warn >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do curl -fs "$ADDR/v1/status/leader" >/dev/null && break; sleep 0.05; done

@@ -8,20 +8,40 @@ use super::error::ApiError;
 use super::query::{json_reply, Query};
 use super::AppState;
 
+/// The leader's `host:port`; `""` while none leads (an election is under way).
 pub async fn leader(State(app): State<AppState>) -> Response {
-    json_reply(
-        &app.advertise.to_string(),
-        app.state.committed_index(),
-        false,
-    )
+    let leader = match &app.role {
+        None => app.advertise.to_string(),
+        Some(role) => role
+            .borrow()
+            .leader
+            .as_ref()
+            .map(|p| p.address.clone())
+            .unwrap_or_default(),
+    };
+    json_reply(&leader, app.state.committed_index(), false)
 }
 
+/// Every server seen recently on the shared store (`host:port`), this one included.
 pub async fn peers(State(app): State<AppState>) -> Response {
-    json_reply(
-        &[app.advertise.to_string()],
-        app.state.committed_index(),
-        false,
-    )
+    let peers: Vec<String> = match &app.role {
+        None => vec![app.advertise.to_string()],
+        Some(role) => role
+            .borrow()
+            .peers
+            .iter()
+            .map(|p| p.address.clone())
+            .collect(),
+    };
+    json_reply(&peers, app.state.committed_index(), false)
+}
+
+/// `leader` or `standby`.
+fn role_name(app: &AppState) -> &'static str {
+    match app.leading() {
+        None | Some(true) => "leader",
+        Some(false) => "standby",
+    }
 }
 
 pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Response {
@@ -42,6 +62,7 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
             "Status": "alive",
             "Tags": {"role": "nomad", "region": "global", "dc": "dc1", "build": env!("CARGO_PKG_VERSION")},
         },
+        "Role": role_name(&app),
         "stats": {
             "dispatch": {"index": app.state.committed_index().to_string()},
         },
@@ -51,12 +72,35 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
 
 /// The backend's own description, and its capabilities.
 fn dispatch_block(app: &AppState) -> serde_json::Value {
-    let mut block = app.cluster.status.describe();
+    let Some(cluster) = app.cluster.get() else {
+        return json!({"Backend": "none (this server stands by; the leader runs the backend)"});
+    };
+    let mut block = cluster.status.describe();
     block.insert(
         "Capabilities".into(),
-        serde_json::to_value(&app.cluster.capabilities).unwrap_or_default(),
+        serde_json::to_value(&cluster.capabilities).unwrap_or_default(),
     );
+    block.insert("Security".into(), security_block(&app.security));
     block.into()
+}
+
+/// How the server is protected, as an operator checks it.
+fn security_block(security: &super::Security) -> serde_json::Value {
+    let mut block = json!({
+        "TLS": security.tls.is_some(),
+        "VerifyClients": security.tls.unwrap_or(false),
+        "DriverAllowlist": security.drivers.allowed(),
+        "MaxPending": security.backpressure.max_pending,
+        "DispatchRate": security.backpressure.dispatch_rate.map(|r| r.to_string()),
+        "Open": security.open,
+    });
+    if security.open {
+        block["Warning"] = json!(
+            "THE API IS OPEN: it listens beyond this machine with ACLs off \
+             (-acl-enabled=false); anyone who can reach it can register and run jobs"
+        );
+    }
+    block
 }
 
 pub async fn health(State(app): State<AppState>) -> Response {

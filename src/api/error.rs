@@ -26,6 +26,9 @@ pub enum ApiError {
     /// The server has started but is still loading its state from the data dir.
     #[error("Dispatch is loading its state ({0}); retry shortly")]
     Loading(String),
+    /// This server cannot answer now (a standby with no leader to forward to, ...).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Seconds a client is told to wait (`Retry-After`) while the state loads.
@@ -39,9 +42,12 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Loading(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::State(e) => match e {
                 StateError::ParentNotFound | StateError::JobNotFound => StatusCode::NOT_FOUND,
-                StateError::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
+                StateError::WriterGone
+                | StateError::NotLeader
+                | StateError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 StateError::NotLaunchable(..) => StatusCode::CONFLICT,
                 StateError::MissingJobId
                 | StateError::NotParameterized(_)
@@ -56,7 +62,10 @@ impl ApiError {
                 | StateError::CannotParameterize
                 | StateError::ChildIsReadOnly(_)
                 | StateError::Invalid(_)
-                | StateError::Render(_) => StatusCode::BAD_REQUEST,
+                | StateError::Render(_)
+                | StateError::AclBootstrapDone(_)
+                | StateError::Acl(_) => StatusCode::BAD_REQUEST,
+                StateError::BacklogFull(_) => StatusCode::TOO_MANY_REQUESTS,
             },
         }
     }
@@ -78,6 +87,12 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 header::HeaderValue::from(LOADING_RETRY_AFTER_SECONDS),
+            );
+        } else if status == StatusCode::TOO_MANY_REQUESTS {
+            // a full backlog drains as tasks launch: ask again in a few seconds
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(super::backpressure::BACKLOG_RETRY_AFTER),
             );
         }
         response

@@ -49,7 +49,7 @@ fn dispatch(app: &AppState, id: &str) -> Result<Dispatch, ApiError> {
 }
 
 /// The sandbox of the latest attempt of `task` (by name; the only task when `None`).
-async fn task_dir(
+pub async fn task_dir(
     app: &AppState,
     d: &Dispatch,
     task: Option<&str>,
@@ -107,7 +107,7 @@ async fn run_sandbox(
     area: Area,
 ) -> Result<Location, ApiError> {
     let run = SandboxRef::of(d, run);
-    app.cluster
+    app.cluster()?
         .sandboxes
         .locate(&run, area)
         .await
@@ -116,7 +116,7 @@ async fn run_sandbox(
 
 /// A sandbox path the user named that leaves the sandbox is a bad request; the rest was
 /// not found.
-fn sandbox_error(e: SandboxError) -> ApiError {
+pub fn sandbox_error(e: SandboxError) -> ApiError {
     match e {
         SandboxError::BadPath(m) => ApiError::BadRequest(m),
         SandboxError::NotFound(m) | SandboxError::Unreadable(m) => ApiError::NotFound(m),
@@ -136,7 +136,7 @@ pub async fn logs(app: &AppState, query: &Query, id: &str) -> Result<Response, A
         }
     };
     let path = dir.join(kind).map_err(sandbox_error)?;
-    let sandboxes = app.cluster.sandboxes.clone();
+    let sandboxes = app.cluster()?.sandboxes.clone();
     let content = sandboxes.read(&path, 0).await.unwrap_or_default();
     let start = match query.get("tail") {
         Some(n) => {
@@ -167,7 +167,7 @@ pub async fn logs(app: &AppState, query: &Query, id: &str) -> Result<Response, A
 }
 
 /// True when the task's latest run is over (or the dispatch is gone).
-fn task_ended(state: &crate::state::StateHandle, id: &str, task: &str) -> bool {
+pub fn task_ended(state: &crate::state::StateHandle, id: &str, task: &str) -> bool {
     let s = state.read();
     let Some(d) = s.dispatch(id) else {
         return true;
@@ -245,7 +245,7 @@ pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, Api
         dir.join(rest)
     }
     .map_err(sandbox_error)?;
-    let sandboxes = &app.cluster.sandboxes;
+    let sandboxes = &app.cluster()?.sandboxes;
     match sandboxes.browse(&target).await {
         Ok(Listing::Dir(entries)) => {
             let mut entries: Vec<FileInfo> = entries.into_iter().map(FileInfo::of).collect();
@@ -265,7 +265,7 @@ pub async fn fs(app: &AppState, query: &Query, id: &str) -> Result<Response, Api
 }
 
 /// The directory the dispatch's group shares (`alloc/`), seen from its latest run.
-async fn any_task_dir(app: &AppState, d: &Dispatch) -> Result<Location, ApiError> {
+pub async fn any_task_dir(app: &AppState, d: &Dispatch) -> Result<Location, ApiError> {
     let run = d.runs.last().ok_or_else(|| {
         ApiError::NotFound(format!(
             "{:?} has not started yet (status {})",

@@ -2,12 +2,13 @@
 //! evaluations of one job. IDs contain `/`, so the sub-resource is found by suffix.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::Value;
 
+use super::auth::Identity;
 use super::blocking;
 use super::error::ApiError;
 use super::jobs::{field, register};
@@ -44,7 +45,7 @@ const JOB_ROUTE: &str = "/v1/job/:id";
 
 /// Split `<id><suffix>` into the job ID, the sub-resource (empty for the job itself) and
 /// its route template.
-fn split_suffix(rest: &str) -> (&str, &str, &'static str) {
+pub(super) fn split_suffix(rest: &str) -> (&str, &str, &'static str) {
     for (suffix, route) in SUFFIXES {
         if let Some(id) = rest.strip_suffix(suffix) {
             if !id.is_empty() {
@@ -57,35 +58,50 @@ fn split_suffix(rest: &str) -> (&str, &str, &'static str) {
 
 pub async fn route(
     State(app): State<AppState>,
+    Extension(identity): Extension<Identity>,
     method: Method,
     Path(rest): Path<String>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
     let (id, suffix, template) = split_suffix(&rest);
-    let mut response = sub_resource(&app, &method, raw.as_deref(), id, suffix, &body)
-        .await
-        .into_response();
+    let call = Call {
+        app: &app,
+        identity: &identity,
+        method: &method,
+        raw: raw.as_deref(),
+    };
+    let mut response = sub_resource(call, id, suffix, &body).await.into_response();
     response.extensions_mut().insert(RouteLabel(template));
     response
 }
 
+/// One request to a job route: the server, who calls, how.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    app: &'a AppState,
+    identity: &'a Identity,
+    method: &'a Method,
+    raw: Option<&'a str>,
+}
+
 async fn sub_resource(
-    app: &AppState,
-    method: &Method,
-    raw: Option<&str>,
+    call: Call<'_>,
     id: &str,
     suffix: &str,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
+    let Call {
+        app, method, raw, ..
+    } = call;
     let query = Query::parse(raw);
     let writes = method == Method::PUT || method == Method::POST;
     match (suffix, method) {
         ("", &Method::GET) => read_job(app, &query, id).await,
         ("", &Method::DELETE) => stop(app, &query, id).await,
         ("", _) if writes => register(app, &query, body, Some(id)).await,
-        ("/dispatch", _) if writes => dispatch(app, &query, id, body).await,
-        ("/dispatch/payload", _) if writes => dispatch_raw(app, &query, id, body.clone()).await,
+        ("/dispatch", _) if writes => dispatch(call, &query, id, body).await,
+        ("/dispatch/payload", _) if writes => dispatch_raw(call, &query, id, body.clone()).await,
         ("/summary", &Method::GET) => summary(app, &query, id).await,
         ("/allocations", &Method::GET) => allocations(app, &query, id).await,
         ("/evaluations", &Method::GET) => evaluations(app, &query, id).await,
@@ -182,23 +198,43 @@ async fn rendered(app: &AppState, query: &Query, id: &str) -> Result<Response, A
     } else {
         None
     };
+    let mut tasks = render_tasks(&dispatch, payload.as_deref())
+        .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
+    // As launched: where agents fetch sandbox files, they see URLs; their token is the
+    // capability to read the files, so it is not shown here.
+    if let Some(base) = &app.cluster()?.capabilities.sandbox_fetch_base {
+        let urls = crate::cluster::fetch_urls::FileUrls {
+            base: base.clone(),
+            key: None,
+        };
+        for task in &mut tasks {
+            crate::cluster::fetch_urls::files_as_uris(task, &urls);
+        }
+    }
+    Ok(json_reply(&tasks, index, query.flag("pretty")?))
+}
+
+/// The `TaskInfo`s of a child for its current attempts (attempt 1 before any launch), with
+/// no agent assigned: what `/rendered` and the UI's child page show.
+pub fn render_tasks(
+    dispatch: &crate::model::Dispatch,
+    payload: Option<&[u8]>,
+) -> Result<Vec<crate::cluster::TaskInfo>, crate::render::RenderError> {
     let mut tasks = Vec::new();
     for slot in crate::model::plan::slots(&dispatch.job) {
         let attempt = crate::model::plan::latest_run(&dispatch.runs, slot).map_or(1, |r| r.attempt);
         let group = &dispatch.job.task_groups[slot.group as usize];
         let input = crate::render::RenderInput {
-            dispatch: &dispatch,
+            dispatch,
             group,
             instance: slot.instance,
             task: &group.tasks[slot.task as usize],
             attempt,
-            payload: payload.as_deref(),
+            payload,
         };
-        let info = crate::render::render_task(&input)
-            .map_err(|e| ApiError::BadRequest(format!("cannot render {id:?}: {e}")))?;
-        tasks.push(info);
+        tasks.push(crate::render::render_task(&input)?);
     }
-    Ok(json_reply(&tasks, index, query.flag("pretty")?))
+    Ok(tasks)
 }
 
 async fn summary(app: &AppState, query: &Query, id: &str) -> Result<Response, ApiError> {
@@ -279,7 +315,11 @@ fn idempotency_token(query: &Query, body: Option<&Value>) -> Option<String> {
 }
 
 /// Decode a dispatch body into a request, with a message naming the bad field.
-fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<DispatchRequest, ApiError> {
+pub(super) fn decode_dispatch_body(
+    id: &str,
+    query: &Query,
+    body: &[u8],
+) -> Result<DispatchRequest, ApiError> {
     if body.is_empty() {
         return Err(ApiError::BadRequest("Request body is empty".into()));
     }
@@ -316,15 +356,7 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
     }
     let payload = match field(&value, "Payload") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| {
-                    ApiError::BadRequest(format!(
-                        "Payload must be standard base64 with padding: {e}"
-                    ))
-                })?,
-        ),
+        Some(Value::String(s)) => Some(decode_payload(s)?),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "Payload must be a base64 string, got {other}"
@@ -349,6 +381,8 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
         })?,
     };
     Ok(DispatchRequest {
+        dispatched_by: None,
+        max_pending: None,
         job_id: id.to_string(),
         meta,
         payload,
@@ -358,19 +392,28 @@ fn decode_dispatch_body(id: &str, query: &Query, body: &[u8]) -> Result<Dispatch
     })
 }
 
+/// A base64 payload (the API's `Payload`, the UI's payload given as base64).
+pub fn decode_payload(text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| {
+            ApiError::BadRequest(format!("Payload must be standard base64 with padding: {e}"))
+        })
+}
+
 async fn dispatch(
-    app: &AppState,
+    call: Call<'_>,
     query: &Query,
     id: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let request = crate::metrics::dispatch_decoded(decode_dispatch_body(id, query, body))?;
-    send_dispatch(app, query, request).await
+    send_dispatch(call, query, request).await
 }
 
 /// `/dispatch/payload`: the raw body is the payload; only query parameters are read.
 async fn dispatch_raw(
-    app: &AppState,
+    call: Call<'_>,
     query: &Query,
     id: &str,
     body: Bytes,
@@ -381,26 +424,16 @@ async fn dispatch_raw(
         idempotency_token: idempotency_token(query, None),
         ..DispatchRequest::default()
     };
-    send_dispatch(app, query, request).await
+    send_dispatch(call, query, request).await
 }
 
 async fn send_dispatch(
-    app: &AppState,
+    call: Call<'_>,
     query: &Query,
     request: DispatchRequest,
 ) -> Result<Response, ApiError> {
-    let job_id = request.job_id.clone();
-    let result = app.state.apply(Command::Dispatch(request)).await;
-    count_dispatch(&job_id, &result);
-    let reply = match result {
-        Ok(Reply::Dispatched(reply)) => reply,
-        Ok(_) => {
-            return Err(ApiError::Internal(
-                "dispatch answered with another reply".into(),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let accessor = call.identity.accessor().map(str::to_string);
+    let reply = submit_dispatch(call.app, accessor, request).await?;
     let body = DispatchResponse {
         dispatched_job_id: reply.dispatched_job_id,
         eval_id: reply.eval_id.map(|u| u.to_string()).unwrap_or_default(),
@@ -409,6 +442,41 @@ async fn send_dispatch(
         index: reply.index,
     };
     Ok(json_reply(&body, reply.index, query.flag("pretty")?))
+}
+
+/// The one path every dispatch takes, whoever sends it (the JSON and raw-payload routes,
+/// the UI's form): the driver allow-list and the backlog cap apply, the writer validates it
+/// with Nomad's messages; the outcome is counted. `accessor`: the caller's token, if any.
+pub async fn submit_dispatch(
+    app: &AppState,
+    accessor: Option<String>,
+    mut request: DispatchRequest,
+) -> Result<crate::state::DispatchReply, ApiError> {
+    let job_id = request.job_id.clone();
+    // a job registered before the server was restarted with a stricter driver list
+    let refusal = {
+        let s = app.state.read();
+        s.job(&job_id)
+            .and_then(|e| app.security.drivers.refusal(&e.job))
+    };
+    if let Some(refusal) = refusal {
+        crate::metrics::dispatch_request(
+            &job_id,
+            crate::metrics::DispatchOutcome::Rejected("driver_not_allowed"),
+        );
+        return Err(ApiError::BadRequest(refusal));
+    }
+    request.dispatched_by = accessor;
+    request.max_pending = app.security.backpressure.max_pending;
+    let result = app.state.apply(Command::Dispatch(request)).await;
+    count_dispatch(&job_id, &result);
+    match result {
+        Ok(Reply::Dispatched(reply)) => Ok(reply),
+        Ok(_) => Err(ApiError::Internal(
+            "dispatch answered with another reply".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Count a dispatch request by its result. Unknown parents count under `job="_unknown"`

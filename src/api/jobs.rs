@@ -4,11 +4,12 @@ use std::iter::Peekable;
 use std::ops::Bound;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::Method;
 use axum::response::Response;
 use serde_json::Value;
 
+use super::auth::Identity;
 use super::blocking;
 use super::error::ApiError;
 use super::query::{json_reply, Query};
@@ -20,19 +21,21 @@ use crate::state::{Command, Reply, State as AppStateData};
 /// `GET /v1/jobs` (list) and `PUT|POST /v1/jobs` (register).
 pub async fn jobs(
     State(app): State<AppState>,
+    Extension(identity): Extension<Identity>,
     method: Method,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref());
     match method {
-        Method::GET => list(&app, &query).await,
+        Method::GET => list(&app, &identity, &query).await,
         Method::PUT | Method::POST => register(&app, &query, &body, None).await,
         _ => Err(ApiError::MethodNotAllowed),
     }
 }
 
-async fn list(app: &AppState, query: &Query) -> Result<Response, ApiError> {
+/// Job stubs; a caller allowed `list-jobs` on some jobs only (a `job` ACL rule) sees those.
+async fn list(app: &AppState, identity: &Identity, query: &Query) -> Result<Response, ApiError> {
     let prefix = query.get("prefix").unwrap_or_default().to_string();
     let with_meta = query.flag("meta")?;
     let per_page: Option<usize> = match query.get("per_page") {
@@ -49,6 +52,7 @@ async fn list(app: &AppState, query: &Query) -> Result<Response, ApiError> {
             next_token.clone()
         };
         let mut stubs: Vec<JobListStub> = stubs_from(state, &start, &prefix, with_meta)
+            .filter(|s| identity.may_list(&s.id))
             .take(per_page.map_or(usize::MAX, |n| n.saturating_add(1)))
             .collect();
         let next = match per_page {
@@ -133,7 +137,7 @@ pub fn field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 /// Decode a register body (`{"Job": {...}, ...}`) into a `Job`, naming the field on error.
-fn decode_register_body(body: &[u8]) -> Result<Job, ApiError> {
+pub(super) fn decode_register_body(body: &[u8]) -> Result<Job, ApiError> {
     if body.is_empty() {
         return Err(ApiError::BadRequest("Request body is empty".into()));
     }
@@ -166,7 +170,10 @@ pub async fn register(
             return Err(ApiError::BadRequest("Job ID does not match name".into()));
         }
     }
-    if let Some(refusal) = app.cluster.capabilities.refusal(&job) {
+    if let Some(refusal) = app.security.drivers.refusal(&job) {
+        return Err(ApiError::BadRequest(refusal));
+    }
+    if let Some(refusal) = app.cluster()?.capabilities.refusal(&job) {
         return Err(ApiError::BadRequest(refusal));
     }
     let Reply::Registered(reply) = app.state.apply(Command::RegisterJob(Box::new(job))).await?

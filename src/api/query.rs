@@ -79,6 +79,11 @@ fn parse_go_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Every `key=value` pair of a raw query, decoded, in order (repeated keys kept).
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded_pairs(raw.unwrap_or("")).collect()
+}
+
 fn form_urlencoded_pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
     raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

@@ -1,10 +1,13 @@
-//! `GET /v1/sandbox/<task id>/<path>`: one sandbox file of a launched task (a rendered
-//! template, the dispatch payload), for the Mesos fetcher.
+//! `GET /v1/sandbox/<task id>/<token>/<path>`: one sandbox file of a launched task (a
+//! rendered template, the dispatch payload), for the Mesos fetcher.
 //!
 //! On Mesos the command executor does not unpack `TaskInfo.data`, so the backend turns each
-//! sandbox file into a fetcher URI pointing here. The file is rendered again from the stored
-//! dispatch (rendering is pure: the same attempt gives the same bytes). Only tasks that are
-//! not terminal are served.
+//! sandbox file into a fetcher URI pointing here (`cluster::fetch_urls`). The URL is the
+//! capability: its token is the HMAC of the task ID under the data dir's key, so no ACL
+//! token is asked for. A wrong token, a task that is not active, a file the task does not
+//! have: all answer the same 404, which says nothing about which. The file is rendered
+//! again from the stored dispatch (rendering is pure: the same attempt gives the same
+//! bytes).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -18,8 +21,16 @@ use crate::render::{render_task, RenderInput, SandboxFiles};
 
 pub async fn file(
     State(app): State<AppState>,
-    Path((task_id, path)): Path<(String, String)>,
+    Path((task_id, token, path)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    let signed = app
+        .security
+        .fetch_key
+        .as_ref()
+        .is_some_and(|key| key.verify(&task_id, &token));
+    if !signed {
+        return Err(not_found());
+    }
     let dispatch = active_dispatch(&app, &task_id)?;
     let payload = if dispatch.payload_len > 0 {
         app.state
@@ -41,7 +52,12 @@ fn active_dispatch(app: &AppState, task_id: &str) -> Result<Dispatch, ApiError> 
     let s = app.state.read();
     s.run_of(task_id)
         .map(|(d, _)| d.clone())
-        .ok_or_else(|| ApiError::NotFound(format!("no running task {task_id:?}")))
+        .ok_or_else(not_found)
+}
+
+/// The one answer for every URL that does not name an active task's file.
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such sandbox file".into())
 }
 
 fn render_file(
@@ -54,7 +70,7 @@ fn render_file(
         .runs
         .iter()
         .find(|r| &*r.task_id == task_id)
-        .ok_or_else(|| ApiError::NotFound(format!("no task {task_id:?}")))?;
+        .ok_or_else(not_found)?;
     let group = d
         .job
         .task_groups
@@ -82,8 +98,6 @@ fn render_file(
         .files
         .iter()
         .find(|f| f.path == path && f.content.is_some())
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("task {task_id:?} has no sandbox file {path:?}"))
-        })?;
+        .ok_or_else(not_found)?;
     file.bytes().map_err(ApiError::Internal)
 }

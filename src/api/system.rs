@@ -6,10 +6,26 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::AppState;
+use super::{ApiError, AppState};
 
-pub async fn gc(State(app): State<AppState>) -> StatusCode {
-    let sandboxes = app.cluster.sandboxes.as_ref();
-    crate::gc::collect(&app.state, Duration::ZERO, sandboxes, app.clock.now_ns()).await;
-    StatusCode::OK
+/// Answers 200 with the index after the collection (`X-Nomad-Index`; a standby that
+/// forwarded the request waits for its copy to reach it).
+pub async fn gc(
+    State(app): State<AppState>,
+) -> Result<(StatusCode, [(&'static str, String); 1]), ApiError> {
+    let cluster = app.cluster()?;
+    crate::gc::collect(
+        &app.state,
+        Duration::ZERO,
+        cluster.sandboxes.as_ref(),
+        app.clock.now_ns(),
+    )
+    .await;
+    Ok((
+        StatusCode::OK,
+        [(
+            "x-nomad-index",
+            app.state.committed_index().max(1).to_string(),
+        )],
+    ))
 }

@@ -78,17 +78,20 @@ pub fn header_args(s: &str) -> Vec<(String, String)> {
 fn keyword<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let t = line.trim_start();
     let prefix = format!("#+{name}:");
-    if t.len() >= prefix.len() && t[..prefix.len()].eq_ignore_ascii_case(&prefix) {
-        Some(t[prefix.len()..].trim())
-    } else {
-        None
+    // `get` rather than indexing: the line is user text, and byte `prefix.len()` may fall
+    // inside a multi-byte character
+    match t.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(&prefix) => Some(t[prefix.len()..].trim()),
+        _ => None,
     }
 }
 
 fn begin_src(line: &str) -> Option<&str> {
     let t = line.trim_start();
     let p = "#+begin_src";
-    if t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p) {
+    if t.get(..p.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    {
         let rest = &t[p.len()..];
         if rest.is_empty() || rest.starts_with(char::is_whitespace) {
             return Some(rest.trim());
@@ -257,6 +260,22 @@ fn block_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (fuzz/fuzz_targets/batch_file.rs): a keyword line whose byte at the
+    /// keyword's length falls inside a multi-byte character panicked on a string slice.
+    #[test]
+    fn keyword_lines_with_multibyte_characters_do_not_panic() {
+        for text in [
+            "#+namο: x\n",
+            "#+name\u{3bf}\n#+BEGIN_SRC sh\necho hi\n#+END_SRC\n",
+            "#+begin_sr\u{3bf}\n",
+            "  #+headeρ: :cpus 1\n",
+        ] {
+            let _ = parse(text);
+        }
+        assert_eq!(keyword("#+namο: x", "name"), None);
+        assert_eq!(begin_src("#+begin_sρc sh"), None);
+    }
 
     #[test]
     fn headers_stack_nearest_wins() {

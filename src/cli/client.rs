@@ -1,6 +1,9 @@
 //! The HTTP client the CLI uses, and the reply shapes it reads.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -43,15 +46,101 @@ pub fn escape_segment(s: &str) -> String {
     out
 }
 
+/// Where the server is and how to talk to it (see `AddressArgs`).
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub address: String,
+    /// ACL token secret, sent as `X-Nomad-Token`.
+    pub token: Option<String>,
+    /// CA bundle the server's certificate must chain to (instead of the system's roots).
+    pub ca_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// An error and its causes, `a: b: c` (reqwest's own text leaves out why a TLS handshake
+/// failed).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn read_file(path: &Path, flag: &str) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path)
+        .map_err(|e| CliError::new(format!("Error reading {flag} {}: {e}", path.display())))
+}
+
 impl Client {
+    /// A plain connection to `addr`, no token.
     pub fn new(addr: &str) -> Result<Client, CliError> {
+        Client::connect(&Connection {
+            address: addr.to_string(),
+            ..Connection::default()
+        })
+    }
+
+    pub fn connect(conn: &Connection) -> Result<Client, CliError> {
+        let addr = conn.address.trim_end_matches('/');
         let base = if addr.contains("://") {
-            addr.trim_end_matches('/').to_string()
+            addr.to_string()
         } else {
-            format!("http://{}", addr.trim_end_matches('/'))
+            format!("http://{addr}")
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(token) = &conn.token {
+            let mut value = HeaderValue::from_str(token.trim()).map_err(|_| {
+                CliError::new("Error: the ACL token (-token, DISPATCH_TOKEN or NOMAD_TOKEN) is not a valid header value")
+            })?;
+            value.set_sensitive(true);
+            let mut headers = HeaderMap::new();
+            headers.insert("X-Nomad-Token", value);
+            builder = builder.default_headers(headers);
+        }
+        if let Some(ca) = &conn.ca_cert {
+            let pem = read_file(ca, "-ca-cert")?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    CliError::new(format!(
+                        "Error reading -ca-cert {}: no PEM certificate in it",
+                        ca.display()
+                    ))
+                })?;
+            builder = builder.tls_certs_only(certs);
+        }
+        match (&conn.client_cert, &conn.client_key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read_file(cert, "-client-cert")?;
+                pem.push(b'\n');
+                pem.extend(read_file(key, "-client-key")?);
+                let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    CliError::new(format!(
+                        "Error reading the client certificate {} and key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    ))
+                })?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(CliError::new(
+                    "Error: a client certificate needs its key: give both -client-cert and -client-key \
+                     (or DISPATCH_CLIENT_CERT and DISPATCH_CLIENT_KEY)",
+                ))
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| CliError::new(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client { http, base })
@@ -69,8 +158,9 @@ impl Client {
     ) -> Result<Result<(T, u64), ApiFailure>, CliError> {
         let response = request.send().await.map_err(|e| {
             CliError::new(format!(
-                "Error querying the server at {}: {e}; is `dispatch server` running? (set -address or DISPATCH_ADDR)",
-                self.base
+                "Error querying the server at {}: {}; is `dispatch server` running? (set -address or DISPATCH_ADDR)",
+                self.base,
+                error_chain(&e)
             ))
         })?;
         let status = response.status();
@@ -109,6 +199,16 @@ impl Client {
     ) -> Result<Result<T, ApiFailure>, CliError> {
         let url = format!("{}{}", self.base, path);
         self.send(self.http.get(url).query(query)).await
+    }
+
+    /// GET a text answer; `None` on any failure (for output shown only when available).
+    pub async fn get_text(&self, path: &str, query: &[(&str, &str)]) -> Option<String> {
+        let url = format!("{}{}", self.base, path);
+        let response = self.http.get(url).query(query).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.text().await.ok()
     }
 
     /// A blocking query: GET with `?index=&wait=`, returning the answer and its
@@ -161,6 +261,37 @@ impl Client {
     ) -> Result<Result<T, ApiFailure>, CliError> {
         let url = format!("{}{}", self.base, path);
         self.send(self.http.put(url).query(query).json(body)).await
+    }
+
+    /// A write whose answer has no body worth reading (Nomad answers policy writes and
+    /// deletes with an empty 200): only success or the server's message.
+    pub async fn write(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Result<(), ApiFailure>, CliError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            CliError::new(format!(
+                "Error querying the server at {}: {}",
+                self.base,
+                error_chain(&e)
+            ))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Ok(()));
+        }
+        let message = response.text().await.unwrap_or_default().trim().to_string();
+        Ok(Err(ApiFailure {
+            status: status.as_u16(),
+            message,
+        }))
     }
 
     pub async fn delete<T: DeserializeOwned>(

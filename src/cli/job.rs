@@ -143,12 +143,15 @@ async fn register(client: &Client, file: &std::path::Path) -> Result<i32, CliErr
     Ok(0)
 }
 
-/// Resolve a parameterized job from an ID or unique prefix, as Nomad's CLI does.
+/// Resolve a parameterized job from an ID or unique prefix, as Nomad's CLI does. A token
+/// that may dispatch but not list jobs (an application's) names the job exactly: the
+/// dispatch itself then says whether it may.
 async fn resolve_parameterized(client: &Client, prefix: &str) -> Result<String, CliError> {
-    let stubs: Vec<JobStub> = client
-        .get("/v1/jobs", &[("prefix", prefix)])
-        .await?
-        .map_err(|f| CliError::new(format!("Error querying jobs: {}", f.message)))?;
+    let stubs: Vec<JobStub> = match client.get("/v1/jobs", &[("prefix", prefix)]).await? {
+        Ok(stubs) => stubs,
+        Err(f) if f.status == 403 => return Ok(prefix.to_string()),
+        Err(f) => return Err(CliError::new(format!("Error querying jobs: {}", f.message))),
+    };
     let params: Vec<&JobStub> = stubs.iter().filter(|s| s.parameterized_job).collect();
     if let Some(exact) = params.iter().find(|s| s.id == prefix) {
         return Ok(exact.id.clone());
@@ -351,6 +354,12 @@ pub async fn follow(client: &Client, child: &str) -> Result<i32, CliError> {
             }
             "failed" | "stopped" => {
                 println!("==> {}: Dispatch {child:?} {status}: {description}", now());
+                if status == "failed" {
+                    print!(
+                        "{}",
+                        super::failure::explain(client, child, &allocs, "    ").await
+                    );
+                }
                 return Ok(last_exit.map_or(1, |c| c as i32));
             }
             _ => {}

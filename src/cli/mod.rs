@@ -4,8 +4,10 @@
 //! and `job validate` (local). Errors print the server's message and exit 1; usage errors
 //! exit 1 with usage.
 
+mod acl;
 mod args;
 mod client;
+mod failure;
 mod format;
 mod job;
 mod logs;
@@ -17,6 +19,7 @@ mod task;
 mod tasks;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -56,37 +59,77 @@ enum Commands {
     Task(task::TaskArgs),
     /// List task runs (running only unless -all or -state)
     Tasks(tasks::TasksArgs),
+    /// ACLs: bootstrap, policies, tokens
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
 }
 
-/// Address flags every client command takes.
+/// Connection flags every client command takes: where the server is, the ACL token, and
+/// the TLS files for `https://` servers. Each falls back to a `DISPATCH_*` variable, then to
+/// Nomad's `NOMAD_*` one.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AddressArgs {
     /// Address of the Dispatch server [env: DISPATCH_ADDR, then NOMAD_ADDR] [default: http://127.0.0.1:4646]
     #[arg(long)]
     pub address: Option<String>,
+    /// ACL token (its secret) sent with every request [env: DISPATCH_TOKEN, then NOMAD_TOKEN]
+    #[arg(long, value_name = "SECRET")]
+    pub token: Option<String>,
+    /// CA certificate (PEM) the server's certificate must chain to [env: DISPATCH_CACERT,
+    /// then NOMAD_CACERT] [default: the system's roots]
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that verify clients [env: DISPATCH_CLIENT_CERT,
+    /// then NOMAD_CLIENT_CERT]
+    #[arg(long, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM) [env: DISPATCH_CLIENT_KEY, then NOMAD_CLIENT_KEY]
+    #[arg(long, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+}
+
+/// The first of `names` set to something non-empty.
+fn env_first(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|s| !s.is_empty()))
 }
 
 impl AddressArgs {
     /// Whether a server address was given (flag or environment), not just the default.
     pub fn is_set(&self) -> bool {
-        self.address.is_some()
-            || ["DISPATCH_ADDR", "NOMAD_ADDR"]
-                .iter()
-                .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+        self.address.is_some() || env_first(&["DISPATCH_ADDR", "NOMAD_ADDR"]).is_some()
+    }
+
+    /// How to reach the server: flags, then `DISPATCH_*`, then `NOMAD_*`.
+    pub fn connection(&self) -> client::Connection {
+        let path = |flag: &Option<PathBuf>, names: &[&str]| {
+            flag.clone().or_else(|| env_first(names).map(PathBuf::from))
+        };
+        client::Connection {
+            address: self
+                .address
+                .clone()
+                .or_else(|| env_first(&["DISPATCH_ADDR", "NOMAD_ADDR"]))
+                .unwrap_or_else(|| DEFAULT_ADDR.to_string()),
+            token: self
+                .token
+                .clone()
+                .or_else(|| env_first(&["DISPATCH_TOKEN", "NOMAD_TOKEN"])),
+            ca_cert: path(&self.ca_cert, &["DISPATCH_CACERT", "NOMAD_CACERT"]),
+            client_cert: path(
+                &self.client_cert,
+                &["DISPATCH_CLIENT_CERT", "NOMAD_CLIENT_CERT"],
+            ),
+            client_key: path(
+                &self.client_key,
+                &["DISPATCH_CLIENT_KEY", "NOMAD_CLIENT_KEY"],
+            ),
+        }
     }
 
     pub fn client(&self) -> Result<Client, CliError> {
-        let addr = self
-            .address
-            .clone()
-            .or_else(|| {
-                std::env::var("DISPATCH_ADDR")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            })
-            .or_else(|| std::env::var("NOMAD_ADDR").ok().filter(|s| !s.is_empty()))
-            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
-        Client::new(&addr)
+        Client::connect(&self.connection())
     }
 }
 
@@ -170,6 +213,7 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             Commands::Run(a) => run::run(a).await,
             Commands::Task(a) => task::run(a),
             Commands::Tasks(a) => tasks::run(a).await,
+            Commands::Acl(c) => acl::run(c).await,
         }
     });
     match result {

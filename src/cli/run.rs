@@ -50,9 +50,18 @@ pub struct RunArgs {
     #[arg(long)]
     show: bool,
     /// mesos-batch --master: run as this command's own Mesos framework on these masters
-    /// (host:port, comma-separated), no server needed; it ends with the command
+    /// (host:port, comma-separated, or zk://host:port/mesos), no server needed; it ends
+    /// with the command
     #[arg(long, value_name = "LIST", conflicts_with_all = ["address", "detach"])]
     master: Option<String>,
+    /// With -master: how long to wait for the master to accept the run's framework (and
+    /// for it to come back if lost) before giving up (90s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    connect_timeout: String,
+    /// With -master: CA bundle (PEM) to check https:// masters against (instead of the
+    /// system's roots); masters found in ZooKeeper are then reached over https
+    #[arg(long, value_name = "FILE", requires = "master")]
+    master_ca_file: Option<PathBuf>,
     /// mesos-batch: framework name (with -master: the run's framework; else compared with the server's)
     #[arg(long, value_name = "NAME")]
     framework_name: Option<String>,
@@ -387,6 +396,9 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
              start `dispatch server -mesos-master {masters}` and run with -address instead"
         )));
     }
+    let connect_timeout = batch::parse_duration(&args.connect_timeout)
+        .map(|ns| std::time::Duration::from_nanos(ns.max(0) as u64))
+        .map_err(|e| CliError::new(format!("Invalid -connect-timeout: {e}")))?;
     let settings = standalone::settings(&standalone::Framework {
         masters,
         name: args.framework_name.as_deref(),
@@ -395,17 +407,24 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         secret: args.secret.as_deref(),
         capabilities: args.capabilities.as_deref(),
         content_type: args.content_type.as_deref(),
+        ca_file: args.master_ca_file.as_deref(),
     })?;
     init_framework_log();
     println!(
         "==> {}: Running as Mesos framework {:?} on {} ({why})",
         now(),
         settings.framework_name,
-        settings.masters.join(",")
+        settings.masters
     );
     let own = standalone::Standalone::start(settings, &job).await?;
     let result = tokio::select! {
-        result = submit_and_follow(&args, &job, &own.client) => result,
+        result = async {
+            own.wait_subscribed(connect_timeout).await?;
+            tokio::select! {
+                result = submit_and_follow(&args, &job, &own.client) => result,
+                e = own.lost_subscription(connect_timeout) => Err(e),
+            }
+        } => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("Interrupted: the run's framework ends with this command (Mesos kills what still runs)");
             Ok(130)
@@ -429,10 +448,17 @@ fn own_framework_masters<'a>(
         .map(|m| (m, "#+master, no server address set"))
 }
 
-/// The framework's connection problems (no leader, refused credentials...) on stderr.
+/// The run's framework logs errors on stderr; warnings too when stderr is not a terminal (a
+/// log file). Connection problems are the command's own messages (`standalone`), not
+/// repeated log lines.
 fn init_framework_log() {
+    let level = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        "error"
+    } else {
+        "warn"
+    };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
@@ -549,7 +575,7 @@ async fn report(client: &Client, child: &str) -> Result<(), CliError> {
             };
             let command = batch::command_line(t);
             let command = command.lines().collect::<Vec<_>>().join("; ");
-            lines.push(format!(
+            let mut line = format!(
                 "  - task {:?}: {state}{}\n    command: {command}",
                 t.name,
                 if detail.trim().is_empty() {
@@ -557,7 +583,14 @@ async fn report(client: &Client, child: &str) -> Result<(), CliError> {
                 } else {
                     format!(": {}", detail.trim().trim_end_matches(';'))
                 },
-            ));
+            );
+            if let Some(stderr) = super::failure::stderr_tail(client, child, &t.name).await {
+                line.push_str(&format!("\n    stderr (last {} line(s)):", stderr.len()));
+                for l in stderr {
+                    line.push_str(&format!("\n      {l}"));
+                }
+            }
+            lines.push(line);
         }
     }
     let total: usize = job.task_groups.iter().map(|g| g.tasks.len()).sum();

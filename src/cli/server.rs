@@ -8,8 +8,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::CliError;
-use crate::config::reload::{LogLevelTarget, Reloader};
+use crate::config::reload::{
+    AclBootstrapTarget, LogLevelTarget, MesosFrameworkTarget, Reloader, TlsTarget,
+};
 use crate::config::{self, Flags};
+use crate::listener::ServerTls;
 use crate::server::{run as run_server, shutdown_signal};
 
 /// Every flag except `-config` and `-dev` can also be set in a config file; a flag given
@@ -51,9 +54,18 @@ pub struct ServerArgs {
     /// Also send metrics to this DogStatsD agent over UDP, e.g. 127.0.0.1:8125 (tags instead of labels)
     #[arg(long, value_name = "HOST:PORT", env = "DISPATCH_STATSD_ADDR")]
     statsd_addr: Option<String>,
-    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or http(s)://host:port).
+    /// Serve the web UI's templates and assets from this directory, read on every request
+    /// (for working on them; default: the copies compiled into the binary)
+    #[arg(long, value_name = "DIR")]
+    ui_dir: Option<PathBuf>,
+    /// Run tasks on Apache Mesos: master address(es), comma-separated (host:port or
+    /// http(s)://host:port), or where they register in ZooKeeper (zk://host:port,host:port/mesos).
     /// Without it tasks run on the embedded local runner
-    #[arg(long, value_name = "HOST:PORT[,...]", env = "DISPATCH_MESOS_MASTER")]
+    #[arg(
+        long,
+        value_name = "HOST:PORT[,...]|zk://...",
+        env = "DISPATCH_MESOS_MASTER"
+    )]
     mesos_master: Option<String>,
     /// Encoding of the scheduler API: protobuf or json [default: protobuf]
     #[arg(long, value_name = "json|protobuf")]
@@ -99,9 +111,71 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION")]
     gc_interval: Option<String>,
     /// Base URL of this server as Mesos agents reach it (sandbox files are fetched from it;
-    /// also the framework's web UI link). Default: http://<bind address>
+    /// also the framework's web UI link). Default: http(s)://<bind address>
     #[arg(long, value_name = "URL", env = "DISPATCH_ADVERTISE")]
     advertise: Option<String>,
+    /// Keep everything in this PostgreSQL database, shared with other servers (one leads,
+    /// the others stand by): postgres://user[:password]@host[:port]/database. Default: the
+    /// SQLite store in -data-dir
+    #[arg(long, value_name = "postgres://...", env = "DISPATCH_STORE")]
+    store: Option<String>,
+    /// File holding the PostgreSQL password (first line), when the URL has none
+    /// (else PGPASSFILE or ~/.pgpass)
+    #[arg(long, value_name = "FILE")]
+    store_password_file: Option<PathBuf>,
+    /// How long a leader that stopped renewing its lease keeps the lead before a standby
+    /// takes over (Go duration, 1s to 5m) [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    store_lease: Option<String>,
+    /// CA bundle (PEM) to check https:// Mesos masters against (instead of the system's roots);
+    /// masters found in ZooKeeper are then reached over https
+    #[arg(long, value_name = "FILE")]
+    mesos_ca_file: Option<PathBuf>,
+    /// Every API call needs an ACL token (X-Nomad-Token or Authorization: Bearer). A server
+    /// listening beyond loopback needs this, or -acl-enabled=false to be open on purpose
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    acl_enabled: Option<bool>,
+    /// File holding the management token's secret (a UUID): the ACL bootstrap, done
+    /// without POST /v1/acl/bootstrap
+    #[arg(long, value_name = "FILE")]
+    acl_bootstrap_token_file: Option<PathBuf>,
+    /// Serve the API over HTTPS only, with this certificate (PEM, chain first to last)
+    #[arg(long, value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(long, value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// CA bundle (PEM) client certificates are checked against
+    #[arg(long, value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// Require a client certificate signed by -tls-ca-file (mutual TLS)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    tls_verify_clients: Option<bool>,
+    /// Task drivers jobs may use, comma-separated (exec, raw_exec, docker, mesos_executor)
+    /// [default: exec,docker,mesos_executor; with -dev also raw_exec]
+    #[arg(long, value_name = "DRIVER[,...]")]
+    driver_allowlist: Option<String>,
+    /// Most dispatches pending at once; beyond it a dispatch gets 429 and Retry-After
+    /// [default: 0 = no cap]
+    #[arg(long, value_name = "N")]
+    max_pending: Option<u64>,
+    /// Dispatches per second per ACL token (per client address when anonymous), and how
+    /// many at once: LIMIT[/BURST], e.g. 50/200; beyond it 429 and Retry-After [default: off]
+    #[arg(long, value_name = "LIMIT[/BURST]")]
+    dispatch_rate: Option<String>,
+    /// Most open connections in all [default: 4096]
+    #[arg(long, value_name = "N")]
+    max_conns: Option<usize>,
+    /// Most open connections from one client address, 0 = no limit [default: 100]
+    #[arg(long, value_name = "N")]
+    max_conns_per_client: Option<usize>,
+    /// Time a client has to send a request's headers; idle keep-alive connections are closed
+    /// after it too (Go duration) [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    header_timeout: Option<String>,
+    /// Time a client has to finish the TLS handshake (Go duration) [default: 5s]
+    #[arg(long, value_name = "DURATION")]
+    handshake_timeout: Option<String>,
 }
 
 impl ServerArgs {
@@ -118,6 +192,7 @@ impl ServerArgs {
             local_gpus: self.local_gpus,
             task_path: self.task_path.clone(),
             statsd_addr: self.statsd_addr.clone(),
+            ui_dir: self.ui_dir.clone(),
             mesos_master: self.mesos_master.clone(),
             mesos_content_type: self.mesos_content_type.clone(),
             mesos_framework_name: self.mesos_framework_name.clone(),
@@ -132,6 +207,23 @@ impl ServerArgs {
             mesos_max_backoff: self.mesos_max_backoff.clone(),
             gc_threshold: self.gc_threshold.clone(),
             gc_interval: self.gc_interval.clone(),
+            store: self.store.clone(),
+            store_password_file: self.store_password_file.clone(),
+            store_lease: self.store_lease.clone(),
+            acl_enabled: self.acl_enabled,
+            acl_bootstrap_token_file: self.acl_bootstrap_token_file.clone(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_key_file: self.tls_key_file.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_verify_clients: self.tls_verify_clients,
+            mesos_ca_file: self.mesos_ca_file.clone(),
+            driver_allowlist: self.driver_allowlist.clone(),
+            max_conns: self.max_conns,
+            max_conns_per_client: self.max_conns_per_client,
+            header_timeout: self.header_timeout.clone(),
+            handshake_timeout: self.handshake_timeout.clone(),
+            max_pending: self.max_pending,
+            dispatch_rate: self.dispatch_rate.clone(),
         }
     }
 }
@@ -174,8 +266,25 @@ pub async fn run(args: ServerArgs) -> Result<i32, CliError> {
             tracing_subscriber::EnvFilter::try_new(directive).map_err(|e| e.to_string())?;
         handle.reload(filter).map_err(|e| e.to_string())
     }));
+    let mut server_config = config.server_config();
+    if let Some(files) = config.tls.files() {
+        let tls = ServerTls::new(files)
+            .map_err(|e| CliError::new(format!("Error starting server: TLS: {e}")))?;
+        reloader.add(TlsTarget::new(tls.clone()));
+        server_config.tls = Some(tls);
+    }
+    if config.acl.enabled {
+        let (updates, receiver) = tokio::sync::watch::channel(None);
+        reloader.add(AclBootstrapTarget::new(updates));
+        server_config.acl_bootstrap_reload = Some(receiver);
+    }
+    if let Some(mesos) = &config.mesos {
+        let (updates, receiver) = tokio::sync::watch::channel(mesos.clone());
+        reloader.add(MesosFrameworkTarget::new(updates));
+        server_config.mesos_updates = Some(receiver);
+    }
     tokio::spawn(crate::config::reload::run(reloader, hangup));
-    run_server(config.server_config(), shutdown_signal())
+    run_server(server_config, shutdown_signal())
         .await
         .map_err(|e| CliError::new(format!("Error starting server: {e}")))?;
     Ok(0)

@@ -6,6 +6,13 @@
 //! dispatch, stored, retried and followed the usual way. The framework lives as long as the
 //! command: `failover_timeout` is 0, so when the command ends (or is interrupted) Mesos
 //! removes the framework and kills whatever of it still runs.
+//!
+//! A one-off gives up, as mesos-batch does, instead of retrying forever: nothing is submitted
+//! until the framework is subscribed; an answer that retrying cannot change (refused
+//! credentials, an address that is not a Mesos master) ends the command at once, any other
+//! cause (nothing listening, no leader) after `-connect-timeout` (said once while waiting),
+//! and so does a subscription lost for that long during the run. Each ends with one line
+//! naming the master and the cause.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,11 +26,15 @@ use super::CliError;
 use crate::cluster::mesos::settings::{self as ms, SettingsError, DEFAULT_ALLOC_DIR};
 use crate::cluster::mesos::MesosSettings;
 use crate::gc::GcPolicy;
+use crate::model::drivers::DriverPolicy;
 use crate::model::Job;
 use crate::server::{LocalOptions, ServerConfig, ServerError};
 
 /// Default `FrameworkInfo.name` of a run's own framework.
 pub const DEFAULT_FRAMEWORK_NAME: &str = "dispatch-run";
+
+/// Not subscribed after this long: say once that the run is waiting, and for what.
+const SAY_WAITING_AFTER: Duration = Duration::from_millis(1500);
 
 /// The mesos-batch flags of `dispatch run`, which describe the run's own framework.
 pub struct Framework<'a> {
@@ -34,11 +45,15 @@ pub struct Framework<'a> {
     pub secret: Option<&'a str>,
     pub capabilities: Option<&'a str>,
     pub content_type: Option<&'a str>,
+    /// `-master-ca-file`: the CA the masters' certificates are checked against.
+    pub ca_file: Option<&'a std::path::Path>,
 }
 
 /// The server inside this command.
 pub struct Standalone {
     pub client: Client,
+    /// The masters, as the messages name them.
+    masters: String,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<Result<(), ServerError>>,
     _data_dir: tempfile::TempDir,
@@ -58,7 +73,9 @@ pub fn check_capabilities(caps: &str) -> Result<(), CliError> {
 
 /// The masters a `-master` / `#+master:` value names (none when it does not parse).
 pub fn masters(value: &str) -> Vec<String> {
-    ms::parse_masters(value).unwrap_or_default()
+    ms::parse_masters(value)
+        .map(|m| m.describe())
+        .unwrap_or_default()
 }
 
 pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
@@ -86,8 +103,11 @@ pub fn settings(fw: &Framework<'_>) -> Result<MesosSettings, CliError> {
         capabilities: ms::parse_capabilities(fw.capabilities).map_err(usage)?,
         webui_url: None,
         advertise_url: String::new(),
-        max_backoff: Duration::from_secs(15),
+        // A person is waiting: retry often (mesos-execute re-subscribes every second).
+        max_backoff: Duration::from_secs(2),
         alloc_dir: DEFAULT_ALLOC_DIR.into(),
+        ca_file: fw.ca_file.map(Into::into),
+        fetch_key: None,
     })
 }
 
@@ -102,6 +122,7 @@ fn agents_fetch_from_us(job: &Job) -> bool {
 impl Standalone {
     /// Start the server for `job`'s run and wait until its API answers.
     pub async fn start(settings: MesosSettings, job: &Job) -> Result<Standalone, CliError> {
+        let masters = settings.masters.to_string();
         let data_dir = tempfile::Builder::new()
             .prefix("dispatch-run-")
             .tempdir()
@@ -129,6 +150,21 @@ impl Standalone {
                 ..GcPolicy::default()
             },
             fetch_bind,
+            tls: None,
+            conn_limits: Default::default(),
+            // The run's own jobs (Mesosfiles and task lists are shell commands: raw_exec);
+            // its API is on loopback and only this command talks to it.
+            drivers: DriverPolicy::all(),
+            backpressure: Default::default(),
+            open: false,
+            acl: false,
+            acl_bootstrap_secret: None,
+            acl_bootstrap_reload: None,
+            clock: crate::clock::Clock::system(),
+            mesos_updates: None,
+            store: None,
+            advertise: None,
+            ui: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::server::serve(listener, config, async move {
@@ -137,6 +173,7 @@ impl Standalone {
         let client = Client::new(&format!("http://127.0.0.1:{port}"))?;
         let mut own = Standalone {
             client,
+            masters,
             shutdown,
             server,
             _data_dir: data_dir,
@@ -171,11 +208,117 @@ impl Standalone {
         ))
     }
 
+    /// The subscription as the server reports it (`/v1/agent/self`).
+    async fn connection(&self) -> Option<Connection> {
+        let v = self
+            .client
+            .get::<serde_json::Value>("/v1/agent/self", &[])
+            .await
+            .ok()?
+            .ok()?;
+        let c = &v["config"]["Dispatch"]["Mesos"]["Connection"];
+        Some(Connection {
+            subscribed: c["State"] == "subscribed",
+            last_error: c["LastError"].as_str().map(String::from),
+            permanent: c["Permanent"].as_bool().unwrap_or(false),
+            leader: c["Leader"].as_str().map(String::from),
+        })
+    }
+
+    /// Wait until the framework is subscribed; give up on a cause retrying cannot fix, or
+    /// after `timeout`. Says once, on stdout, that it is waiting.
+    pub async fn wait_subscribed(&self, timeout: Duration) -> Result<(), CliError> {
+        let started = tokio::time::Instant::now();
+        let mut said = false;
+        loop {
+            let conn = self.connection().await;
+            if let Some(c) = &conn {
+                if c.subscribed {
+                    return Ok(());
+                }
+                if c.permanent {
+                    return Err(self.give_up(c, None));
+                }
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                let c = conn.unwrap_or_default();
+                return Err(self.give_up(&c, Some(timeout)));
+            }
+            if !said && waited >= SAY_WAITING_AFTER {
+                said = true;
+                let why = conn
+                    .and_then(|c| c.last_error)
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                println!(
+                    "==> {}: Waiting for a Mesos master at {} to accept the framework{why}; giving up after {} (-connect-timeout)",
+                    super::format::now(),
+                    self.masters,
+                    humantime::format_duration(timeout)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Resolves with an error once the subscription has been lost for `timeout` without
+    /// coming back (or for a cause retrying cannot fix); never while it holds.
+    pub async fn lost_subscription(&self, timeout: Duration) -> CliError {
+        let mut lost_since: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let Some(c) = self.connection().await else {
+                continue;
+            };
+            if c.subscribed {
+                lost_since = None;
+                continue;
+            }
+            if c.permanent {
+                return self.give_up(&c, None);
+            }
+            let since = *lost_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= timeout {
+                return self.give_up(&c, Some(timeout));
+            }
+        }
+    }
+
+    /// The one line a run ends with when it cannot use the cluster.
+    fn give_up(&self, c: &Connection, waited: Option<Duration>) -> CliError {
+        let master = c.leader.as_deref().unwrap_or(&self.masters);
+        let cause = c
+            .last_error
+            .as_deref()
+            .unwrap_or("no answer")
+            .trim_start_matches("cannot subscribe: ");
+        let after = match waited {
+            Some(t) => format!(
+                " (gave up after {}, -connect-timeout)",
+                humantime::format_duration(t)
+            ),
+            None => String::new(),
+        };
+        CliError::new(format!(
+            "Error running on the Mesos master at {master}: {cause}{after}"
+        ))
+    }
+
     /// End the server (its Mesos subscription with it); the data dir is removed.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), self.server).await;
     }
+}
+
+/// The run's framework connection, as its server reports it.
+#[derive(Debug, Default)]
+struct Connection {
+    subscribed: bool,
+    last_error: Option<String>,
+    permanent: bool,
+    leader: Option<String>,
 }
 
 #[cfg(test)]
@@ -191,13 +334,14 @@ mod tests {
             secret: None,
             capabilities: None,
             content_type: None,
+            ca_file: None,
         }
     }
 
     #[test]
     fn defaults_are_a_one_off_protobuf_framework() {
         let s = settings(&fw("m1:5050,m2:5050")).unwrap();
-        assert_eq!(s.masters, ["http://m1:5050", "http://m2:5050"]);
+        assert_eq!(s.masters.describe(), ["http://m1:5050", "http://m2:5050"]);
         assert_eq!(s.encoding.name(), "protobuf");
         assert_eq!(s.framework_name, DEFAULT_FRAMEWORK_NAME);
         assert_eq!(s.roles, ["*"]);
@@ -206,9 +350,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_run_flags() {
-        let e = settings(&fw("zk://z:2181/mesos")).err().unwrap();
+        let e = settings(&fw("zk://z:2181")).err().unwrap();
         assert!(
-            e.message.starts_with("-master: ZooKeeper URLs"),
+            e.message
+                .starts_with("-master: \"zk://z:2181\" is not a ZooKeeper URL"),
             "{}",
             e.message
         );

@@ -97,7 +97,15 @@ async fn show(client: &Client, prefix: &str) -> Result<i32, CliError> {
         print_parameterized(client, &job, &summary).await?;
     } else {
         print_groups(&summary);
-        print_runs(client, &path).await?;
+        let allocs = print_runs(client, &path).await?;
+        let failed = job.extra.get("DispatchStatus").and_then(|v| v.as_str()) == Some("failed");
+        if failed {
+            let why = super::failure::explain(client, &id, &allocs, "").await;
+            if !why.is_empty() {
+                println!();
+                print!("{why}");
+            }
+        }
     }
     Ok(0)
 }
@@ -225,8 +233,8 @@ fn print_groups(summary: &JobSummary) {
     println!("{}", table(&rows));
 }
 
-/// Every attempt of every task, from the job's allocations.
-async fn print_runs(client: &Client, path: &str) -> Result<(), CliError> {
+/// Every attempt of every task, from the job's allocations (returned).
+async fn print_runs(client: &Client, path: &str) -> Result<Vec<serde_json::Value>, CliError> {
     let allocs: Vec<serde_json::Value> = client
         .get(&format!("{path}/allocations"), &[])
         .await?
@@ -267,5 +275,5 @@ async fn print_runs(client: &Client, path: &str) -> Result<(), CliError> {
     } else {
         println!("{}", table(&rows));
     }
-    Ok(())
+    Ok(allocs)
 }

@@ -31,6 +31,9 @@ pub struct Capabilities {
     pub persistent_volumes: bool,
     /// `source` templates (rendered after the fetch, in the sandbox) can be delivered.
     pub source_templates: bool,
+    /// Agents fetch sandbox files (rendered templates, payloads) from our API at this base
+    /// URL (`fetch_urls`); `None`: the backend writes `TaskInfo.data` itself.
+    pub sandbox_fetch_base: Option<String>,
     /// Image tasks (`docker` driver) can run.
     pub docker: bool,
     /// GPUs can be offered as configured.
@@ -95,6 +98,7 @@ impl Capabilities {
             custom_executors: false,
             persistent_volumes: false,
             source_templates: true,
+            sandbox_fetch_base: None,
             docker: true,
             gpus: false,
             capacity: Capacity::LargestOffer,

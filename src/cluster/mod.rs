@@ -17,6 +17,7 @@
 //! arm in `server::serve`.
 
 pub mod capabilities;
+pub mod fetch_urls;
 pub mod local;
 pub mod mesos;
 pub mod sandbox;
@@ -29,7 +30,8 @@ use tokio::sync::mpsc;
 pub use capabilities::{Capabilities, Capacity};
 pub use sandbox::{Area, FileEntry, Listing, Location, SandboxError, SandboxRef, Sandboxes};
 pub use types::{
-    AgentId, Demand, Id, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, Demand, Id, InverseOffer, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 
 /// Key of the marker the scheduler puts in `TaskInfo.extra` for a task that needs its
@@ -56,8 +58,21 @@ pub enum ClusterEvent {
     Rescind(OfferId),
     /// A task status update; acknowledge it (if it has a uuid) once it is durable.
     Update(TaskStatus),
-    /// The backend lost its connection; offers held are void.
+    /// The backend lost its connection; offers and inverse offers held are void.
     Disconnected { reason: String },
+    /// Agents scheduled for maintenance ask for their resources back (Mesos inverse offers).
+    InverseOffers(Vec<InverseOffer>),
+    /// An inverse offer is void (the maintenance was cancelled or the agent went down).
+    RescindInverseOffer(OfferId),
+    /// Creating a group's persistent volume failed (its RESERVE or CREATE was refused or
+    /// failed on the agent): the launch that needed it fails too and no offer will carry it.
+    VolumeFailed {
+        volume: String,
+        agent_id: Option<AgentId>,
+        /// The launch it was created for.
+        task_id: Option<TaskId>,
+        message: String,
+    },
 }
 
 /// Something the scheduler asks the cluster to do.
@@ -96,10 +111,18 @@ pub enum ClusterCall {
         volume: Resource,
         refuse_seconds: f64,
     },
+    /// Answer inverse offers: `accept` = nothing of ours keeps the agent busy; not asked
+    /// again for `refuse_seconds`.
+    AnswerInverseOffers {
+        inverse_offer_ids: Vec<OfferId>,
+        accept: bool,
+        refuse_seconds: f64,
+    },
     /// Stop sending offers: nothing is pending.
     Suppress,
-    /// Send offers again: work arrived.
-    Revive,
+    /// Send offers again: work arrived for these roles (empty: every role of the framework;
+    /// a backend without roles revives everything).
+    Revive(Vec<String>),
 }
 
 /// A started backend: the scheduler's channels, and the view the rest of the service gets.
@@ -122,4 +145,54 @@ pub trait Describe: Send + Sync {
     /// The `Dispatch` block of `/v1/agent/self`: `Backend` (the backend's name) and the
     /// backend's own details (`Mesos`: framework settings, FrameworkID, connection).
     fn describe(&self) -> serde_json::Map<String, serde_json::Value>;
+
+    /// The cluster as an operator looks at it (the UI's cluster page): connection, leader,
+    /// framework, the agents seen and what they offered last, recent errors.
+    fn overview(&self) -> Overview;
 }
+
+/// A backend's state for operators, the same fields whichever backend it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overview {
+    /// The backend's name (`Capabilities::name`).
+    pub backend: &'static str,
+    /// `connecting`, `subscribed` or `disconnected`.
+    pub connection: &'static str,
+    /// Unix seconds of the last change of connection state (0: not known).
+    pub since: u64,
+    /// The master the framework is subscribed to (or was, last).
+    pub leader: Option<String>,
+    pub framework_id: Option<String>,
+    /// Settings worth showing (`("Roles", "*")`, ...), in display order.
+    pub settings: Vec<(String, String)>,
+    /// Agents that offered resources, by ID.
+    pub agents: Vec<AgentSeen>,
+    /// Recent connection and launch errors, newest first.
+    pub recent_errors: Vec<RecentError>,
+}
+
+/// An agent seen in offers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentSeen {
+    pub id: String,
+    pub hostname: String,
+    /// The agent's HTTP endpoint, when known.
+    pub url: Option<String>,
+    /// What the agent's last offer held.
+    pub offered: Demand,
+    /// When that offer came (Unix ns; 0: none yet).
+    pub offered_at: i64,
+    /// The agent's whole size, when the backend knows it.
+    pub capacity: Option<Demand>,
+}
+
+/// An error worth an operator's attention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentError {
+    /// Unix seconds.
+    pub at: u64,
+    pub message: String,
+}
+
+/// How many recent errors a backend keeps for `Overview`.
+pub const RECENT_ERRORS: usize = 20;

@@ -214,6 +214,27 @@ pub struct Offer {
     pub extra: IndexMap<String, Value>,
 }
 
+impl Offer {
+    /// When the agent may become unavailable (Unix ns): it is scheduled for maintenance.
+    pub fn unavailable_from(&self) -> Option<i64> {
+        self.extra
+            .get("unavailability")?
+            .get("start")?
+            .get("nanoseconds")?
+            .as_i64()
+    }
+}
+
+/// "Please vacate this agent": the cluster's agent is scheduled for maintenance from
+/// `start_ns` (Unix ns) and asks for its resources back. Accepting says nothing of ours
+/// stands in the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InverseOffer {
+    pub id: OfferId,
+    pub agent_id: AgentId,
+    pub start_ns: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EnvironmentVariable {
     pub name: String,

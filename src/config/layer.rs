@@ -11,7 +11,9 @@ use indexmap::IndexMap;
 
 use super::source::{Entry, Node, Tree};
 use super::{ConfigError, LogLevel, Origin, Secret, Set};
+use crate::api::backpressure::RateLimit;
 use crate::cluster::mesos::settings as ms;
+use crate::model::drivers::DriverPolicy;
 
 /// Settings of one layer; `None` = not set here.
 #[derive(Debug, Clone, Default)]
@@ -23,12 +25,13 @@ pub struct Layer {
     pub advertise_http: Option<Set<String>>,
     pub log_level: Option<Set<LogLevel>>,
     pub acl_enabled: Option<Set<bool>>,
+    pub acl_bootstrap_token_file: Option<Set<Secret>>,
     pub tls_http: Option<Set<bool>>,
     pub tls_cert_file: Option<Set<PathBuf>>,
     pub tls_key_file: Option<Set<PathBuf>>,
     pub tls_ca_file: Option<Set<PathBuf>>,
     pub tls_verify_https_client: Option<Set<bool>>,
-    pub mesos_masters: Option<Set<Vec<String>>>,
+    pub mesos_masters: Option<Set<ms::MasterSource>>,
     pub mesos_encoding: Option<Set<crate::cluster::mesos::codec::Encoding>>,
     pub mesos_framework_name: Option<Set<String>>,
     pub mesos_roles: Option<Set<Vec<String>>>,
@@ -39,6 +42,16 @@ pub struct Layer {
     pub mesos_capabilities: Option<Set<Vec<String>>>,
     pub mesos_alloc_dir: Option<Set<String>>,
     pub mesos_max_backoff: Option<Set<Duration>>,
+    pub mesos_ca_file: Option<Set<PathBuf>>,
+    pub driver_allowlist: Option<Set<DriverPolicy>>,
+    pub max_conns: Option<Set<usize>>,
+    pub max_conns_per_client: Option<Set<usize>>,
+    pub header_timeout: Option<Set<Duration>>,
+    pub handshake_timeout: Option<Set<Duration>>,
+    /// 0 = no cap.
+    pub max_pending: Option<Set<u64>>,
+    /// `None` inside = `off`.
+    pub dispatch_rate: Option<Set<Option<RateLimit>>>,
     pub local_cpus: Option<Set<f64>>,
     pub local_memory_mb: Option<Set<f64>>,
     pub local_disk_mb: Option<Set<f64>>,
@@ -48,6 +61,13 @@ pub struct Layer {
     /// `None` inside = `off`.
     pub gc_threshold: Option<Set<Option<Duration>>>,
     pub gc_interval: Option<Set<Duration>>,
+    /// `store { postgres }` / `-store`: a PostgreSQL URL (checked for syntax here; the
+    /// password is resolved when the whole config is known).
+    pub store_postgres: Option<Set<String>>,
+    pub store_password_file: Option<Set<PathBuf>>,
+    pub store_lease: Option<Set<Duration>>,
+    pub ui_enabled: Option<Set<bool>>,
+    pub ui_dir: Option<Set<PathBuf>>,
 }
 
 macro_rules! merge_fields {
@@ -66,6 +86,9 @@ impl Layer {
             mesos_principal, mesos_secret, mesos_failover_timeout, mesos_capabilities,
             mesos_alloc_dir, mesos_max_backoff, local_cpus, local_memory_mb, local_disk_mb,
             local_gpus, task_path, statsd_address, gc_threshold, gc_interval,
+            store_postgres, store_password_file, store_lease,
+            acl_bootstrap_token_file, mesos_ca_file, driver_allowlist, max_conns,
+            max_conns_per_client, header_timeout, handshake_timeout, max_pending, dispatch_rate, ui_enabled, ui_dir,
         );
         self
     }
@@ -91,6 +114,29 @@ pub fn gc_threshold(raw: &str) -> Result<Option<Duration>, String> {
     }
 }
 
+/// `-store`: a PostgreSQL URL (the SQLite store in the data dir is the default).
+pub fn store_url(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if !(trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://")) {
+        return Err(format!(
+            "{:?} is not a PostgreSQL URL; expected postgres://user@host[:port]/database \
+             (leave it unset for the SQLite store in the data dir)",
+            crate::store::PgTarget::redacted(trimmed)
+        ));
+    }
+    crate::store::PgTarget::parse(trimmed, None)?;
+    Ok(trimmed.to_string())
+}
+
+/// `-store-lease`: how long a leader that stopped renewing keeps the lead.
+pub fn store_lease(raw: &str) -> Result<Duration, String> {
+    let d = duration(raw)?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(300) {
+        return Err(format!("{raw:?} is out of range; expected 1s to 5m"));
+    }
+    Ok(d)
+}
+
 pub fn gc_interval(raw: &str) -> Result<Duration, String> {
     let d = duration(raw)?;
     if d.is_zero() {
@@ -108,7 +154,7 @@ fn settings_msg(e: ms::SettingsError) -> String {
     }
 }
 
-pub fn masters(raw: &str) -> Result<Vec<String>, String> {
+pub fn masters(raw: &str) -> Result<ms::MasterSource, String> {
     ms::parse_masters(raw).map_err(settings_msg)
 }
 
@@ -159,6 +205,52 @@ pub fn secret_file(path: &Path) -> Result<Secret, String> {
 pub fn readable_file(path: &Path) -> Result<PathBuf, String> {
     std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok(path.to_path_buf())
+}
+
+/// The ACL bootstrap token: a file holding the management token's secret (a UUID).
+pub fn bootstrap_token_file(path: &Path) -> Result<Secret, String> {
+    let secret = secret_file(path)?;
+    let value = secret.value().trim();
+    if uuid::Uuid::parse_str(value).is_err() {
+        return Err(format!(
+            "{} must hold a token secret (a UUID such as 3f4a0fcd-5c2b-4a1e-9d0e-7b8c9d0e1f2a), \
+             e.g. made with: uuidgen > {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(Secret::File {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+    })
+}
+
+pub fn driver_allowlist(items: &[String]) -> Result<DriverPolicy, String> {
+    DriverPolicy::parse(items)
+}
+
+pub fn dispatch_rate(raw: &str) -> Result<Option<RateLimit>, String> {
+    match raw.trim() {
+        "off" | "0" => Ok(None),
+        r => RateLimit::parse(r)
+            .map(Some)
+            .map_err(|e| format!("{e}, or off")),
+    }
+}
+
+pub fn timeout(raw: &str) -> Result<Duration, String> {
+    let d = duration(raw)?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+pub fn at_least_one(n: usize) -> Result<usize, String> {
+    if n == 0 {
+        return Err("must be at least 1".into());
+    }
+    Ok(n)
 }
 
 pub fn statsd_address(raw: &str) -> Result<String, String> {
@@ -335,6 +427,15 @@ fn as_number(node: &Node) -> Result<f64, String> {
     }
 }
 
+fn as_count(node: &Node) -> Result<u64, String> {
+    match node {
+        Node::Num(n) => n
+            .parse::<u64>()
+            .map_err(|_| format!("{n} is not a whole number of at least 0")),
+        other => Err(format!("must be a whole number, not {}", other.type_name())),
+    }
+}
+
 fn as_port(node: &Node) -> Result<u16, String> {
     match node {
         Node::Num(n) => match n.parse::<u16>() {
@@ -368,6 +469,18 @@ fn absolute(raw: String) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// A directory of UI templates (`-ui-dir`, `ui { dir }`): it must exist.
+pub fn ui_dir(dir: PathBuf) -> Result<PathBuf, String> {
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "{} is not a directory; expected a copy of the repository's templates/",
+            dir.display()
+        ))
+    }
+}
+
 fn ok<T>(v: T) -> Result<T, String> {
     Ok(v)
 }
@@ -391,6 +504,10 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         "local_runner",
         "telemetry",
         "gc",
+        "store",
+        "ui",
+        "driver_allowlist",
+        "limits",
     ])?;
     let mut layer = Layer {
         data_dir: top.path("data_dir", ok)?,
@@ -400,6 +517,7 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
             })
         })?,
         log_level: top.string("log_level", |s| log_level(&s))?,
+        driver_allowlist: top.get("driver_allowlist", as_strings, |l| driver_allowlist(&l))?,
         ..Layer::default()
     };
     if let Some(ports) = top.block("ports")? {
@@ -411,8 +529,10 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
         layer.advertise_http = adv.string("http", |s| advertise(&s))?;
     }
     if let Some(acl) = top.block("acl")? {
-        acl.allow(&["enabled"])?;
+        acl.allow(&["enabled", "bootstrap_token_file"])?;
         layer.acl_enabled = acl.get("enabled", as_bool, ok)?;
+        layer.acl_bootstrap_token_file =
+            acl.path("bootstrap_token_file", |p| bootstrap_token_file(&p))?;
     }
     if let Some(tls) = top.block("tls")? {
         tls_block(&tls, &mut layer)?;
@@ -433,6 +553,34 @@ pub fn from_tree(tree: &Tree) -> Result<Layer, ConfigError> {
     if let Some(telemetry) = top.block("telemetry")? {
         telemetry.allow(&["statsd_address"])?;
         layer.statsd_address = telemetry.string("statsd_address", |s| statsd_address(&s))?;
+    }
+    if let Some(store) = top.block("store")? {
+        store.allow(&["postgres", "password_file", "lease"])?;
+        layer.store_postgres = store.string("postgres", |s| store_url(&s))?;
+        layer.store_password_file = store.path("password_file", |p| readable_file(&p))?;
+        layer.store_lease = store.string("lease", |s| store_lease(&s))?;
+    }
+    if let Some(ui) = top.block("ui")? {
+        ui.allow(&["enabled", "dir"])?;
+        layer.ui_enabled = ui.get("enabled", as_bool, ok)?;
+        layer.ui_dir = ui.path("dir", ui_dir)?;
+    }
+    if let Some(limits) = top.block("limits")? {
+        limits.allow(&[
+            "http_max_conns",
+            "http_max_conns_per_client",
+            "http_header_timeout",
+            "https_handshake_timeout",
+            "max_pending",
+            "dispatch_rate",
+        ])?;
+        let usize_of = |n: u64| usize::try_from(n).map_err(|_| format!("{n} is too large"));
+        layer.max_conns = limits.get("http_max_conns", as_count, |n| at_least_one(usize_of(n)?))?;
+        layer.max_conns_per_client = limits.get("http_max_conns_per_client", as_count, usize_of)?;
+        layer.header_timeout = limits.string("http_header_timeout", |s| timeout(&s))?;
+        layer.handshake_timeout = limits.string("https_handshake_timeout", |s| timeout(&s))?;
+        layer.max_pending = limits.get("max_pending", as_count, ok)?;
+        layer.dispatch_rate = limits.string("dispatch_rate", |s| dispatch_rate(&s))?;
     }
     if let Some(gc) = top.block("gc")? {
         gc.allow(&["threshold", "interval"])?;
@@ -482,6 +630,7 @@ fn mesos_block(mesos: &Block<'_>, layer: &mut Layer) -> Result<(), ConfigError> 
         "capabilities",
         "alloc_dir",
         "max_backoff",
+        "ca_file",
     ])?;
     layer.mesos_masters = mesos.get("master", as_strings, |list| masters(&list.join(",")))?;
     layer.mesos_encoding = mesos.string("content_type", |s| encoding(&s))?;
@@ -504,6 +653,7 @@ fn mesos_block(mesos: &Block<'_>, layer: &mut Layer) -> Result<(), ConfigError> 
     layer.mesos_capabilities = mesos.get("capabilities", as_strings, |list| capabilities(&list))?;
     layer.mesos_alloc_dir = mesos.string("alloc_dir", |s| alloc_dir(&s))?;
     layer.mesos_max_backoff = mesos.string("max_backoff", |s| duration(&s))?;
+    layer.mesos_ca_file = mesos.path("ca_file", |p| readable_file(&p))?;
     Ok(())
 }
 
@@ -529,6 +679,7 @@ pub struct Flags {
     pub local_gpus: Option<f64>,
     pub task_path: Vec<PathBuf>,
     pub statsd_addr: Option<String>,
+    pub ui_dir: Option<PathBuf>,
     pub mesos_master: Option<String>,
     pub mesos_content_type: Option<String>,
     pub mesos_framework_name: Option<String>,
@@ -543,6 +694,23 @@ pub struct Flags {
     pub mesos_max_backoff: Option<String>,
     pub gc_threshold: Option<String>,
     pub gc_interval: Option<String>,
+    pub store: Option<String>,
+    pub store_password_file: Option<PathBuf>,
+    pub store_lease: Option<String>,
+    pub acl_enabled: Option<bool>,
+    pub acl_bootstrap_token_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_verify_clients: Option<bool>,
+    pub mesos_ca_file: Option<PathBuf>,
+    pub driver_allowlist: Option<String>,
+    pub max_conns: Option<usize>,
+    pub max_conns_per_client: Option<usize>,
+    pub header_timeout: Option<String>,
+    pub handshake_timeout: Option<String>,
+    pub max_pending: Option<u64>,
+    pub dispatch_rate: Option<String>,
 }
 
 fn flag<R, T>(
@@ -581,12 +749,28 @@ impl Flags {
             http_port: flag("bind", f.bind, |a| ok(a.port()))?,
             advertise_http: flag("advertise", f.advertise, |s| advertise(&s))?,
             log_level: flag("log-level", f.log_level, |s| log_level(&s))?,
-            acl_enabled: None,
-            tls_http: None,
-            tls_cert_file: None,
-            tls_key_file: None,
-            tls_ca_file: None,
-            tls_verify_https_client: None,
+            acl_enabled: flag("acl-enabled", f.acl_enabled, ok)?,
+            acl_bootstrap_token_file: flag(
+                "acl-bootstrap-token-file",
+                f.acl_bootstrap_token_file,
+                |p| bootstrap_token_file(&p),
+            )?,
+            // A certificate given on the command line means HTTPS.
+            tls_http: flag("tls-cert-file", f.tls_cert_file.as_ref().map(|_| true), ok)?,
+            tls_cert_file: flag("tls-cert-file", f.tls_cert_file, |p| readable_file(&p))?,
+            tls_key_file: flag("tls-key-file", f.tls_key_file, |p| readable_file(&p))?,
+            tls_ca_file: flag("tls-ca-file", f.tls_ca_file, |p| readable_file(&p))?,
+            tls_verify_https_client: flag("tls-verify-clients", f.tls_verify_clients, ok)?,
+            mesos_ca_file: flag("mesos-ca-file", f.mesos_ca_file, |p| readable_file(&p))?,
+            driver_allowlist: flag("driver-allowlist", f.driver_allowlist, |s| {
+                driver_allowlist(&[s])
+            })?,
+            max_conns: flag("max-conns", f.max_conns, at_least_one)?,
+            max_conns_per_client: flag("max-conns-per-client", f.max_conns_per_client, ok)?,
+            header_timeout: flag("header-timeout", f.header_timeout, |s| timeout(&s))?,
+            handshake_timeout: flag("handshake-timeout", f.handshake_timeout, |s| timeout(&s))?,
+            max_pending: flag("max-pending", f.max_pending, ok)?,
+            dispatch_rate: flag("dispatch-rate", f.dispatch_rate, |s| dispatch_rate(&s))?,
             mesos_masters: flag("mesos-master", f.mesos_master, |s| masters(&s))?,
             mesos_encoding: flag("mesos-content-type", f.mesos_content_type, |s| encoding(&s))?,
             mesos_framework_name: flag("mesos-framework-name", f.mesos_framework_name, nonempty)?,
@@ -615,6 +799,15 @@ impl Flags {
             statsd_address: flag("statsd-addr", f.statsd_addr, |s| statsd_address(&s))?,
             gc_threshold: flag("gc-threshold", f.gc_threshold, |s| gc_threshold(&s))?,
             gc_interval: flag("gc-interval", f.gc_interval, |s| gc_interval(&s))?,
+            store_postgres: flag("store", f.store, |s| store_url(&s))?,
+            store_password_file: flag("store-password-file", f.store_password_file, |p| {
+                readable_file(&p)
+            })?,
+            store_lease: flag("store-lease", f.store_lease, |s| store_lease(&s))?,
+            ui_enabled: None,
+            ui_dir: flag("ui-dir", f.ui_dir, |d| {
+                ui_dir(std::path::absolute(&d).map_err(|e| format!("{}: {e}", d.display()))?)
+            })?,
         })
     }
 }

@@ -21,9 +21,12 @@ use std::time::Duration;
 
 pub use layer::{Flags, Layer};
 
+use crate::api::backpressure::Backpressure;
 use crate::cluster::mesos::settings::{self as ms, MesosSettings};
 use crate::gc::GcPolicy;
-use crate::server::{LocalOptions, ServerConfig};
+use crate::listener::{ConnLimits, TlsFiles};
+use crate::model::drivers::DriverPolicy;
+use crate::server::{LocalOptions, ServerConfig, SharedStore};
 
 /// The API port when neither `ports { http }` nor `-bind` says otherwise (Nomad's).
 pub const DEFAULT_HTTP_PORT: u16 = 4646;
@@ -134,15 +137,18 @@ impl fmt::Display for LogLevel {
     }
 }
 
-/// `acl { ... }`. Parsed and checked; ACLs themselves are not in this build yet, so a server
-/// with `enabled = true` refuses to start.
+/// `acl { ... }`, `-acl-*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AclConfig {
     pub enabled: bool,
+    /// The management token's secret, from `bootstrap_token_file`.
+    pub bootstrap_token: Option<Secret>,
+    /// The API listens beyond loopback with ACLs explicitly off: said loudly in the log and
+    /// on `/v1/agent/self`.
+    pub open: bool,
 }
 
-/// `tls { ... }`. Parsed and checked (the files must be readable); serving HTTPS is not in
-/// this build yet, so a server with `http = true` refuses to start.
+/// `tls { ... }`, `-tls-*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsConfig {
     pub http: bool,
@@ -150,6 +156,21 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
     pub verify_https_client: bool,
+}
+
+impl TlsConfig {
+    /// What the listener loads, when the API serves HTTPS.
+    pub fn files(&self) -> Option<TlsFiles> {
+        if !self.http {
+            return None;
+        }
+        Some(TlsFiles {
+            cert_file: self.cert_file.clone()?,
+            key_file: self.key_file.clone()?,
+            ca_file: self.ca_file.clone(),
+            verify_clients: self.verify_https_client,
+        })
+    }
 }
 
 /// Everything the server is started with.
@@ -168,6 +189,15 @@ pub struct Config {
     pub local: LocalOptions,
     pub statsd_addr: Option<String>,
     pub gc: GcPolicy,
+    /// `store { postgres }` / `-store`: servers sharing one PostgreSQL database (one leads).
+    /// `None`: the SQLite store in `data_dir`.
+    pub store: Option<SharedStore>,
+    /// `ui { enabled, dir }`, `-ui-dir`.
+    pub ui: crate::ui::UiConfig,
+    /// Task drivers jobs may use.
+    pub drivers: DriverPolicy,
+    pub conn_limits: ConnLimits,
+    pub backpressure: Backpressure,
     /// Settings that were accepted but have no effect, for the log.
     pub warnings: Vec<String>,
 }
@@ -192,23 +222,11 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error(
-        "{}: {feature} not available in this build of Dispatch yet; {hint}",
-        value_message(origin, key, "true")
-    )]
-    NotAvailable {
-        origin: Origin,
-        key: String,
-        /// "ACLs are", ...
-        feature: &'static str,
-        hint: &'static str,
-    },
 }
 
 fn value_message(origin: &Origin, key: &str, message: &str) -> String {
     match origin {
         Origin::Flag(_) => format!("{origin}: {message}"),
-        Origin::File { .. } if message == "true" => format!("{origin}: {key} = true"),
         Origin::File { .. } => format!("{origin}: {key}: {message}"),
     }
 }
@@ -241,59 +259,27 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
         .map_or(DEFAULT_HTTP_PORT, |s| s.value);
     let advertise = value(layer.advertise_http.clone()).map(|a| advertise_url(&a, port));
     let mesos = mesos_settings(&layer, advertise.clone(), &mut warnings)?;
-    let ip = value(layer.bind_addr).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let store = shared_store(&layer)?;
+    let ip = value(layer.bind_addr.clone()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
-    let acl = AclConfig {
-        enabled: layer.acl_enabled.as_ref().is_some_and(|s| s.value),
+    let acl = acl_config(&layer, ip)?;
+    let tls = tls_config(&layer, &mut warnings)?;
+    let default_limits = ConnLimits::default();
+    let conn_limits = ConnLimits {
+        max_conns: value(layer.max_conns.clone()).unwrap_or(default_limits.max_conns),
+        max_conns_per_client: value(layer.max_conns_per_client.clone())
+            .unwrap_or(default_limits.max_conns_per_client),
+        header_timeout: value(layer.header_timeout.clone())
+            .unwrap_or(default_limits.header_timeout),
+        handshake_timeout: value(layer.handshake_timeout.clone())
+            .unwrap_or(default_limits.handshake_timeout),
     };
-    if let Some(Set {
-        value: true,
-        origin,
-    }) = layer.acl_enabled
-    {
-        return Err(ConfigError::NotAvailable {
-            origin,
-            key: "acl.enabled".into(),
-            feature: "ACLs are",
-            hint: "remove the acl block or set enabled = false (and keep the API on a private network)",
-        });
-    }
-
-    let tls = TlsConfig {
-        http: layer.tls_http.as_ref().is_some_and(|s| s.value),
-        cert_file: layer.tls_cert_file.as_ref().map(|s| s.value.clone()),
-        key_file: layer.tls_key_file.as_ref().map(|s| s.value.clone()),
-        ca_file: layer.tls_ca_file.as_ref().map(|s| s.value.clone()),
-        verify_https_client: layer
-            .tls_verify_https_client
-            .as_ref()
-            .is_some_and(|s| s.value),
+    let backpressure = Backpressure {
+        max_pending: value(layer.max_pending.clone()).filter(|n| *n > 0),
+        dispatch_rate: value(layer.dispatch_rate.clone()).flatten(),
     };
-    if let Some(Set {
-        value: true,
-        origin,
-    }) = layer.tls_http
-    {
-        if tls.cert_file.is_none() || tls.key_file.is_none() {
-            return Err(ConfigError::Value {
-                origin,
-                key: "tls.http".into(),
-                message: "TLS needs tls.cert_file and tls.key_file".into(),
-            });
-        }
-        return Err(ConfigError::NotAvailable {
-            origin,
-            key: "tls.http".into(),
-            feature: "TLS on the HTTP API is",
-            hint: "set http = false and terminate TLS in a proxy in front of Dispatch",
-        });
-    }
-    if tls.cert_file.is_some() || tls.key_file.is_some() {
-        warnings.push(
-            "tls: certificate files are set but tls.http is false: the API serves plain HTTP"
-                .into(),
-        );
-    }
+    let drivers =
+        value(layer.driver_allowlist.clone()).unwrap_or_else(|| DriverPolicy::default_for(dev));
 
     let task_path = value(layer.task_path).unwrap_or_else(|| {
         // the repository's scripts/ (transcode.sh, ...) when run from a checkout
@@ -320,8 +306,155 @@ fn resolve(layer: Layer, files: Vec<PathBuf>, dev: bool) -> Result<Config, Confi
             threshold: value(layer.gc_threshold).unwrap_or(Some(crate::gc::DEFAULT_THRESHOLD)),
             interval: value(layer.gc_interval).unwrap_or(crate::gc::DEFAULT_INTERVAL),
         },
+        store,
+        ui: crate::ui::UiConfig {
+            enabled: value(layer.ui_enabled).unwrap_or(true),
+            dir: value(layer.ui_dir),
+        },
+        drivers,
+        conn_limits,
+        backpressure,
         warnings,
     })
+}
+
+/// The PostgreSQL store, its password resolved (URL, `password_file`, `PGPASSFILE`).
+fn shared_store(layer: &Layer) -> Result<Option<SharedStore>, ConfigError> {
+    let Some(url) = &layer.store_postgres else {
+        if let Some(Set { origin, .. }) = layer
+            .store_password_file
+            .as_ref()
+            .map(|s| Set {
+                value: (),
+                origin: s.origin.clone(),
+            })
+            .or_else(|| {
+                layer.store_lease.as_ref().map(|s| Set {
+                    value: (),
+                    origin: s.origin.clone(),
+                })
+            })
+        {
+            return Err(ConfigError::Value {
+                origin,
+                key: "store".into(),
+                message:
+                    "needs a PostgreSQL store (store { postgres = \"postgres://...\" } or -store)"
+                        .into(),
+            });
+        }
+        return Ok(None);
+    };
+    let file = layer
+        .store_password_file
+        .as_ref()
+        .map(|s| s.value.as_path());
+    let target =
+        crate::store::PgTarget::parse(&url.value, file).map_err(|message| ConfigError::Value {
+            origin: url.origin.clone(),
+            key: "store.postgres".into(),
+            message,
+        })?;
+    Ok(Some(SharedStore {
+        target,
+        lease: layer
+            .store_lease
+            .as_ref()
+            .map_or(crate::leadership::DEFAULT_LEASE, |s| s.value),
+    }))
+}
+
+/// ACLs, and the rule that an API reachable from other machines has them on unless it is
+/// said, explicitly, that it should be open.
+fn acl_config(layer: &Layer, ip: IpAddr) -> Result<AclConfig, ConfigError> {
+    let enabled = layer.acl_enabled.as_ref().is_some_and(|s| s.value);
+    if !ip.is_loopback() && layer.acl_enabled.is_none() {
+        let origin = layer
+            .bind_addr
+            .as_ref()
+            .map_or(Origin::Flag("bind"), |s| s.origin.clone());
+        return Err(ConfigError::Value {
+            origin,
+            key: "bind_addr".into(),
+            message: format!(
+                "{ip} lets other machines reach the API, and ACLs are off: anyone who reaches it \
+                 could run jobs. Turn ACLs on (-acl-enabled, or acl {{ enabled = true }}), or \
+                 to serve an open API on purpose say so: -acl-enabled=false \
+                 (acl {{ enabled = false }})"
+            ),
+        });
+    }
+    Ok(AclConfig {
+        enabled,
+        bootstrap_token: value(layer.acl_bootstrap_token_file.clone()),
+        open: !ip.is_loopback() && !enabled,
+    })
+}
+
+fn tls_config(layer: &Layer, warnings: &mut Vec<String>) -> Result<TlsConfig, ConfigError> {
+    let tls = TlsConfig {
+        http: layer.tls_http.as_ref().is_some_and(|s| s.value),
+        cert_file: value(layer.tls_cert_file.clone()),
+        key_file: value(layer.tls_key_file.clone()),
+        ca_file: value(layer.tls_ca_file.clone()),
+        verify_https_client: layer
+            .tls_verify_https_client
+            .as_ref()
+            .is_some_and(|s| s.value),
+    };
+    if let Some(Set {
+        value: true,
+        origin,
+    }) = &layer.tls_http
+    {
+        if tls.cert_file.is_none() || tls.key_file.is_none() {
+            return Err(ConfigError::Value {
+                origin: origin.clone(),
+                key: "tls.http".into(),
+                message: "HTTPS needs a certificate and its key: tls.cert_file and \
+                          tls.key_file (-tls-cert-file, -tls-key-file)"
+                    .into(),
+            });
+        }
+    }
+    if let Some(Set {
+        value: true,
+        origin,
+    }) = &layer.tls_verify_https_client
+    {
+        if tls.ca_file.is_none() {
+            return Err(ConfigError::Value {
+                origin: origin.clone(),
+                key: "tls.verify_https_client".into(),
+                message: "verifying client certificates needs the CA that signs them: \
+                          tls.ca_file (-tls-ca-file)"
+                    .into(),
+            });
+        }
+        if !tls.http {
+            warnings.push(
+                "tls: verify_https_client is set but tls.http is false: the API serves plain HTTP"
+                    .into(),
+            );
+        }
+    }
+    if !tls.http && (tls.cert_file.is_some() || tls.key_file.is_some()) {
+        warnings.push(
+            "tls: certificate files are set but tls.http is false: the API serves plain HTTP"
+                .into(),
+        );
+    }
+    if let Some(files) = tls.files() {
+        files.load().map_err(|e| ConfigError::Value {
+            origin: layer
+                .tls_cert_file
+                .as_ref()
+                .map_or(Origin::Flag("tls-cert-file"), |s| s.origin.clone()),
+            key: "tls".into(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(tls)
 }
 
 /// `host`, `host:port` or a URL -> a base URL; a bare host gets the API port.
@@ -409,6 +542,8 @@ fn mesos_settings(
             .as_ref()
             .map_or(Duration::from_secs(15), |s| s.value),
         alloc_dir: get(&layer.mesos_alloc_dir).unwrap_or_else(|| ms::DEFAULT_ALLOC_DIR.into()),
+        ca_file: layer.mesos_ca_file.as_ref().map(|s| s.value.clone()),
+        fetch_key: None,
     }))
 }
 
@@ -422,7 +557,7 @@ pub fn current_user() -> String {
 }
 
 impl Config {
-    /// What `server::run` is started with.
+    /// What `server::run` is started with; `tls` is the caller's (it is reloaded).
     pub fn server_config(&self) -> ServerConfig {
         ServerConfig {
             bind: self.bind,
@@ -432,6 +567,23 @@ impl Config {
             mesos: self.mesos.clone(),
             gc: self.gc.clone(),
             fetch_bind: None,
+            tls: None,
+            conn_limits: self.conn_limits.clone(),
+            drivers: self.drivers.clone(),
+            backpressure: self.backpressure.clone(),
+            open: self.acl.open,
+            acl: self.acl.enabled,
+            acl_bootstrap_secret: self
+                .acl
+                .bootstrap_token
+                .as_ref()
+                .map(|s| s.value().to_string()),
+            acl_bootstrap_reload: None,
+            clock: crate::clock::Clock::system(),
+            mesos_updates: None,
+            store: self.store.clone(),
+            advertise: self.advertise.clone(),
+            ui: self.ui.clone(),
         }
     }
 
@@ -447,25 +599,42 @@ impl Config {
         });
         vec![
             ("data_dir", self.data_dir.display().to_string()),
+            (
+                "store",
+                format!(
+                    "{:?}",
+                    self.store
+                        .as_ref()
+                        .map(|s| (s.target.shown().to_string(), s.lease))
+                ),
+            ),
             ("bind_addr / ports.http", self.bind.to_string()),
             ("advertise.http", format!("{:?}", self.advertise)),
-            ("acl", format!("{:?}", self.acl)),
-            ("tls", format!("{:?}", self.tls)),
-            ("mesos.master", format!("{:?}", mesos.map(|m| &m.masters))),
+            ("acl.enabled", format!("{:?}", self.acl.enabled)),
+            ("tls.http", format!("{:?}", self.tls.http)),
+            ("driver_allowlist", format!("{:?}", self.drivers)),
+            (
+                "limits",
+                format!("{:?}", (&self.conn_limits, &self.backpressure)),
+            ),
+            ("ui", format!("{:?}", self.ui)),
+            (
+                "mesos.master",
+                format!("{:?}", mesos.map(|m| m.masters.describe())),
+            ),
             (
                 "mesos (other settings)",
                 format!(
                     "{:?}",
+                    // Name, roles, failover timeout and capabilities change on the running
+                    // framework (UPDATE_FRAMEWORK, `reload::MesosFrameworkTarget`).
                     mesos.map(|m| (
                         m.encoding,
-                        &m.framework_name,
                         &m.user,
-                        &m.roles,
                         &m.principal,
-                        m.failover_timeout,
-                        &m.capabilities,
                         m.max_backoff,
-                        &m.alloc_dir
+                        &m.alloc_dir,
+                        &m.ca_file
                     ))
                 ),
             ),

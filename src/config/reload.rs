@@ -2,9 +2,11 @@
 //! what can change while the server runs, and say what happened: what changed, what changed
 //! but needs a restart, or why the new configuration was refused (the running one stays).
 //!
-//! What can change is a list of `Reloadable`s, each owning a part of `Config`: today the log
-//! level. ACL bootstrap files and TLS certificates join the list when those features land:
-//! every part is checked before any is applied, so a reload is all or nothing.
+//! What can change is a list of `Reloadable`s, each owning a part of `Config`: the log level,
+//! the TLS certificates, the ACL bootstrap token, and the Mesos framework's name, roles,
+//! failover timeout and capabilities (sent to the master as UPDATE_FRAMEWORK: no
+//! re-registration, tasks keep running). Every part is checked before any is applied, so a
+//! reload is all or nothing.
 
 use std::path::PathBuf;
 
@@ -53,6 +55,124 @@ impl Reloadable for LogLevelTarget {
                 None
             }
         }
+    }
+}
+
+/// The API's TLS certificates, key and client CA: read again on every reload, so renewed
+/// certificates are used by new connections (open ones keep theirs). Turning HTTPS on or off
+/// needs a restart.
+pub struct TlsTarget {
+    tls: crate::listener::ServerTls,
+}
+
+impl TlsTarget {
+    pub fn new(tls: crate::listener::ServerTls) -> Self {
+        TlsTarget { tls }
+    }
+}
+
+impl Reloadable for TlsTarget {
+    fn keys(&self) -> &'static [&'static str] {
+        &["tls"]
+    }
+
+    fn check(&self, new: &Config) -> Result<(), String> {
+        match new.tls.files() {
+            Some(files) => files.load().map(|_| ()).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    fn apply(&mut self, _old: &Config, new: &Config) -> Option<String> {
+        // still HTTPS (turning it off waits for a restart, reported as such)
+        let files = new.tls.files()?;
+        match files.load() {
+            Ok(config) => {
+                self.tls.replace(files.clone(), config);
+                Some(format!(
+                    "tls: certificates read again from {} and {}",
+                    files.cert_file.display(),
+                    files.key_file.display()
+                ))
+            }
+            Err(e) => {
+                tracing::error!("tls: cannot apply the new certificates: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// The ACL bootstrap token file (`acl.bootstrap_token_file`): a new secret in it replaces
+/// the management token made from the file before (the server applies it through the
+/// writer; an unchanged file does nothing).
+pub struct AclBootstrapTarget {
+    updates: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl AclBootstrapTarget {
+    pub fn new(updates: tokio::sync::watch::Sender<Option<String>>) -> Self {
+        AclBootstrapTarget { updates }
+    }
+}
+
+impl Reloadable for AclBootstrapTarget {
+    fn keys(&self) -> &'static [&'static str] {
+        &["acl.bootstrap_token_file"]
+    }
+
+    fn apply(&mut self, old: &Config, new: &Config) -> Option<String> {
+        let secret = |c: &Config| {
+            c.acl
+                .bootstrap_token
+                .as_ref()
+                .map(|s| s.value().to_string())
+        };
+        let (before, after) = (secret(old), secret(new));
+        if before == after || after.is_none() {
+            return None;
+        }
+        self.updates.send_replace(after);
+        Some(
+            "acl.bootstrap_token_file: a new management token secret (the old one is revoked)"
+                .into(),
+        )
+    }
+}
+
+/// The running Mesos framework: name, roles, failover timeout and capabilities go to the
+/// driver, which sends UPDATE_FRAMEWORK (or subscribes with them if it is not subscribed).
+pub struct MesosFrameworkTarget {
+    updates: tokio::sync::watch::Sender<crate::cluster::mesos::MesosSettings>,
+}
+
+impl MesosFrameworkTarget {
+    pub fn new(updates: tokio::sync::watch::Sender<crate::cluster::mesos::MesosSettings>) -> Self {
+        MesosFrameworkTarget { updates }
+    }
+}
+
+impl Reloadable for MesosFrameworkTarget {
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "mesos.framework_name",
+            "mesos.role",
+            "mesos.failover_timeout",
+            "mesos.capabilities",
+        ]
+    }
+
+    fn apply(&mut self, old: &Config, new: &Config) -> Option<String> {
+        // Turning Mesos on or off is a restart ("mesos.master").
+        let (Some(old), Some(new)) = (&old.mesos, &new.mesos) else {
+            return None;
+        };
+        let changes = old.updatable_changes(new);
+        if changes.is_empty() {
+            return None;
+        }
+        self.updates.send_replace(new.clone());
+        Some(format!("{} (UPDATE_FRAMEWORK)", changes.join(", ")))
     }
 }
 

@@ -77,7 +77,10 @@ gc {{
     );
     assert_eq!(c.log_level.filter, "warn");
     let m = c.mesos.expect("mesos");
-    assert_eq!(m.masters, ["http://10.0.0.5:5050", "http://10.0.0.6:5050"]);
+    assert_eq!(
+        m.masters.describe(),
+        ["http://10.0.0.5:5050", "http://10.0.0.6:5050"]
+    );
     assert_eq!(m.roles, ["batch", "gpu"]);
     assert_eq!(m.secret.as_deref(), Some("s3cr3t"));
     assert_eq!(m.principal.as_deref(), Some("dispatch"));
@@ -239,8 +242,8 @@ fn wrong_types_and_bad_values_name_file_line_and_key() {
             ":1: data_dir: \"relative/dir\" must be an absolute path",
         ),
         (
-            "mesos {\n  master = \"zk://z:2181/mesos\"\n}\n",
-            ":2: mesos.master: ZooKeeper URLs",
+            "mesos {\n  master = \"zk://z:2181\"\n}\n",
+            ":2: mesos.master: \"zk://z:2181\" is not a ZooKeeper URL",
         ),
         (
             "mesos {\n  master = \"m\"\n  content_type = \"xml\"\n}\n",
@@ -357,16 +360,41 @@ fn files_that_must_be_readable_are_checked_at_load() {
 }
 
 #[test]
-fn acl_and_tls_are_parsed_but_refused_until_this_build_has_them() {
+fn acl_settings_and_tls_files_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "acl.hcl", "acl {\n  enabled = true\n}\n");
-    let e = err_text(&p);
+    let token = write(
+        dir.path(),
+        "boot.token",
+        "3f4a0fcd-5c2b-4a1e-9d0e-7b8c9d0e1f2a\n",
+    );
+    let p = write(
+        dir.path(),
+        "acl.hcl",
+        &format!(
+            "bind_addr = \"0.0.0.0\"\nacl {{\n  enabled = true\n  bootstrap_token_file = \"{}\"\n}}\n",
+            token.display()
+        ),
+    );
+    let c = load_one(&p).expect("ACLs on: may listen beyond loopback");
+    assert!(c.acl.enabled && !c.acl.open);
     assert_eq!(
-        e,
-        format!(
-            "{}:2: acl.enabled = true: ACLs are not available in this build of Dispatch yet; remove the acl block or set enabled = false (and keep the API on a private network)",
-            p.display()
-        )
+        c.acl.bootstrap_token.as_ref().map(|s| s.value()),
+        Some("3f4a0fcd-5c2b-4a1e-9d0e-7b8c9d0e1f2a")
+    );
+    let bad = write(dir.path(), "bad.token", "hunter2\n");
+    let p = write(
+        dir.path(),
+        "acl2.hcl",
+        &format!(
+            "acl {{\n  bootstrap_token_file = \"{}\"\n}}\n",
+            bad.display()
+        ),
+    );
+    assert!(
+        err_text(&p).contains(":2: acl.bootstrap_token_file: ")
+            && err_text(&p).contains("must hold a token secret (a UUID"),
+        "{}",
+        err_text(&p)
     );
     let cert = write(dir.path(), "cert.pem", "x");
     let key = write(dir.path(), "key.pem", "x");
@@ -374,21 +402,36 @@ fn acl_and_tls_are_parsed_but_refused_until_this_build_has_them() {
         dir.path(),
         "tls.hcl",
         &format!(
-            "tls {{\n  http = true\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  verify_clients = true\n}}\n",
+            "tls {{\n  http = true\n  cert_file = \"{}\"\n  key_file = \"{}\"\n}}\n",
             cert.display(),
             key.display()
         ),
     );
     let e = err_text(&p);
-    assert!(
-        e.starts_with(&format!(
-            "{}:2: tls.http = true: TLS on the HTTP API is not available in this build",
-            p.display()
-        )),
-        "{e}"
+    assert_eq!(
+        e,
+        format!(
+            "{}:3: tls: {}: no certificate in the file (expected PEM \"-----BEGIN CERTIFICATE-----\")",
+            p.display(),
+            cert.display()
+        )
     );
     let p = write(dir.path(), "tls2.hcl", "tls {\n  http = true\n}\n");
-    assert!(err_text(&p).contains("tls.http: TLS needs tls.cert_file and tls.key_file"));
+    assert!(err_text(&p).contains(
+        ":2: tls.http: HTTPS needs a certificate and its key: tls.cert_file and tls.key_file (-tls-cert-file, -tls-key-file)"
+    ));
+    let p = write(
+        dir.path(),
+        "tls4.hcl",
+        &format!(
+            "tls {{\n  http = true\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  verify_clients = true\n}}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    assert!(err_text(&p).contains(
+        ":5: tls.verify_https_client: verifying client certificates needs the CA that signs them"
+    ));
     // certificates without http = true: accepted, with a warning that they do nothing
     let p = write(
         dir.path(),
@@ -397,7 +440,99 @@ fn acl_and_tls_are_parsed_but_refused_until_this_build_has_them() {
     );
     let c = load_one(&p).expect("accepted");
     assert_eq!(c.tls.cert_file.as_deref(), Some(cert.as_path()));
+    assert!(c.tls.files().is_none());
     assert!(c.warnings[0].contains("plain HTTP"), "{:?}", c.warnings);
+}
+
+#[test]
+fn limits_drivers_and_the_open_api_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "l.hcl",
+        "driver_allowlist = [\"exec\", \"raw_exec\"]\nlimits {\n  http_max_conns = 50\n  http_max_conns_per_client = 0\n  http_header_timeout = \"5s\"\n  https_handshake_timeout = \"2s\"\n  max_pending = 1000\n  dispatch_rate = \"10/20\"\n}\n",
+    );
+    let c = load_one(&p).expect("loads");
+    assert_eq!(c.drivers.allowed(), ["exec", "raw_exec"]);
+    assert_eq!(c.conn_limits.max_conns, 50);
+    assert_eq!(c.conn_limits.max_conns_per_client, 0);
+    assert_eq!(c.conn_limits.header_timeout, Duration::from_secs(5));
+    assert_eq!(c.conn_limits.handshake_timeout, Duration::from_secs(2));
+    assert_eq!(c.backpressure.max_pending, Some(1000));
+    assert_eq!(c.backpressure.dispatch_rate.map(|r| r.burst), Some(20));
+    // defaults: raw_exec only with -dev, 100 connections per client, no caps
+    let none = write(dir.path(), "none.hcl", "log_level = \"info\"\n");
+    let c = load_one(&none).unwrap();
+    assert_eq!(c.drivers.allowed(), ["exec", "docker", "mesos_executor"]);
+    assert_eq!(c.conn_limits.max_conns_per_client, 100);
+    assert_eq!(c.backpressure, Default::default());
+    let dev = load(std::slice::from_ref(&none), &Flags::default(), true).unwrap();
+    assert!(dev.drivers.allows("raw_exec"));
+    // flags win
+    let flags = Flags {
+        driver_allowlist: Some("docker".into()),
+        max_pending: Some(5),
+        dispatch_rate: Some("off".into()),
+        ..Flags::default()
+    };
+    let c = load(std::slice::from_ref(&p), &flags, false).unwrap();
+    assert_eq!(c.drivers.allowed(), ["docker"]);
+    assert_eq!(c.backpressure.max_pending, Some(5));
+    assert_eq!(c.backpressure.dispatch_rate, None);
+    // bad values name the key
+    for (text, want) in [
+        (
+            "driver_allowlist = \"exec,lxc\"\n",
+            ":1: driver_allowlist: unknown driver \"lxc\"",
+        ),
+        (
+            "limits {\n  dispatch_rate = \"fast\"\n}\n",
+            ":2: limits.dispatch_rate: \"fast\": \"fast\" is not a rate above 0",
+        ),
+        (
+            "limits {\n  http_max_conns = 0\n}\n",
+            ":2: limits.http_max_conns: must be at least 1",
+        ),
+        (
+            "limits {\n  max_pending = -1\n}\n",
+            ":2: limits.max_pending: -1 is not a whole number of at least 0",
+        ),
+    ] {
+        let f = write(dir.path(), "bad.hcl", text);
+        let e = err_text(&f);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    // beyond loopback: ACLs on, or explicitly off (then the API is open, and says so)
+    let open = write(dir.path(), "open.hcl", "bind_addr = \"0.0.0.0\"\n");
+    let e = err_text(&open);
+    assert!(
+        e.starts_with(&format!(
+            "{}:1: bind_addr: 0.0.0.0 lets other machines reach the API, and ACLs are off",
+            open.display()
+        )),
+        "{e}"
+    );
+    let flags = Flags {
+        acl_enabled: Some(false),
+        ..Flags::default()
+    };
+    let c = load(&[open], &flags, false).unwrap();
+    assert!(c.acl.open && !c.acl.enabled);
+    assert!(c.server_config().open);
+    let e = load(
+        &[],
+        &Flags {
+            bind: Some("10.1.2.3:4646".parse().unwrap()),
+            ..Flags::default()
+        },
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("-bind: 10.1.2.3 lets other machines reach the API"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -498,4 +633,74 @@ fn the_shipped_production_example_parses() {
     let c = load_one(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.data_dir, PathBuf::from("/var/lib/dispatch"));
     assert!(!c.acl.enabled && !c.tls.http);
+}
+
+#[test]
+fn a_postgres_store_from_a_file_or_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = write(dir.path(), "pgpass", "from-the-file\n");
+    let conf = write(
+        dir.path(),
+        "store.hcl",
+        &format!(
+            "store {{\n  postgres = \"postgres://app@db.internal:6432/dispatch\"\n  password_file = \"{}\"\n  lease = \"4s\"\n}}\n",
+            password.display()
+        ),
+    );
+    let c = load_one(&conf).unwrap();
+    let store = c.store.expect("a shared store");
+    assert_eq!(
+        store.target.shown(),
+        "postgres://app@db.internal:6432/dispatch"
+    );
+    assert_eq!(
+        store.target.config().get_password(),
+        Some(&b"from-the-file"[..])
+    );
+    assert_eq!(store.lease, Duration::from_secs(4));
+    assert!(defaults_store().is_none(), "SQLite by default");
+
+    // the flag wins, with the password in its URL
+    let flags = Flags {
+        store: Some("postgres://other:pw@10.0.0.9/ha".into()),
+        ..Flags::default()
+    };
+    let c = load(std::slice::from_ref(&conf), &flags, false).unwrap();
+    let store = c.store.clone().unwrap();
+    assert_eq!(store.target.shown(), "postgres://other@10.0.0.9:5432/ha");
+    assert_eq!(store.target.config().get_password(), Some(&b"pw"[..]));
+    assert!(
+        !format!("{:?}", c.restart_only()).contains("pw@"),
+        "the password is never shown"
+    );
+
+    let bad = write(
+        dir.path(),
+        "bad.hcl",
+        "store {\n  postgres = \"mysql://a:secret@b/c\"\n}\n",
+    );
+    let e = err_text(&bad);
+    assert!(e.contains("bad.hcl:2: store.postgres:"), "{e}");
+    assert!(e.contains("expected postgres://"), "{e}");
+    assert!(!e.contains("secret"), "{e}");
+    let lease = write(
+        dir.path(),
+        "lease.hcl",
+        "store {\n  postgres = \"postgres://a@b/c\"\n  lease = \"0s\"\n}\n",
+    );
+    assert!(
+        err_text(&lease).contains("expected 1s to 5m"),
+        "{}",
+        err_text(&lease)
+    );
+    let alone = write(dir.path(), "alone.hcl", "store {\n  lease = \"5s\"\n}\n");
+    assert!(
+        err_text(&alone).contains("needs a PostgreSQL store"),
+        "{}",
+        err_text(&alone)
+    );
+}
+
+fn defaults_store() -> Option<crate::server::SharedStore> {
+    load(&[], &Flags::default(), false).unwrap().store
 }

@@ -11,7 +11,7 @@ use super::job::{Job, Meta};
 
 /// Where a dispatch is in its life. Nomad's child `Status` (pending/running/dead) and the
 /// parent's `Children {Pending, Running, Dead}` counters follow from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DispatchStatus {
     /// Stored and queued, waiting for resources (or for the scheduler).
     Pending,
@@ -121,6 +121,9 @@ pub struct Dispatch {
     pub ended_at: i64,
     /// Every launched attempt of every task, in launch order (empty while pending).
     pub runs: Vec<super::TaskRun>,
+    /// Accessor ID of the ACL token that dispatched it (never its secret); `None` when ACLs
+    /// were off or the caller was anonymous.
+    pub dispatched_by: Option<Arc<str>>,
 }
 
 impl Dispatch {
@@ -180,6 +183,13 @@ impl Dispatch {
             "DispatchStatus".into(),
             serde_json::Value::String(self.status.as_str().into()),
         );
+        if let Some(by) = &self.dispatched_by {
+            // Dispatch extension: who dispatched it (the token's accessor ID)
+            job.extra.insert(
+                "DispatchedBy".into(),
+                serde_json::Value::String(by.to_string()),
+            );
+        }
         job.dispatch_idempotency_token = self
             .idempotency_token
             .as_deref()

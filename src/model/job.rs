@@ -106,6 +106,15 @@ pub struct Parameterized {
         skip_serializing_if = "is_zero"
     )]
     pub max_running: u32,
+    /// Dispatch extension: what each meta key means, shown beside its field in the UI's
+    /// dispatch form (`meta_descriptions = { input = "..." }`; JSON `MetaDescriptions`).
+    /// Keys are keys of `meta_required` or `meta_optional`.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub meta_descriptions: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

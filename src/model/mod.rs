@@ -4,6 +4,7 @@
 //! transitions, child ID format). No I/O, no locking, no HTTP.
 
 pub mod dispatch;
+pub mod drivers;
 pub mod job;
 pub mod plan;
 pub mod run;

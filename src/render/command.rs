@@ -44,7 +44,7 @@ use serde_json::{json, Value};
 use crate::cluster::types::CommandInfo;
 
 /// Drivers the renderer can launch.
-pub const SUPPORTED_DRIVERS: &[&str] = &["exec", "raw_exec", "docker", "mesos_executor"];
+pub const SUPPORTED_DRIVERS: &[&str] = crate::model::drivers::KNOWN;
 
 /// A config problem: the field and what is wrong / allowed.
 #[derive(Debug)]

@@ -1,5 +1,7 @@
 //! The scheduler's decisions, as functions: (state snapshot, offers, capabilities, now) ->
-//! launches, declines, volume releases, suppress/revive, kills, notes, the next retry time.
+//! launches, declines, volume releases, suppress/revive, kills, notes, the next retry time,
+//! answers to inverse offers (accepted once nothing of ours runs on the agent going into
+//! maintenance), and what a failed volume operation means for the launch that needed it.
 //!
 //! `Core` is pure: it holds only the scheduler's memory (what it last told the cluster, the
 //! largest offer of each agent, kills asked for, notes given) and never waits, locks, sends or
@@ -13,11 +15,16 @@ use std::time::Duration;
 use super::placement::{self, OfferPlan};
 use super::ready::{self, Unit};
 use crate::clock::elapsed_since;
-use crate::cluster::{AgentId, Capabilities, ClusterCall, Demand, Offer, TaskId, TaskStatus};
+use crate::cluster::{
+    AgentId, Capabilities, ClusterCall, Demand, Id, InverseOffer, Offer, TaskId, TaskStatus,
+};
 use crate::state::State;
 
 /// How long declined resources are not offered again (new work revives sooner).
 pub const DECLINE_SECONDS: f64 = 600.0;
+/// How long an accepted inverse offer keeps the agent's next one away: we answered that
+/// nothing of ours is in the way, and we start nothing new there.
+pub const INVERSE_OFFER_REFUSE_SECONDS: f64 = 3600.0;
 /// How often kills are repeated until the task ends (kills are not reliable in Mesos).
 pub const KILL_RETRY: Duration = Duration::from_secs(30);
 /// How long after `max_run_duration` the scheduler kills a task the agent did not stop.
@@ -46,6 +53,11 @@ pub struct Core {
     revive_pending: bool,
     /// Persistent volumes of sticky disks seen in offers: volume ID -> agent.
     known_volumes: HashMap<String, String>,
+    /// Inverse offers not answered yet (maintenance): ID -> agent. Answered (accepted) once
+    /// nothing of ours runs on the agent.
+    inverse_offers: HashMap<String, String>,
+    /// Launches whose persistent volume could not be created: task ID -> why.
+    volume_failures: HashMap<String, String>,
 }
 
 /// What the scheduler had seen when it turned offers away.
@@ -93,6 +105,8 @@ impl Core {
             last_revive: None,
             revive_pending: false,
             known_volumes: HashMap::new(),
+            inverse_offers: HashMap::new(),
+            volume_failures: HashMap::new(),
         }
     }
 
@@ -233,11 +247,14 @@ impl Core {
         if !wanted {
             return None;
         }
-        tracing::debug!("work is ready: revive");
+        // Only the roles the ready work can use (every role when some work can use any).
+        // The roles of the work first in line (no offers at hand: the first `SCAN_LIMIT`).
+        let roles = placement::roles_wanted(&ready::ready_units(state, now, &Demand::default()));
+        tracing::debug!(?roles, "work is ready: revive");
         self.suppressed = false;
         self.quiet = None;
         self.last_revive = Some(now);
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(roles))
     }
 
     /// When a deferred revive should be looked at again (Unix ns), if one is.
@@ -356,6 +373,70 @@ impl Core {
     /// A task reached a terminal state: no more kills for it.
     pub fn ended(&mut self, task_id: &str) {
         self.kills.remove(task_id);
+    }
+
+    /// The connection is gone: the cluster forgets the inverse offers it made.
+    pub fn disconnected(&mut self) {
+        self.inverse_offers.clear();
+    }
+
+    /// Agents scheduled for maintenance ask for their resources back; nothing new starts
+    /// there (their offers carry the unavailability, `placement::fit` skips them).
+    pub fn inverse_offers(&mut self, offers: Vec<InverseOffer>) {
+        for io in offers {
+            self.inverse_offers.insert(io.id.value, io.agent_id.value);
+        }
+    }
+
+    pub fn rescind_inverse_offer(&mut self, id: &str) {
+        self.inverse_offers.remove(id);
+    }
+
+    /// Accept the inverse offers of agents where nothing of ours runs any more (the others
+    /// wait: they are answered when our last task there ends).
+    pub fn answer_inverse_offers(&mut self, state: &State) -> Option<ClusterCall> {
+        if self.inverse_offers.is_empty() {
+            return None;
+        }
+        let busy: HashSet<&str> = state.active_runs().map(|(_, run)| &*run.agent_id).collect();
+        let mut free: Vec<String> = self
+            .inverse_offers
+            .iter()
+            .filter(|(_, agent)| !busy.contains(agent.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if free.is_empty() {
+            return None;
+        }
+        free.sort();
+        for id in &free {
+            if let Some(agent) = self.inverse_offers.remove(id) {
+                tracing::info!(agent, inverse_offer = id, "nothing of ours runs on the agent scheduled for maintenance: accepting its inverse offer");
+            }
+        }
+        Some(ClusterCall::AnswerInverseOffers {
+            inverse_offer_ids: free.into_iter().map(Id::new).collect(),
+            accept: true,
+            refuse_seconds: INVERSE_OFFER_REFUSE_SECONDS,
+        })
+    }
+
+    /// A group's persistent volume could not be created: do not wait for an offer carrying
+    /// it (none will), and remember why the launch that needed it fails.
+    pub fn volume_failed(&mut self, volume: &str, task_id: Option<&str>, message: &str) {
+        self.known_volumes.remove(volume);
+        if let Some(task) = task_id {
+            // The first failure is the cause (a CREATE fails after its RESERVE did).
+            self.volume_failures
+                .entry(task.to_string())
+                .or_insert_with(|| message.to_string());
+        }
+    }
+
+    /// Why the launch of `task_id` lacked its volume, if it did (taken: asked once, when the
+    /// task's update is recorded).
+    pub fn take_volume_failure(&mut self, task_id: &str) -> Option<String> {
+        self.volume_failures.remove(task_id)
     }
 }
 

@@ -141,6 +141,7 @@ impl Scheduler {
                     self.revive();
                 }
                 _ = tick.tick() => {
+                    self.answer_inverse_offers();
                     let overdue = {
                         let s = self.state.read();
                         self.core.overdue(&s, self.clock.now_ns())
@@ -224,7 +225,34 @@ impl Scheduler {
             ClusterEvent::Update(status) => self.on_updates(vec![status]).await,
             ClusterEvent::Disconnected { reason } => {
                 tracing::warn!(reason, "cluster disconnected");
+                self.core.disconnected();
             }
+            ClusterEvent::InverseOffers(offers) => {
+                self.core.inverse_offers(offers);
+                self.answer_inverse_offers();
+            }
+            ClusterEvent::RescindInverseOffer(id) => self.core.rescind_inverse_offer(&id.value),
+            ClusterEvent::VolumeFailed {
+                volume,
+                agent_id,
+                task_id,
+                message,
+            } => {
+                tracing::warn!(volume, agent = ?agent_id.map(|a| a.value), message, "a persistent volume could not be created");
+                self.core.volume_failed(
+                    &volume,
+                    task_id.as_ref().map(|t| t.value.as_str()),
+                    &message,
+                );
+            }
+        }
+    }
+
+    /// Accept the inverse offers of agents we no longer use.
+    fn answer_inverse_offers(&mut self) {
+        let call = self.core.answer_inverse_offers(&self.state.read());
+        if let Some(call) = call {
+            self.call(call);
         }
     }
 
@@ -284,16 +312,36 @@ impl Scheduler {
             &statuses,
             self.clock.now_ns(),
         );
-        let applied = futures_util::future::join_all(statuses.iter().map(|status| {
-            tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
-            self.state.apply(Command::TaskUpdate(TaskUpdate {
-                task_id: status.task_id.value.clone(),
-                state: status.state,
-                agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
-                message: describe(status),
-                exit_code: status.exit_code(),
-            }))
-        }))
+        let messages: Vec<Option<String>> = statuses
+            .iter()
+            .map(|status| {
+                let mut message = describe(status);
+                // A launch that lacked its persistent volume failed for that reason, not
+                // for its own: say so, and the retry does not use the job's budget.
+                if status.state.is_terminal() {
+                    if let Some(why) = self.core.take_volume_failure(&status.task_id.value) {
+                        message = Some(format!(
+                            "{}; {}: {why}",
+                            message.unwrap_or_default(),
+                            crate::model::run::VOLUME_NOT_CREATED
+                        ));
+                    }
+                }
+                message
+            })
+            .collect();
+        let applied = futures_util::future::join_all(statuses.iter().zip(messages).map(
+            |(status, message)| {
+                tracing::debug!(task = %status.task_id, state = status.state.as_str(), "status update");
+                self.state.apply(Command::TaskUpdate(TaskUpdate {
+                    task_id: status.task_id.value.clone(),
+                    state: status.state,
+                    agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
+                    message,
+                    exit_code: status.exit_code(),
+                }))
+            },
+        ))
         .await;
         for (status, result) in statuses.iter().zip(applied) {
             if let Err(e) = result {
@@ -328,6 +376,7 @@ impl Scheduler {
         for kill in strays {
             self.call(kill);
         }
+        self.answer_inverse_offers();
         self.wake_sweep();
     }
 

@@ -4,6 +4,12 @@
 //! skipped and smaller ones behind it still launch. A unit larger than anything an agent can
 //! hold is reported on its dispatch (it stays queued; more capacity may come).
 //!
+//! An offer from an agent scheduled for maintenance (it carries `unavailability`) takes no
+//! new work, only the next steps of group instances already on it. A job whose `node_pool`
+//! names a role (anything but `default`/`all`) runs only on offers allocated to that role
+//! (MULTI_ROLE offers say which; offers that do not, like the local runner's, take it), and
+//! REVIVE asks only for the roles the ready work can use (`roles_wanted`).
+//!
 //! Where backends differ, `Capabilities` decides: task groups (a DEFAULT executor, charged to
 //! the offer, runs a group instance's tasks side by side), pipeline steps sharing `alloc/`
 //! on their agent (`SHARED_ALLOC_MARKER`), persistent volumes for sticky disks
@@ -94,12 +100,20 @@ pub fn fit(
             if taken[i] {
                 continue;
             }
-            if unit
-                .pinned_agent
-                .as_deref()
-                .is_some_and(|a| a != offer.agent_id.value)
-            {
+            let pinned_here = unit.pinned_agent.as_deref() == Some(&*offer.agent_id.value);
+            if unit.pinned_agent.is_some() && !pinned_here {
                 continue;
+            }
+            // An agent scheduled for maintenance gets no new work; the next step of work
+            // already there (its alloc/ lives there) still runs, so the agent empties.
+            if offer.unavailable_from().is_some() && !pinned_here {
+                continue;
+            }
+            // Work of a job whose node_pool names a role runs on that role's offers only.
+            if let (Some(want), Some(have)) = (role_of(unit), offer_role(&offer)) {
+                if want != have {
+                    continue;
+                }
             }
             let volume = sticky_volume(caps, unit);
             if let Some((id, _)) = &volume {
@@ -142,6 +156,33 @@ pub fn fit(
         });
     }
     (plans, taken)
+}
+
+/// The role a unit's work must run in: its job's `node_pool`, unless that is Nomad's
+/// default (`default`, `all`): then any role will do.
+pub fn role_of(unit: &Unit) -> Option<&str> {
+    let pool = unit.dispatch.job.node_pool.as_str();
+    (!matches!(pool, "" | "default" | "all")).then_some(pool)
+}
+
+/// The roles to REVIVE for `units` (the ready work): empty (every role) when some work can
+/// use any role or nothing is ready, else exactly the roles the work names.
+pub fn roles_wanted(units: &[Unit]) -> Vec<String> {
+    let mut roles = Vec::new();
+    for unit in units {
+        match role_of(unit) {
+            None => return Vec::new(),
+            Some(r) if !roles.iter().any(|x: &String| x == r) => roles.push(r.to_string()),
+            Some(_) => {}
+        }
+    }
+    roles.sort();
+    roles
+}
+
+/// The role an offer is allocated to (a MULTI_ROLE framework's offers say; others do not).
+fn offer_role(offer: &Offer) -> Option<&str> {
+    offer.extra.get("allocation_info")?.get("role")?.as_str()
 }
 
 /// A new dispatch of a job already running `max_running` dispatches waits.

@@ -23,7 +23,8 @@ pub struct Unit {
     /// (slot, attempt) of each task to launch.
     pub slots: Vec<(Slot, u32)>,
     pub demand: Demand,
-    /// Earlier tasks of this instance ran there: later steps share their `alloc/` dir.
+    /// Earlier tasks of this instance ran there: later steps share their `alloc/` dir (runs
+    /// lost to the infrastructure do not pin).
     pub pinned_agent: Option<String>,
 }
 
@@ -138,10 +139,13 @@ fn units_of(d: &Dispatch, now: i64) -> Vec<Unit> {
                 dispatch: d.clone(),
                 slots: Vec::new(),
                 demand: Demand::default(),
+                // Not where a run was lost to the infrastructure (agent gone, drained): the
+                // retry goes wherever there is room.
                 pinned_agent: d
                     .runs
                     .iter()
                     .rev()
+                    .filter(|r| !r.is_infrastructure_loss())
                     .find(|r| r.slot.group == slot.group && r.slot.instance == slot.instance)
                     .map(|r| r.agent_id.to_string())
                     .filter(|a| !a.is_empty()),

@@ -27,6 +27,7 @@ fn agents() -> Capabilities {
         custom_executors: true,
         persistent_volumes: true,
         source_templates: false,
+        sandbox_fetch_base: None,
         ..plain()
     }
 }
@@ -133,11 +134,15 @@ impl World {
     }
 
     fn update(&mut self, task_id: &str, state: TaskState) {
+        self.update_with(task_id, state, None);
+    }
+
+    fn update_with(&mut self, task_id: &str, state: TaskState, message: Option<&str>) {
         self.apply(Command::TaskUpdate(TaskUpdate {
             task_id: task_id.into(),
             state,
             agent_id: None,
-            message: None,
+            message: message.map(String::from),
             exit_code: None,
         }));
     }
@@ -169,6 +174,16 @@ fn offer_with(id: &str, agent: &str, cpus: f64, mem_mb: f64, gpus: f64) -> Offer
         "resources": resources,
     }))
     .expect("an offer")
+}
+
+/// An offer of an agent scheduled for maintenance from `start_ns`.
+fn offer_unavailable(id: &str, agent: &str, cpus: f64, start_ns: i64) -> Offer {
+    let mut o = offer(id, agent, cpus, 4096.0);
+    o.extra.insert(
+        "unavailability".into(),
+        serde_json::json!({"start": {"nanoseconds": start_ns}}),
+    );
+    o
 }
 
 /// Dispatch IDs launched on each offer, in the order placed: `[(offer ids, [dispatch])]`.
@@ -393,7 +408,7 @@ fn suppress_then_revive_for_newer_work() {
     w.dispatch("j", 50);
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
     // Turned away again; newer work inside the debounce window waits for its end.
     let p = core.place(&w.state, vec![], w.now);
@@ -405,7 +420,7 @@ fn suppress_then_revive_for_newer_work() {
     w.now = T0 + 2 * SEC;
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
     assert_eq!(core.revive_check_at(), None);
 }
@@ -430,7 +445,7 @@ fn waiting_work_does_not_revive_by_itself() {
     w.dispatch("j", 50);
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
 }
 
@@ -530,7 +545,7 @@ fn a_retry_coming_due_revives() {
     w.now += SEC;
     assert_eq!(
         core.revive(&w.state, w.state.index(), w.now),
-        Some(ClusterCall::Revive)
+        Some(ClusterCall::Revive(vec![]))
     );
 }
 
@@ -732,4 +747,195 @@ fn kills_are_due_once_per_retry_window() {
         matches!(&calls[..], [ClusterCall::Kill { task_id, agent_id: Some(a), .. }]
         if task_id.value == "not-ours" && a.value == "a9")
     );
+}
+
+/// An agent scheduled for maintenance takes no new work; the next retry of work whose run
+/// there was lost to the infrastructure goes elsewhere too, while an ordinary retry stays
+/// pinned to its agent (and may use the draining one: it empties the agent all the same).
+#[test]
+fn agents_in_maintenance_take_no_new_work() {
+    // (how the first run on a1 ended (None: never launched), launched on a1's tagged offer,
+    //  launched on a2's plain offer)
+    type FirstRun = Option<(TaskState, &'static str)>;
+    let cases: &[(FirstRun, bool, bool)] = &[
+        (None, false, true),
+        (
+            Some((
+                TaskState::TaskKilled,
+                "Agent is draining (REASON_AGENT_DRAINING)",
+            )),
+            false,
+            true,
+        ),
+        (Some((TaskState::TaskGoneByOperator, "gone")), false, true),
+        (
+            Some((TaskState::TaskFailed, "Command exited with status 1")),
+            true,
+            false,
+        ),
+    ];
+    for (first, on_a1, on_a2) in cases {
+        let mut w = World::new();
+        let hcl = job_hcl(
+            "j",
+            "",
+            "restart {\n attempts = 1\n delay = \"1s\"\n }\n reschedule {\n attempts = 0\n }",
+            &task("t", 1000, 64, ""),
+        );
+        w.register(&hcl);
+        let d = w.dispatch("j", 50);
+        let mut core = Core::new(plain());
+        if let Some((state, message)) = first {
+            let p = core.place(&w.state, vec![offer("o0", "a1", 4.0, 4096.0)], w.now);
+            let tasks = w.record(&p);
+            w.update_with(&tasks[0], *state, Some(message));
+            w.now += 10 * SEC;
+        }
+        let p = core.place(
+            &w.state,
+            vec![
+                offer_unavailable("o1", "a1", 4.0, w.now + 3600 * SEC),
+                offer("o2", "a2", 4.0, 4096.0),
+            ],
+            w.now,
+        );
+        let placed = launched(&p);
+        assert_eq!(
+            placed[0].1.contains(&d),
+            *on_a1,
+            "{first:?}: on the agent in maintenance"
+        );
+        assert_eq!(placed[1].1.contains(&d), *on_a2, "{first:?}: elsewhere");
+    }
+}
+
+/// Inverse offers are accepted, with a long filter, once nothing of ours runs on the agent;
+/// one whose agent still runs our task waits; a rescinded one is forgotten.
+#[test]
+fn inverse_offers_are_accepted_once_the_agent_is_free() {
+    let mut w = World::new();
+    w.register_simple("j", 1000, "");
+    w.dispatch("j", 50);
+    let mut core = Core::new(plain());
+    let p = core.place(&w.state, vec![offer("o1", "a1", 4.0, 4096.0)], w.now);
+    let tasks = w.record(&p);
+    let start_ns = w.now + 3600 * SEC;
+    let io = |id: &str, agent: &str| crate::cluster::InverseOffer {
+        id: crate::cluster::Id::new(id),
+        agent_id: crate::cluster::Id::new(agent),
+        start_ns,
+    };
+    core.inverse_offers(vec![io("i1", "a1"), io("i2", "a2"), io("i3", "a3")]);
+    core.rescind_inverse_offer("i3");
+    let answer = |ids: &[&str]| ClusterCall::AnswerInverseOffers {
+        inverse_offer_ids: ids.iter().map(|i| crate::cluster::Id::new(*i)).collect(),
+        accept: true,
+        refuse_seconds: super::core::INVERSE_OFFER_REFUSE_SECONDS,
+    };
+    assert_eq!(core.answer_inverse_offers(&w.state), Some(answer(&["i2"])));
+    assert_eq!(core.answer_inverse_offers(&w.state), None, "a1 still busy");
+    w.update(&tasks[0], TaskState::TaskFinished);
+    assert_eq!(core.answer_inverse_offers(&w.state), Some(answer(&["i1"])));
+    assert_eq!(core.answer_inverse_offers(&w.state), None, "answered once");
+    core.inverse_offers(vec![io("i4", "a1")]);
+    core.disconnected();
+    assert_eq!(
+        core.answer_inverse_offers(&w.state),
+        None,
+        "void after a disconnection"
+    );
+}
+
+/// A launch whose persistent volume could not be created: the first failure is its cause,
+/// told once.
+#[test]
+fn a_volume_failure_is_told_once_per_launch() {
+    let mut core = Core::new(agents());
+    core.volume_failed("v1", Some("t1"), "RESERVE Failed: no disk");
+    core.volume_failed("v1", Some("t1"), "CREATE Error: no reservation");
+    assert_eq!(
+        core.take_volume_failure("t1").as_deref(),
+        Some("RESERVE Failed: no disk")
+    );
+    assert_eq!(core.take_volume_failure("t1"), None);
+}
+
+/// A job in a role's node pool, one task of `cpu` MHz, no retries.
+fn register_in_pool(w: &mut World, id: &str, pool: &str) {
+    let hcl = job_hcl(id, "", NO_RETRY, &task("t", 1000, 64, "")).replacen(
+        "type = \"batch\"",
+        &format!("type = \"batch\"\n  node_pool = \"{pool}\""),
+        1,
+    );
+    w.register(&hcl);
+}
+
+fn offer_for_role(id: &str, agent: &str, role: &str) -> Offer {
+    let mut o = offer(id, agent, 4.0, 4096.0);
+    o.extra.insert(
+        "allocation_info".into(),
+        serde_json::json!({ "role": role }),
+    );
+    o
+}
+
+/// Per role: work whose job's node_pool names a role launches only on offers of that role,
+/// and a revive asks for exactly the roles the ready work can use (every role as soon as
+/// some work can use any).
+#[test]
+fn work_that_names_a_role_uses_and_revives_only_that_role() {
+    // (node pools of the dispatched jobs, roles revived)
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["b"], &["b"]),
+        (&["c", "b", "b"], &["b", "c"]),
+        (&["b", "default"], &[]),
+        (&["all"], &[]),
+    ];
+    for (pools, roles) in cases {
+        let mut w = World::new();
+        let mut core = Core::new(plain());
+        // Quiet: nothing was pending, offers suppressed.
+        let p = core.place(&w.state, vec![], w.now);
+        core.offers_answered(p.all_placed, p.newest_dispatch, w.state.index(), w.now);
+        for (i, pool) in pools.iter().enumerate() {
+            let id = format!("j{i}");
+            register_in_pool(&mut w, &id, pool);
+            w.dispatch(&id, 50);
+        }
+        w.now += 10 * SEC;
+        let want: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            core.revive(&w.state, w.state.index(), w.now),
+            Some(ClusterCall::Revive(want)),
+            "{pools:?}"
+        );
+    }
+    // Placement: the b job only on b's offer; the default job on the first offer.
+    let mut w = World::new();
+    register_in_pool(&mut w, "gpu", "b");
+    register_in_pool(&mut w, "any", "default");
+    let gpu = w.dispatch("gpu", 90);
+    let any = w.dispatch("any", 50);
+    let mut core = Core::new(plain());
+    let p = core.place(
+        &w.state,
+        vec![
+            offer_for_role("o1", "a1", "a"),
+            offer_for_role("o2", "a2", "b"),
+        ],
+        w.now,
+    );
+    assert_eq!(
+        launched(&p),
+        vec![
+            (vec!["o1".into()], ids(&[&any])),
+            (vec!["o2".into()], ids(&[&gpu])),
+        ]
+    );
+    // Offers that carry no role (the local runner's) take any work.
+    let mut w = World::new();
+    register_in_pool(&mut w, "gpu", "b");
+    let gpu = w.dispatch("gpu", 50);
+    let p = core.place(&w.state, vec![offer("o3", "local", 4.0, 4096.0)], w.now);
+    assert_eq!(launched(&p), vec![(vec!["o3".into()], ids(&[&gpu]))]);
 }

@@ -215,10 +215,19 @@ fn parameterized<'a>(cx: &Cx<'a>, item: &Item<'a>, p: &str) -> Res<Parameterized
         item,
         p,
         "parameterized",
-        &["payload", "meta_required", "meta_optional", "max_running"],
+        &[
+            "payload",
+            "meta_required",
+            "meta_optional",
+            "max_running",
+            "meta_descriptions",
+        ],
     )? {
         match it.name.as_str() {
             "payload" => out.payload = cx.string(&it, p, "parameterized.payload")?,
+            "meta_descriptions" => {
+                out.meta_descriptions = cx.string_map(&it, p, "parameterized.meta_descriptions")?
+            }
             "meta_required" => {
                 out.meta_required = cx.strings(&it, p, "parameterized.meta_required")?
             }
@@ -575,7 +584,7 @@ mod tests {
     #[test]
     fn unknown_field_in_sub_block() {
         let text = err("job \"j\" {\n  parameterized {\n    paylod = \"required\"\n  }\n}\n");
-        assert!(text.contains("t.hcl:3:5: job \"j\": unknown field \"paylod\" in parameterized; allowed: payload, meta_required, meta_optional, max_running"), "{text}");
+        assert!(text.contains("t.hcl:3:5: job \"j\": unknown field \"paylod\" in parameterized; allowed: payload, meta_required, meta_optional, max_running, meta_descriptions"), "{text}");
     }
 
     #[test]

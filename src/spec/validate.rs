@@ -88,6 +88,20 @@ fn job_fields(job: &Job, errs: &mut Vec<String>) {
                 dups.join(" ")
             ));
         }
+        let declared: Vec<&str> = p
+            .meta_required
+            .iter()
+            .chain(&p.meta_optional)
+            .map(String::as_str)
+            .collect();
+        for key in p.meta_descriptions.keys() {
+            if !declared.contains(&key.as_str()) {
+                errs.push(format!(
+                    "meta_descriptions describes {key:?}, which is neither in meta_required nor in meta_optional (declared: [{}])",
+                    declared.join(" ")
+                ));
+            }
+        }
     }
 }
 
@@ -332,9 +346,15 @@ mod tests {
             meta_required: vec!["a".into(), "b".into()],
             meta_optional: vec!["b".into(), "a".into()],
             max_running: 0,
+            meta_descriptions: [("a".into(), "the a".into()), ("c".into(), "?".into())]
+                .into_iter()
+                .collect(),
         });
         let text = validate(&job).unwrap_err().to_string();
-        assert!(text.starts_with("3 errors occurred:\n\t* "), "{text}");
+        assert!(text.starts_with("4 errors occurred:\n\t* "), "{text}");
+        assert!(text.contains(
+            "meta_descriptions describes \"c\", which is neither in meta_required nor in meta_optional (declared: [a b b a])"
+        ), "{text}");
         assert!(text.contains(
             "Parameterized job can only be used with \"batch\" or \"sysbatch\" scheduler"
         ));

@@ -48,6 +48,22 @@ pub fn apply(
         Command::CollectGarbage { ids, idle_since } => {
             Ok(collect_garbage(state, &ids, idle_since, changes))
         }
+        Command::Acl(command) => {
+            // the ACL state is held apart while the command hands out indexes
+            let mut acl = std::mem::take(&mut state.acl);
+            let result = {
+                let mut next = || state.next_index();
+                let mut step = super::acl::Step {
+                    now: env.now,
+                    next_index: &mut next,
+                    uuid: &mut *env.uuid,
+                    changes,
+                };
+                super::acl::apply(&mut acl, command, &mut step)
+            };
+            state.acl = acl;
+            result.map(Reply::Acl)
+        }
         Command::SetSetting { key, value } => {
             if state.settings.get(&key) != Some(&value) {
                 state.settings.insert(key.clone(), value.clone());
@@ -231,6 +247,12 @@ fn dispatch(
             }
         }
     }
+    if let Some(max) = req.max_pending {
+        // the queue holds exactly the dispatches never launched
+        if state.queue.len() as u64 >= max {
+            return Err(StateError::BacklogFull(max));
+        }
+    }
     let parent = state.jobs[&req.job_id].job.clone();
     let unix = env.now.div_euclid(1_000_000_000);
     let id: Arc<str> = loop {
@@ -261,6 +283,7 @@ fn dispatch(
         description: None,
         ended_at: 0,
         runs: Vec::new(),
+        dispatched_by: req.dispatched_by.as_deref().map(Into::into),
     };
     changes.push(Change::PutDispatch(DispatchRow {
         id: id.to_string(),
@@ -277,6 +300,7 @@ fn dispatch(
         create_index: index,
         modify_index: index,
         description: None,
+        dispatched_by: req.dispatched_by.clone(),
     }));
     let reply = DispatchReply {
         dispatched_job_id: id.to_string(),
@@ -296,6 +320,7 @@ fn dispatch(
     }
     state.evals.insert(dispatch.eval_id, id.clone());
     state.newest_dispatch_index = state.newest_dispatch_index.max(dispatch.create_index);
+    state.child_index.insert(&dispatch);
     state.dispatches.insert(id.clone(), dispatch);
     super::queue::refresh(state, &id);
     Ok(reply)
@@ -408,6 +433,7 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
         return;
     };
     super::queue::forget(state, &d);
+    state.child_index.remove(&d);
     state.evals.remove(&d.eval_id);
     if let Some(entry) = state.jobs.get_mut(d.parent()) {
         entry.children.remove(d.status);
@@ -421,7 +447,10 @@ fn remove_child(state: &mut State, id: &str, changes: &mut Vec<Change>) {
             dead: entry.children.removed_dead,
         });
     }
-    changes.push(Change::DeleteDispatch { id: id.to_string() });
+    changes.push(Change::DeleteDispatch {
+        id: id.to_string(),
+        job_id: d.parent().to_string(),
+    });
 }
 
 #[cfg(test)]

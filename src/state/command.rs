@@ -40,6 +40,8 @@ pub enum Command {
         key: String,
         value: String,
     },
+    /// Bootstrap, policies, tokens.
+    Acl(super::acl::AclCommand),
     /// Garbage collection: remove these children if they are still dead for good and had
     /// no activity after `idle_since` (Unix ns). Others are skipped.
     CollectGarbage {
@@ -76,6 +78,10 @@ pub struct DispatchRequest {
     /// 0 = inherit the parent's priority.
     pub priority: i64,
     pub idempotency_token: Option<String>,
+    /// Accessor ID of the caller's ACL token.
+    pub dispatched_by: Option<String>,
+    /// Refuse the dispatch (429) when this many are pending already (`-max-pending`).
+    pub max_pending: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +104,8 @@ pub enum Reply {
     Failed,
     /// A setting stored.
     Stored,
+    /// What an ACL command did.
+    Acl(super::acl::AclReply),
     /// The children garbage collection removed.
     Collected {
         removed: Vec<Arc<str>>,

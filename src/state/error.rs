@@ -41,6 +41,17 @@ pub enum StateError {
     NotLaunchable(String, u32, String),
     #[error("the state writer has stopped; the server is shutting down")]
     WriterGone,
+    #[error("this server does not lead (it is a standby, or another server was just elected): nothing was changed; retry")]
+    NotLeader,
+    #[error("not acknowledged: {0}; retry (with an idempotency token a retry cannot make a second child)")]
+    StoreUnavailable(String),
+    #[error("too many dispatches pending: the backlog is full ({0}, -max-pending); retry later")]
+    BacklogFull(u64),
+    #[error("ACL bootstrap already done (reset index: {0})")]
+    AclBootstrapDone(u64),
+    /// A refused ACL write, in Nomad's words.
+    #[error("{0}")]
+    Acl(String),
 }
 
 impl StateError {
@@ -64,6 +75,10 @@ impl StateError {
             StateError::Render(_) => "render_error",
             StateError::NotLaunchable(..) => "not_launchable",
             StateError::WriterGone => "shutting_down",
+            StateError::NotLeader => "not_leader",
+            StateError::StoreUnavailable(_) => "store_unavailable",
+            StateError::BacklogFull(_) => "backlog_full",
+            StateError::AclBootstrapDone(_) | StateError::Acl(_) => "acl",
         }
     }
 }

@@ -2,16 +2,14 @@
 //!
 //! `State` is the in-memory truth: every job (template) and every dispatch. Exactly one
 //! thread, the writer (`writer.rs`), changes it: it takes a batch of commands, applies them
-//! (`apply.rs`), writes the resulting changes to the store in one transaction, and answers the
-//! callers and publishes the new index only once a sync has made that transaction durable
-//! (pipelined group commit: the next batch is applied while the previous one syncs).
+//! (`apply.rs`), commits the resulting changes to the store in one transaction (one fsync:
+//! group commit), and only then answers the callers and publishes the new index.
 //!
 //! Invariants:
 //! * Nothing outside this process learns of a change before it is durable: replies, the
 //!   published index (blocking queries, the scheduler) and metrics all wait for the commit.
-//!   A reader holding the lock may see a change a few batches early (until the sync that
-//!   covers it returns); if the process dies in that window the change was never
-//!   acknowledged to anyone.
+//!   A reader holding the lock may see a change up to one commit early; if the process dies
+//!   in that window the change was never acknowledged to anyone.
 //! * Counters (`JobEntry::children`) are kept current by `apply`; nothing scans the
 //!   dispatches to answer a summary. `Dead` is cumulative, as in Nomad: children removed after
 //!   they ended (purge, garbage collection) stay counted (`removed_children` in the store).
@@ -19,15 +17,20 @@
 //! * Idempotency is race-free: the token check and the insert happen in the same writer
 //!   step, so concurrent requests with one token make one child.
 //! * Group commit: the writer applies up to `MAX_BATCH` queued commands under the write lock
-//!   and writes their changes in one transaction; one fdatasync covers every batch written
-//!   before it (`writer.rs`). If a write or a sync fails the process exits (memory is ahead
-//!   of the disk) and a restart reloads what is durable.
+//!   and commits their changes in one transaction (one fsync). What a failed commit means
+//!   (the store is away, another server leads, the disk failed) is in `writer.rs`.
+//! * On a store several servers share, a standby's writer follows the leader's commits
+//!   (`replay.rs`): the same `State`, kept warm, so a takeover starts from memory.
 
+pub mod acl;
 mod apply;
+mod children;
 mod command;
 mod error;
+pub mod events;
 mod load;
 mod queue;
+mod replay;
 mod runs;
 mod writer;
 
@@ -46,8 +49,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::model::{Dispatch, DispatchStatus, Job, TaskRun};
-use crate::store::{Change, PayloadReader, SqliteStore, StoreError};
+use crate::store::{Change, PayloadReader, Store, StoreError};
 use queue::QueueKey;
+use writer::Input;
 
 /// Counts of a parent's children by status. `dead` is cumulative for the life of the
 /// parent, as in Nomad (a purged child that was pending/running moves to dead).
@@ -138,11 +142,15 @@ pub struct State {
     run_index: HashMap<Arc<str>, Arc<str>>,
     /// Durable settings of the cluster backends (`mesos.framework_id`).
     settings: BTreeMap<String, String>,
+    /// ACL tokens and policies.
+    acl: acl::AclState,
     /// The clock of the command being applied (Unix ns; set by `apply` from its `Env`).
     now: i64,
     /// Create index of the newest dispatch: the scheduler compares it with the snapshot it
     /// last decided on, so a dispatch that raced that decision still revives offers.
     newest_dispatch_index: u64,
+    /// Each parent's children by status in dispatch order (pages of children).
+    child_index: children::Children,
 }
 
 /// Queries. Each costs what it returns (map lookups and ranges), never a scan of every
@@ -216,13 +224,32 @@ impl State {
             .map(|(_, d)| d)
     }
 
-    /// Children of `parent` with this status, in ID order.
+    /// Children of `parent` with this status, oldest first.
     pub fn children_with_status<'a>(
         &'a self,
         parent: &str,
         status: DispatchStatus,
     ) -> impl Iterator<Item = &'a Dispatch> + 'a {
-        self.children_of(parent).filter(move |d| d.status == status)
+        self.children_page(parent, &[status], None, false, usize::MAX)
+            .into_iter()
+    }
+
+    /// A page of `parent`'s children with one of `statuses`, in dispatch order: up to
+    /// `limit` of them after the child created at index `cursor` (exclusive; `None`: from
+    /// the newest, or the oldest), newest first when `newest_first`. Costs what it returns.
+    pub fn children_page(
+        &self,
+        parent: &str,
+        statuses: &[DispatchStatus],
+        cursor: Option<u64>,
+        newest_first: bool,
+        limit: usize,
+    ) -> Vec<&Dispatch> {
+        self.child_index
+            .page(parent, statuses, cursor, newest_first, limit)
+            .into_iter()
+            .filter_map(|(_, id)| self.dispatches.get(&id))
+            .collect()
     }
 
     /// Dispatches never launched, in launch order: priority (high first), then FIFO.
@@ -271,6 +298,16 @@ impl State {
     pub fn settings(&self) -> &BTreeMap<String, String> {
         &self.settings
     }
+
+    /// ACL tokens and policies.
+    pub fn acl(&self) -> &acl::AclState {
+        &self.acl
+    }
+
+    /// Dispatches never launched.
+    pub fn pending_count(&self) -> usize {
+        self.queue.len()
+    }
 }
 
 /// Steps the writer's commands share.
@@ -316,6 +353,7 @@ impl State {
         if description.is_some() {
             d.description = description.as_deref().map(Into::into);
         }
+        self.child_index.restatus(d, old);
         let parent = d.job.id.clone();
         if let Some(entry) = self.jobs.get_mut(&parent) {
             entry.children.remove(old);
@@ -332,90 +370,105 @@ impl State {
     }
 }
 
-type Envelope = (Command, oneshot::Sender<Result<Reply, StateError>>);
-
 /// Cheap, cloneable access to the state: send commands, read snapshots, wait for changes.
 #[derive(Clone)]
 pub struct StateHandle {
-    commands: mpsc::Sender<Envelope>,
+    commands: mpsc::Sender<Input>,
     shared: Arc<RwLock<State>>,
     committed: watch::Receiver<u64>,
     payloads: PayloadReader,
+    events: Arc<events::EventFeed>,
 }
 
-/// The second half of `StateHandle::opening`: the load and the start of the writer.
-pub struct Loading {
-    store: SqliteStore,
-    shared: Arc<RwLock<State>>,
-    commands: mpsc::Receiver<Envelope>,
-    committed: watch::Sender<u64>,
-    clock: Clock,
-}
-
-impl Loading {
-    /// Read everything from the store into the state, start the writer and publish the
-    /// stored index. Blocking (it reads the whole store): run it on a blocking thread.
-    pub fn finish(self) -> Result<(), StartError> {
-        let state = load::rebuild(&self.store, self.clock.now_ns())?;
-        let index = state.index;
-        *self.shared.write() = state;
-        self.committed.send_replace(index);
-        writer::spawn(
-            self.store,
-            self.shared,
-            self.commands,
-            self.committed,
-            self.clock,
-        )?;
-        Ok(())
-    }
+/// How the writer starts.
+pub enum Start {
+    /// Lead from the start: the store is this process's alone (SQLite).
+    Leading,
+    /// Follow the change log until elected (a shared store); a fenced commit is reported on
+    /// the channel.
+    Following { fenced: std::sync::mpsc::Sender<()> },
 }
 
 impl StateHandle {
-    /// Open the store, load everything, and start the writer thread, which stamps every
-    /// command with `clock`'s time.
-    pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<Self, StartError> {
-        let (handle, loading) = StateHandle::opening(data_dir, clock)?;
-        loading.finish()?;
-        Ok(handle)
+    /// Load everything from `store` and start the writer thread, which stamps every command
+    /// with `clock`'s time. The event feed keeps the default number of batches.
+    pub fn start(store: Box<dyn Store>, clock: Clock, start: Start) -> Result<Self, StartError> {
+        Self::start_with(store, clock, start, events::DEFAULT_BUFFER)
     }
 
-    /// Open the store (quick) and return a handle whose state stays empty, and whose
-    /// commands wait, until `Loading::finish` has loaded everything. The server answers 503
-    /// meanwhile.
-    pub fn opening(
-        data_dir: &std::path::Path,
+    /// `start`, with the event feed keeping `event_buffer` index batches for resuming.
+    pub fn start_with(
+        mut store: Box<dyn Store>,
         clock: Clock,
-    ) -> Result<(Self, Loading), StartError> {
-        let store = SqliteStore::open(data_dir)?;
+        start: Start,
+        event_buffer: usize,
+    ) -> Result<Self, StartError> {
+        let state = load::rebuild(store.as_mut(), clock.now_ns())?;
+        let index = state.index;
         let payloads = store.payload_reader();
-        let shared = Arc::new(RwLock::new(State::default()));
+        let shared = Arc::new(RwLock::new(state));
         let (tx, rx) = mpsc::channel(writer::QUEUE_CAPACITY);
-        let (index_tx, index_rx) = watch::channel(0);
-        let handle = StateHandle {
+        let (index_tx, index_rx) = watch::channel(index);
+        let (leading, fenced) = match start {
+            Start::Leading => (true, None),
+            Start::Following { fenced } => (false, Some(fenced)),
+        };
+        let feed = events::EventFeed::new(event_buffer);
+        writer::Writer::spawn(
+            store,
+            shared.clone(),
+            rx,
+            index_tx,
+            feed.clone(),
+            clock,
+            leading,
+            fenced,
+        )?;
+        Ok(StateHandle {
             commands: tx,
-            shared: shared.clone(),
+            shared,
             committed: index_rx,
             payloads,
-        };
-        let loading = Loading {
-            store,
-            shared,
-            commands: rx,
-            committed: index_tx,
-            clock,
-        };
-        Ok((handle, loading))
+            events: feed,
+        })
+    }
+
+    /// Open the SQLite store in `data_dir` and lead (one server).
+    pub fn open(data_dir: &std::path::Path, clock: Clock) -> Result<Self, StartError> {
+        let store = crate::store::SqliteStore::open(data_dir)?;
+        StateHandle::start(Box::new(store), clock, Start::Leading)
     }
 
     /// Apply a command; returns once it is durable.
     pub async fn apply(&self, command: Command) -> Result<Reply, StateError> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send((command, tx))
+            .send(Input::Command(command, tx))
             .await
             .map_err(|_| StateError::WriterGone)?;
         rx.await.map_err(|_| StateError::WriterGone)?
+    }
+
+    /// This server was elected with `epoch`: the writer catches up with everything committed
+    /// before, then leads. Blocking (the leadership loop's thread); answers the index it
+    /// leads from.
+    pub fn lead_blocking(&self, epoch: u64) -> Result<u64, String> {
+        let (ready, answer) = oneshot::channel();
+        self.commands
+            .blocking_send(Input::Lead { epoch, ready })
+            .map_err(|_| StateError::WriterGone.to_string())?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StateError::WriterGone.to_string())?
+    }
+
+    /// Stop leading and follow the store's change log. Blocking (the leadership loop's
+    /// thread).
+    pub fn follow_blocking(&self) {
+        let (done, answer) = oneshot::channel();
+        if self.commands.blocking_send(Input::Follow { done }).is_ok() {
+            let _ = answer.blocking_recv();
+        }
     }
 
     /// A read lock on the state. Do not hold it across an `.await`.
@@ -440,6 +493,11 @@ impl StateHandle {
         let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > index)).await;
         let current = *rx.borrow();
         current
+    }
+
+    /// Follow committed events from `index` on (see `events`).
+    pub fn subscribe_events(&self, index: u64) -> events::Subscription {
+        self.events.subscribe(index)
     }
 
     /// The payload bytes of a dispatch (read from the store; payloads are not kept in memory).

@@ -1,11 +1,11 @@
-//! The embedded default store: SQLite in WAL mode, made durable by an explicit fdatasync of
-//! the WAL (`Durability`), so the writer can go on while the disk flushes.
+//! The embedded default store: SQLite in WAL mode with `synchronous = FULL`.
 //!
 //! Tables: `job_versions(job_id, version, json)`, `dispatches` (one row per child: its job
 //! version, status, priority, token, meta, payload length, eval ID, times, indexes,
 //! description), `payloads(id, data)`, `task_runs` (one row per attempt), `kv` (the index),
 //! `settings(key, value)` (the backends' durable settings, e.g. the Mesos FrameworkID) and
-//! `removed_children(job_id, dead)`. `commit(&[Change])` is one transaction; `load` returns
+//! `removed_children(job_id, dead)`, `acl_policies(name, json)` and `acl_tokens(accessor, json)`
+//! (ACL documents; a token keeps only its secret's hash). `commit(&[Change])` is one transaction; `load` returns
 //! everything but payload bytes, which `PayloadReader` reads on demand on its own connection.
 //!
 //! Why SQLite: it survives `kill -9` and power loss with no repair step, reopens in
@@ -13,23 +13,22 @@
 //! as payloads without keeping them in memory, and is one bundled C library with no server.
 //! An append-only log would need its own snapshots and compaction; redb/fjall reopen slower
 //! after an unclean stop. Group commit is ours: the state writer hands a whole batch to
-//! `commit`, which is one transaction; `Durability::sync` (on the state's syncer thread) then
-//! fdatasyncs the WAL, which makes every transaction written before it durable.
-//!
-//! Why this is as safe as `synchronous = FULL`: in WAL mode a transaction is its frames in the
-//! `-wal` file, each checksummed; recovery replays the valid commits and drops a torn tail.
-//! `synchronous = NORMAL` only skips the fsync at commit (a checkpoint still syncs the WAL
-//! before copying it and the database after), and that fsync is exactly what `sync` does,
-//! once for many transactions, and before anyone is told about them.
+//! `commit`, which is one transaction and one fsync of the WAL.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Change, DispatchRow, JobRow, RunRow, StoreError};
+use super::{
+    Batch, Change, DispatchRow, JobRow, Loaded, PayloadReader, ReadPayload, Row, RunRow, Store,
+    StoreError,
+};
 use crate::model::DispatchStatus;
+
+/// The database file in the data dir.
+pub const FILE: &str = "dispatch.sqlite";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -55,31 +54,44 @@ CREATE INDEX IF NOT EXISTS task_runs_by_dispatch ON task_runs (dispatch_id);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS removed_children (
     job_id TEXT PRIMARY KEY, dead INTEGER NOT NULL) WITHOUT ROWID;
+-- ACL policies and tokens, one JSON document each (tokens hold only their secret's hash).
+CREATE TABLE IF NOT EXISTS acl_policies (name TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS acl_tokens (accessor TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
 ";
 
-/// SQLite store. `commit` is for the single writer; `payload` may be called from any thread
-/// (it uses its own read connection).
+/// Columns added after a table was first created: (table, column, definition).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // the accessor ID of the ACL token that made the dispatch
+    ("dispatches", "dispatched_by", "TEXT"),
+];
+
+/// Add the columns an older data dir lacks.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let exists: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists(params![column])?;
+        if !exists {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// SQLite store. `commit` is for the single writer; payloads may be read from any thread
+/// (on their own read connection).
 pub struct SqliteStore {
+    path: std::path::PathBuf,
     writer: Connection,
     reader: Arc<Mutex<Connection>>,
-    wal: PathBuf,
 }
 
-/// Makes what `SqliteStore::commit` wrote durable: one fdatasync of the WAL file covers
-/// every transaction written before it started. Used from another thread than the writer.
-pub struct Durability {
-    wal: std::fs::File,
-}
-
-impl Durability {
-    pub fn sync(&mut self) -> Result<(), StoreError> {
-        Ok(self.wal.sync_data()?)
-    }
-}
-
-/// A cheap handle for reading cold data (payloads) from request handlers.
-#[derive(Clone)]
-pub struct PayloadReader {
+/// Payload reads on the read connection.
+struct SqlitePayloads {
     conn: Arc<Mutex<Connection>>,
 }
 
@@ -87,119 +99,124 @@ impl SqliteStore {
     /// Open (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join("dispatch.sqlite");
+        let path = dir.join(FILE);
         let writer = Connection::open(&path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
-        // Commits are made durable by `Durability::sync`, not one fsync each (see above).
-        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "cache_size", -65536)?;
         writer.execute_batch(SCHEMA)?;
+        migrate(&writer)?;
         let reader = Connection::open(&path)?;
         reader.pragma_update(None, "query_only", true)?;
-        let mut wal = path.into_os_string();
-        wal.push("-wal");
         Ok(SqliteStore {
+            path,
             writer,
             reader: Arc::new(Mutex::new(reader)),
-            wal: wal.into(),
         })
     }
 
-    /// The handle that makes commits durable (the WAL file, opened on its own descriptor:
-    /// fdatasync flushes the file whichever descriptor wrote it). SQLite keeps the WAL file
-    /// while any connection is open; ours stay open for the life of the process.
-    pub fn durability(&self) -> Result<Durability, StoreError> {
-        let wal = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.wal)?;
-        Ok(Durability { wal })
-    }
-
-    pub fn payload_reader(&self) -> PayloadReader {
-        PayloadReader {
-            conn: self.reader.clone(),
-        }
-    }
-
-    /// Read everything back (start-up), handing each row to a callback as it is read so
-    /// that a million rows never sit in memory twice. Jobs come first (ordered by job and
-    /// version), then dispatches, then runs (ordered by dispatch and launch). Returns the
-    /// stored index.
-    pub fn load<E: From<StoreError>>(
-        &self,
-        mut on_job: impl FnMut(JobRow) -> Result<(), E>,
-        mut on_dispatch: impl FnMut(DispatchRow) -> Result<(), E>,
-        mut on_run: impl FnMut(RunRow) -> Result<(), E>,
-    ) -> Result<u64, E> {
-        let index: u64 = self
-            .writer
-            .query_row("SELECT value FROM kv WHERE key = 'index'", [], |r| r.get(0))
-            .optional()
-            .map_err(StoreError::from)?
-            .unwrap_or(0);
-        let mut stmt = self
-            .writer
-            .prepare("SELECT job_id, version, json FROM job_versions ORDER BY job_id, version")
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            on_job(job_row(r).map_err(StoreError::from)?)?;
-        }
-        let mut stmt = self
-            .writer
-            .prepare(
-                "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
-                    submit_time, create_index, modify_index, payload_len, description
-             FROM dispatches",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            on_dispatch(dispatch_row(r)?)?;
-        }
-        let mut stmt = self
-            .writer
-            .prepare(
-                "SELECT task_id, dispatch_id, grp, instance, task, attempt, state, agent_id,
-                    exit_code, message, launched_at, updated_at
-             FROM task_runs ORDER BY dispatch_id, launched_at, attempt",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = stmt.query([]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            on_run(run_row(r).map_err(StoreError::from)?)?;
-        }
-        Ok(index)
-    }
-
     /// Every stored setting (start-up).
-    pub fn settings(&self) -> Result<Vec<(String, String)>, StoreError> {
+    fn settings(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self.writer.prepare("SELECT key, value FROM settings")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every ACL policy, as stored JSON (start-up).
+    fn acl_policies(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .writer
+            .prepare("SELECT json FROM acl_policies ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every ACL token, as stored JSON (start-up).
+    fn acl_tokens(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .writer
+            .prepare("SELECT json FROM acl_tokens ORDER BY accessor")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Per parent, how many children were removed after they ended.
-    pub fn removed_children(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    fn removed_children(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self
             .writer
             .prepare("SELECT job_id, dead FROM removed_children")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
 
-    /// Apply a batch atomically: one transaction. Durable once a `Durability::sync` that
-    /// started after this returned has returned.
-    pub fn commit(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    /// Jobs first (ordered by job and version), then dispatches, then runs (ordered by
+    /// dispatch and launch). Only this process writes the file, so the reads need no
+    /// snapshot of their own.
+    fn load(
+        &mut self,
+        on_row: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<Loaded, StoreError> {
+        let index: u64 = self
+            .writer
+            .query_row("SELECT value FROM kv WHERE key = 'index'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let mut stmt = self
+            .writer
+            .prepare("SELECT job_id, version, json FROM job_versions ORDER BY job_id, version")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            on_row(Row::Job(job_row(r)?))?;
+        }
+        let mut stmt = self.writer.prepare(
+            "SELECT id, job_id, job_version, status, priority, token, meta, eval_id,
+                    submit_time, create_index, modify_index, payload_len, description,
+                    dispatched_by
+             FROM dispatches",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            on_row(Row::Dispatch(dispatch_row(r)?))?;
+        }
+        let mut stmt = self.writer.prepare(
+            "SELECT task_id, dispatch_id, grp, instance, task, attempt, state, agent_id,
+                    exit_code, message, launched_at, updated_at
+             FROM task_runs ORDER BY dispatch_id, launched_at, attempt",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            on_row(Row::Run(run_row(r)?))?;
+        }
+        Ok(Loaded {
+            index,
+            settings: self.settings()?,
+            removed_children: self.removed_children()?,
+            acl_policies: self.acl_policies()?,
+            acl_tokens: self.acl_tokens()?,
+        })
+    }
+
+    /// One transaction, one fsync of the WAL. The epoch is not checked: nobody else writes
+    /// this file.
+    fn commit(&mut self, batch: &Batch<'_>) -> Result<(), StoreError> {
         let tx = self.writer.transaction()?;
-        for change in changes {
+        for change in batch.changes {
             apply(&tx, change)?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn payload_reader(&self) -> PayloadReader {
+        PayloadReader::new(Arc::new(SqlitePayloads {
+            conn: self.reader.clone(),
+        }))
     }
 }
 
@@ -232,6 +249,7 @@ fn dispatch_row(r: &rusqlite::Row<'_>) -> Result<DispatchRow, StoreError> {
         create_index: r.get(9)?,
         modify_index: r.get(10)?,
         description: r.get(12)?,
+        dispatched_by: r.get(13)?,
     })
 }
 
@@ -280,8 +298,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO dispatches (id, job_id, job_version, status, priority,
                     token, meta, payload_len, eval_id, submit_time, create_index, modify_index,
-                    description)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    description, dispatched_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 d.id,
@@ -296,7 +314,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
                 d.submit_time,
                 d.create_index,
                 d.modify_index,
-                d.description
+                d.description,
+                d.dispatched_by
             ])?;
             if let Some(payload) = &d.payload {
                 tx.prepare_cached("INSERT OR REPLACE INTO payloads (id, data) VALUES (?1, ?2)")?
@@ -314,7 +333,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
             )?
             .execute(params![id, status_code(*status), modify_index, description])?;
         }
-        Change::DeleteDispatch { id } => {
+        Change::DeleteDispatch { id, .. } => {
             tx.prepare_cached("DELETE FROM dispatches WHERE id = ?1")?
                 .execute(params![id])?;
             tx.prepare_cached("DELETE FROM task_runs WHERE dispatch_id = ?1")?
@@ -343,6 +362,24 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
                 run.updated_at
             ])?;
         }
+        Change::PutAclPolicy { name, json } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO acl_policies (name, json) VALUES (?1, ?2)")?
+                .execute(params![name, json])?;
+        }
+        Change::DeleteAclPolicy { name } => {
+            tx.prepare_cached("DELETE FROM acl_policies WHERE name = ?1")?
+                .execute(params![name])?;
+        }
+        Change::PutAclToken { accessor, json } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO acl_tokens (accessor, json) VALUES (?1, ?2)",
+            )?
+            .execute(params![accessor, json])?;
+        }
+        Change::DeleteAclToken { accessor } => {
+            tx.prepare_cached("DELETE FROM acl_tokens WHERE accessor = ?1")?
+                .execute(params![accessor])?;
+        }
         Change::SetIndex(index) => {
             tx.prepare_cached("INSERT OR REPLACE INTO kv (key, value) VALUES ('index', ?1)")?
                 .execute(params![index])?;
@@ -351,9 +388,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<(), StoreErr
     Ok(())
 }
 
-impl PayloadReader {
-    /// The payload bytes of a dispatch, if it has one.
-    pub fn payload(&self, dispatch_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+impl ReadPayload for SqlitePayloads {
+    fn payload(&self, dispatch_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.conn.lock();
         let payload: Option<Option<Vec<u8>>> = conn
             .prepare_cached("SELECT data FROM payloads WHERE id = ?1")?

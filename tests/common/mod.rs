@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the server logs (at info, the default level) once it listens.
-const LISTENING: &str = "Dispatch API listening on http://";
+const LISTENING: &str = "Dispatch API listening on ";
+
+/// Drivers the test servers allow unless a test says otherwise: the examples and most tests
+/// run shell commands with `raw_exec`, which a server allows only when told to.
+pub const TEST_DRIVERS: &str = "exec,raw_exec,docker,mesos_executor";
 
 /// A running `dispatch server`; killed on drop.
 pub struct TestServer {
@@ -27,6 +31,10 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     /// Extra server flags.
     args: Vec<String>,
+    /// `http` or `https`, as the server reported.
+    scheme: &'static str,
+    /// Add `-driver-allowlist TEST_DRIVERS` unless the args choose a policy.
+    test_drivers: bool,
 }
 
 /// How one start of the server ended.
@@ -44,12 +52,24 @@ impl TestServer {
 
     /// Like `start`, with extra `dispatch server` flags (kept across `restart`).
     pub fn start_with(args: &[&str]) -> TestServer {
+        TestServer::start_inner(args, true)
+    }
+
+    /// Like `start_with`, without the harness's `-driver-allowlist` (the server's own
+    /// default: no raw_exec).
+    pub fn start_with_server_defaults(args: &[&str]) -> TestServer {
+        TestServer::start_inner(args, false)
+    }
+
+    fn start_inner(args: &[&str], test_drivers: bool) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temp dir");
         let mut server = TestServer {
             child: None,
             addr: None,
             dir,
             args: args.iter().map(|s| s.to_string()).collect(),
+            scheme: "http",
+            test_drivers,
         };
         server.spawn();
         server
@@ -60,9 +80,9 @@ impl TestServer {
         self.addr.expect("the server has started")
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when the server serves TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr())
+        format!("{}://{}", self.scheme, self.addr())
     }
 
     /// The server's data dir (kept across `restart`).
@@ -78,6 +98,31 @@ impl TestServer {
     /// The process ID of the running server.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Send `signal` to the server process (SIGSTOP, SIGCONT, ...).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.pid().expect("the server runs");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+            .expect("signal the server");
+    }
+
+    /// Wait up to `secs` for the server process to end by itself; its exit status.
+    #[track_caller]
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.exited() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {secs} s; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     /// SIGKILL the server and reap it (no graceful shutdown).
@@ -142,12 +187,22 @@ impl TestServer {
         let bind = self
             .addr
             .map_or("127.0.0.1:0".to_string(), |a| a.to_string());
+        let policy_given = self
+            .args
+            .iter()
+            .any(|a| a == "-dev" || a.starts_with("-driver-allowlist"));
+        let drivers: &[&str] = if policy_given || !self.test_drivers {
+            &[]
+        } else {
+            &["-driver-allowlist", TEST_DRIVERS]
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
             .arg("server")
             .arg("-data-dir")
             .arg(self.data_dir())
             .arg("-bind")
             .arg(&bind)
+            .args(drivers)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
@@ -157,7 +212,8 @@ impl TestServer {
         self.child = Some(child);
         loop {
             let run_log = self.log().get(log_start..).unwrap_or_default().to_string();
-            if let Some(addr) = listening_addr(&run_log) {
+            if let Some((scheme, addr)) = listening_url(&run_log) {
+                self.scheme = scheme;
                 return Started::Listening(addr);
             }
             if let Some(status) = self.exited() {
@@ -185,6 +241,11 @@ impl TestServer {
     }
 
     fn wait_ready(&mut self, deadline: Instant) {
+        if self.scheme == "https" {
+            // bound and accepting (the listener queues connections); the TLS tests check
+            // answers with their own certificates
+            return;
+        }
         loop {
             if http_get_status(self.addr(), "/v1/status/leader") == Some(200) {
                 return;
@@ -215,12 +276,22 @@ impl Drop for TestServer {
 
 /// The address in the server's "Dispatch API listening on http://ADDR" log line.
 pub fn listening_addr(log: &str) -> Option<SocketAddr> {
+    listening_url(log).map(|(_, addr)| addr)
+}
+
+/// The scheme and address in the server's "Dispatch API listening on http(s)://ADDR" line.
+pub fn listening_url(log: &str) -> Option<(&'static str, SocketAddr)> {
     let rest = &log[log.find(LISTENING)? + LISTENING.len()..];
     let line = rest.lines().next()?;
     if !rest.contains('\n') {
         return None; // the line is still being written
     }
-    line.trim().parse().ok()
+    let (scheme, addr) = line.trim().split_once("://")?;
+    let scheme = match scheme {
+        "https" => "https",
+        _ => "http",
+    };
+    Some((scheme, addr.parse().ok()?))
 }
 
 /// A loopback TCP port that refuses connections for as long as the value lives: the port is
@@ -302,6 +373,17 @@ pub fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
     serde_json::from_str(&get_text(server, path)).expect("a JSON answer")
 }
 
+/// `GET path` on the server with an ACL token, as JSON.
+pub fn get_json_with(server: &TestServer, path: &str, token: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-fsS", "-H", &format!("X-Nomad-Token: {token}")])
+        .arg(format!("{}{}", server.url(), path))
+        .output()
+        .expect("curl (run scripts/test-deps.sh)");
+    assert!(out.status.success(), "GET {path}: {}", show(&out));
+    serde_json::from_slice(&out.stdout).expect("a JSON answer")
+}
+
 /// Every task run (attempt) of a dispatched child, from its allocations.
 pub fn task_runs(server: &TestServer, child: &str) -> Vec<serde_json::Value> {
     let child = child.replace('/', "%2F");
@@ -361,6 +443,51 @@ pub fn dispatch(server: &TestServer, args: &[&str]) -> std::process::Output {
         .env_remove("NOMAD_ADDR")
         .output()
         .expect("run dispatch")
+}
+
+/// Run `command` to its end; fail the test (killing it) if it is still running after `secs`
+/// seconds: for commands whose bug would be to never return.
+#[track_caller]
+pub fn output_within(command: &mut Command, secs: u64) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{command:?} was still running after {secs} s; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.join().unwrap_or_default()),
+                String::from_utf8_lossy(&err.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// Poll until `f` is true; fail the test after `secs` seconds, naming `what`.

@@ -62,8 +62,12 @@ impl St {
         }
         t.queue.push_back(s);
         let group = t.group;
+        // A draining agent kills every task itself, each with the drain's reason.
+        let draining = self.draining.contains_key(&t.agent_id);
         self.pump_task(task_id);
-        if let Some(g) = group.filter(|_| is_terminal(state) && state != "TASK_FINISHED") {
+        if let Some(g) =
+            group.filter(|_| is_terminal(state) && state != "TASK_FINISHED" && !draining)
+        {
             self.kill_group(g);
         }
     }
@@ -449,12 +453,22 @@ pub(crate) fn acknowledge(s: &mut St, ack: &Value) {
             }
         }
     }
-    if !matched {
+    // A resent update can reach the framework again before its first acknowledgement
+    // arrives; the framework acknowledges each copy. A real agent's status update manager
+    // ignores such a duplicate (it logs "Duplicate acknowledgement"), so it is no violation.
+    let duplicate = !matched
+        && s.acks
+            .iter()
+            .any(|a| a.matched && a.task_id == task_id && a.uuid == uuid);
+    if !matched && !duplicate {
         s.violations.push(format!(
             "ACKNOWLEDGE of {task_id} uuid {uuid} matches no outstanding update"
         ));
     }
     s.pump_task(&task_id);
+    if duplicate {
+        return;
+    }
     s.acks.push(Ack {
         task_id,
         agent_id,
@@ -478,6 +492,22 @@ pub(crate) fn reconcile_one(s: &mut St, task_id: &str, agent: Option<&str>) {
         st
     } else {
         let known_agent = agent.filter(|a| s.agents.contains_key(*a));
+        let gone_agent = agent.filter(|a| s.gone.contains(*a));
+        if let Some(a) = gone_agent {
+            let st = s.master_status(
+                task_id,
+                if pa {
+                    "TASK_GONE_BY_OPERATOR"
+                } else {
+                    "TASK_LOST"
+                },
+                "REASON_RECONCILIATION",
+                "Reconciliation: Task is unknown; its agent was marked gone",
+                Some(a),
+            );
+            s.send_update_event(st);
+            return;
+        }
         match known_agent {
             Some(a) => s.master_status(
                 task_id,

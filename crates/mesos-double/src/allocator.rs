@@ -16,9 +16,8 @@ use crate::state::{Decline, Offer, St};
 use crate::validate::{strip_allocation, Pool};
 
 impl St {
-    /// Runs the allocator for one agent: offers its free resources unless
-    /// the framework is disconnected, suppressed or filtered on that agent. With an
-    /// `allocation_interval` the agent waits for the next allocation cycle (`None`).
+    /// Runs the allocator for one agent: offers its free resources (`offers_of`) at once,
+    /// or with an `allocation_interval` at the next allocation cycle (then `None`).
     pub(crate) fn allocate(&mut self, agent: &str) -> Option<String> {
         if !self.cfg.allocation_interval.is_zero() {
             self.to_allocate.insert(agent.to_string());
@@ -47,85 +46,104 @@ impl St {
         }
     }
 
-    /// The offers of one agent's free resources (recorded as outstanding), or none.
+    /// The offers of one agent's free resources (recorded as outstanding): to the framework's
+    /// roles (one offer per role, or `split_offers` of them), unless the framework is
+    /// disconnected, the agent is withheld or draining, or the role is suppressed or
+    /// filtered on that agent. Unreserved resources go to the first role that may have them;
+    /// resources reserved for a role go only to that role (mesos-scheduler-api.md §4.1, §4.7;
+    /// a MULTI_ROLE framework gets `allocation_info` on offers and resources). Offers from an
+    /// agent scheduled for maintenance carry its `unavailability` (`maintenance`).
     fn offers_of(&mut self, agent: &str) -> Vec<Value> {
-        if !self.connected() {
+        if !self.connected() || self.withheld.contains(agent) {
+            return Vec::new();
+        }
+        if self.draining.contains_key(agent) || self.gone.contains(agent) {
             return Vec::new();
         }
         let Some(fw) = self.framework.as_ref() else {
             return Vec::new();
         };
-        if fw.suppressed {
-            return Vec::new();
-        }
-        if self
-            .filters
-            .get(agent)
-            .is_some_and(|until| *until > Instant::now())
-        {
-            return Vec::new();
-        }
-        if self.withheld.contains(agent) {
-            return Vec::new();
-        }
-        let Some(free) = self.agents.get(agent) else {
+        let multi_role = fw.has_cap("MULTI_ROLE");
+        let fid = fw.id.clone();
+        let now = Instant::now();
+        let roles: Vec<String> = fw
+            .roles()
+            .into_iter()
+            .filter(|r| !fw.suppressed.contains(r))
+            .filter(|r| {
+                self.filters
+                    .get(&(agent.to_string(), r.to_string()))
+                    .is_none_or(|until| *until <= now)
+            })
+            .collect();
+        let Some(free) = self.agents.get(agent).cloned() else {
             return Vec::new();
         };
         if free.is_empty() {
             return Vec::new();
         }
-        let role = fw.role();
-        let multi_role = fw.has_cap("MULTI_ROLE");
-        let fid = fw.id.clone();
-        let alloc_role = multi_role.then_some(role.as_str());
-        let resources = free.to_json(alloc_role);
-        self.agents.insert(agent.to_string(), Pool::default());
-        let parts = self.split_offers.max(1);
+        let (mut unreserved, mut reserved) = free.split_by_reservation();
         let mut offers = Vec::new();
-        for part in 0..parts {
-            // Scalars are split evenly; everything else goes with the first part.
-            let part_resources: Vec<Value> = resources
-                .iter()
-                .filter_map(|r| match r["scalar"]["value"].as_f64() {
-                    Some(v) => {
-                        let mut r = r.clone();
-                        r["scalar"]["value"] =
-                            json!(((v / parts as f64) * 1000.0).floor() / 1000.0);
-                        Some(r)
-                    }
-                    None => (part == 0).then(|| r.clone()),
-                })
-                .collect();
-            let pool = Pool::parse(&part_resources, None).expect("own resources parse");
-            self.offer_seq += 1;
-            let id = format!("{}-O{}", self.master_id, self.offer_seq);
-            let mut offer = json!({
-                "id": {"value": id}, "framework_id": {"value": fid},
-                "agent_id": {"value": agent}, "hostname": agent,
-                "url": {"scheme": "http", "address": {"hostname": agent, "ip": "127.0.0.1", "port": self.addr.port()}, "path": "/slave(1)"},
-                "resources": part_resources,
-            });
-            let executor_ids: Vec<Value> = self
-                .executors
-                .keys()
-                .filter(|(a, _)| a == agent)
-                .map(|(_, e)| json!({ "value": e }))
-                .collect();
-            if !executor_ids.is_empty() {
-                offer["executor_ids"] = Value::Array(executor_ids);
+        for role in roles {
+            let mut pool = reserved.remove(&role).unwrap_or_default();
+            pool.add(&std::mem::take(&mut unreserved));
+            if pool.is_empty() {
+                continue;
             }
-            if multi_role {
-                offer["allocation_info"] = json!({ "role": role });
+            if let Some(left) = self.agents.get_mut(agent) {
+                left.subtract(&pool);
             }
-            self.offers.insert(
-                id.clone(),
-                Offer {
-                    agent_id: agent.to_string(),
-                    role: role.clone(),
-                    pool,
-                },
-            );
-            offers.push(offer);
+            let alloc_role = multi_role.then_some(role.as_str());
+            let resources = pool.to_json(alloc_role);
+            let parts = self.split_offers.max(1);
+            for part in 0..parts {
+                // Scalars are split evenly; everything else goes with the first part.
+                let part_resources: Vec<Value> = resources
+                    .iter()
+                    .filter_map(|r| match r["scalar"]["value"].as_f64() {
+                        Some(v) => {
+                            let mut r = r.clone();
+                            r["scalar"]["value"] =
+                                json!(((v / parts as f64) * 1000.0).floor() / 1000.0);
+                            Some(r)
+                        }
+                        None => (part == 0).then(|| r.clone()),
+                    })
+                    .collect();
+                let pool = Pool::parse(&part_resources, None).expect("own resources parse");
+                self.offer_seq += 1;
+                let id = format!("{}-O{}", self.master_id, self.offer_seq);
+                let mut offer = json!({
+                    "id": {"value": id}, "framework_id": {"value": fid},
+                    "agent_id": {"value": agent}, "hostname": agent,
+                    "url": {"scheme": "http", "address": {"hostname": agent, "ip": "127.0.0.1", "port": self.addr.port()}, "path": "/slave(1)"},
+                    "resources": part_resources,
+                });
+                let executor_ids: Vec<Value> = self
+                    .executors
+                    .keys()
+                    .filter(|(a, _)| a == agent)
+                    .map(|(_, e)| json!({ "value": e }))
+                    .collect();
+                if !executor_ids.is_empty() {
+                    offer["executor_ids"] = Value::Array(executor_ids);
+                }
+                if let Some(u) = self.maintenance.get(agent) {
+                    offer["unavailability"] = u.to_json();
+                }
+                if multi_role {
+                    offer["allocation_info"] = json!({ "role": role });
+                }
+                self.offers.insert(
+                    id.clone(),
+                    Offer {
+                        agent_id: agent.to_string(),
+                        role: role.clone(),
+                        pool,
+                    },
+                );
+                offers.push(offer);
+            }
         }
         offers
     }
@@ -169,10 +187,28 @@ impl St {
         self.agents.entry(agent.to_string()).or_default().add(&p);
     }
 
-    pub(crate) fn filter(&mut self, agent: &str, refuse_seconds: f64) {
+    /// The framework refuses `role`'s resources on `agent` for `refuse_seconds`.
+    pub(crate) fn filter(&mut self, agent: &str, role: &str, refuse_seconds: f64) {
         if refuse_seconds > 0.0 {
             let until = Instant::now() + Duration::from_secs_f64(refuse_seconds.min(1e9));
-            self.filters.insert(agent.to_string(), until);
+            self.filters
+                .insert((agent.to_string(), role.to_string()), until);
+        }
+    }
+
+    /// RESCIND every outstanding offer `which` selects (their resources go back).
+    pub(crate) fn rescind_where(&mut self, which: impl Fn(&Offer) -> bool) {
+        let ids: Vec<String> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| which(o))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            if let Some(o) = self.offers.remove(&id) {
+                self.give_back(&o.agent_id, &o.pool);
+                self.send(json!({"type": "RESCIND", "rescind": {"offer_id": {"value": id}}}));
+            }
         }
     }
 
@@ -261,6 +297,10 @@ pub(crate) fn accept(s: &mut St, accept: &Value) {
         let state = if pa { "TASK_DROPPED" } else { "TASK_LOST" };
         let msg = format!("Task launched with invalid offers: {e}");
         for op in &ops {
+            if let Some(id) = op["id"]["value"].as_str() {
+                let m = format!("Operation attempted with invalid offers: {e}");
+                s.operation_error(id, None, &m);
+            }
             for t in op_tasks(op) {
                 let id = t["task_id"]["value"].as_str().unwrap_or("");
                 let st = s.master_status(
@@ -288,13 +328,22 @@ pub(crate) fn accept(s: &mut St, accept: &Value) {
     };
     let mut seen_ids: Vec<String> = s.tasks.keys().cloned().collect();
     for op in &ops {
-        match op["type"].as_str().unwrap_or("") {
+        let typ = op["type"].as_str().unwrap_or("");
+        if let (Some(_), "LAUNCH" | "LAUNCH_GROUP") = (op["id"]["value"].as_str(), typ) {
+            // Launches report through task updates; an operation ID is refused.
+            let m = format!(
+                "{typ} operations do not take an operation 'id' (their tasks report their states)"
+            );
+            for t in op_tasks(op) {
+                agent_task_error(s, &t, &m, &agent);
+            }
+            continue;
+        }
+        match typ {
             "LAUNCH" => launch_op(s, op, &ctx, &mut pool, &mut seen_ids),
             "LAUNCH_GROUP" => launch_group_op(s, op, &ctx, &mut pool, &mut seen_ids),
-            typ @ ("RESERVE" | "UNRESERVE" | "CREATE" | "DESTROY") => {
-                if let Err(e) = operations::apply(s, op, &ctx, &mut pool) {
-                    s.rejected_operations.push(format!("{typ}: {e}"));
-                }
+            "RESERVE" | "UNRESERVE" | "CREATE" | "DESTROY" => {
+                reservation_op(s, op, typ, &ctx, &mut pool);
             }
             typ => s.violations.push(format!(
                 "ACCEPT operation {typ} is not simulated by the double"
@@ -304,8 +353,51 @@ pub(crate) fn accept(s: &mut St, accept: &Value) {
     // Whatever the ACCEPT did not use is declined with its filters.
     if !pool.is_empty() {
         s.give_back(&agent, &pool);
-        s.filter(&agent, refuse);
+        s.filter(&agent, &ctx.role, refuse);
     }
+}
+
+/// A reservation or volume operation: applied (or dropped), with feedback when it has an ID.
+fn reservation_op(s: &mut St, op: &Value, typ: &str, ctx: &AcceptCtx, pool: &mut Pool) {
+    let id = op["id"]["value"].as_str();
+    if let Some(id) = id.filter(|id| s.operation_id_in_use(id)) {
+        let m = format!("Operation ID '{id}' is already in use");
+        s.rejected_operations.push(format!("{typ}: {m}"));
+        s.operation_error(id, Some(&ctx.agent), &m);
+        return;
+    }
+    if id.is_some() && s.failing_operations.contains(&ctx.agent) {
+        // The agent fails to apply it: the resources stay as they were.
+        s.rejected_operations
+            .push(format!("{typ}: failed on agent {}", ctx.agent));
+        s.operation_done(id.unwrap_or_default(), &ctx.agent, None);
+        return;
+    }
+    match operations::apply(s, op, ctx, pool) {
+        Ok(()) => {
+            if let Some(id) = id {
+                s.operation_done(id, &ctx.agent, Some(operations::converted(op)));
+            }
+        }
+        Err(e) => {
+            s.rejected_operations.push(format!("{typ}: {e}"));
+            if let Some(id) = id {
+                s.operation_error(id, Some(&ctx.agent), &e);
+            }
+        }
+    }
+}
+
+fn agent_task_error(s: &mut St, t: &Value, message: &str, agent: &str) {
+    let id = t["task_id"]["value"].as_str().unwrap_or("");
+    let st = s.master_status(
+        id,
+        "TASK_ERROR",
+        "REASON_TASK_INVALID",
+        message,
+        Some(agent),
+    );
+    s.send_update_event(st);
 }
 
 /// What the operations of one ACCEPT share: the offers' agent and role.
@@ -330,7 +422,7 @@ pub(crate) fn decline(s: &mut St, decline: &Value) {
         match s.offers.remove(&id) {
             Some(o) => {
                 s.give_back(&o.agent_id, &o.pool);
-                s.filter(&o.agent_id, refuse.unwrap_or(5.0));
+                s.filter(&o.agent_id, &o.role, refuse.unwrap_or(5.0));
             }
             None => s.violations.push(format!("DECLINE of unknown offer {id}")),
         }
@@ -338,20 +430,52 @@ pub(crate) fn decline(s: &mut St, decline: &Value) {
 }
 
 impl St {
-    /// SUPPRESS: no offers until REVIVE (outstanding ones stay).
-    pub(crate) fn suppress(&mut self) {
+    /// The roles a SUPPRESS / REVIVE names: all of the framework's when none are given;
+    /// roles it is not subscribed to are ignored (and recorded).
+    fn named_roles(&mut self, call: &Value) -> Vec<String> {
+        let Some(fw) = self.framework.as_ref() else {
+            return Vec::new();
+        };
+        let subscribed = fw.roles();
+        let named: Vec<String> = call["roles"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if named.is_empty() {
+            return subscribed;
+        }
+        let (known, unknown): (Vec<String>, Vec<String>) =
+            named.into_iter().partition(|r| subscribed.contains(r));
+        for r in unknown {
+            self.violations.push(format!(
+                "SUPPRESS/REVIVE of role {r:?} the framework is not subscribed to"
+            ));
+        }
+        known
+    }
+
+    /// SUPPRESS: no offers for these roles until REVIVE (outstanding ones stay).
+    pub(crate) fn suppress(&mut self, call: &Value) {
+        let roles = self.named_roles(call);
         if let Some(fw) = self.framework.as_mut() {
-            fw.suppressed = true;
+            fw.suppressed.extend(roles);
         }
     }
 
-    /// REVIVE: offers again, every decline filter removed.
-    pub(crate) fn revive(&mut self) {
+    /// REVIVE: offers again for these roles, their decline filters removed.
+    pub(crate) fn revive(&mut self, call: &Value) {
         self.revives += 1;
+        let roles = self.named_roles(call);
         if let Some(fw) = self.framework.as_mut() {
-            fw.suppressed = false;
+            for r in &roles {
+                fw.suppressed.remove(r);
+            }
         }
-        self.filters.clear();
+        self.filters.retain(|(_, role), _| !roles.contains(role));
         self.allocate_all();
     }
 }

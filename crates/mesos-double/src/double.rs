@@ -12,13 +12,18 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::config::{Config, TaskBehavior};
+use crate::feedback::OperationAck;
+use crate::maintenance::{InverseResponse, Unavailability};
 use crate::state::{Ack, Decline, LaunchedTask, Leadership, RecordedCall, Shared, St};
+use crate::zookeeper::Contender;
 
 /// An in-process strict Mesos master (scheduler API, JSON and protobuf
 /// encodings) and its agents (files API).
 pub struct MesosDouble {
     st: Shared,
     addr: SocketAddr,
+    /// Its registration as a contending master in ZooKeeper, if any.
+    contender: Mutex<Option<Arc<Contender>>>,
     server: tokio::task::JoinHandle<()>,
     ticker: tokio::task::JoinHandle<()>,
 }
@@ -63,6 +68,7 @@ impl MesosDouble {
         Ok(MesosDouble {
             st,
             addr,
+            contender: Mutex::new(None),
             server,
             ticker,
         })
@@ -199,6 +205,60 @@ impl MesosDouble {
         s.disconnect();
     }
 
+    /// An operator schedules `agent` for maintenance (draining mode): its offers carry
+    /// `unavailability`, a framework using it gets inverse offers (`maintenance`).
+    pub fn schedule_maintenance(&self, agent: &str, unavailability: Unavailability) {
+        self.st.lock().schedule_maintenance(agent, unavailability);
+    }
+
+    /// The maintenance of `agent` is cancelled: its inverse offers are rescinded.
+    pub fn cancel_maintenance(&self, agent: &str) {
+        self.st.lock().cancel_maintenance(agent);
+    }
+
+    /// An operator drains `agent` (`DRAIN_AGENT`): no more offers of it, every task on it
+    /// killed with REASON_AGENT_DRAINING (TASK_GONE_BY_OPERATOR when `mark_gone`).
+    pub fn drain_agent(&self, agent: &str, mark_gone: bool) {
+        self.st.lock().drain_agent(agent, mark_gone);
+    }
+
+    /// A drained agent (not one marked gone) offers again.
+    pub fn reactivate_agent(&self, agent: &str) {
+        self.st.lock().reactivate_agent(agent);
+    }
+
+    /// From now on operations with an ID on `agent` fail when the agent applies them
+    /// (OPERATION_FAILED; the resources stay as they were).
+    pub fn fail_operations(&self, agent: &str, fail: bool) {
+        let mut s = self.st.lock();
+        if fail {
+            s.failing_operations.insert(agent.to_string());
+        } else {
+            s.failing_operations.remove(agent);
+        }
+    }
+
+    /// Register in ZooKeeper as a contending master does: an ephemeral sequential
+    /// `json.info_` node under `path` holding this master's `MasterInfo` JSON. Returns the
+    /// node's path. (Leadership over HTTP stays as set by `set_leader` / `fail_over`.)
+    pub async fn register_in_zookeeper(&self, servers: &str, path: &str) -> Result<String, String> {
+        let info = self.st.lock().master_info();
+        let contender = Contender::register(servers, path, &info).await?;
+        let node = contender.node().to_string();
+        *self.contender.lock() = Some(Arc::new(contender));
+        Ok(node)
+    }
+
+    /// Leave the contest in ZooKeeper (the node goes, as when a master's session ends), while
+    /// this double keeps serving: like a master that died without closing its connections.
+    pub async fn withdraw_from_zookeeper(&self) -> Result<(), String> {
+        let contender = self.contender.lock().take();
+        match contender {
+            Some(c) => c.withdraw().await,
+            None => Err("not registered in ZooKeeper".into()),
+        }
+    }
+
     /// Stop (or resume) HEARTBEATs, to exercise the client's watchdog.
     pub fn set_heartbeats(&self, enabled: bool) {
         self.st.lock().heartbeats = enabled;
@@ -256,12 +316,79 @@ impl MesosDouble {
         self.st.lock().kills.clone()
     }
 
+    /// Whether every role of the framework is suppressed.
     pub fn suppressed(&self) -> bool {
         self.st
             .lock()
             .framework
             .as_ref()
-            .is_some_and(|f| f.suppressed)
+            .is_some_and(|f| f.roles().iter().all(|r| f.suppressed.contains(r)))
+    }
+
+    /// The framework's suppressed roles.
+    pub fn suppressed_roles(&self) -> Vec<String> {
+        self.st
+            .lock()
+            .framework
+            .as_ref()
+            .map(|f| f.suppressed.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// UPDATE_FRAMEWORK calls applied.
+    pub fn framework_updates(&self) -> usize {
+        self.st.lock().framework_updates
+    }
+
+    /// The roles of outstanding offers, by offer ID.
+    pub fn outstanding_offer_roles(&self) -> Vec<(String, String)> {
+        self.st
+            .lock()
+            .offers
+            .iter()
+            .map(|(id, o)| (id.clone(), o.role.clone()))
+            .collect()
+    }
+
+    /// Inverse offers outstanding: (inverse offer ID, agent).
+    pub fn outstanding_inverse_offers(&self) -> Vec<(String, String)> {
+        self.st
+            .lock()
+            .inverse_offers
+            .iter()
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect()
+    }
+
+    /// The framework's answers to inverse offers, in order (what an operator reads from
+    /// `/maintenance/status`).
+    pub fn inverse_offer_responses(&self) -> Vec<InverseResponse> {
+        self.st.lock().inverse_responses.clone()
+    }
+
+    /// Every ACKNOWLEDGE_OPERATION_STATUS received.
+    pub fn operation_acks(&self) -> Vec<OperationAck> {
+        self.st.lock().operation_acks.clone()
+    }
+
+    /// The latest status of an operation with an ID (`None`: never seen).
+    pub fn operation_state(&self, operation_id: &str) -> Option<String> {
+        self.st
+            .lock()
+            .operations
+            .get(operation_id)
+            .and_then(|o| o.latest["state"].as_str().map(String::from))
+    }
+
+    /// Operation updates (with uuid) still waiting for ACKNOWLEDGE_OPERATION_STATUS.
+    pub fn unacked_operations(&self) -> Vec<String> {
+        self.st
+            .lock()
+            .operations
+            .iter()
+            .filter(|(_, o)| o.unacked.is_some())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     pub fn revives(&self) -> usize {

@@ -21,6 +21,7 @@ use crate::files;
 use crate::state::{Leadership, RecordedCall, Shared};
 use crate::stream::subscribe;
 use crate::validate::{json_parse_error, missing_required};
+use crate::{feedback, framework, maintenance};
 
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     (
@@ -332,30 +333,36 @@ pub(crate) fn handle(
     match typ {
         "ACCEPT" => accept(&mut s, &call["accept"]),
         "DECLINE" => decline(&mut s, &call["decline"]),
-        "SUPPRESS" => s.suppress(),
-        "REVIVE" => s.revive(),
+        "SUPPRESS" => s.suppress(&call["suppress"]),
+        "REVIVE" => s.revive(&call["revive"]),
         "KILL" => kill(&mut s, &call["kill"]),
         "ACKNOWLEDGE" => acknowledge(&mut s, &call["acknowledge"]),
         "RECONCILE" => reconcile(&mut s, &call["reconcile"]),
+        "ACCEPT_INVERSE_OFFERS" => {
+            maintenance::answer_inverse_offers(&mut s, &call["accept_inverse_offers"], true)
+        }
+        "DECLINE_INVERSE_OFFERS" => {
+            maintenance::answer_inverse_offers(&mut s, &call["decline_inverse_offers"], false)
+        }
+        "ACKNOWLEDGE_OPERATION_STATUS" => {
+            if let Err(m) = feedback::acknowledge(&mut s, &call["acknowledge_operation_status"]) {
+                drop(s);
+                return err(StatusCode::BAD_REQUEST, v(&m));
+            }
+        }
+        "RECONCILE_OPERATIONS" => feedback::reconcile(&mut s, &call["reconcile_operations"]),
         "TEARDOWN" => {
             s.teardowns += 1;
             s.remove_framework();
         }
         "UPDATE_FRAMEWORK" => {
-            let info = call["update_framework"]["framework_info"].clone();
-            if info["id"]["value"].as_str() != Some(fid) {
-                drop(s);
-                return err(
-                    StatusCode::BAD_REQUEST,
-                    v("'framework_id' differs from 'update_framework.framework_info.id'"),
-                );
-            }
-            let fw = s.framework.as_mut().unwrap();
-            fw.info = info;
-            fw.suppressed = call["update_framework"]["suppressed_roles"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty());
-            return (StatusCode::OK.into_response(), String::new());
+            return match framework::update(&mut s, fid, &call["update_framework"]) {
+                Ok(()) => (StatusCode::OK.into_response(), String::new()),
+                Err(m) => {
+                    drop(s);
+                    err(StatusCode::BAD_REQUEST, m)
+                }
+            };
         }
         _ => {}
     }

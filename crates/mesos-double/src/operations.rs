@@ -3,7 +3,8 @@
 //!
 //! Without operation IDs the real master gives no feedback: a failing
 //! operation is dropped silently (here it is recorded in
-//! `rejected_operations`). Success shows in later offers of the agent.
+//! `rejected_operations`). Success shows in later offers of the agent. With an ID the
+//! framework hears of it either way (`feedback`).
 
 use serde_json::{Map, Value};
 
@@ -20,6 +21,29 @@ pub fn apply(s: &mut St, op: &Value, ctx: &AcceptCtx, pool: &mut Pool) -> Result
         "CREATE" => create(s, list(op, "create", "volumes")?, ctx, pool),
         "DESTROY" => destroy(s, list(op, "destroy", "volumes")?, ctx, pool),
         other => Err(format!("{other} is not a reservation operation")),
+    }
+}
+
+/// The resources an applied operation produced (`OperationStatus.converted_resources`):
+/// the reserved resources of a RESERVE, the volumes of a CREATE, the unreserved resources of
+/// an UNRESERVE, the plain reserved disk of a DESTROY.
+pub fn converted(op: &Value) -> Vec<Value> {
+    let typ = op["type"].as_str().unwrap_or("");
+    let items = |payload: &str, field: &str| -> Vec<Value> {
+        op[payload][field].as_array().cloned().unwrap_or_default()
+    };
+    match typ {
+        "RESERVE" => items("reserve", "resources"),
+        "UNRESERVE" => items("unreserve", "resources")
+            .iter()
+            .map(unreserved_form)
+            .collect(),
+        "CREATE" => items("create", "volumes"),
+        "DESTROY" => items("destroy", "volumes")
+            .iter()
+            .map(volume_base_form)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

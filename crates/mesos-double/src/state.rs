@@ -74,7 +74,8 @@ pub(crate) struct Framework {
     pub(crate) info: Value,
     pub(crate) stream: Option<StreamTx>,
     pub(crate) disconnected_at: Option<Instant>,
-    pub(crate) suppressed: bool,
+    /// Roles that get no offers until REVIVE (or UPDATE_FRAMEWORK / a new SUBSCRIBE says so).
+    pub(crate) suppressed: BTreeSet<String>,
     pub(crate) last_heartbeat: Instant,
 }
 
@@ -84,12 +85,22 @@ impl Framework {
             .as_array()
             .is_some_and(|a| a.iter().any(|c| c["type"] == cap))
     }
-    pub(crate) fn role(&self) -> String {
-        self.info["roles"][0]
-            .as_str()
-            .or(self.info["role"].as_str())
-            .unwrap_or("*")
-            .to_string()
+    /// The roles the framework is subscribed to (`roles` with MULTI_ROLE, else the old
+    /// `role`, default `*`), in order.
+    pub(crate) fn roles(&self) -> Vec<String> {
+        let roles: Vec<String> = self.info["roles"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if roles.is_empty() {
+            vec![self.info["role"].as_str().unwrap_or("*").to_string()]
+        } else {
+            roles
+        }
     }
     pub(crate) fn failover_timeout(&self) -> Duration {
         Duration::from_secs_f64(
@@ -145,7 +156,24 @@ pub(crate) struct St {
     pub(crate) offer_seq: u32,
     pub(crate) agents: BTreeMap<String, Pool>,
     pub(crate) offers: BTreeMap<String, Offer>,
-    pub(crate) filters: HashMap<String, Instant>,
+    /// DECLINE / ACCEPT filters per (agent, role).
+    pub(crate) filters: HashMap<(String, String), Instant>,
+    /// Agents scheduled for maintenance (draining mode, `maintenance`).
+    pub(crate) maintenance: BTreeMap<String, crate::maintenance::Unavailability>,
+    /// Inverse offers outstanding: id -> agent.
+    pub(crate) inverse_offers: BTreeMap<String, String>,
+    /// No inverse offer for the agent before this (the answer's filter).
+    pub(crate) inverse_filters: HashMap<String, Instant>,
+    pub(crate) inverse_responses: Vec<crate::maintenance::InverseResponse>,
+    /// Agents being drained (deactivated: no offers); `true`: marked gone once drained.
+    pub(crate) draining: BTreeMap<String, bool>,
+    /// Agents marked gone by an operator.
+    pub(crate) gone: HashSet<String>,
+    /// Operations with an ID (operation feedback), by ID.
+    pub(crate) operations: BTreeMap<String, crate::feedback::Operation>,
+    /// Agents whose operations fail when applied (OPERATION_FAILED).
+    pub(crate) failing_operations: HashSet<String>,
+    pub(crate) operation_acks: Vec<crate::feedback::OperationAck>,
     pub(crate) tasks: BTreeMap<String, Task>,
     /// Terminal and acknowledged: task id -> agent id.
     pub(crate) completed: HashMap<String, String>,
@@ -157,6 +185,8 @@ pub(crate) struct St {
     pub(crate) declines: Vec<Decline>,
     pub(crate) kills: Vec<String>,
     pub(crate) revives: usize,
+    /// UPDATE_FRAMEWORK calls applied.
+    pub(crate) framework_updates: usize,
     pub(crate) teardowns: usize,
     pub(crate) violations: Vec<String>,
     /// DEFAULT executors by (agent, executor id).
@@ -227,6 +257,15 @@ impl St {
             agents: BTreeMap::new(),
             offers: BTreeMap::new(),
             filters: HashMap::new(),
+            maintenance: BTreeMap::new(),
+            inverse_offers: BTreeMap::new(),
+            inverse_filters: HashMap::new(),
+            inverse_responses: Vec::new(),
+            draining: BTreeMap::new(),
+            gone: HashSet::new(),
+            operations: BTreeMap::new(),
+            failing_operations: HashSet::new(),
+            operation_acks: Vec::new(),
             tasks: BTreeMap::new(),
             completed: HashMap::new(),
             behaviors: Vec::new(),
@@ -237,6 +276,7 @@ impl St {
             declines: Vec::new(),
             kills: Vec::new(),
             revives: 0,
+            framework_updates: 0,
             teardowns: 0,
             violations: Vec::new(),
             split_offers: 1,
@@ -252,6 +292,19 @@ impl St {
             to_allocate: BTreeSet::new(),
             last_allocation: Instant::now(),
         }
+    }
+}
+
+impl St {
+    /// This master's `MasterInfo` (in SUBSCRIBED and in its ZooKeeper registration).
+    pub(crate) fn master_info(&self) -> Value {
+        let addr = self.addr;
+        json!({
+            "id": self.master_id, "ip": 16777343, "port": addr.port(),
+            "pid": format!("master@{addr}"), "hostname": addr.ip().to_string(),
+            "version": "1.12.0",
+            "address": {"hostname": addr.ip().to_string(), "ip": addr.ip().to_string(), "port": addr.port()},
+        })
     }
 }
 
@@ -382,17 +435,19 @@ impl St {
             }
         }
         // Expired decline filters.
-        let expired: Vec<String> = self
+        let expired: Vec<(String, String)> = self
             .filters
             .iter()
             .filter(|(_, u)| **u <= now)
-            .map(|(a, _)| a.clone())
+            .map(|(k, _)| k.clone())
             .collect();
-        for a in expired {
-            self.filters.remove(&a);
-            self.allocate(&a);
+        for key in expired {
+            self.filters.remove(&key);
+            self.allocate(&key.0);
         }
         self.pump();
+        self.pump_operations();
+        self.send_inverse_offers();
         if self.connected() {
             self.reap_executors();
         }
@@ -413,6 +468,8 @@ impl St {
         let timeout_zero = fw.failover_timeout().is_zero();
         self.drop_offers(false);
         self.filters.clear();
+        self.inverse_offers.clear();
+        self.inverse_filters.clear();
         if timeout_zero {
             self.remove_framework();
         }
@@ -425,6 +482,9 @@ impl St {
         self.removed.insert(fw.id);
         self.drop_offers(false);
         self.filters.clear();
+        self.inverse_offers.clear();
+        self.inverse_filters.clear();
+        self.operations.clear();
         let tasks = std::mem::take(&mut self.tasks);
         for (_, t) in tasks {
             if !t.released {

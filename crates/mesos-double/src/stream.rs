@@ -105,10 +105,14 @@ impl StreamTx {
 }
 
 /// Why a well-formed SUBSCRIBE is refused (200 + ERROR event), if it is.
-pub(crate) fn subscribe_refusal(s: &St, info: &Value, principal: Option<&str>) -> Option<String> {
+pub(crate) fn subscribe_refusal(s: &St, call: &Value, principal: Option<&str>) -> Option<String> {
+    let info = &call["subscribe"]["framework_info"];
     let requested = info["id"]["value"].as_str();
     if requested.is_some_and(|id| s.removed.contains(id)) {
         return Some("Framework has been removed".into());
+    }
+    if let Err(e) = crate::framework::suppressed_roles(info, &call["subscribe"]) {
+        return Some(e);
     }
     principal_mismatch(principal, info)
 }
@@ -126,7 +130,7 @@ pub(crate) fn subscribe(
     let tx = StreamTx::new(stream_id.clone(), encoding, tx, split);
     let info = call["subscribe"]["framework_info"].clone();
     let requested = info["id"]["value"].as_str().map(String::from);
-    if let Some(message) = subscribe_refusal(&s, &info, principal) {
+    if let Some(message) = subscribe_refusal(&s, call, principal) {
         tx.send(&json!({"type": "ERROR", "error": {"message": message}}));
         drop(tx);
     } else {
@@ -154,9 +158,8 @@ pub(crate) fn subscribe(
                 format!("{}-{:04}", s.master_id, s.fw_seq)
             }
         };
-        let suppressed = call["subscribe"]["suppressed_roles"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty());
+        let suppressed =
+            crate::framework::suppressed_roles(&info, &call["subscribe"]).unwrap_or_default();
         s.framework = Some(Framework {
             id: id.clone(),
             info,
@@ -165,16 +168,11 @@ pub(crate) fn subscribe(
             suppressed,
             last_heartbeat: Instant::now(),
         });
-        let addr = s.addr;
         let subscribed = json!({"type": "SUBSCRIBED", "subscribed": {
         "framework_id": {"value": id},
         "heartbeat_interval_seconds": s.cfg.heartbeat_interval.as_secs_f64(),
-        "master_info": {
-            "id": s.master_id, "ip": 16777343, "port": addr.port(),
-            "pid": format!("master@{addr}"), "hostname": addr.ip().to_string(),
-            "version": "1.12.0",
-            "address": {"hostname": addr.ip().to_string(), "ip": addr.ip().to_string(), "port": addr.port()},
-        }}});
+        "master_info": s.master_info(),
+        }});
         let hb = json!({"type": "HEARTBEAT"});
         tx.send_all(&[subscribed.clone(), hb.clone()]);
         s.events.push(subscribed);
@@ -185,6 +183,7 @@ pub(crate) fn subscribe(
             t.head_sent = None;
         }
         s.pump();
+        s.resend_operations_now();
         s.allocate_all();
     }
     drop(s);

@@ -239,6 +239,28 @@ impl Pool {
         self.entries.iter().all(Entry::is_empty)
     }
 
+    /// Unreserved resources, and reserved ones by the role they are reserved for (the top of
+    /// a refined `reservations` stack, or the old `role`).
+    pub fn split_by_reservation(&self) -> (Pool, std::collections::BTreeMap<String, Pool>) {
+        let mut unreserved = Pool::default();
+        let mut reserved: std::collections::BTreeMap<String, Pool> = Default::default();
+        for e in self.entries.iter().filter(|e| !e.is_empty()) {
+            let role = e.template["reservations"]
+                .as_array()
+                .and_then(|a| a.last())
+                .and_then(|r| r["role"].as_str())
+                .or_else(|| e.template["role"].as_str().filter(|r| *r != "*"));
+            match role {
+                Some(r) => reserved
+                    .entry(r.to_string())
+                    .or_default()
+                    .add_entry(e.clone()),
+                None => unreserved.add_entry(e.clone()),
+            }
+        }
+        (unreserved, reserved)
+    }
+
     /// The same resources without `allocation_info` (as an agent holds them).
     pub fn unallocated(&self) -> Pool {
         let stripped: Vec<Value> = self.to_json(None).iter().map(strip_allocation).collect();

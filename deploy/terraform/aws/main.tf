@@ -49,6 +49,7 @@ locals {
     DATADOG             = local.datadog_enabled ? "1" : "0"
     DATADOG_SITE        = var.datadog_site
     GRAFANA_PASSWORD    = local.grafana_password_set ? "1" : "0"
+    DISPATCH_ACL        = var.dispatch_acl_enabled ? "1" : "0"
     DISPATCH_TLS        = local.tls_enabled ? "1" : "0"
     DISPATCH_TLS_CA     = local.tls_ca_set ? "1" : "0"
     DISPATCH_CONFIG_B64 = base64encode(local.dispatch_config)

@@ -63,13 +63,13 @@ variable "admin_cidrs" {
 }
 
 variable "client_cidrs" {
-  description = "Networks allowed to reach the Dispatch API (4646). Empty (the default): none from outside the VPC. Dispatch has no ACLs in this build: never 0.0.0.0/0."
+  description = "Networks allowed to reach the Dispatch API (4646). Empty (the default): none from outside the VPC. Never 0.0.0.0/0: list your clients' networks (ACLs and TLS protect the API, a closed network keeps it out of reach)."
   type        = list(string)
   default     = []
 
   validation {
     condition     = !contains(var.client_cidrs, "0.0.0.0/0")
-    error_message = "client_cidrs: 0.0.0.0/0 would expose an API without authentication to the internet."
+    error_message = "client_cidrs: 0.0.0.0/0 would expose the API to the whole internet; list your clients' networks."
   }
 }
 
@@ -189,18 +189,13 @@ variable "grafana_admin_password" {
 }
 
 variable "dispatch_acl_enabled" {
-  description = "acl { enabled } of the Dispatch config. Dispatch refuses to start with ACLs on until a build has them, so this must stay false for now."
+  description = "acl { enabled } of the Dispatch config. On (the default): the server makes its management token at first boot in /etc/dispatch/bootstrap.token (read it through SSM: sudo cat ...), and a metrics token for Prometheus, the Datadog check and the queue metrics. Off: the API is open to whoever reaches it (client_cidrs and the VPC)."
   type        = bool
-  default     = false
-
-  validation {
-    condition     = !var.dispatch_acl_enabled
-    error_message = "dispatch_acl_enabled: ACLs are not available in this build of Dispatch yet (the server would refuse to start)."
-  }
+  default     = true
 }
 
 variable "dispatch_tls" {
-  description = "TLS for the Dispatch API: PEM certificate, key and (optional) CA, written to the server and named in its tls block. Must stay null until a Dispatch build serves HTTPS."
+  description = "TLS for the Dispatch API: PEM certificate, key and (optional) CA, written to the server and named in its tls block (HTTPS only; with a CA, clients must present a certificate it signed). The certificate must name the server's private IP and 127.0.0.1 (the server's own tools call it there)."
   type = object({
     cert_pem = string
     key_pem  = string
@@ -209,8 +204,4 @@ variable "dispatch_tls" {
   default   = null
   sensitive = true
 
-  validation {
-    condition     = var.dispatch_tls == null
-    error_message = "dispatch_tls: TLS on the API is not available in this build of Dispatch yet (the server would refuse to start); terminate TLS in a load balancer instead."
-  }
 }

@@ -42,6 +42,8 @@ pub struct Agent {
     /// Tasks of a previous server run killed at start.
     gone: HashSet<String>,
     events: mpsc::UnboundedSender<ClusterEvent>,
+    /// Where the last offer is recorded for operators.
+    status: Arc<super::LocalStatus>,
 }
 
 impl Agent {
@@ -49,6 +51,7 @@ impl Agent {
         ctx: Arc<RunCtx>,
         gone: HashSet<String>,
         events: mpsc::UnboundedSender<ClusterEvent>,
+        status: Arc<super::LocalStatus>,
     ) -> Agent {
         let c = &ctx.config;
         let total = Demand {
@@ -66,6 +69,7 @@ impl Agent {
             completed_order: VecDeque::new(),
             gone,
             events,
+            status,
         }
     }
 
@@ -124,6 +128,7 @@ impl Agent {
         let free = self.total.sub(&self.used());
         if let Some((id, d)) = self.offers.maybe_offer(&free, std::time::Instant::now()) {
             tracing::debug!(offer = %id, resources = %d, "offer");
+            self.status.offered(d);
             self.emit(ClusterEvent::Offers(vec![Offer {
                 id,
                 framework_id: Some(FrameworkId::new(FRAMEWORK_ID)),
@@ -169,7 +174,9 @@ impl Agent {
                     self.emit(ClusterEvent::Rescind(id));
                 }
             }
-            ClusterCall::Revive => self.offers.revive(),
+            ClusterCall::Revive(_) => self.offers.revive(),
+            // This one agent is never scheduled for maintenance: no inverse offers to answer.
+            ClusterCall::AnswerInverseOffers { .. } => {}
         }
     }
 

@@ -123,6 +123,7 @@ pub fn capabilities(config: &LocalConfig) -> Capabilities {
         custom_executors: false,
         persistent_volumes: false,
         source_templates: true,
+        sandbox_fetch_base: None,
         docker: true,
         gpus: config.gpus > 0.0,
         capacity: Capacity::Fixed(Demand {
@@ -137,8 +138,38 @@ pub fn capabilities(config: &LocalConfig) -> Capabilities {
     }
 }
 
-/// `/v1/agent/self` on the local runner.
-struct LocalStatus;
+/// `/v1/agent/self` and the cluster overview of the local runner: one agent, always
+/// connected, and the last offer it made (the agent loop records it).
+pub(crate) struct LocalStatus {
+    hostname: String,
+    capacity: Demand,
+    started: u64,
+    /// The last offer: what it held and when (Unix ns).
+    last_offer: parking_lot::Mutex<(Demand, i64)>,
+    clock: Clock,
+}
+
+impl LocalStatus {
+    fn new(config: &LocalConfig) -> LocalStatus {
+        LocalStatus {
+            hostname: config.hostname.clone(),
+            capacity: Demand {
+                cpus: config.cpus,
+                mem_mb: config.mem_mb,
+                disk_mb: config.disk_mb,
+                gpus: config.gpus,
+            },
+            started: (config.clock.now_ns() / 1_000_000_000).max(0) as u64,
+            last_offer: parking_lot::Mutex::new((Demand::default(), 0)),
+            clock: config.clock.clone(),
+        }
+    }
+
+    /// The agent offered `d` just now.
+    pub(crate) fn offered(&self, d: Demand) {
+        *self.last_offer.lock() = (d, self.clock.now_ns());
+    }
+}
 
 impl Describe for LocalStatus {
     fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
@@ -146,6 +177,30 @@ impl Describe for LocalStatus {
         out.insert("Backend".into(), BACKEND.into());
         out.insert("Mesos".into(), serde_json::Value::Null);
         out
+    }
+
+    fn overview(&self) -> super::Overview {
+        let (offered, offered_at) = *self.last_offer.lock();
+        super::Overview {
+            backend: BACKEND,
+            connection: "subscribed",
+            since: self.started,
+            leader: Some(format!("{} (embedded)", self.hostname)),
+            framework_id: Some(FRAMEWORK_ID.into()),
+            settings: vec![(
+                "Runs tasks".into(),
+                "as local processes on this machine".into(),
+            )],
+            agents: vec![super::AgentSeen {
+                id: AGENT_ID.into(),
+                hostname: self.hostname.clone(),
+                url: None,
+                offered,
+                offered_at,
+                capacity: Some(self.capacity),
+            }],
+            recent_errors: Vec::new(),
+        }
     }
 }
 
@@ -183,10 +238,11 @@ pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
         sandbox_root = %config.sandbox_root.display(),
         "local runner starting"
     );
+    let status = Arc::new(LocalStatus::new(&config));
     let view = ClusterView {
         capabilities: capabilities(&config),
         sandboxes: Arc::new(LocalSandboxes::new(config.sandbox_root.clone())),
-        status: Arc::new(LocalStatus),
+        status: status.clone(),
     };
     let ctx = Arc::new(task::RunCtx {
         config,
@@ -196,7 +252,7 @@ pub fn start(mut config: LocalConfig) -> std::io::Result<ClusterHandle> {
     // The embedded runner is its own master, and connected from the start.
     crate::metrics::cluster_master(BACKEND, BACKEND);
     crate::metrics::cluster_subscribed(BACKEND);
-    let agent = agent::Agent::new(ctx, gone, events_tx);
+    let agent = agent::Agent::new(ctx, gone, events_tx, status);
     rt.spawn(agent.run(calls_rx, updates_rx));
     Ok(ClusterHandle {
         calls: calls_tx,

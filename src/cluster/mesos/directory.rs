@@ -3,12 +3,13 @@
 //! is (from the offers' `url`), so that the API can read task sandboxes through the agents'
 //! files API.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use parking_lot::RwLock;
 
 use crate::clock::Clock;
-use crate::cluster::types::Offer;
+use crate::cluster::types::{Demand, Offer};
+use crate::cluster::{AgentSeen, RecentError, RECENT_ERRORS};
 
 /// The stored setting holding our FrameworkID.
 pub const FRAMEWORK_ID_SETTING: &str = "mesos.framework_id";
@@ -26,6 +27,10 @@ pub struct MesosDirectory {
     /// Agent ID -> base URL of the agent (`http://10.0.0.7:5051`).
     agents: RwLock<HashMap<String, String>>,
     connection: RwLock<Connection>,
+    /// Agent ID -> its hostname, last offer and when it came (for operators).
+    offers: RwLock<BTreeMap<String, (String, Demand, i64)>>,
+    /// Why subscriptions ended, newest last (a repeat of the last one only moves its time).
+    errors: RwLock<VecDeque<RecentError>>,
 }
 
 /// The subscription as an operator asks about it (`/v1/agent/self`, `Dispatch.Mesos.Connection`).
@@ -38,6 +43,11 @@ pub struct Connection {
     pub leader: Option<String>,
     /// Why the last subscription ended or could not start (a refused SUBSCRIBE, no leader...).
     pub last_error: Option<String>,
+    /// Retrying alone will not fix `last_error` (refused credentials, not a Mesos master, a
+    /// refused SUBSCRIBE): a setting or the master must change.
+    pub permanent: bool,
+    /// SUBSCRIBE attempts since the last subscription (or the start).
+    pub attempts: u64,
     /// Unix seconds of the last change of state.
     pub since: u64,
 }
@@ -55,6 +65,8 @@ impl MesosDirectory {
             state: "connecting",
             leader: None,
             last_error: None,
+            permanent: false,
+            attempts: 0,
             since: unix_secs(&clock),
         };
         MesosDirectory {
@@ -63,6 +75,8 @@ impl MesosDirectory {
             settings: RwLock::default(),
             agents: RwLock::default(),
             connection: RwLock::new(connection),
+            offers: RwLock::default(),
+            errors: RwLock::default(),
         }
     }
 
@@ -91,6 +105,7 @@ impl MesosDirectory {
     pub fn connecting(&self) {
         let mut c = self.connection.write();
         c.state = "connecting";
+        c.attempts += 1;
         c.since = unix_secs(&self.clock);
     }
 
@@ -99,19 +114,100 @@ impl MesosDirectory {
         c.state = "subscribed";
         c.leader = Some(leader.to_string());
         c.last_error = None;
+        c.permanent = false;
+        c.attempts = 0;
         c.since = unix_secs(&self.clock);
     }
 
-    pub fn disconnected(&self, reason: &str) {
+    /// The subscription ended or could not start; `permanent`: retrying alone will not help.
+    pub fn disconnected(&self, reason: &str, permanent: bool) {
         let mut c = self.connection.write();
         c.state = "disconnected";
         c.last_error = Some(reason.to_string());
+        c.permanent = permanent;
         c.since = unix_secs(&self.clock);
+        drop(c);
+        let mut errors = self.errors.write();
+        let at = unix_secs(&self.clock);
+        match errors.back_mut() {
+            Some(last) if last.message == reason => last.at = at,
+            _ => {
+                errors.push_back(RecentError {
+                    at,
+                    message: reason.to_string(),
+                });
+                if errors.len() > RECENT_ERRORS {
+                    errors.pop_front();
+                }
+            }
+        }
+    }
+
+    /// The cluster page's view: connection, framework, agents and their last offers.
+    pub fn overview(&self) -> crate::cluster::Overview {
+        let c = self.connection();
+        let urls = self.agents.read().clone();
+        let mut agents: Vec<AgentSeen> = self
+            .offers
+            .read()
+            .iter()
+            .map(|(id, (hostname, offered, at))| AgentSeen {
+                id: id.clone(),
+                hostname: hostname.clone(),
+                url: urls.get(id).cloned(),
+                offered: *offered,
+                offered_at: *at,
+                capacity: None,
+            })
+            .collect();
+        for (id, url) in &urls {
+            if !agents.iter().any(|a| &a.id == id) {
+                agents.push(AgentSeen {
+                    id: id.clone(),
+                    url: Some(url.clone()),
+                    ..AgentSeen::default()
+                });
+            }
+        }
+        let settings = self.settings.read();
+        let show = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(", "),
+            serde_json::Value::Null => "(none)".into(),
+            other => other.to_string(),
+        };
+        let shown = [
+            ("Masters", "Masters"),
+            ("FrameworkName", "Framework name"),
+            ("Roles", "Roles"),
+            ("Principal", "Principal"),
+            ("User", "User"),
+            ("ContentType", "Encoding"),
+            ("Capabilities", "Capabilities"),
+            ("FailoverTimeoutSeconds", "Failover timeout (s)"),
+        ];
+        crate::cluster::Overview {
+            backend: super::BACKEND,
+            connection: c.state,
+            since: c.since,
+            leader: c.leader,
+            framework_id: self.framework_id(),
+            settings: shown
+                .iter()
+                .filter_map(|(k, label)| Some((label.to_string(), show(settings.get(*k)?))))
+                .collect(),
+            agents,
+            recent_errors: self.errors.read().iter().rev().cloned().collect(),
+        }
     }
 
     pub fn set_settings(&self, s: &super::MesosSettings) {
         *self.settings.write() = serde_json::json!({
-            "Masters": s.masters,
+            "Masters": s.masters.describe(),
             "ContentType": s.encoding.name(),
             "FrameworkName": s.framework_name,
             "Roles": s.roles,
@@ -140,7 +236,12 @@ impl MesosDirectory {
     /// changed, as `(setting key, url)` to store.
     pub fn learn(&self, offers: &[Offer]) -> Vec<(String, String)> {
         let mut learned = Vec::new();
+        let now = self.clock.now_ns();
         for offer in offers {
+            self.offers.write().insert(
+                offer.agent_id.value.clone(),
+                (offer.hostname.clone(), Demand::of(&offer.resources), now),
+            );
             if let Some(url) = agent_base_url(offer) {
                 let known = self.agents.read().get(&offer.agent_id.value) == Some(&url);
                 if !known {

@@ -6,8 +6,8 @@
 //! `extra` maps so that what was received can be re-encoded unchanged.
 
 use crate::cluster::types::{
-    AgentId, CommandInfo, ContainerInfo, FrameworkId, Id, KillPolicy, Labels, Offer, OfferId,
-    Resource, TaskId, TaskInfo, TaskStatus,
+    AgentId, CommandInfo, ContainerInfo, DurationInfo, FrameworkId, Id, KillPolicy, Labels, Offer,
+    OfferId, Resource, TaskId, TaskInfo, TaskStatus,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,16 @@ string_enum!(
 );
 
 string_enum!(
+    /// `OperationState`.
+    OperationState {
+        Unsupported = "OPERATION_UNSUPPORTED", Pending = "OPERATION_PENDING",
+        Finished = "OPERATION_FINISHED", Failed = "OPERATION_FAILED", Error = "OPERATION_ERROR",
+        Dropped = "OPERATION_DROPPED", Unreachable = "OPERATION_UNREACHABLE",
+        GoneByOperator = "OPERATION_GONE_BY_OPERATOR", Recovering = "OPERATION_RECOVERING",
+    }
+);
+
+string_enum!(
     /// `Offer.Operation.Type`.
     OperationType {
         Launch = "LAUNCH", Reserve = "RESERVE", Unreserve = "UNRESERVE", Create = "CREATE",
@@ -85,7 +95,17 @@ pub struct Call {
     pub acknowledge: Option<Acknowledge>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<Reconcile>,
-    /// Payloads of calls not modelled here (shutdown, message, update_framework, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_inverse_offers: Option<InverseOffersAnswer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline_inverse_offers: Option<InverseOffersAnswer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_operation_status: Option<AcknowledgeOperationStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_operations: Option<ReconcileOperations>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_framework: Option<UpdateFramework>,
+    /// Payloads of calls not modelled here (shutdown, message, request).
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -103,6 +123,11 @@ impl Call {
             kill: None,
             acknowledge: None,
             reconcile: None,
+            accept_inverse_offers: None,
+            decline_inverse_offers: None,
+            acknowledge_operation_status: None,
+            reconcile_operations: None,
+            update_framework: None,
             extra: Extra::new(),
         }
     }
@@ -175,6 +200,99 @@ impl Call {
         c.reconcile = Some(Reconcile { tasks });
         c
     }
+
+    /// ACCEPT_INVERSE_OFFERS (`accept`) or DECLINE_INVERSE_OFFERS, with a filter.
+    pub fn answer_inverse_offers(
+        framework_id: FrameworkId,
+        accept: bool,
+        inverse_offer_ids: Vec<OfferId>,
+        refuse_seconds: f64,
+    ) -> Call {
+        let answer = InverseOffersAnswer {
+            inverse_offer_ids,
+            filters: Some(Filters {
+                refuse_seconds: Some(refuse_seconds),
+            }),
+        };
+        if accept {
+            let mut c = Call::new(CallType::AcceptInverseOffers, Some(framework_id));
+            c.accept_inverse_offers = Some(answer);
+            c
+        } else {
+            let mut c = Call::new(CallType::DeclineInverseOffers, Some(framework_id));
+            c.decline_inverse_offers = Some(answer);
+            c
+        }
+    }
+
+    /// ACKNOWLEDGE_OPERATION_STATUS: `agent_id`, `operation_id` and the base64 of
+    /// `status.uuid.value`, echoed.
+    pub fn acknowledge_operation_status(
+        framework_id: FrameworkId,
+        ack: AcknowledgeOperationStatus,
+    ) -> Call {
+        let mut c = Call::new(CallType::AcknowledgeOperationStatus, Some(framework_id));
+        c.acknowledge_operation_status = Some(ack);
+        c
+    }
+
+    /// RECONCILE_OPERATIONS; an empty list asks for every known operation.
+    pub fn reconcile_operations(
+        framework_id: FrameworkId,
+        operations: Vec<ReconcileOperation>,
+    ) -> Call {
+        let mut c = Call::new(CallType::ReconcileOperations, Some(framework_id));
+        c.reconcile_operations = Some(ReconcileOperations { operations });
+        c
+    }
+
+    /// UPDATE_FRAMEWORK: the whole new `FrameworkInfo` (its `id` set) and the roles to keep
+    /// suppressed.
+    pub fn update_framework(framework_info: FrameworkInfo, suppressed_roles: Vec<String>) -> Call {
+        let mut c = Call::new(CallType::UpdateFramework, framework_info.id.clone());
+        c.update_framework = Some(UpdateFramework {
+            framework_info,
+            suppressed_roles,
+        });
+        c
+    }
+}
+
+/// The payload of ACCEPT_INVERSE_OFFERS and DECLINE_INVERSE_OFFERS.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InverseOffersAnswer {
+    #[serde(default)]
+    pub inverse_offer_ids: Vec<OfferId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Filters>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcknowledgeOperationStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    pub uuid: String,
+    pub operation_id: Id,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReconcileOperations {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<ReconcileOperation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileOperation {
+    pub operation_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateFramework {
+    pub framework_info: FrameworkInfo,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed_roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -439,7 +557,13 @@ pub struct Event {
     pub failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorEvent>,
-    /// Payloads of events not modelled here (inverse offers, message, operation status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inverse_offers: Option<InverseOffers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescind_inverse_offer: Option<RescindInverseOffer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_operation_status: Option<UpdateOperationStatus>,
+    /// Payloads of events not modelled here (message).
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -455,9 +579,74 @@ impl Event {
             update: None,
             failure: None,
             error: None,
+            inverse_offers: None,
+            rescind_inverse_offer: None,
+            update_operation_status: None,
             extra: Extra::new(),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InverseOffers {
+    #[serde(default)]
+    pub inverse_offers: Vec<InverseOffer>,
+}
+
+/// "Please vacate this agent by then" (maintenance): `resources` empty = all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InverseOffer {
+    pub id: OfferId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    pub unavailability: Unavailability,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+    /// `framework_id`, `url`.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// When an agent may go away: `start` (ns since the epoch) and how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unavailability {
+    pub start: DurationInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RescindInverseOffer {
+    pub inverse_offer_id: OfferId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateOperationStatus {
+    pub status: OperationStatus,
+}
+
+/// Feedback on an operation that carried an ID; acknowledge when `uuid` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<Id>,
+    pub state: OperationState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub converted_resources: Vec<Resource>,
+    /// `UUID { value: base64 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<UuidValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UuidValue {
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,9 +16,10 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 use super::json::{self, ExecutorInfo, Operation};
-use crate::cluster::types::{FrameworkId, Offer, OfferId, Resource, TaskInfo, Uri};
+use crate::cluster::fetch_urls::{files_as_uris, FileUrls};
+use crate::cluster::types::{FrameworkId, Id, Offer, OfferId, Resource, TaskInfo};
 use crate::cluster::{SHARED_ALLOC_MARKER, VOLUME_MARKER};
-use crate::render::{SandboxFiles, VOLUME_DIR};
+use crate::render::VOLUME_DIR;
 
 /// How reservations are written (see `settings`).
 #[derive(Debug, Clone, Default)]
@@ -36,7 +37,7 @@ pub fn accept_call(
     offer_ids: Vec<OfferId>,
     mut tasks: Vec<TaskInfo>,
     refuse_seconds: f64,
-    advertise_url: &str,
+    urls: &FileUrls,
     reserver: &Reserver,
 ) -> json::Call {
     let mut operations = provide_volumes(&mut tasks, offers, reserver);
@@ -47,7 +48,7 @@ pub fn accept_call(
     let mut groups: IndexMap<String, (ExecutorInfo, Vec<TaskInfo>)> = IndexMap::new();
     for mut task in tasks {
         if !has_custom_executor(&task) {
-            sandbox_files_as_uris(&mut task, advertise_url);
+            files_as_uris(&mut task, urls);
         }
         match default_executor(&mut task) {
             Some(mut executor) => {
@@ -122,8 +123,16 @@ fn provide_volumes(
         };
         let reserved = reserve(template, size, id, reserver);
         let volume = with_volume(&reserved, id, reserver);
-        operations.push(Operation::reserve(vec![reserved]));
-        operations.push(Operation::create(vec![volume.clone()]));
+        // With IDs the master reports how each went (operation feedback).
+        let task_id = &task.task_id.value;
+        operations.push(Operation {
+            id: Some(Id::new(format!("reserve.{task_id}"))),
+            ..Operation::reserve(vec![reserved])
+        });
+        operations.push(Operation {
+            id: Some(Id::new(format!("create.{task_id}"))),
+            ..Operation::create(vec![volume.clone()])
+        });
         task.resources.push(volume);
     }
     operations
@@ -200,19 +209,98 @@ pub fn release_volume_call(
 ) -> json::Call {
     let mut reserved = volume.clone();
     reserved.extra.shift_remove("disk");
+    let tag = format!(
+        "{}.{}",
+        volume.persistence_id().unwrap_or("volume"),
+        offer_id.value
+    );
     json::Call::accept(
         framework_id.clone(),
         json::Accept {
             offer_ids: vec![offer_id],
             operations: vec![
-                Operation::destroy(vec![volume]),
-                Operation::unreserve(vec![reserved]),
+                Operation {
+                    id: Some(Id::new(format!("destroy.{tag}"))),
+                    ..Operation::destroy(vec![volume])
+                },
+                Operation {
+                    id: Some(Id::new(format!("unreserve.{tag}"))),
+                    ..Operation::unreserve(vec![reserved])
+                },
             ],
             filters: Some(json::Filters {
                 refuse_seconds: Some(refuse_seconds),
             }),
         },
     )
+}
+
+/// An operation of an ACCEPT that carries an ID: what it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeOperation {
+    /// `RESERVE`, `CREATE`, `DESTROY`, `UNRESERVE`.
+    pub kind: &'static str,
+    /// The persistence ID of the group volume it makes or releases.
+    pub volume: String,
+    /// The launch a RESERVE / CREATE is for.
+    pub task_id: Option<String>,
+}
+
+/// The operations with an ID in `call` (an ACCEPT), by ID.
+pub fn volume_operations(call: &json::Call) -> Vec<(String, VolumeOperation)> {
+    let Some(accept) = &call.accept else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for op in &accept.operations {
+        let Some(id) = &op.id else { continue };
+        let (kind, resources) = match op.kind {
+            json::OperationType::Reserve => ("RESERVE", op.reserve.as_ref().map(|r| &r.resources)),
+            json::OperationType::Unreserve => {
+                ("UNRESERVE", op.unreserve.as_ref().map(|r| &r.resources))
+            }
+            json::OperationType::Create => ("CREATE", op.create.as_ref().map(|v| &v.volumes)),
+            json::OperationType::Destroy => ("DESTROY", op.destroy.as_ref().map(|v| &v.volumes)),
+            _ => continue,
+        };
+        let volume = resources
+            .into_iter()
+            .flatten()
+            .find_map(|r| {
+                r.persistence_id()
+                    .map(String::from)
+                    .or_else(|| volume_label(r))
+            })
+            .unwrap_or_default();
+        let task_id = ["reserve.", "create."]
+            .iter()
+            .find_map(|p| id.value.strip_prefix(p))
+            .map(String::from);
+        out.push((
+            id.value.clone(),
+            VolumeOperation {
+                kind,
+                volume,
+                task_id,
+            },
+        ));
+    }
+    out
+}
+
+/// The `dispatch.volume` label of a reservation made for a group volume.
+fn volume_label(r: &Resource) -> Option<String> {
+    let reservation = r
+        .extra
+        .get("reservations")
+        .and_then(|s| s.as_array()?.last().cloned())
+        .or_else(|| r.extra.get("reservation").cloned())?;
+    reservation["labels"]["labels"]
+        .as_array()?
+        .iter()
+        .find(|l| l["key"] == "dispatch.volume")?["value"]
+        .as_str()
+        .map(String::from)
 }
 
 /// A custom executor reads `data` itself: leave it alone.
@@ -233,53 +321,10 @@ fn default_executor(task: &mut TaskInfo) -> Option<ExecutorInfo> {
     Some(executor)
 }
 
-/// Move the files of `TaskInfo.data` to fetcher URIs on our API.
-pub fn sandbox_files_as_uris(task: &mut TaskInfo, advertise_url: &str) {
-    let Some(data) = task.data.as_deref() else {
-        return;
-    };
-    let files = match SandboxFiles::decode(data) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(task = %task.task_id, "task data is not a sandbox file list ({e}); sent as is");
-            return;
-        }
-    };
-    let command = task.command.get_or_insert_with(Default::default);
-    for file in &files.files {
-        if file.render_after_fetch {
-            tracing::warn!(
-                task = %task.task_id,
-                path = file.path,
-                "templates with a `source` are rendered by the local runner only; not delivered on Mesos"
-            );
-            continue;
-        }
-        let executable = u32::from_str_radix(&file.mode, 8).is_ok_and(|m| m & 0o111 != 0);
-        command.uris.push(Uri {
-            value: sandbox_file_url(advertise_url, &task.task_id.value, &file.path),
-            executable: executable.then_some(true),
-            extract: Some(false),
-            cache: Some(false),
-            output_file: Some(file.path.clone()),
-        });
-    }
-    task.data = None;
-}
-
-/// Where an agent fetches one sandbox file of a task from.
-pub fn sandbox_file_url(advertise_url: &str, task_id: &str, path: &str) -> String {
-    format!(
-        "{}/v1/sandbox/{task_id}/{path}",
-        advertise_url.trim_end_matches('/')
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::types::Id;
-    use crate::render::SandboxFile;
+    use crate::render::{SandboxFile, SandboxFiles};
 
     fn task(id: &str, executor: Option<serde_json::Value>) -> TaskInfo {
         let mut t: TaskInfo = serde_json::from_value(serde_json::json!({
@@ -303,6 +348,7 @@ mod tests {
 
     #[test]
     fn group_members_become_one_launch_group_with_our_framework_id() {
+        let key = crate::cluster::fetch_urls::FetchKey::from_bytes(&[1; 32]);
         let exec = serde_json::json!({"type": "DEFAULT", "executor_id": {"value": "d.g.0.executor"},
             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]});
         let call = accept_call(
@@ -315,7 +361,10 @@ mod tests {
                 task("t3", None),
             ],
             600.0,
-            "http://10.0.0.2:4646",
+            &FileUrls {
+                base: "http://10.0.0.2:4646".into(),
+                key: Some(key.clone()),
+            },
             &Reserver::default(),
         );
         let v = serde_json::to_value(&call).unwrap();
@@ -331,7 +380,10 @@ mod tests {
         let uri = &group["task_group"]["tasks"][0]["command"]["uris"][0];
         assert_eq!(
             uri["value"],
-            "http://10.0.0.2:4646/v1/sandbox/t1/local/in.txt"
+            format!(
+                "http://10.0.0.2:4646/v1/sandbox/t1/{}/local/in.txt",
+                key.token("t1")
+            )
         );
         assert_eq!(uri["output_file"], "local/in.txt");
         assert_eq!(uri["extract"], false);

@@ -4,7 +4,8 @@
 //! HTTP, redirects), `driver` (the subscription loop: events in, calls out, FrameworkID
 //! persistence, heartbeat watchdog, backoff), `launch` (ACCEPT with LAUNCH / LAUNCH_GROUP,
 //! sandbox files as fetcher URIs), `directory` (FrameworkID and agent endpoints for the API),
-//! `agent_files` (task sandboxes through the agents' files API),
+//! `agent_files` (task sandboxes through the agents' files API), `zookeeper` (the leading
+//! master from ZooKeeper, for `zk://` master URLs),
 //! and the wire codecs:
 //! `recordio` (framing), `json` (Mesos JSON), `proto` (protobuf messages), `convert`
 //! (protobuf <-> types), `codec` (the two encodings behind one interface). The codecs are
@@ -26,6 +27,7 @@ pub mod master;
 pub mod proto;
 pub mod recordio;
 pub mod settings;
+pub mod zookeeper;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,6 +56,7 @@ pub fn capabilities(settings: &MesosSettings) -> Capabilities {
         custom_executors: true,
         persistent_volumes: true,
         source_templates: false,
+        sandbox_fetch_base: Some(settings.advertise_url.clone()),
         docker: true,
         gpus: settings.capabilities.iter().any(|c| c == "GPU_RESOURCES"),
         capacity: Capacity::LargestOffer,
@@ -73,6 +76,10 @@ impl Describe for MesosDirectory {
         out.insert("Mesos".into(), self.settings());
         out
     }
+
+    fn overview(&self) -> super::Overview {
+        MesosDirectory::overview(self)
+    }
 }
 
 /// Start the framework driver on the current tokio runtime. `framework_id` is the stored
@@ -82,14 +89,15 @@ pub fn start(
     stored: &BTreeMap<String, String>,
     persist: PersistSetting,
     directory: Arc<MesosDirectory>,
+    updates: Option<tokio::sync::watch::Receiver<MesosSettings>>,
 ) -> Result<ClusterHandle, String> {
     let rt = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
     let masters = master::Masters::new(
-        settings.masters.clone(),
+        &settings.masters,
         settings.encoding,
         settings.authorization(),
-    )
-    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        settings.ca_file.as_deref(),
+    )?;
     directory.load(stored);
     let framework_id = directory.framework_id();
     directory.set_settings(&settings);
@@ -99,7 +107,7 @@ pub fn start(
         status: directory.clone(),
     };
     tracing::info!(
-        masters = settings.masters.join(","),
+        masters = %settings.masters,
         encoding = settings.encoding.name(),
         framework_id = framework_id.as_deref().unwrap_or("(new)"),
         roles = settings.roles.join(","),
@@ -123,11 +131,14 @@ pub fn start(
         persist,
         framework_id,
         events: events_tx,
-        suppressed: false,
+        suppressed: Default::default(),
         offers: Default::default(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(driver::MAX_CALLS_IN_FLIGHT)),
         ordered: ordered_tx,
         backoff: driver::FIRST_BACKOFF,
+        logged_cause: None,
+        updates,
+        operations: Default::default(),
     };
     rt.spawn(driver.run(calls_rx));
     Ok(ClusterHandle {

@@ -155,6 +155,7 @@ named_enum!(EventType { Unknown = 0 => "UNKNOWN", Subscribed = 1 => "SUBSCRIBED"
 named_enum!(FrameworkCapabilityType { Unknown = 0 => "UNKNOWN", RevocableResources = 1 => "REVOCABLE_RESOURCES", TaskKillingState = 2 => "TASK_KILLING_STATE", GpuResources = 3 => "GPU_RESOURCES", SharedResources = 4 => "SHARED_RESOURCES", PartitionAware = 5 => "PARTITION_AWARE", MultiRole = 6 => "MULTI_ROLE", ReservationRefinement = 7 => "RESERVATION_REFINEMENT", RegionAware = 8 => "REGION_AWARE" });
 named_enum!(MasterCapabilityType { Unknown = 0 => "UNKNOWN", AgentUpdate = 1 => "AGENT_UPDATE", AgentDraining = 2 => "AGENT_DRAINING", QuotaV2 = 3 => "QUOTA_V2" });
 named_enum!(OperationType { Unknown = 0 => "UNKNOWN", Launch = 1 => "LAUNCH", Reserve = 2 => "RESERVE", Unreserve = 3 => "UNRESERVE", Create = 4 => "CREATE", Destroy = 5 => "DESTROY", LaunchGroup = 6 => "LAUNCH_GROUP", GrowVolume = 11 => "GROW_VOLUME", ShrinkVolume = 12 => "SHRINK_VOLUME", CreateDisk = 13 => "CREATE_DISK", DestroyDisk = 14 => "DESTROY_DISK" });
+named_enum!(OperationState { OperationUnsupported = 0 => "OPERATION_UNSUPPORTED", OperationPending = 1 => "OPERATION_PENDING", OperationFinished = 2 => "OPERATION_FINISHED", OperationFailed = 3 => "OPERATION_FAILED", OperationError = 4 => "OPERATION_ERROR", OperationDropped = 5 => "OPERATION_DROPPED", OperationUnreachable = 6 => "OPERATION_UNREACHABLE", OperationGoneByOperator = 7 => "OPERATION_GONE_BY_OPERATOR", OperationRecovering = 8 => "OPERATION_RECOVERING", OperationUnknown = 9 => "OPERATION_UNKNOWN" });
 named_enum!(ValueType { Scalar = 0 => "SCALAR", Ranges = 1 => "RANGES", Set = 2 => "SET", Text = 3 => "TEXT" });
 named_enum!(ReservationType { Unknown = 0 => "UNKNOWN", Static = 1 => "STATIC", Dynamic = 2 => "DYNAMIC" });
 named_enum!(DiskSourceType { Unknown = 0 => "UNKNOWN", Path = 1 => "PATH", Mount = 2 => "MOUNT", Block = 3 => "BLOCK", Raw = 4 => "RAW" });
@@ -213,6 +214,81 @@ pub struct Call {
     #[prost(message, optional, tag = "16")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppress: Option<Roles>,
+    #[prost(message, optional, tag = "13")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accept_inverse_offers: Option<InverseOffersAnswer>,
+    #[prost(message, optional, tag = "14")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline_inverse_offers: Option<InverseOffersAnswer>,
+    #[prost(message, optional, tag = "17")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledge_operation_status: Option<AcknowledgeOperationStatus>,
+    #[prost(message, optional, tag = "18")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile_operations: Option<ReconcileOperations>,
+    #[prost(message, optional, tag = "19")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_framework: Option<UpdateFramework>,
+}
+
+/// `scheduler.Call.AcceptInverseOffers` / `DeclineInverseOffers` (same fields).
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InverseOffersAnswer {
+    #[prost(message, repeated, tag = "1")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inverse_offer_ids: Vec<Id>,
+    #[prost(message, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Filters>,
+}
+
+/// `scheduler.Call.AcknowledgeOperationStatus`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AcknowledgeOperationStatus {
+    #[prost(message, optional, tag = "1")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Id>,
+    #[prost(message, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_provider_id: Option<Id>,
+    #[prost(bytes = "vec", required, tag = "3")]
+    #[serde(serialize_with = "ser_b64", deserialize_with = "de_b64")]
+    pub uuid: Vec<u8>,
+    #[prost(message, required, tag = "4")]
+    pub operation_id: Id,
+}
+
+/// `scheduler.Call.ReconcileOperations`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcileOperations {
+    #[prost(message, repeated, tag = "1")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<ReconcileOperation>,
+}
+
+/// `scheduler.Call.ReconcileOperations.Operation`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcileOperation {
+    #[prost(message, required, tag = "1")]
+    pub operation_id: Id,
+    #[prost(message, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Id>,
+}
+
+/// `scheduler.Call.UpdateFramework`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateFramework {
+    #[prost(message, required, tag = "1")]
+    pub framework_info: FrameworkInfo,
+    #[prost(string, repeated, tag = "2")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppressed_roles: Vec<String>,
 }
 
 /// `scheduler.Call.Subscribe`.
@@ -348,6 +424,111 @@ pub struct Event {
     #[prost(message, optional, tag = "8")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorEvent>,
+    #[prost(message, optional, tag = "9")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inverse_offers: Option<InverseOffers>,
+    #[prost(message, optional, tag = "10")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rescind_inverse_offer: Option<RescindInverseOffer>,
+    #[prost(message, optional, tag = "11")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_operation_status: Option<UpdateOperationStatus>,
+}
+
+/// `scheduler.Event.InverseOffers`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InverseOffers {
+    #[prost(message, repeated, tag = "1")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inverse_offers: Vec<InverseOffer>,
+}
+
+/// `InverseOffer`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InverseOffer {
+    #[prost(message, required, tag = "1")]
+    pub id: Id,
+    #[prost(message, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
+    #[prost(message, required, tag = "3")]
+    pub framework_id: Id,
+    #[prost(message, optional, tag = "4")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Id>,
+    #[prost(message, required, tag = "5")]
+    pub unavailability: Unavailability,
+    #[prost(message, repeated, tag = "6")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+}
+
+/// `Unavailability`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Unavailability {
+    #[prost(message, required, tag = "1")]
+    pub start: DurationInfo,
+    #[prost(message, optional, tag = "2")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationInfo>,
+}
+
+/// `scheduler.Event.RescindInverseOffer`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RescindInverseOffer {
+    #[prost(message, required, tag = "1")]
+    pub inverse_offer_id: Id,
+}
+
+/// `scheduler.Event.UpdateOperationStatus`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateOperationStatus {
+    #[prost(message, required, tag = "1")]
+    pub status: OperationStatus,
+}
+
+/// `OperationStatus`.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OperationStatus {
+    #[prost(message, optional, tag = "1")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<Id>,
+    #[prost(enumeration = "OperationState", required, tag = "2")]
+    #[serde(
+        serialize_with = "ser_enum::<OperationState, _>",
+        deserialize_with = "de_enum::<OperationState, _>"
+    )]
+    pub state: i32,
+    #[prost(string, optional, tag = "3")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[prost(message, repeated, tag = "4")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub converted_resources: Vec<Resource>,
+    #[prost(message, optional, tag = "5")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<Uuid>,
+    #[prost(message, optional, tag = "6")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Id>,
+    #[prost(message, optional, tag = "7")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_provider_id: Option<Id>,
+}
+
+/// `UUID` (raw bytes).
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Uuid {
+    #[prost(bytes = "vec", required, tag = "1")]
+    #[serde(serialize_with = "ser_b64", deserialize_with = "de_b64")]
+    pub value: Vec<u8>,
 }
 
 /// `scheduler.Event.Subscribed`.
@@ -996,6 +1177,9 @@ pub struct Offer {
     #[prost(message, optional, tag = "8")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<Url>,
+    #[prost(message, optional, tag = "9")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailability: Option<Unavailability>,
     #[prost(message, optional, tag = "10")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocation_info: Option<AllocationInfo>,

@@ -45,6 +45,10 @@ struct Args {
     /// Default: both, as a real master.
     #[arg(long, value_parser = ["json", "protobuf"])]
     content_type: Option<String>,
+    /// Register in ZooKeeper as a contending master (`zk://host:port,host:port/path`), as a
+    /// master started with `--zk` does.
+    #[arg(long, value_name = "URL")]
+    zk: Option<String>,
 }
 
 fn main() {
@@ -111,6 +115,22 @@ async fn run(args: Args) -> i32 {
     };
     for i in 1..=args.agents {
         double.offer(&format!("agent-{i}"), args.cpus, args.mem, args.disk);
+    }
+    if let Some(url) = &args.zk {
+        let Some((servers, path)) = url
+            .strip_prefix("zk://")
+            .and_then(|rest| rest.find('/').map(|i| (&rest[..i], &rest[i..])))
+        else {
+            eprintln!("mesos-double: --zk {url:?}: expected zk://host:port,host:port/path");
+            return 2;
+        };
+        match double.register_in_zookeeper(servers, path).await {
+            Ok(node) => println!("mesos-double registered in ZooKeeper as {node}"),
+            Err(e) => {
+                eprintln!("mesos-double: {e}");
+                return 1;
+            }
+        }
     }
     println!("mesos-double listening on {}", double.url());
     match tokio::signal::ctrl_c().await {

@@ -118,6 +118,9 @@ UNIT
 setup_server() {
     base64 -d <<<"$DISPATCH_CONFIG_B64" >/etc/dispatch/conf.d/50-cluster.hcl
     chmod 0640 /etc/dispatch/conf.d/50-cluster.hcl
+    if [ "$DISPATCH_ACL" = "1" ] && [ ! -s /etc/dispatch/bootstrap.token ]; then
+        (umask 077 && cat /proc/sys/kernel/random/uuid >/etc/dispatch/bootstrap.token)
+    fi
     if [ "$DISPATCH_TLS" = "1" ]; then
         install -d -m 0750 /etc/dispatch/tls
         secret tls_cert >/etc/dispatch/tls/server.pem
@@ -129,9 +132,29 @@ setup_server() {
     systemctl enable dispatch
     # Type=notify: returns once the API answers, or fails with the reason in the journal.
     systemctl restart dispatch
+    if [ "$DISPATCH_TLS" = "1" ]; then
+        export DISPATCH_ADDR=https://127.0.0.1:4646
+        if [ "$DISPATCH_TLS_CA" = "1" ]; then
+            export DISPATCH_CACERT=/etc/dispatch/tls/ca.pem
+        fi
+    fi
+    if [ "$DISPATCH_ACL" = "1" ]; then
+        DISPATCH_TOKEN=$(cat /etc/dispatch/bootstrap.token)
+        export DISPATCH_TOKEN
+    fi
     for job in transcode gif; do
         dispatch job run "$share/jobs/$job.hcl"
     done
+    # /metrics readers (Prometheus, the Datadog check, queue-metrics.sh): an agent-read token
+    install -d -m 0755 /etc/prometheus /etc/datadog-agent
+    if [ "$DISPATCH_ACL" = "1" ] && [ ! -s /etc/dispatch/metrics.token ]; then
+        dispatch acl policy apply -description "metrics scrapers" metrics "$share/deploy/acl/metrics.hcl"
+        (umask 077 && dispatch acl token create -name metrics -policy metrics |
+            sed -n 's/^Secret ID *= *//p' >/etc/dispatch/metrics.token)
+    fi
+    touch /etc/dispatch/metrics.token
+    install -m 0640 /etc/dispatch/metrics.token /etc/prometheus/dispatch-metrics.token
+    chgrp prometheus /etc/prometheus/dispatch-metrics.token 2>/dev/null || true
 
     systemctl enable --now prometheus grafana-server
     if [ "$GRAFANA_PASSWORD" = "1" ]; then
@@ -148,6 +171,8 @@ setup_server() {
         rm -f "$installer"
         install -D -m 0644 "$share/deploy/datadog/conf.d/openmetrics.d/conf.yaml" \
             /etc/datadog-agent/conf.d/openmetrics.d/conf.yaml
+        install -m 0640 /etc/dispatch/metrics.token /etc/datadog-agent/dispatch-metrics.token
+        chgrp dd-agent /etc/datadog-agent/dispatch-metrics.token 2>/dev/null || true
         systemctl restart datadog-agent
     fi
 

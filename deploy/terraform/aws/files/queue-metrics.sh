@@ -13,7 +13,9 @@
 #
 # Environment (from /etc/dispatch-cluster.env): AGENT_CPUS, AGENT_MEMORY_MB,
 # MASTER_IPS (comma-separated host[:port], port 5050 by default; empty: AgentsIdle is 0), CLUSTER_NAME, AWS_REGION,
-# METRIC_NAMESPACE (default Dispatch), DISPATCH_ADDR (default http://127.0.0.1:4646).
+# METRIC_NAMESPACE (default Dispatch), DISPATCH_ADDR (default http://127.0.0.1:4646),
+# DISPATCH_TOKEN_FILE (default /etc/dispatch/metrics.token: an ACL token with agent read,
+# sent when the file is not empty), DISPATCH_CACERT (the CA of an https:// DISPATCH_ADDR).
 # Needs curl, awk, jq, and the aws CLI to publish.
 set -euo pipefail
 
@@ -32,7 +34,15 @@ addr=${DISPATCH_ADDR:-http://127.0.0.1:4646}
 agent_cpus=${AGENT_CPUS:?AGENT_CPUS: vCPUs of one agent}
 agent_mem=${AGENT_MEMORY_MB:?AGENT_MEMORY_MB: memory of one agent in MB}
 
-metrics=$(curl -fsS --max-time 10 "$addr/metrics")
+curl_opts=(-fsS --max-time 10)
+token_file=${DISPATCH_TOKEN_FILE:-/etc/dispatch/metrics.token}
+if [ -s "$token_file" ]; then
+    curl_opts+=(-H "X-Nomad-Token: $(cat "$token_file")")
+fi
+if [ -n "${DISPATCH_CACERT:-}" ]; then
+    curl_opts+=(--cacert "$DISPATCH_CACERT")
+fi
+metrics=$(curl "${curl_opts[@]}" "$addr/metrics")
 # Prometheus text: `name{labels} value`; the value is the last field.
 read -r pending_cpus pending_mem_mb < <(awk '
     $1 ~ /^dispatch_pending_cpus(\{|$)/ { cpus += $NF }

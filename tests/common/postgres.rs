@@ -1,0 +1,210 @@
+//! A throwaway PostgreSQL cluster for one test: `initdb` into a temp dir, `postgres` on a
+//! free loopback port (and a Unix socket in the same dir), run as an unprivileged user
+//! (`nobody` when the tests run as root, as on CI: PostgreSQL refuses to run as root),
+//! stopped and removed on drop. Debian's `postgresql` package (scripts/test-deps.sh).
+
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where Debian puts the server binaries.
+const BIN_DIRS: &[&str] = &[
+    "/usr/lib/postgresql/17/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/15/bin",
+    "/usr/lib/postgresql/14/bin",
+    "/usr/lib/postgresql/13/bin",
+];
+
+/// The superuser `initdb` creates (trust authentication on loopback and the socket).
+pub const USER: &str = "dispatch";
+
+pub struct Postgres {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: PathBuf,
+    /// uid/gid the server runs as (`None`: this process's).
+    run_as: Option<(u32, u32)>,
+}
+
+fn bin_dir() -> PathBuf {
+    BIN_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("initdb").exists())
+        .unwrap_or_else(|| {
+            panic!("PostgreSQL is missing ({BIN_DIRS:?}): run scripts/test-deps.sh (it installs postgresql)")
+        })
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl Postgres {
+    /// Create and start a cluster; waits until it accepts connections.
+    pub fn start() -> Postgres {
+        let bin = bin_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("dispatch-pg")
+            .tempdir()
+            .expect("temp dir");
+        let run_as = if nix::unistd::getuid().is_root() {
+            let nobody = nix::unistd::User::from_name("nobody")
+                .ok()
+                .flatten()
+                .expect("a user `nobody` to run PostgreSQL as (it refuses root)");
+            Some((nobody.uid.as_raw(), nobody.gid.as_raw()))
+        } else {
+            None
+        };
+        if let Some((uid, gid)) = run_as {
+            chown(dir.path(), uid, gid);
+        }
+        let data = dir.path().join("data");
+        let out = Command::new(bin.join("initdb"))
+            .args(["-A", "trust", "-U", USER, "-E", "UTF8", "--no-instructions"])
+            .arg("-D")
+            .arg(&data)
+            .current_dir(dir.path())
+            .as_user(run_as)
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = Postgres {
+            child: None,
+            dir,
+            port: free_port(),
+            bin,
+            run_as,
+        };
+        pg.spawn();
+        pg
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("postgres.log"))
+            .expect("open the postgres log");
+        if let Some((uid, gid)) = self.run_as {
+            chown(&self.dir.path().join("postgres.log"), uid, gid);
+        }
+        let child = Command::new(self.bin.join("postgres"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ])
+            .arg("-k")
+            .arg(self.dir.path())
+            .args(["-c", "max_connections=200", "-c", "fsync=on"])
+            .current_dir(self.dir.path())
+            .as_user(self.run_as)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start postgres");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if postgres::Client::connect(&self.url("postgres"), postgres::NoTls).is_ok() {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("postgres exited with {status}; log:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not accept connections within 30 s; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    /// `postgres://dispatch@127.0.0.1:PORT/<db>`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Create a database and answer its URL.
+    pub fn database(&self, name: &str) -> String {
+        let mut c = self.client("postgres");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        self.url(name)
+    }
+
+    pub fn client(&self, db: &str) -> postgres::Client {
+        postgres::Client::connect(&self.url(db), postgres::NoTls).expect("connect to postgres")
+    }
+
+    /// Stop the server fast (SIGINT) and wait for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again on the same data and port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) {
+    nix::unistd::chown(
+        path,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .expect("chown the PostgreSQL dir");
+}
+
+trait AsUser {
+    fn as_user(&mut self, run_as: Option<(u32, u32)>) -> &mut Self;
+}
+
+impl AsUser for Command {
+    fn as_user(&mut self, run_as: Option<(u32, u32)>) -> &mut Self {
+        if let Some((uid, gid)) = run_as {
+            self.uid(uid).gid(gid).env("HOME", "/tmp");
+        }
+        self
+    }
+}

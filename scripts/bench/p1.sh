@@ -78,6 +78,7 @@ start_dispatch() {
         curl -sf "http://${addr[$name]}/v1/agent/health" >/dev/null && break
         sleep 0.1
     done
+    # shellcheck disable=SC2016 # ${NOMAD_META_input} is the server's interpolation, not ours
     curl -sf -X PUT "http://${addr[$name]}/v1/jobs" -d '{"Job": {
         "ID": "bench", "Name": "bench", "Type": "batch", "Datacenters": ["dc1"],
         "ParameterizedJob": {"Payload": "optional", "MetaRequired": ["input"]},

@@ -353,15 +353,9 @@ pub async fn serve(
         drivers = config.drivers.allowed().join(","),
         "task drivers allowed"
     );
-    // The UI has no ACL token support yet: with ACLs on it answers a page saying so, and
-    // never reads or changes anything (its pages and forms would bypass the API's checks).
-    let ui_config = crate::ui::UiConfig {
-        enabled: config.ui.enabled && !config.acl,
-        ..config.ui.clone()
-    };
     // On a standby, the UI's forms (writes) and cluster pages go to the leader, as the API's
     // writes do.
-    let ui = crate::ui::router(app.clone(), &ui_config, config.acl)
+    let ui = crate::ui::router(app.clone(), &config.ui)
         .map_err(|e| ServerError::Ui(e.to_string()))?
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

@@ -3,8 +3,11 @@
 //    the page names (body data-topics, from the index it was rendered at) and, when something changed, fetches the page again and swaps
 //    its live regions ([data-live] elements, by id). Forms and open details stay as they are.
 //  * Follows a running task's log (pre[data-follow]).
-//  * Keeps relative times current, copies full IDs, keeps the ACL token in session storage
-//    and sends it as X-Nomad-Token on every request it makes.
+//  * Keeps relative times current, copies full IDs.
+//  * With ACLs on: keeps the ACL token in session storage (never a URL or a cookie) and sends
+//    it as X-Nomad-Token on every request it makes. Pages are rendered by the server for the
+//    token of the request, so when a token is stored the script fetches the page with it and
+//    swaps it in (at load, when following links, posting forms, and for live updates).
 (function () {
   "use strict";
   var TOKEN_KEY = "dispatch.token";
@@ -76,6 +79,16 @@
     }
     refreshTimes(document);
   }
+  // What the shown page follows (the change feed, a log): ended when another page is
+  // swapped in.
+  var follow = { ctl: null, gen: 0 };
+  function stopFollowing() {
+    follow.gen += 1;
+    if (follow.ctl) { follow.ctl.abort(); }
+    follow.ctl = window.AbortController ? new AbortController() : null;
+  }
+  function followSignal() { return follow.ctl ? follow.ctl.signal : undefined; }
+
   function fetchPage(url) {
     return fetch(url, { headers: headers(), cache: "no-store", credentials: "same-origin" }).then(function (res) {
       return res.text().then(function (text) {
@@ -119,13 +132,15 @@
   }
 
   function followEvents(topics, index) {
+    var gen = follow.gen;
     var next = index;
     var query = topics.split(" ").filter(Boolean).map(function (t) {
       return "topic=" + encodeURIComponent(t);
     }).join("&");
     function connect() {
       var from = next ? "&index=" + next : "";
-      fetch("/ui/live?" + query + from, { headers: headers(), cache: "no-store" }).then(function (res) {
+      if (gen !== follow.gen) { return; }
+      fetch("/ui/live?" + query + from, { headers: headers(), cache: "no-store", signal: followSignal() }).then(function (res) {
         if (!res.ok || !res.body) { throw new Error("event stream: " + res.status); }
         say("Live");
         return readLines(res, function (line) {
@@ -140,6 +155,7 @@
           }
         });
       }).catch(function () {}).then(function () {
+        if (gen !== follow.gen) { return; }
         say("Reconnecting…");
         // Catch up on what happened while disconnected, then follow again.
         scheduleRefresh();
@@ -153,8 +169,10 @@
   function followLog(pre) {
     var url = pre.getAttribute("data-follow");
     var note = document.getElementById("log-note");
+    var gen = follow.gen;
     function attempt() {
-      fetch(url, { headers: headers(), cache: "no-store" }).then(function (res) {
+      if (gen !== follow.gen) { return; }
+      fetch(url, { headers: headers(), cache: "no-store", signal: followSignal() }).then(function (res) {
         if (!res.ok || !res.body) {
           if (res.status === 404) {
             if (note) { note.textContent = "Waiting for the task to start…"; }
@@ -189,59 +207,136 @@
     attempt();
   }
 
-  // ---- forms and the token ----
-  // With a token, form posts go through fetch so the header rides along; the answer (the
-  // next page, or this page with the errors) replaces the document.
+  // ---- pages fetched with the token ----
+  // Show a fetched page in place of this one: its title and body (the script in the head
+  // stays; what the page follows starts again for the new body).
+  function showPage(doc, url, push) {
+    if (push && url !== location.href) { history.pushState(null, "", url); }
+    else if (url !== location.href) { history.replaceState(null, "", url); }
+    document.title = doc.title;
+    document.body.replaceWith(document.adoptNode(doc.body));
+    initPage();
+    var target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+    if (target) { target.scrollIntoView(); } else if (push) { window.scrollTo(0, 0); }
+  }
+  function go(url, push) {
+    stopFollowing();
+    return fetchPage(url).then(function (r) {
+      showPage(r.doc, r.res.url || url, push);
+    }).catch(function () { location.href = url; });
+  }
+  // With a token, a link to another UI page is followed with the token too.
+  function sameUi(a) {
+    if (!a || a.target || a.hasAttribute("download")) { return false; }
+    var u = new URL(a.href, location.href);
+    return u.origin === location.origin && u.pathname.indexOf("/ui/") === 0 &&
+      u.pathname.indexOf("/ui/assets/") !== 0;
+  }
+  document.addEventListener("click", function (e) {
+    if (!token() || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) { return; }
+    var a = e.target.closest && e.target.closest("a[href]");
+    if (!sameUi(a)) { return; }
+    var u = new URL(a.href, location.href);
+    if (u.pathname === location.pathname && u.search === location.search && u.hash) { return; }
+    e.preventDefault();
+    go(u.href, true);
+  });
+  window.addEventListener("popstate", function () {
+    if (token()) { go(location.href, false); }
+  });
+
+  // With a token, forms go through fetch so the header rides along; the answer (the next
+  // page, or this page with the errors) is shown in place of this one.
   function submitWithToken(form, e) {
     if (!token()) { return; }
     e.preventDefault();
+    var method = (form.getAttribute("method") || "get").toLowerCase();
+    if (method === "get") {
+      var u = new URL(form.action, location.href);
+      u.search = new URLSearchParams(new FormData(form)).toString();
+      go(u.href, true);
+      return;
+    }
     var body = form.enctype === "multipart/form-data" ? new FormData(form) : new URLSearchParams(new FormData(form));
+    stopFollowing();
     fetch(form.action, { method: "POST", headers: headers(), body: body }).then(function (res) {
       return res.text().then(function (text) {
-        if (res.redirected) { history.pushState(null, "", res.url); }
-        document.open();
-        document.write(text);
-        document.close();
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        if (!doc.body || !doc.body.hasAttribute("data-acl")) {
+          // not a page (a plain refusal, a limit): say it on this one
+          say(res.status + ": " + text.slice(0, 200));
+          initPage();
+          return;
+        }
+        showPage(doc, res.redirected ? res.url : location.href, res.redirected);
       });
-    });
+    }).catch(function (err) { say("The form could not be sent: " + err); });
   }
 
-  function tokenForm() {
-    var form = document.getElementById("token-form");
-    if (!form) { return; }
-    var input = document.getElementById("token-input");
-    if (token()) { input.placeholder = "Token in use (this tab)"; }
-    form.addEventListener("submit", function (e) {
+  // ---- the token field ----
+  function useToken(value) {
+    try { sessionStorage.setItem(TOKEN_KEY, value); } catch (err) {}
+    go(location.href, false);
+  }
+  function signOut() {
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (err) {}
+    // the page as the anonymous policy shows it
+    location.reload();
+  }
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.id === "token-form") {
       e.preventDefault();
-      try { sessionStorage.setItem(TOKEN_KEY, input.value.trim()); } catch (err) {}
+      var input = document.getElementById("token-input");
+      var value = input.value.trim();
       input.value = "";
-      location.reload();
-    });
-    document.getElementById("token-clear").addEventListener("click", function () {
-      try { sessionStorage.removeItem(TOKEN_KEY); } catch (err) {}
-      location.reload();
-    });
-  }
+      if (value) { useToken(value); }
+      return;
+    }
+    if (form.matches && form.matches("main form")) { submitWithToken(form, e); }
+  });
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("#token-clear")) { signOut(); }
+  });
 
-  function start() {
-    refreshTimes(document);
-    setInterval(function () { refreshTimes(document); }, 15000);
-    tokenForm();
-    // Delegated: forms inside live regions are replaced by fresh copies.
-    document.addEventListener("submit", function (e) {
-      var form = e.target;
-      if (form.matches && form.matches("main form[method=post]")) { submitWithToken(form, e); }
-    });
+  // What a freshly shown body needs: the token field shown (it works only with this
+  // script), times, the change feed, a log to follow.
+  function initPage() {
     var body = document.body;
+    var form = document.getElementById("token-form");
+    if (form) {
+      form.hidden = false;
+      var stored = !!token();
+      document.getElementById("token-clear").hidden = !stored;
+      document.getElementById("token-input").placeholder = stored ? "Token in use (this tab)" : "Secret ID";
+    }
+    refreshTimes(document);
     var topics = body.getAttribute("data-topics");
     if (topics) {
       say("");
       followEvents(topics, Number(body.getAttribute("data-index") || "0"));
     }
-    // A token sees more than the anonymous page this came as: show its view at once.
-    if (token() && document.getElementById("token-form")) { refresh(); }
     var pre = document.querySelector("pre[data-follow]");
     if (pre) { followLog(pre); }
+  }
+
+  function start() {
+    stopFollowing();
+    setInterval(function () { refreshTimes(document); }, 15000);
+    var body = document.body;
+    // A token is stored but this page was rendered without it (a load, a reload, a link
+    // opened in this tab): show the page as the token sees it.
+    if (token() && body.getAttribute("data-acl") === "true" && body.getAttribute("data-token-sent") !== "true") {
+      initPageTokenOnly();
+      go(location.href, false);
+      return;
+    }
+    initPage();
+  }
+  // Before the token's page arrives: the field only (nothing followed as anonymous).
+  function initPageTokenOnly() {
+    var form = document.getElementById("token-form");
+    if (form) { form.hidden = false; }
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);

@@ -1119,3 +1119,105 @@ async fn event_stream_filters_by_topic_and_resumes_by_index() {
     )
     .await;
 }
+
+/// A slow consumer of `GET /v1/event/stream` is dropped and never slows the writer: a
+/// stream whose reader stops reading (a small receive window, nothing read) while more
+/// dispatches are committed than the feed's buffer holds. Every dispatch of the burst is
+/// answered 200 while the reader is stalled; when it reads again it gets what was already
+/// on its way and then the end of the stream (not the burst's last child); a fresh stream
+/// works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_event_stream_is_dropped_and_never_slows_dispatches() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let api = Api::start().await;
+    api.register_transcode().await;
+    let addr: std::net::SocketAddr = api.url.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(addr).await.unwrap();
+    stalled
+        .write_all(
+            b"GET /v1/event/stream?topic=Job:transcode HTTP/1.1\r\nHost: dispatch\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // The answer's head and the first heartbeat: the stream is open.
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while !seen.windows(3).any(|w| w == b"{}\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut buf))
+            .await
+            .expect("the stream's head within 10 s")
+            .unwrap();
+        assert!(n > 0, "the stream ended before its first heartbeat");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        seen.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+
+    // The burst, with the reader stalled: more commits than the feed keeps.
+    let burst = dispatch::state::events::DEFAULT_BUFFER + 2_000;
+    let url = format!("{}/v1/job/transcode/dispatch", api.url);
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut sent = 0;
+    let mut answered = 0;
+    let mut last = String::new();
+    let mut newest = 0;
+    while answered < burst {
+        while sent < burst && pending.len() < 64 {
+            sent += 1;
+            let req = api
+                .http
+                .post(&url)
+                .json(&json!({"Meta": {"input": format!("{sent}.mp4")}}))
+                .send();
+            pending.push(async move {
+                let resp = req.await?;
+                assert_eq!(resp.status(), StatusCode::OK);
+                resp.json::<Value>().await
+            });
+        }
+        let reply = futures_util::StreamExt::next(&mut pending)
+            .await
+            .unwrap()
+            .expect("a dispatch answered while the reader is stalled");
+        answered += 1;
+        if answered == burst {
+            last = reply["DispatchedJobID"].as_str().unwrap().to_string();
+        }
+        newest = newest.max(reply["Index"].as_u64().expect("the dispatch's Index"));
+    }
+    assert_eq!(api.children("transcode").await["Pending"], burst as u64);
+
+    // The reader resumes: what was in flight, then the end (the server dropped it).
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), stalled.read_to_end(&mut rest))
+        .await
+        .expect("the stalled stream is ended by the server")
+        .unwrap();
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        text.ends_with("0\r\n\r\n"),
+        "the stream ended as a whole HTTP answer: ...{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert!(
+        !text.contains(&last),
+        "a dropped consumer does not get the burst's last child"
+    );
+
+    // A fresh stream works, from after the burst (from 0 it would replay the whole buffer).
+    let mut fresh = Frames::open(&api, &format!("topic=Job:transcode&index={}", newest + 1)).await;
+    assert_eq!(fresh.next().await, json!({}), "a heartbeat at once");
+    let child = api
+        .dispatch("transcode", json!({"Meta": {"input": "after.mp4"}}))
+        .await["DispatchedJobID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    until_key(&mut fresh, "transcode", &child).await;
+}

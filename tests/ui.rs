@@ -606,3 +606,549 @@ async fn page_through_5000_children() {
     })
     .await;
 }
+
+/// A server with ACLs on, its management secret (from `-acl-bootstrap-token-file`), the
+/// `transcode` job (which the client token may list, read and dispatch) and `naps` (which it
+/// may not see), and a client token made through the API.
+struct AclServer {
+    server: TestServer,
+    management: String,
+    client: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The client's policy: Dispatch's `job` block, for transcode only.
+const TRANSCODE_ONLY: &str = r#"job "transcode" {
+  capabilities = ["list-jobs", "read-job", "dispatch-job"]
+}
+"#;
+
+fn cli_with_token(s: &TestServer, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(args)
+        .env("DISPATCH_ADDR", s.url())
+        .env("DISPATCH_TOKEN", token)
+        .env_remove("NOMAD_ADDR")
+        .env_remove("NOMAD_TOKEN")
+        .output()
+        .expect("run dispatch")
+}
+
+async fn acl_server() -> AclServer {
+    let dir = tempfile::tempdir().unwrap();
+    let management = uuid::Uuid::new_v4().to_string();
+    let file = dir.path().join("bootstrap.token");
+    std::fs::write(&file, &management).unwrap();
+    // No cpus: what is dispatched stays queued (stop then has something to stop).
+    let server = TestServer::start_with(&[
+        "-acl-enabled",
+        "-acl-bootstrap-token-file",
+        file.to_str().unwrap(),
+        "-local-cpus",
+        "0",
+    ]);
+    ok(&cli_with_token(
+        &server,
+        &management,
+        &["job", "run", "jobs/transcode.hcl"],
+    ));
+    let naps = dir.path().join("naps.hcl");
+    std::fs::write(&naps, NAPS).unwrap();
+    ok(&cli_with_token(
+        &server,
+        &management,
+        &["job", "run", naps.to_str().unwrap()],
+    ));
+    let http = reqwest::Client::new();
+    let policy = http
+        .post(format!("{}/v1/acl/policy/transcode-only", server.url()))
+        .header("X-Nomad-Token", &management)
+        .json(&json!({"Name": "transcode-only", "Rules": TRANSCODE_ONLY}))
+        .send()
+        .await
+        .unwrap();
+    assert!(policy.status().is_success(), "policy: {}", policy.status());
+    let token: Value = http
+        .post(format!("{}/v1/acl/token", server.url()))
+        .header("X-Nomad-Token", &management)
+        .json(&json!({"Name": "ui-client", "Type": "client", "Policies": ["transcode-only"]}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = token["SecretID"].as_str().expect("a SecretID").to_string();
+    AclServer {
+        server,
+        management,
+        client,
+        _dir: dir,
+    }
+}
+
+/// A multipart dispatch form as the job page posts it.
+fn form_body(fields: &[(&str, &str)]) -> (String, String) {
+    let boundary = "----dispatch-ui-test-boundary".to_string();
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Every UI route with ACLs on, over plain HTTP: refused (403) without a token and with one
+/// lacking the capability the mirrored API route needs, whatever the page would hide; and
+/// what the client token may use works. Nothing refused changed anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_routes_are_authorised_like_the_api() {
+    let acl = acl_server().await;
+    let s = &acl.server;
+    let base = s.url();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let child = dispatched_id(&ok(&cli_with_token(
+        s,
+        &acl.management,
+        &[
+            "job",
+            "dispatch",
+            "-detach",
+            "-meta",
+            "input=/tmp/a.mp4",
+            "transcode",
+        ],
+    )));
+    let naps_child = dispatched_id(&ok(&cli_with_token(
+        s,
+        &acl.management,
+        &["job", "dispatch", "-detach", "-meta", "secs=300", "naps"],
+    )));
+    let enc = |id: &str| id.replace('/', "%2F");
+    let get = |path: String, token: Option<&str>| {
+        let mut req = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.header("X-Nomad-Token", t);
+        }
+        async move {
+            let resp = req.send().await.expect("a UI answer");
+            let status = resp.status().as_u16();
+            // a feed allowed is a stream that does not end: its status is the answer
+            if resp
+                .headers()
+                .get("content-type")
+                .is_some_and(|t| t.as_bytes().starts_with(b"application/x-ndjson"))
+            {
+                return (status, String::new());
+            }
+            (status, resp.text().await.unwrap_or_default())
+        }
+    };
+    let post = |path: String, token: Option<&str>, form: Option<(String, String)>| {
+        let mut req = http.post(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some((content_type, body)) = form {
+            req = req.header("Content-Type", content_type).body(body);
+        }
+        async move {
+            let resp = req.send().await.expect("a UI answer");
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap_or_default())
+        }
+    };
+    let dispatch_form = || Some(form_body(&[("meta.input", "/tmp/b.mp4")]));
+
+    // Without a token: the anonymous policy (none here) reads and changes nothing.
+    for path in [
+        "/ui/jobs".to_string(),
+        "/ui/jobs/transcode".into(),
+        format!("/ui/jobs/{}", enc(&child)),
+        format!("/ui/jobs/{child}"),
+        "/ui/jobs/no-such-job".into(),
+        "/ui/cluster".into(),
+        "/ui/live?topic=Job:transcode".into(),
+        "/ui/live?topic=Job".into(),
+    ] {
+        let (status, body) = get(path.clone(), None).await;
+        assert_eq!(status, 403, "GET {path} without a token: {body}");
+        assert!(body.contains("Permission denied"), "{path}: {body}");
+    }
+    let (_, page) = get("/ui/jobs/transcode".into(), None).await;
+    assert!(
+        page.contains("read-job on job &quot;transcode&quot;")
+            && page.contains("id=\"token-input\""),
+        "the 403 page says what is missing and offers the token field: {page}"
+    );
+    for (path, form) in [
+        ("/ui/jobs/transcode/dispatch".to_string(), dispatch_form()),
+        (format!("/ui/jobs/{}/stop", enc(&child)), None),
+        (format!("/ui/jobs/{}/redispatch", enc(&child)), None),
+    ] {
+        let (status, body) = post(path.clone(), None, form).await;
+        assert_eq!(status, 403, "POST {path} without a token: {body}");
+    }
+    // The stylesheet and script load for the 403 page.
+    assert_eq!(get("/ui/assets/ui.js".into(), None).await.0, 200);
+    assert_eq!(get("/ui/assets/ui.css".into(), None).await.0, 200);
+
+    // The client token: transcode only; no stop, no logs, no cluster, no other job.
+    let c = Some(acl.client.as_str());
+    let (status, jobs) = get("/ui/jobs".into(), c).await;
+    assert_eq!(status, 200, "{jobs}");
+    assert!(
+        jobs.contains("/ui/jobs/transcode") && !jobs.contains("/ui/jobs/naps"),
+        "the jobs page lists what the token may list: {jobs}"
+    );
+    assert!(jobs.contains("Token: ui-client (client)"), "{jobs}");
+    let (status, page) = get("/ui/jobs/transcode".into(), c).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("class=\"primary\">Dispatch<"),
+        "the dispatch button"
+    );
+    let (status, page) = get(format!("/ui/jobs/{}", enc(&child)), c).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("stop-button"), "no Stop for this token");
+    assert!(
+        page.contains("redispatch-button"),
+        "Dispatch again is allowed"
+    );
+    assert!(page.contains("id=\"logs-denied\""), "no logs: {page}");
+    assert!(page.contains("id=\"files-denied\""), "no sandbox: {page}");
+    for path in [
+        "/ui/jobs/naps".to_string(),
+        format!("/ui/jobs/{}", enc(&naps_child)),
+        "/ui/cluster".into(),
+        "/ui/live?topic=Job:naps".into(),
+    ] {
+        let (status, body) = get(path.clone(), c).await;
+        assert_eq!(status, 403, "GET {path} with the client token: {body}");
+    }
+    assert_eq!(get("/ui/live?topic=Job:transcode".into(), c).await.0, 200);
+    let (status, body) = post(format!("/ui/jobs/{}/stop", enc(&child)), c, None).await;
+    assert_eq!(status, 403, "stop needs submit-job: {body}");
+    assert!(
+        body.contains("submit-job or deregister-job or purge-job"),
+        "{body}"
+    );
+    let (status, _) = post(
+        "/ui/jobs/naps/dispatch".into(),
+        c,
+        Some(form_body(&[("meta.secs", "1")])),
+    )
+    .await;
+    assert_eq!(status, 403, "no dispatch-job on naps");
+    let (status, _) = post(format!("/ui/jobs/{}/redispatch", enc(&naps_child)), c, None).await;
+    assert_eq!(status, 403);
+    let m = acl.management.as_str();
+    let child_status = |id: String| async move {
+        let v: Value = reqwest::Client::new()
+            .get(format!("{}/v1/job/{}", s.url(), enc(&id)))
+            .header("X-Nomad-Token", m)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["Status"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(child_status(child.clone()).await, "pending", "not stopped");
+    let summary: Value = http
+        .get(format!("{base}/v1/job/naps/summary"))
+        .header("X-Nomad-Token", m)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        summary["Children"]["Pending"], 1,
+        "nothing dispatched on naps"
+    );
+
+    // A token that may read transcode but not dispatch it: the job's page again, the
+    // refusal on the form, nothing dispatched.
+    let reader: Value = http
+        .post(format!("{base}/v1/acl/policy/transcode-reader"))
+        .header("X-Nomad-Token", m)
+        .json(&json!({"Name": "transcode-reader",
+                      "Rules": "job \"transcode\" {\n  capabilities = [\"read-job\"]\n}\n"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .map(|_| json!({}))
+        .unwrap();
+    assert_eq!(reader, json!({}));
+    let reader: Value = http
+        .post(format!("{base}/v1/acl/token"))
+        .header("X-Nomad-Token", m)
+        .json(&json!({"Name": "reader", "Type": "client", "Policies": ["transcode-reader"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reader = reader["SecretID"].as_str().unwrap().to_string();
+    let (status, page) = post(
+        "/ui/jobs/transcode/dispatch".into(),
+        Some(&reader),
+        dispatch_form(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        page.contains("id=\"form-error\"")
+            && page.contains("dispatching needs dispatch-job on job &quot;transcode&quot;"),
+        "the refusal on the form: {page}"
+    );
+    assert!(
+        !page.contains("class=\"primary\">Dispatch<"),
+        "and no Dispatch button"
+    );
+    let transcode: Value = http
+        .get(format!("{base}/v1/job/transcode/summary"))
+        .header("X-Nomad-Token", m)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(transcode["Children"]["Pending"], 1, "nothing dispatched");
+
+    // What the client token may do, it does through the UI: a dispatch (recorded as its).
+    let (status, body) = post("/ui/jobs/transcode/dispatch".into(), c, dispatch_form()).await;
+    assert_eq!(status, 303, "the new child's page: {body}");
+    // The management token sees and may do everything.
+    let (status, page) = get(format!("/ui/jobs/{}", enc(&naps_child)), Some(m)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("stop-button") && page.contains("id=\"log\""));
+    assert_eq!(get("/ui/cluster".into(), Some(m)).await.0, 200);
+    let (status, _) = post(format!("/ui/jobs/{}/stop", enc(&naps_child)), Some(m), None).await;
+    assert_eq!(status, 303);
+    assert_eq!(child_status(naps_child.clone()).await, "dead");
+
+    // No secret in the server's log.
+    let log = s.log();
+    assert!(
+        !log.contains(&acl.client) && !log.contains(&acl.management),
+        "a secret in the log:\n{log}"
+    );
+}
+
+/// The token field in a real browser: a fresh browser meets the 403 page; the client token
+/// (transcode only) lists and dispatches transcode from the form and sees no Stop; a
+/// management token sees Stop and stops; signing out returns to the 403 page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_field_signs_in_and_out() {
+    let acl = acl_server().await;
+    let base = acl.server.url();
+    let client = acl.client.clone();
+    let management = acl.management.clone();
+    scenario("the_token_field", |c| async move {
+        c.goto(&format!("{base}/ui/jobs")).await.unwrap();
+        assert_eq!(text(&c, "h1").await, "403 · Permission denied");
+        let reason = text(&c, "#denied-reason").await;
+        assert!(reason.contains("list-jobs"), "{reason}");
+        assert_eq!(text(&c, "label[for='token-input']").await, "ACL token");
+        accessible(&c, "403 page").await;
+
+        fill(&c, "#token-input", &client).await;
+        click(&c, "#token-use").await;
+        let jobs = wait_text(&c, "main", "the jobs page for the token", |t| {
+            t.contains("transcode") && !t.contains("Permission denied")
+        })
+        .await;
+        assert!(
+            !jobs.contains("naps"),
+            "only what the token may list: {jobs}"
+        );
+        assert_eq!(text(&c, "#token-who").await, "Token: ui-client (client)");
+        assert!(
+            !c.current_url().await.unwrap().as_str().contains(&client),
+            "the secret is not in the URL"
+        );
+        let cookies = c.execute("return document.cookie;", vec![]).await.unwrap();
+        assert_eq!(cookies, json!(""), "nor in a cookie");
+
+        click(&c, "table.jobs a[href='/ui/jobs/transcode']").await;
+        wait_text(&c, "h1", "the transcode page", |t| {
+            t.starts_with("transcode")
+        })
+        .await;
+        fill(&c, "input[name='meta.input']", "/tmp/from-the-browser.mp4").await;
+        click(&c, "button.primary").await;
+        let path = wait_path(&c, "/ui/jobs/transcode%2Fdispatch-", "").await;
+        wait_text(&c, "#child-status", "the child's page", |t| t == "pending").await;
+        assert!(
+            c.find(Locator::Css("#stop-button")).await.is_err(),
+            "Stop is hidden: the token lacks submit-job"
+        );
+        assert!(c.find(Locator::Css("#redispatch-button")).await.is_ok());
+        assert!(text(&c, "#logs").await.contains("may not read logs"));
+        accessible(&c, "child page (client token)").await;
+
+        // A reload keeps the token (session storage) and shows the token's page again.
+        c.refresh().await.unwrap();
+        wait_text(
+            &c,
+            "#child-status",
+            "the child's page after a reload",
+            |t| t == "pending",
+        )
+        .await;
+
+        click(&c, "#token-clear").await;
+        wait_text(&c, "h1", "the 403 page after signing out", |t| {
+            t == "403 · Permission denied"
+        })
+        .await;
+        assert_eq!(c.current_url().await.unwrap().path(), path);
+
+        fill(&c, "#token-input", &management).await;
+        click(&c, "#token-use").await;
+        wait_text(&c, "#child-status", "the child for management", |t| {
+            t == "pending"
+        })
+        .await;
+        assert_eq!(
+            text(&c, "#token-who").await,
+            "Token: Bootstrap Token (management)"
+        );
+        click(&c, "#stop-button").await;
+        wait_text(&c, "#child-status", "the child stopped", |t| t == "stopped").await;
+
+        click(&c, "#token-clear").await;
+        wait_text(&c, "h1", "the 403 page after signing out", |t| {
+            t == "403 · Permission denied"
+        })
+        .await;
+    })
+    .await;
+}
+
+/// The number of points of the jobs page's pending line for `job` (0 when not shown).
+async fn chart_points(c: &Client, job: &str) -> Vec<(f64, f64)> {
+    let points = c
+        .execute(
+            "const a = document.querySelector(`table.jobs a[href='/ui/jobs/${arguments[0]}']`);\
+             const l = a && a.closest('tr').querySelector('svg polyline.line-pending');\
+             return l ? l.getAttribute('points') : '';",
+            vec![json!(job)],
+        )
+        .await
+        .expect("read the chart");
+    points
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| {
+            let (x, y) = p.split_once(',')?;
+            Some((x.parse().ok()?, y.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The dispatch form's payload file: uploaded from the browser, the child's page shows it.
+/// The jobs page's queue chart: a point per sample (every 5 s) plus now, the pending line at
+/// the top when the queue is at its deepest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_file_upload_and_the_queue_chart() {
+    // No cpus: what is dispatched stays queued.
+    let s = TestServer::start_with(&["-local-cpus", "0"]);
+    ok(&dispatch(&s, &["job", "run", "jobs/transcode.hcl"]));
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("payload.txt");
+    let content = "a payload from a file\n<b>not bold</b>\n";
+    std::fs::write(&file, content).unwrap();
+    for i in 0..2 {
+        ok(&dispatch(
+            &s,
+            &[
+                "job",
+                "dispatch",
+                "-detach",
+                "-meta",
+                &format!("input={i}.mp4"),
+                "transcode",
+            ],
+        ));
+    }
+    let base = s.url();
+    scenario("payload_file_upload_and_the_queue_chart", |c| async move {
+        c.goto(&format!("{base}/ui/jobs/transcode")).await.unwrap();
+        fill(&c, "input[name='meta.input']", "/tmp/uploaded.mp4").await;
+        c.find(Locator::Css("#payload-file"))
+            .await
+            .expect("the file field")
+            .send_keys(file.to_str().unwrap())
+            .await
+            .expect("choose the file");
+        click(&c, "button.primary").await;
+        wait_path(&c, "/ui/jobs/transcode%2Fdispatch-", "/ui/jobs/transcode").await;
+        let shown = wait_text(&c, "#payload-view", "the uploaded payload", |t| {
+            !t.is_empty()
+        })
+        .await;
+        assert_eq!(
+            shown,
+            content.trim_end(),
+            "the payload as uploaded, as text"
+        );
+        let help = text(&c, "#input .help").await;
+        assert!(
+            help.starts_with(&format!("{} bytes", content.len())),
+            "{help}"
+        );
+
+        // The chart: samples every 5 s; wait for three (a reload shows new ones).
+        c.goto(&format!("{base}/ui/jobs")).await.unwrap();
+        let deadline = Instant::now() + PAGE_WAIT;
+        let points = loop {
+            let points = chart_points(&c, "transcode").await;
+            if points.len() >= 4 {
+                break points;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the chart never got 3 samples: {points:?}"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            c.refresh().await.unwrap();
+        };
+        let label = c
+            .find(Locator::Css("table.jobs svg"))
+            .await
+            .unwrap()
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(!label.is_empty(), "the chart has a label");
+        assert!(
+            points.windows(2).all(|w| w[0].0 <= w[1].0),
+            "points in time order: {points:?}"
+        );
+        // 3 pending is the deepest the queue was: the last point at the top (y = 1).
+        let (_, y) = points[points.len() - 1];
+        assert!(
+            (y - 1.0).abs() < 0.01,
+            "the pending line at its top: {points:?}"
+        );
+        assert_eq!(text(&c, "table.jobs tbody tr td:nth-child(3)").await, "3");
+    })
+    .await;
+}

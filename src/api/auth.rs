@@ -111,13 +111,96 @@ pub enum Need {
     RegisterBody,
 }
 
-const READ_JOB: &[&str] = &["read-job"];
+pub const READ_JOB: &[&str] = &["read-job"];
 const SUBMIT: &[&str] = &["submit-job", "register-job"];
-const DEREGISTER: &[&str] = &["submit-job", "deregister-job", "purge-job"];
+pub const DEREGISTER: &[&str] = &["submit-job", "deregister-job", "purge-job"];
 const PURGE: &[&str] = &["submit-job", "purge-job"];
-const DISPATCH: &[&str] = &["dispatch-job"];
-const LOGS: &[&str] = &["read-logs", "read-fs"];
-const FS: &[&str] = &["read-fs"];
+pub const DISPATCH: &[&str] = &["dispatch-job"];
+pub const LOGS: &[&str] = &["read-logs", "read-fs"];
+pub const FS: &[&str] = &["read-fs"];
+
+impl Need {
+    /// What the need asks for, in words a refusal page shows (`read-job on job "transcode"`).
+    pub fn describe(&self) -> String {
+        let any = |caps: &[&str]| caps.join(" or ");
+        match self {
+            Need::Public | Need::AnyCaller => "nothing".into(),
+            Need::Management => "a management token".into(),
+            Need::Agent(level) => format!("agent {}", level.name()),
+            Need::Operator(level) => format!("operator {}", level.name()),
+            Need::Namespace(caps) => format!("{} in the namespace", any(caps)),
+            Need::SomeJob(cap) => format!("{cap} on the namespace or on some job"),
+            Need::Job(id, caps) => format!("{} on job {id:?}", any(caps)),
+            Need::Eval(id) => format!("read-job on the job of evaluation {id:?}"),
+            Need::PolicyRead(name) => format!("a token holding policy {name:?}"),
+            Need::TokenRead(accessor) => format!("token {accessor:?} or a management token"),
+            Need::RegisterBody => "submit-job on the job in the body".into(),
+        }
+    }
+}
+
+/// Everyone, as a request is with ACLs off.
+pub fn identify_disabled() -> Identity {
+    Identity::disabled()
+}
+
+/// Resolve who a request is from its headers (what the edge does for every API call).
+pub fn identify(app: &AppState, headers: &HeaderMap) -> Identity {
+    if !app.security.acl {
+        return Identity::disabled();
+    }
+    let secret = secret_of(headers);
+    let caller = app
+        .state
+        .read()
+        .acl()
+        .caller(secret.as_deref(), app.clock.now_ns());
+    Identity {
+        caller,
+        secret,
+        acl_enabled: true,
+    }
+}
+
+/// Whether `identity` may do what `need` asks; the refusal's text when not (Nomad's
+/// `Permission denied`, or `ACL token expired`). `RegisterBody` is decided by the edge.
+pub fn check(app: &AppState, identity: &Identity, need: &Need) -> Result<(), &'static str> {
+    if !identity.acl_enabled || *need == Need::Public {
+        return Ok(());
+    }
+    if matches!(identity.caller, Caller::Expired) {
+        return Err(TOKEN_EXPIRED);
+    }
+    if allows(app, identity, need) {
+        Ok(())
+    } else {
+        Err(PERMISSION_DENIED)
+    }
+}
+
+/// The per-caller dispatch rate limit (a token's accessor, else the peer address): the
+/// 429 answer when the caller is over it. `job` names the job in the answer.
+pub fn over_dispatch_rate(
+    app: &AppState,
+    identity: &Identity,
+    peer: Option<std::net::IpAddr>,
+    job: &str,
+) -> Option<Response> {
+    let limiter = app.security.limiter.as_ref()?;
+    let key = match identity.accessor() {
+        Some(a) => format!("token:{a}"),
+        None => format!(
+            "addr:{}",
+            peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+        ),
+    };
+    let wait = limiter.take(&key, std::time::Instant::now()).err()?;
+    let known = app.state.read().job(job).is_some();
+    Some(super::backpressure::too_many(
+        if known { job } else { "_unknown" },
+        wait,
+    ))
+}
 
 /// What `method` on the matched `route` needs (`rest`: the path's wildcard, for job and
 /// evaluation routes; `query` for list filters).
@@ -210,59 +293,32 @@ pub async fn edge(
     let rest = wildcard(&route, &path);
     let query = Query::parse(request.uri().query());
     let method = request.method().clone();
-    let identity = if app.security.acl {
-        let secret = secret_of(request.headers());
-        let caller = app
-            .state
-            .read()
-            .acl()
-            .caller(secret.as_deref(), app.clock.now_ns());
-        Identity {
-            caller,
-            secret,
-            acl_enabled: true,
-        }
-    } else {
-        Identity::disabled()
-    };
+    let identity = identify(&app, request.headers());
     if identity.acl_enabled {
         let need = need(&method, &route, &rest, &query);
-        if need != Need::Public {
-            if matches!(identity.caller, Caller::Expired) {
-                return refuse_unread(request, denied(TOKEN_EXPIRED)).await;
-            }
-            let allowed = match &need {
-                Need::RegisterBody => {
-                    let (allowed, rebuilt) = register_allowed(&identity, request).await;
-                    request = match rebuilt {
-                        Ok(r) => r,
-                        Err(response) => return response,
-                    };
-                    allowed
+        let checked = match &need {
+            Need::RegisterBody if !matches!(identity.caller, Caller::Expired) => {
+                let (allowed, rebuilt) = register_allowed(&identity, request).await;
+                request = match rebuilt {
+                    Ok(r) => r,
+                    Err(response) => return response,
+                };
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(PERMISSION_DENIED)
                 }
-                other => allows(&app, &identity, other),
-            };
-            if !allowed {
-                return refuse_unread(request, denied(PERMISSION_DENIED)).await;
             }
+            other => check(&app, &identity, other),
+        };
+        if let Err(message) = checked {
+            return refuse_unread(request, denied(message)).await;
         }
     }
     if is_dispatch(&method, &route, &rest) {
-        if let Some(limiter) = &app.security.limiter {
-            let key = match identity.accessor() {
-                Some(a) => format!("token:{a}"),
-                None => format!(
-                    "addr:{}",
-                    peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
-                ),
-            };
-            if let Err(wait) = limiter.take(&key, std::time::Instant::now()) {
-                let job = super::job::split_suffix(&rest).0;
-                let known = app.state.read().job(job).is_some();
-                let response =
-                    super::backpressure::too_many(if known { job } else { "_unknown" }, wait);
-                return refuse_unread(request, response).await;
-            }
+        let job = super::job::split_suffix(&rest).0.to_string();
+        if let Some(response) = over_dispatch_rate(&app, &identity, peer, &job) {
+            return refuse_unread(request, response).await;
         }
     }
     request.extensions_mut().insert(identity);

@@ -30,7 +30,7 @@ pub mod wire;
 pub use error::ApiError;
 pub use files::{any_task_dir, sandbox_error, task_dir, task_ended};
 pub use job::{decode_payload, render_tasks, submit_dispatch};
-pub use query::query_pairs;
+pub use query::{query_pairs, Query};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};

@@ -352,12 +352,27 @@ pub async fn page(
             message: r.message.as_deref().unwrap_or_default().to_string(),
         })
         .collect();
-    let rendered = match crate::api::render_tasks(&d, payload.as_deref()) {
-        Ok(tasks) => serde_json::to_string_pretty(&tasks).unwrap_or_default(),
-        Err(e) => format!("cannot render: {e}"),
+    // Logs need read-logs, the sandbox and the rendered tasks (sandbox files) read-fs, as
+    // their API routes do: without them they are not read at all.
+    let can = ui.viewer.on_child(&d.id, d.parent());
+    let rendered = if !can.files {
+        String::new()
+    } else {
+        match crate::api::render_tasks(&d, payload.as_deref()) {
+            Ok(tasks) => serde_json::to_string_pretty(&tasks).unwrap_or_default(),
+            Err(e) => format!("cannot render: {e}"),
+        }
     };
-    let logs = logs(ui, &d, query).await;
-    let files = files(ui, &d, get(query, "path").unwrap_or("")).await;
+    let logs = if can.logs {
+        Some(logs(ui, &d, query).await)
+    } else {
+        None
+    };
+    let files = if can.files {
+        Some(files(ui, &d, get(query, "path").unwrap_or("")).await)
+    } else {
+        None
+    };
     let url = format::job_url(&d.id);
     let eval = d.eval_id.to_string();
     let view = serde_json::json!({
@@ -391,6 +406,7 @@ pub async fn page(
     c.insert("logs", &logs);
     c.insert("files", &files);
     c.insert("rendered", &rendered);
+    c.insert("can", &can);
     let (status, error) = match action_error {
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
@@ -457,7 +473,7 @@ pub async fn redispatch(ui: &Ui, id: &str) -> Response {
         idempotency_token: None,
         ..DispatchRequest::default()
     };
-    match crate::api::submit_dispatch(&ui.app, None, request).await {
+    match crate::api::submit_dispatch(&ui.app, super::job::accessor(ui), request).await {
         Ok(reply) => super::see_other(&format::job_url(&reply.dispatched_job_id)),
         Err(e) => page(ui, id, &[], Some((e.status(), e.to_string()))).await,
     }

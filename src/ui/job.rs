@@ -438,6 +438,7 @@ pub async fn page(
     c.insert("summary", &summary);
     c.insert("form", &form);
     c.insert("children", &children);
+    c.insert("can", &ui.viewer.on_job(&job.id));
     let status = submitted.as_ref().map_or(StatusCode::OK, |s| s.status);
     ui.render(status, "job.html", &c)
 }
@@ -571,6 +572,25 @@ fn place(error: &ApiError) -> FormErrors {
     out
 }
 
+/// A dispatch the caller may not make: the job's page with the refusal on the form (403);
+/// nothing was read or dispatched.
+pub async fn refused(ui: &Ui, id: &str, message: String) -> Response {
+    let submitted = Submitted {
+        input: FormInput::default(),
+        errors: FormErrors {
+            form: Some(message),
+            ..FormErrors::default()
+        },
+        status: StatusCode::FORBIDDEN,
+    };
+    page(ui, id, &[], Some(submitted)).await
+}
+
+/// The caller's token, recorded on what it dispatches (`DispatchedBy`), as the API does.
+pub fn accessor(ui: &Ui) -> Option<String> {
+    ui.identity().accessor().map(str::to_string)
+}
+
 /// `POST /ui/jobs/<id>/dispatch`: dispatch through the API's path; on success see the new
 /// child, else the form again with the server's message beside the field it is about.
 pub async fn dispatch(ui: &Ui, id: &str, request: Request) -> Response {
@@ -595,7 +615,7 @@ pub async fn dispatch(ui: &Ui, id: &str, request: Request) -> Response {
         }
     };
     let outcome = match request_of(id, &input) {
-        Ok(req) => crate::api::submit_dispatch(&ui.app, None, req)
+        Ok(req) => crate::api::submit_dispatch(&ui.app, accessor(ui), req)
             .await
             .map_err(|e| (place(&e), e.status())),
         Err(errors) => {

@@ -1,4 +1,4 @@
-//! The jobs page: every registered job with its queue (pending, running, dead), the demand
+//! The jobs page: every registered job the caller may list, with its queue (pending, running, dead), the demand
 //! of what waits, running against its limit, and the last hour of queue depth. Costs
 //! O(jobs): every number comes from the counters the state keeps.
 
@@ -63,6 +63,7 @@ pub async fn page(ui: &Ui) -> Response {
         let s = ui.app.state.read();
         let rows: Vec<JobRow> = s
             .jobs()
+            .filter(|entry| ui.viewer.may_list(&entry.job.id))
             .map(|entry| {
                 let c = &entry.children;
                 JobRow {

@@ -4,6 +4,7 @@
 //! queue costs the browser a few bytes per change, not a child's JSON. Heartbeats (`{}`)
 //! as in the event stream; a follower too slow for the feed's buffer gets `{"Lagged":true}`
 //! and the stream ends (the script reloads the page's live regions and follows again).
+//! With ACLs on, only changes to jobs the caller may read (`read-job`) make a line.
 
 use std::time::Duration;
 
@@ -38,35 +39,43 @@ pub async fn stream(ui: &Ui, raw: Option<&str>) -> Response {
         }
     };
     let sub = ui.app.state.subscribe_events(index);
+    let viewer = ui.viewer.clone();
     let lines = futures_util::stream::unfold(
         (sub, filter, true, false),
-        |(mut sub, filter, first, over)| async move {
-            if over {
-                return None;
-            }
-            if first {
-                return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)));
-            }
-            loop {
-                match tokio::time::timeout(HEARTBEAT, sub.next()).await {
-                    Err(_) => {
-                        return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)))
-                    }
-                    Ok(Err(_lagged)) => {
-                        return Some((
-                            Bytes::from_static(b"{\"Lagged\":true}\n"),
-                            (sub, filter, false, true),
-                        ))
-                    }
-                    Ok(Ok(batches)) => {
-                        let last = batches
-                            .iter()
-                            .filter(|b| b.events.iter().any(|e| filter.matches(e)))
-                            .map(|b| b.index)
-                            .max();
-                        if let Some(index) = last {
-                            let line = format!("{{\"Index\":{index}}}\n");
-                            return Some((Bytes::from(line), (sub, filter, false, false)));
+        move |(mut sub, filter, first, over)| {
+            let viewer = viewer.clone();
+            async move {
+                if over {
+                    return None;
+                }
+                if first {
+                    return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)));
+                }
+                loop {
+                    match tokio::time::timeout(HEARTBEAT, sub.next()).await {
+                        Err(_) => {
+                            return Some((Bytes::from_static(b"{}\n"), (sub, filter, false, false)))
+                        }
+                        Ok(Err(_lagged)) => {
+                            return Some((
+                                Bytes::from_static(b"{\"Lagged\":true}\n"),
+                                (sub, filter, false, true),
+                            ))
+                        }
+                        Ok(Ok(batches)) => {
+                            let last = batches
+                                .iter()
+                                .filter(|b| {
+                                    b.events
+                                        .iter()
+                                        .any(|e| filter.matches(e) && readable(&viewer, e))
+                                })
+                                .map(|b| b.index)
+                                .max();
+                            if let Some(index) = last {
+                                let line = format!("{{\"Index\":{index}}}\n");
+                                return Some((Bytes::from(line), (sub, filter, false, false)));
+                            }
                         }
                     }
                 }
@@ -83,4 +92,11 @@ pub async fn stream(ui: &Ui, raw: Option<&str>) -> Response {
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// Whether the caller may read what `e` is about (its key, or the job or child it belongs to).
+fn readable(viewer: &super::access::Viewer, e: &crate::state::events::Event) -> bool {
+    std::iter::once(&e.key)
+        .chain(e.filter_keys.iter())
+        .any(|k| viewer.may_read(k))
 }

@@ -8,12 +8,17 @@
 //! `/ui/live` is the pages' change feed: an index line whenever a commit touched what a
 //! page shows (the event stream's filter, without payloads).
 //!
+//! With ACLs on, every page and form is authorised as the API route it mirrors, with the
+//! token the page's script sends (`access.rs`); without a token the `anonymous` policy
+//! applies, and a page it may not read answers 403 with the token field.
+//!
 //! The UI reads the state only through `State`'s query methods, and the cluster through the
 //! `ClusterView` door; it dispatches and stops through the API's own paths
 //! (`api::submit_dispatch`, the writer's commands), so validation and messages are the API's.
 //! Templates live in `templates/` (see `templates.rs`); the queue chart's samples in
 //! `history.rs`.
 
+mod access;
 mod child;
 mod cluster;
 mod format;
@@ -35,6 +40,7 @@ use serde::Serialize;
 use tera::Context;
 
 use crate::api::AppState;
+use access::{Route, Viewer};
 pub use history::QueueHistory;
 pub use templates::TemplateError;
 use templates::Templates;
@@ -64,13 +70,13 @@ pub struct Ui {
     templates: Arc<Templates>,
     history: Arc<QueueHistory>,
     enabled: bool,
-    acl_on: bool,
+    /// Who the request being answered is from (set per request).
+    viewer: Arc<Viewer>,
 }
 
 /// The UI's routes (merged with the API's by the server), and the sampler of the queue
 /// chart started on the current runtime.
-/// `acl_on`: ACLs are enabled (the UI is then off, saying why: it has no token support yet).
-pub fn router(app: AppState, config: &UiConfig, acl_on: bool) -> Result<Router, TemplateError> {
+pub fn router(app: AppState, config: &UiConfig) -> Result<Router, TemplateError> {
     let templates = Arc::new(Templates::load(config.dir.as_deref())?);
     let history = QueueHistory::new();
     history.spawn(app.state.clone(), app.clock.clone());
@@ -79,7 +85,7 @@ pub fn router(app: AppState, config: &UiConfig, acl_on: bool) -> Result<Router, 
         templates,
         history,
         enabled: config.enabled,
-        acl_on,
+        viewer: Arc::new(Viewer::everyone()),
     };
     Ok(Router::new()
         .route("/", get(root))
@@ -110,24 +116,41 @@ async fn index(State(ui): State<Ui>) -> Response {
     Redirect::temporary("/ui/jobs").into_response()
 }
 
-async fn page(State(ui): State<Ui>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> Response {
+async fn page(
+    State(ui): State<Ui>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     if !ui.enabled {
         return ui.disabled();
     }
+    if let Some(name) = rest.strip_prefix("assets/") {
+        // the stylesheet and script: public, as the API's status routes are
+        return ui.asset(name);
+    }
+    let ui = ui.for_request(&headers);
     let query = crate::api::query_pairs(raw.as_deref());
     match rest.as_str() {
-        "jobs" | "jobs/" => jobs::page(&ui).await,
-        "cluster" | "clients" | "servers" => cluster::page(&ui).await,
-        "live" => live::stream(&ui, raw.as_deref()).await,
-        other => {
-            if let Some(name) = other.strip_prefix("assets/") {
-                return ui.asset(name);
-            }
-            match other.strip_prefix("jobs/") {
-                Some(id) => job_page(&ui, id, &query).await,
-                None => ui.not_found(&format!("There is no page /ui/{other}.")),
+        "jobs" | "jobs/" => match ui.refused(&Route::Jobs) {
+            Some(refusal) => refusal,
+            None => jobs::page(&ui).await,
+        },
+        "cluster" | "clients" | "servers" => match ui.refused(&Route::Cluster) {
+            Some(refusal) => refusal,
+            None => cluster::page(&ui).await,
+        },
+        "live" => {
+            let topics = crate::api::events::topics(raw.as_deref());
+            match ui.refused_plain(&Route::Live(&topics)) {
+                Some(refusal) => refusal,
+                None => live::stream(&ui, raw.as_deref()).await,
             }
         }
+        other => match other.strip_prefix("jobs/") {
+            Some(id) => job_page(&ui, id, &query).await,
+            None => ui.not_found(&format!("There is no page /ui/{other}.")),
+        },
     }
 }
 
@@ -169,6 +192,11 @@ async fn job_page(ui: &Ui, path: &str, query: &[(String, String)]) -> Response {
             job_id_of(path).to_string()
         }
     };
+    // authorised before it is looked up, as the API is (a token that may not read a job
+    // cannot tell whether it exists)
+    if let Some(refusal) = ui.refused(&Route::Job(&id)) {
+        return refusal;
+    }
     let (is_parent, is_child) = {
         let s = ui.app.state.read();
         (s.job(&id).is_some(), s.dispatch(&id).is_some())
@@ -189,16 +217,54 @@ async fn action(State(ui): State<Ui>, Path(rest): Path<String>, request: Request
     if let Some(refusal) = cross_site(request.headers()) {
         return refusal;
     }
+    let ui = ui.for_request(request.headers());
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let Some(path) = rest.strip_prefix("jobs/") else {
         return ui.not_found(&format!("Nothing to post to at /ui/{rest}."));
     };
     if let Some(id) = path.strip_suffix("/dispatch") {
+        if let Some((need, message)) = ui.viewer.refusal(&ui.app, &Route::Dispatch(id)) {
+            // A job the caller may read: its page, the refusal on the form.
+            let readable = ui.viewer.refusal(&ui.app, &Route::Job(id)).is_none()
+                && ui.app.state.read().job(id).is_some();
+            if readable {
+                let text = format!("{message}: dispatching needs {}", need.describe());
+                return job::refused(&ui, id, text).await;
+            }
+            return ui
+                .refused(&Route::Dispatch(id))
+                .unwrap_or_else(|| ui.not_found(id));
+        }
+        if let Some(too_many) =
+            crate::api::auth::over_dispatch_rate(&ui.app, ui.identity(), peer, id)
+        {
+            return too_many;
+        }
         return job::dispatch(&ui, id, request).await;
     }
     if let Some(id) = path.strip_suffix("/stop") {
+        if let Some(refusal) = ui.refused(&Route::Stop(id)) {
+            return refusal;
+        }
         return child::stop(&ui, id).await;
     }
     if let Some(id) = path.strip_suffix("/redispatch") {
+        // a new child of the parent: dispatch-job on it (and read-job on this child, whose
+        // meta and payload it copies)
+        let parent = id.split_once('/').map_or(id, |(p, _)| p);
+        for route in [Route::Job(id), Route::Dispatch(parent)] {
+            if let Some(refusal) = ui.refused(&route) {
+                return refusal;
+            }
+        }
+        if let Some(too_many) =
+            crate::api::auth::over_dispatch_rate(&ui.app, ui.identity(), peer, parent)
+        {
+            return too_many;
+        }
         return child::redispatch(&ui, id).await;
     }
     ui.not_found(&format!("Nothing to post to at /ui/{rest}."))
@@ -225,21 +291,6 @@ fn cross_site(headers: &HeaderMap) -> Option<Response> {
     None
 }
 
-/// What the token of a request may do, as the pages show it. (ACLs are not in this build:
-/// everything is allowed and no token field is shown.)
-#[derive(Debug, Clone, Serialize)]
-pub struct Access {
-    pub enabled: bool,
-    /// Who the token is, for the header.
-    pub who: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Can {
-    pub dispatch: bool,
-    pub stop: bool,
-}
-
 /// A page's change feed: the event topics it follows and the index it was rendered at.
 #[derive(Debug, Clone, Serialize)]
 pub struct Live {
@@ -248,26 +299,50 @@ pub struct Live {
 }
 
 impl Ui {
+    /// This UI answering one request: its caller resolved from the request's headers.
+    fn for_request(&self, headers: &HeaderMap) -> Ui {
+        Ui {
+            viewer: Arc::new(Viewer::of(&self.app, headers)),
+            ..self.clone()
+        }
+    }
+
+    fn identity(&self) -> &crate::api::auth::Identity {
+        self.viewer.identity()
+    }
+
+    /// The 403 page when the caller may not use `route`: what is missing, and the token
+    /// field to give a token that has it.
+    fn refused(&self, route: &Route) -> Option<Response> {
+        let (need, message) = self.viewer.refusal(&self.app, route)?;
+        let mut c = self.context("Permission denied", "", None);
+        c.insert("heading", "403 · Permission denied");
+        c.insert("reason", message);
+        c.insert("need", &need.describe());
+        Some(self.render(StatusCode::FORBIDDEN, "denied.html", &c))
+    }
+
+    /// A refusal as the API words it, for the script's feeds (not a page).
+    fn refused_plain(&self, route: &Route) -> Option<Response> {
+        let (need, message) = self.viewer.refusal(&self.app, route)?;
+        Some(
+            (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!("{message}: needs {}", need.describe()),
+            )
+                .into_response(),
+        )
+    }
+
     /// The context every page starts from.
     fn context(&self, title: &str, section: &str, live: Option<Live>) -> Context {
         let mut c = Context::new();
         c.insert("title", title);
         c.insert("section", section);
         c.insert("live", &live);
-        c.insert(
-            "acl",
-            &Access {
-                enabled: false,
-                who: String::new(),
-            },
-        );
-        c.insert(
-            "can",
-            &Can {
-                dispatch: true,
-                stop: true,
-            },
-        );
+        c.insert("acl", &self.viewer.access());
+        c.insert("can", &self.viewer.anywhere());
         c.insert("version", env!("CARGO_PKG_VERSION"));
         c.insert("asset_version", &self.templates.asset_version);
         c
@@ -300,9 +375,7 @@ impl Ui {
     }
 
     fn disabled(&self) -> Response {
-        let mut c = Context::new();
-        c.insert("acl_on", &self.acl_on);
-        self.render(StatusCode::OK, "disabled.html", &c)
+        self.render(StatusCode::OK, "disabled.html", &Context::new())
     }
 
     fn asset(&self, name: &str) -> Response {

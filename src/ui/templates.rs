@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("job.html", include_str!("../../templates/job.html")),
     ("child.html", include_str!("../../templates/child.html")),
     ("cluster.html", include_str!("../../templates/cluster.html")),
+    ("denied.html", include_str!("../../templates/denied.html")),
     (
         "not_found.html",
         include_str!("../../templates/not_found.html"),

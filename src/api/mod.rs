@@ -19,6 +19,7 @@ pub mod events;
 mod files;
 mod forward;
 pub use forward::to_leader as forward_to_leader;
+pub use forward::Forwarding;
 mod job;
 mod jobs;
 pub mod metrics;
@@ -56,8 +57,8 @@ pub struct AppState {
     /// On a store several servers share: who leads (standbys forward writes to it).
     /// `None`: this server is alone and always leads.
     pub role: Option<tokio::sync::watch::Receiver<crate::leadership::Role>>,
-    /// For forwarding to the leader.
-    pub http: reqwest::Client,
+    /// For forwarding to the leader, and believing what other servers forward.
+    pub forwarding: std::sync::Arc<Forwarding>,
     /// Who may do what, and the limits on it.
     pub security: std::sync::Arc<Security>,
 }

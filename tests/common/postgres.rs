@@ -151,6 +151,16 @@ impl Postgres {
         format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The loopback TCP port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory of its Unix socket (`.s.PGSQL.<port>`).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Create a database and answer its URL.
     pub fn database(&self, name: &str) -> String {
         let mut c = self.client("postgres");
@@ -207,4 +217,87 @@ impl AsUser for Command {
         }
         self
     }
+}
+
+/// A TCP proxy on loopback in front of the cluster, for one server's connections: `cut`
+/// closes every connection through it and refuses new ones (a network partition between
+/// that server and the database, the database and everyone else staying up); `heal` lets
+/// connections through again.
+pub struct Proxy {
+    port: u16,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    cut: std::sync::atomic::AtomicBool,
+    open: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+impl Proxy {
+    /// Forward `127.0.0.1:<new port>` to the cluster's port.
+    pub fn to(pg: &Postgres) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let upstream = pg.port;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = std::sync::Arc::new(ProxyState::default());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if shared.cut.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let mut open = shared.open.lock().unwrap();
+                for s in [&client, &server] {
+                    if let Ok(s) = s.try_clone() {
+                        open.push(s);
+                    }
+                }
+                drop(open);
+                pipe(&client, &server);
+                pipe(&server, &client);
+            }
+        });
+        Proxy { port, state }
+    }
+
+    /// `postgres://dispatch@127.0.0.1:<proxy port>/<db>`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Close every connection through the proxy and refuse new ones.
+    pub fn cut(&self) {
+        self.state
+            .cut
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.state.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Let connections through again.
+    pub fn heal(&self) {
+        self.state
+            .cut
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copy `from` to `to` on a thread until either side closes.
+fn pipe(from: &std::net::TcpStream, to: &std::net::TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+        let _ = from.shutdown(std::net::Shutdown::Both);
+    });
 }

@@ -67,10 +67,12 @@ impl AppState {
     /// The backend, or 503 on a standby.
     pub fn cluster(&self) -> Result<crate::cluster::ClusterView, ApiError> {
         self.cluster.get().ok_or_else(|| {
-            ApiError::Unavailable(
+            ApiError::Unavailable(if self.leading() == Some(true) {
+                "this server was just elected and its backend is starting; retry in a moment".into()
+            } else {
                 "this server stands by and runs no backend; ask the leader (/v1/status/leader)"
-                    .into(),
-            )
+                    .into()
+            })
         })
     }
 

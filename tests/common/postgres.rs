@@ -8,6 +8,8 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Where Debian puts the server binaries.
@@ -300,4 +302,34 @@ fn pipe(from: &std::net::TcpStream, to: &std::net::TcpStream) {
         let _ = to.shutdown(std::net::Shutdown::Both);
         let _ = from.shutdown(std::net::Shutdown::Both);
     });
+}
+
+/// The cluster `fresh_database` shares among the tests of one test binary.
+static SHARED: OnceLock<Mutex<Option<Postgres>>> = OnceLock::new();
+
+/// A new, empty database on a cluster shared by every test of this test binary (started on
+/// first use, stopped and removed when the binary exits); its URL. Blocking (call it off
+/// the async threads).
+pub fn fresh_database() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let shared = SHARED.get_or_init(|| {
+        let pg = Postgres::start();
+        // SAFETY: registers a plain `extern "C" fn` that only takes the cluster out of
+        // its mutex and drops it (stops the server, removes its directory).
+        unsafe { nix::libc::atexit(stop_shared) };
+        Mutex::new(Some(pg))
+    });
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let cluster = shared.lock().unwrap_or_else(|e| e.into_inner());
+    cluster
+        .as_ref()
+        .expect("the shared cluster runs")
+        .database(&format!("test_{}_{n}", std::process::id()))
+}
+
+extern "C" fn stop_shared() {
+    if let Some(shared) = SHARED.get() {
+        let cluster = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(cluster);
+    }
 }

@@ -397,6 +397,10 @@ pub async fn bootstrap_from_file(state: &StateHandle, secret: &str) -> Result<()
     Ok(())
 }
 
+/// Logged once the backend, the scheduler and garbage collection run (on a shared store:
+/// once this server leads).
+pub const BACKEND_RUNS: &str = "the backend runs: scheduling";
+
 /// What the leader starts: the backend, the scheduler and garbage collection.
 struct Backend {
     state: StateHandle,
@@ -445,6 +449,7 @@ impl Backend {
             self.clock.clone(),
         );
         self.slot.set(view);
+        tracing::info!("{BACKEND_RUNS}");
         Ok(())
     }
 }

@@ -1199,7 +1199,6 @@ fn https_call(method: &str, url: &str, ca: &Path, body: Option<&str>) -> (i32, S
 #[test]
 fn a_standby_forwards_with_the_certificates_a_reload_brought() {
     #[path = "common/certs.rs"]
-    #[allow(dead_code)]
     mod certs;
     let pg = Postgres::start();
     let url = pg.database("tlsreload");

@@ -285,6 +285,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_client_address_is_believed_only_beside_the_servers_secret() {
+        let alone = Forwarding::new(None, None).unwrap();
+        let shared = Forwarding::new(None, Some("s3cret".into())).unwrap();
+        let ip = HeaderValue::from_static("192.0.2.7");
+        let right = HeaderValue::from_static("s3cret");
+        let wrong = HeaderValue::from_static("s3creT");
+        assert_eq!(
+            shared.vouched_client(Some(&ip), Some(&right)),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(shared.vouched_client(Some(&ip), Some(&wrong)), None);
+        assert_eq!(shared.vouched_client(Some(&ip), None), None);
+        assert_eq!(alone.vouched_client(Some(&ip), Some(&right)), None);
+        let junk = HeaderValue::from_static("not an address");
+        assert_eq!(shared.vouched_client(Some(&junk), Some(&right)), None);
+    }
+
+    #[test]
     fn writes_and_backend_reads_go_to_the_leader() {
         assert!(needs_leader(&Method::PUT, "/v1/job/j/dispatch"));
         assert!(needs_leader(&Method::POST, "/v1/jobs"));

@@ -72,7 +72,7 @@ impl Api {
                     .unwrap();
                 Some(dispatch::server::SharedStore {
                     target: dispatch::store::PgTarget::parse(&url, None).unwrap(),
-                    lease: Duration::from_secs(2),
+                    lease: dispatch::leadership::DEFAULT_LEASE,
                 })
             }
         };

@@ -227,41 +227,35 @@ impl AsUser for Command {
 /// connections through again.
 pub struct Proxy {
     port: u16,
-    state: std::sync::Arc<ProxyState>,
-}
-
-#[derive(Default)]
-struct ProxyState {
-    cut: std::sync::atomic::AtomicBool,
-    open: std::sync::Mutex<Vec<std::net::TcpStream>>,
+    /// Cut or not, and the connections through it (both ends); one lock, so a connection
+    /// accepted while the proxy is being cut is either closed by `cut` or refused.
+    state: std::sync::Arc<Mutex<(bool, Vec<std::net::TcpStream>)>>,
 }
 
 impl Proxy {
     /// Forward `127.0.0.1:<new port>` to the cluster's port.
     pub fn to(pg: &Postgres) -> Proxy {
-        use std::sync::atomic::Ordering;
         let upstream = pg.port;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
-        let state = std::sync::Arc::new(ProxyState::default());
+        let state = std::sync::Arc::new(Mutex::new((false, Vec::new())));
         let shared = state.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                if shared.cut.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
                 let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
-                let mut open = shared.open.lock().unwrap();
+                let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if state.0 {
+                    continue; // cut: both ends close as they drop
+                }
                 for s in [&client, &server] {
                     if let Ok(s) = s.try_clone() {
-                        open.push(s);
+                        state.1.push(s);
                     }
                 }
-                drop(open);
+                drop(state);
                 pipe(&client, &server);
                 pipe(&server, &client);
             }
@@ -276,19 +270,16 @@ impl Proxy {
 
     /// Close every connection through the proxy and refuse new ones.
     pub fn cut(&self) {
-        self.state
-            .cut
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        for s in self.state.open.lock().unwrap().drain(..) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = true;
+        for s in state.1.drain(..) {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
 
     /// Let connections through again.
     pub fn heal(&self) {
-        self.state
-            .cut
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 = false;
     }
 }
 

@@ -666,15 +666,20 @@ async fn compare_security(args: &Args, rounds: usize) -> Result<(), BoxError> {
     line("concurrency", args.concurrency);
     let mut totals: Vec<(usize, usize, Duration, Vec<u32>)> =
         vec![(0, 0, Duration::ZERO, Vec::new()); 2];
+    // Each round's secure/plain ratio: the two ran back to back on the same machine, so the
+    // median of these pairs is steadier than the ratio of totals on a noisy host.
+    let mut round_ratios = Vec::with_capacity(rounds);
     for round in 0..rounds {
         // alternate which goes first, so neither always runs on a warmer machine
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut round_rates = [0.0f64; 2];
         for i in order {
             let (name, target) = &targets[i];
             let r = load(args, target, &body, per_round).await;
+            round_rates[i] = r.ok as f64 / r.wall.as_secs_f64().max(1e-9);
             line(
                 &format!("round_{round}_{name}_dispatches_per_s"),
-                format!("{:.0}", r.ok as f64 / r.wall.as_secs_f64().max(1e-9)),
+                format!("{:.0}", round_rates[i]),
             );
             for e in &r.first_errors {
                 line(&format!("{name}_error_sample"), e);
@@ -685,6 +690,12 @@ async fn compare_security(args: &Args, rounds: usize) -> Result<(), BoxError> {
             t.2 += r.wall;
             t.3.extend(r.latencies_us);
         }
+        let ratio = round_rates[1] / round_rates[0].max(1e-9);
+        line(
+            &format!("round_{round}_tls_acl_vs_plain"),
+            format!("{ratio:.2}"),
+        );
+        round_ratios.push(ratio);
     }
     let mut rates = Vec::new();
     let mut p50s = Vec::new();
@@ -716,6 +727,16 @@ async fn compare_security(args: &Args, rounds: usize) -> Result<(), BoxError> {
         format!("{:+.1}%", (rates[1] / rates[0].max(1e-9) - 1.0) * 100.0),
     );
     line("tls_acl_p50_extra_ms", format!("{:+.2}", p50s[1] - p50s[0]));
+    round_ratios.sort_by(f64::total_cmp);
+    let median = match round_ratios.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => round_ratios[n / 2],
+        n => (round_ratios[n / 2 - 1] + round_ratios[n / 2]) / 2.0,
+    };
+    line(
+        "tls_acl_vs_plain_median_of_rounds",
+        format!("{median:.2} ({:+.1}%)", (median - 1.0) * 100.0),
+    );
     drop(plain);
     drop(secure);
     if !args.keep_data_dir {

@@ -646,7 +646,8 @@ pub fn run_time(job: &str, ran: Duration) {
 // Store
 // ---------------------------------------------------------------------------------------
 
-/// One group commit: how many commands it answered and how long the transaction took.
+/// One group commit: how many commands it answered and how long from its first command to
+/// durable.
 pub fn commit(batch_size: usize, took: Duration) {
     histogram!(COMMIT_BATCH).record(batch_size as f64);
     histogram!(COMMIT_SECONDS).record(took.as_secs_f64());

@@ -173,6 +173,9 @@ pub async fn run(
 }
 
 /// Serve on an already bound listener (tests bind `127.0.0.1:0`).
+///
+/// The API answers from the first moment: `503` with `Retry-After` (and a "loading"
+/// `/v1/agent/health`) while the state loads from the data dir, then everything.
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
@@ -187,27 +190,29 @@ pub async fn serve(
     } else {
         "http"
     };
-    let (state, role, peer_secret) = match &config.store {
-        None => {
-            let state = StateHandle::open(&config.data_dir, clock.clone()).map_err(|source| {
-                ServerError::State {
-                    dir: config.data_dir.clone(),
-                    source,
-                }
-            })?;
-            (state, None, None)
-        }
-        Some(shared) => {
-            let me = Peer {
-                id: uuid::Uuid::new_v4().to_string(),
-                address: advertise.to_string(),
-                url: config
-                    .advertise
-                    .clone()
-                    .unwrap_or_else(|| advertise_url(scheme, advertise, &node_name)),
-            };
-            let (state, role, secret) = open_shared(shared, clock.clone(), me).await?;
-            (state, Some(role), Some(secret))
+    // Listen at once: every request is answered 503 with Retry-After until the state is
+    // loaded (or, on a shared store, until the database answers).
+    let loading_what = match &config.store {
+        None => format!("reading {}", config.data_dir.display()),
+        Some(shared) => format!("connecting to {}", shared.target.shown()),
+    };
+    let (api_ready, starting) = api::starting_router(&loading_what);
+    let serving = tokio::spawn(http_listener::serve(
+        listener,
+        starting,
+        config.tls.clone(),
+        config.conn_limits.clone(),
+        shutdown,
+    ));
+    tracing::info!(
+        "Dispatch API bound to {scheme}://{advertise}: answering 503 until the state is loaded"
+    );
+    let opened = open_state(&config, &clock, scheme, advertise, &node_name).await;
+    let (state, role, peer_secret) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            serving.abort();
+            return Err(e);
         }
     };
     {
@@ -351,8 +356,6 @@ pub async fn serve(
         drivers = config.drivers.allowed().join(","),
         "task drivers allowed"
     );
-    tracing::info!("Dispatch API listening on {scheme}://{advertise}");
-    crate::systemd::ready(&format!("API listening on {scheme}://{advertise}"));
     // The UI has no ACL token support yet: with ACLs on it answers a page saying so, and
     // never reads or changes anything (its pages and forms would bypass the API's checks).
     let ui_config = crate::ui::UiConfig {
@@ -367,15 +370,59 @@ pub async fn serve(
             app.clone(),
             api::forward_to_leader,
         ));
-    http_listener::serve(
-        listener,
-        ui.merge(api::router(app)),
-        config.tls,
-        config.conn_limits,
-        shutdown,
-    )
-    .await
-    .map_err(ServerError::Serve)
+    api_ready.send_replace(Some(ui.merge(api::router(app))));
+    // Tests and scripts wait for this line: from here on the whole API answers.
+    tracing::info!("Dispatch API listening on {scheme}://{advertise}");
+    crate::systemd::ready(&format!("API listening on {scheme}://{advertise}"));
+    serving
+        .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(e)))?
+        .map_err(ServerError::Serve)
+}
+
+/// Open the state: the SQLite store in the data dir (on a blocking thread: it reads
+/// everything), or the shared PostgreSQL store (retrying until it answers) with this server
+/// in the election.
+async fn open_state(
+    config: &ServerConfig,
+    clock: &Clock,
+    scheme: &str,
+    advertise: SocketAddr,
+    node_name: &str,
+) -> Result<
+    (
+        StateHandle,
+        Option<tokio::sync::watch::Receiver<Role>>,
+        Option<String>,
+    ),
+    ServerError,
+> {
+    match &config.store {
+        None => {
+            let dir = config.data_dir.clone();
+            let clock = clock.clone();
+            let opened = tokio::task::spawn_blocking(move || StateHandle::open(&dir, clock))
+                .await
+                .map_err(|e| ServerError::Serve(std::io::Error::other(e)))?;
+            let state = opened.map_err(|source| ServerError::State {
+                dir: config.data_dir.clone(),
+                source,
+            })?;
+            Ok((state, None, None))
+        }
+        Some(shared) => {
+            let me = Peer {
+                id: uuid::Uuid::new_v4().to_string(),
+                address: advertise.to_string(),
+                url: config
+                    .advertise
+                    .clone()
+                    .unwrap_or_else(|| advertise_url(scheme, advertise, node_name)),
+            };
+            let (state, role, secret) = open_shared(shared, clock.clone(), me).await?;
+            Ok((state, Some(role), Some(secret)))
+        }
+    }
 }
 
 /// `-acl-bootstrap-token-file`: the management token with the file's secret exists from now

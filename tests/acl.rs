@@ -752,7 +752,21 @@ async fn an_expired_token_is_refused_saying_it_expired() {
         std::future::pending(),
     ));
     let http = reqwest::Client::new();
-    // the listener is bound: the request waits in its backlog until the server serves
+    // the server answers 503 from the moment it binds until its state is loaded
+    let health = format!("{url}/v1/agent/health");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !http
+        .get(&health)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never loaded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let boot: serde_json::Value = http
         .post(format!("{url}/v1/acl/bootstrap"))
         .send()

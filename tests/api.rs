@@ -116,6 +116,7 @@ impl Api {
             http: reqwest::Client::new(),
             _dir: dir,
         };
+        api.wait_loaded().await;
         if shared {
             // alone on its database, it leads once it has taken the lease, and then starts
             // its backend
@@ -143,6 +144,26 @@ impl Api {
             }
         }
         api
+    }
+
+    /// The server answers from the start, 503 until its state is loaded.
+    async fn wait_loaded(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let health = self
+                .http
+                .get(format!("{}/v1/agent/health", self.url))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not finish loading"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, String) {
@@ -983,6 +1004,53 @@ async fn parse_accepts_hcl1_job_files_with_a_warning() {
             .await;
         assert!(msg.contains("invalid HCL2 syntax"), "{invalid}: {msg}");
     }
+}
+
+/// From the moment it binds, the server answers: every route 503 with `Retry-After` while
+/// the state loads (`/v1/agent/health` in Nomad's shape, "loading"), then the real API.
+/// Loading is held here by not handing over the loaded router yet.
+#[tokio::test(flavor = "multi_thread")]
+async fn while_loading_every_route_answers_503_with_retry_after() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (ready, starting) = dispatch::api::starting_router("reading /data");
+    tokio::spawn(async move { axum::serve(listener, starting).await });
+    let http = reqwest::Client::new();
+
+    let health = http
+        .get(format!("{url}/v1/agent/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.headers()["retry-after"], "1");
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body, json!({"server": {"ok": false, "message": "loading"}}));
+
+    let dispatch = http
+        .put(format!("{url}/v1/job/transcode/dispatch"))
+        .body(r#"{"Meta": {"input": "a.mp4"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dispatch.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(dispatch.headers()["retry-after"], "1");
+    let text = dispatch.text().await.unwrap();
+    assert!(text.contains("loading its state (reading /data)"), "{text}");
+
+    // Loaded: the same connection pool now reaches the real routes.
+    let loaded = axum::Router::new().route(
+        "/v1/agent/health",
+        axum::routing::get(|| async { "{\"server\": {\"ok\": true}}" }),
+    );
+    ready.send_replace(Some(loaded));
+    let health = http
+        .get(format!("{url}/v1/agent/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(health.headers().get("retry-after").is_none());
 }
 
 /// Reads newline-delimited JSON frames from a streaming answer.

@@ -1881,6 +1881,59 @@ async fn reservation_formats_and_role_star() {
     assert!(d.reserved("a1").is_empty());
 }
 
+/// The controls of a double in its own process: agents added over HTTP are offered together
+/// at the next allocation cycle (one OFFERS event, as a real master batches them), and the
+/// counters say what was sent; bad input is a 400 that says what was wrong.
+#[tokio::test]
+async fn agents_added_over_http_are_offered_in_one_allocation_cycle_and_counted() {
+    let d = MesosDouble::start(Config {
+        allocation_interval: Duration::from_millis(50),
+        ..fast()
+    })
+    .await;
+    let (_client, mut ev) = subscribe(&d, ALL_CAPS).await;
+    let http = reqwest::Client::new();
+    let added = http
+        .post(format!("{}/double/agents?count=3&cpus=2&mem=1024", d.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status().as_u16(), 200);
+    assert_eq!(added.json::<Value>().await.unwrap(), json!({"agents": 3}));
+    let offers = ev.next_of("OFFERS").await;
+    let agents: Vec<&str> = offers["offers"]["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["agent_id"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents.len(), 3, "{offers}");
+    for a in ["agent-1", "agent-2", "agent-3"] {
+        assert!(agents.contains(&a), "{agents:?}");
+    }
+    let counters: Value = http
+        .get(format!("{}/double/counters", d.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counters["offers_sent"], 3, "{counters}");
+    assert_eq!(counters["events"]["OFFERS"], 1, "{counters}");
+    assert_eq!(counters["calls"]["SUBSCRIBE"], 1, "{counters}");
+    assert_eq!(counters["tasks_launched"], 0, "{counters}");
+    assert_eq!(counters["violations"], 0, "{counters}");
+
+    let bad = http
+        .post(format!("{}/double/agents?count=many", d.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    assert!(bad.text().await.unwrap().contains("count must be a number"));
+}
+
 // ------------------------------------------------------------ operator features
 
 fn roles_framework(roles: &[&str], suppressed: &[&str]) -> Value {

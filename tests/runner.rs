@@ -488,4 +488,32 @@ fn a_task_too_large_for_the_machine_is_reported_and_does_not_block_smaller_ones(
     });
     let job = get_json(&server, &format!("/v1/job/{big_child}"));
     assert_eq!(job["DispatchStatus"], "pending");
+
+    // More of them: each carries the note, the log says it once for the job.
+    let more: Vec<String> = (0..3)
+        .map(|_| {
+            dispatched_id(&ok(&dispatch(
+                &server,
+                &["job", "dispatch", "-detach", "big"],
+            )))
+        })
+        .collect();
+    for child in &more {
+        wait_until(20, "every big dispatch to be reported", || {
+            get_json(&server, &format!("/v1/job/{child}"))["StatusDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains("needs cpus=4"))
+        });
+    }
+    let log = server.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("no agent has offered that much"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one log line per job and reason:\n{log}");
+    assert!(
+        lines[0].contains("job=\"big\"") || lines[0].contains("job=big"),
+        "{}",
+        lines[0]
+    );
 }

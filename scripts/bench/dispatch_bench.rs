@@ -11,6 +11,8 @@
 //! both see the same machine; it prints each one's totals and the difference. See
 //! scripts/bench/README.md.
 
+mod ceiling;
+
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,10 @@ struct Args {
     /// HTTP client: a minimal HTTP/1.1 client on tokio (cheapest on a shared CPU) or reqwest
     #[arg(long, value_enum, default_value_t = ClientKind::Raw)]
     client: ClientKind,
+    /// Do not bench: serve the trivial-handler ceiling (same route, parsed JSON body, no
+    /// storage) on this address until killed (`scripts/bench/p1.sh` compares against it)
+    #[arg(long, value_name = "ADDR")]
+    ceiling: Option<SocketAddr>,
     /// Start a plain server and one with TLS + ACLs, and alternate ROUNDS rounds of
     /// --requests/ROUNDS dispatches between them (raw client; needs `openssl` to make the
     /// throwaway certificate)
@@ -88,6 +94,9 @@ fn main() {
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
+    if let Some(bind) = args.ceiling {
+        return ceiling::serve(bind).await;
+    }
     if args.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }

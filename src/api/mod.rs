@@ -33,6 +33,11 @@ pub use files::{any_task_dir, sandbox_error, task_dir, task_ended};
 pub use job::{decode_payload, render_tasks, submit_dispatch};
 pub use query::query_pairs;
 
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+use tower::ServiceExt as _;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -187,4 +192,42 @@ pub fn router(app: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(app)
+}
+
+/// The API from the moment the server binds, before its state is loaded: every request is
+/// answered `503` with `Retry-After` (and `/v1/agent/health` says "loading") until a router
+/// is sent on the returned channel; from then on every request goes to that router.
+pub fn starting_router(what: &str) -> (watch::Sender<Option<Router>>, Router) {
+    let (tx, rx) = watch::channel(None::<Router>);
+    let what = what.to_string();
+    let router = Router::new().fallback(move |request: Request| {
+        let current = rx.borrow().clone();
+        let what = what.clone();
+        async move {
+            match current {
+                Some(router) => match router.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                None => loading(request.uri().path(), &what),
+            }
+        }
+    });
+    (tx, router)
+}
+
+/// The answer while loading: Nomad's health shape with `ok: false` on `/v1/agent/health`,
+/// a plain 503 elsewhere; both with `Retry-After`.
+fn loading(path: &str, what: &str) -> Response {
+    let error = ApiError::Loading(what.to_string());
+    if path != "/v1/agent/health" {
+        return error.into_response();
+    }
+    let body = serde_json::json!({"server": {"ok": false, "message": "loading"}});
+    let mut response = (error.status(), axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(error::LOADING_RETRY_AFTER_SECONDS),
+    );
+    response
 }

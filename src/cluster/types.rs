@@ -137,6 +137,15 @@ impl Demand {
     }
 
     /// The larger of each resource.
+    pub fn min(&self, o: &Demand) -> Demand {
+        Demand {
+            cpus: self.cpus.min(o.cpus),
+            mem_mb: self.mem_mb.min(o.mem_mb),
+            disk_mb: self.disk_mb.min(o.disk_mb),
+            gpus: self.gpus.min(o.gpus),
+        }
+    }
+
     pub fn max(&self, o: &Demand) -> Demand {
         Demand {
             cpus: self.cpus.max(o.cpus),

@@ -42,6 +42,9 @@ pub struct Core {
     kills: HashMap<Arc<str>, i64>,
     /// Dispatches already told they are too large for every agent.
     reported_too_large: HashSet<Arc<str>>,
+    /// (job, note) pairs already logged: a job whose dispatches no agent can hold is logged
+    /// once per reason, not once per dispatch.
+    logged_too_large: HashSet<(Arc<str>, String)>,
     /// Largest resources each agent has offered at once.
     largest_agent: HashMap<String, Demand>,
     /// When the last REVIVE was sent (Unix ns).
@@ -97,6 +100,7 @@ impl Core {
             quiet: None,
             kills: HashMap::new(),
             reported_too_large: HashSet::new(),
+            logged_too_large: HashSet::new(),
             largest_agent: HashMap::new(),
             last_revive: None,
             revive_pending: false,
@@ -124,7 +128,10 @@ impl Core {
     /// Fit ready work into offers: first fit in queue order with no head-of-line blocking,
     /// `max_running` per job, tasks of one group instance on one agent.
     pub fn place(&mut self, state: &State, offers: Vec<Offer>, now: i64) -> Placement {
-        let units = ready::ready_units(state, now);
+        let offered = offers
+            .iter()
+            .fold(Demand::default(), |t, o| t.add(&Demand::of(&o.resources)));
+        let units = ready::ready_units(state, now, &offered);
         let running = ready::running_per_job(state);
         for offer in &offers {
             let offered = Demand::of(&offer.resources);
@@ -178,7 +185,15 @@ impl Core {
                 note.push_str("; ");
                 note.push_str(self.caps.gpu_hint);
             }
-            tracing::warn!(dispatch = %unit.dispatch.id, "{note}");
+            let key: (Arc<str>, String) = (unit.parent().into(), note.clone());
+            if !self.logged_too_large.contains(&key) {
+                tracing::warn!(
+                    job = unit.parent(),
+                    dispatch = %unit.dispatch.id,
+                    "{note} (logged once per job and reason; each waiting dispatch carries the note)"
+                );
+                self.logged_too_large.insert(key);
+            }
             self.reported_too_large.insert(unit.dispatch.id.clone());
             notes.push((unit.dispatch.id.clone(), note));
         }
@@ -233,7 +248,8 @@ impl Core {
             return None;
         }
         // Only the roles the ready work can use (every role when some work can use any).
-        let roles = placement::roles_wanted(&ready::ready_units(state, now));
+        // The roles of the work first in line (no offers at hand: the first `SCAN_LIMIT`).
+        let roles = placement::roles_wanted(&ready::ready_units(state, now, &Demand::default()));
         tracing::debug!(?roles, "work is ready: revive");
         self.suppressed = false;
         self.quiet = None;

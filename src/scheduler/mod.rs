@@ -51,6 +51,11 @@ const IMPLICIT_RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Most status updates applied in one batch (one commit) before they are acknowledged.
 const MAX_UPDATE_BATCH: usize = 1024;
+/// A sweep (kills due, revive check) walks the active dispatches; after one that took `d`,
+/// the next wake-up's sweep waits until `d * SWEEP_SPACING` has passed, so sweeps take at
+/// most about a tenth of the loop's time however many commits wake it (with a small state a
+/// sweep takes microseconds and runs at once).
+const SWEEP_SPACING: u32 = 10;
 
 /// Start the scheduler on a tokio task.
 pub fn spawn(
@@ -70,6 +75,8 @@ pub fn spawn(
         backend: view.capabilities.name,
         core: Core::new(view.capabilities),
         retry_at: None,
+        next_sweep: tokio::time::Instant::now(),
+        sweep_wanted: false,
     };
     tokio::spawn(scheduler.run(events))
 }
@@ -83,6 +90,10 @@ struct Scheduler {
     core: Core,
     /// When the next failed task's retry delay runs out (Unix ns).
     retry_at: Option<i64>,
+    /// Earliest time of the next sweep asked for by a wake-up (`SWEEP_SPACING`).
+    next_sweep: tokio::time::Instant,
+    /// A wake-up asked for a sweep before `next_sweep`: it runs then.
+    sweep_wanted: bool,
 }
 
 /// A tokio deadline for a Unix-ns time of the scheduler's clock.
@@ -115,7 +126,10 @@ impl Scheduler {
                     if changed.is_err() {
                         return;
                     }
-                    self.kill_and_revive();
+                    self.wake_sweep();
+                }
+                _ = tokio::time::sleep_until(self.next_sweep), if self.sweep_wanted => {
+                    self.sweep();
                 }
                 _ = tokio::time::sleep_until(deadline(&self.clock, revive_at.unwrap_or_default())),
                     if revive_at.is_some() => {
@@ -251,6 +265,23 @@ impl Scheduler {
         }
     }
 
+    /// A wake-up (commit, updates) wants a sweep: now, or at `next_sweep`.
+    fn wake_sweep(&mut self) {
+        if tokio::time::Instant::now() >= self.next_sweep {
+            self.sweep();
+        } else {
+            self.sweep_wanted = true;
+        }
+    }
+
+    /// `kill_and_revive`, spaced by its own cost (`SWEEP_SPACING`).
+    fn sweep(&mut self) {
+        let started = tokio::time::Instant::now();
+        self.kill_and_revive();
+        self.next_sweep = started + started.elapsed() * SWEEP_SPACING;
+        self.sweep_wanted = false;
+    }
+
     /// Kills that are due, then a revive if work is waiting.
     fn kill_and_revive(&mut self) {
         let now = self.clock.now_ns();
@@ -346,10 +377,12 @@ impl Scheduler {
             self.call(kill);
         }
         self.answer_inverse_offers();
-        self.kill_and_revive();
+        self.wake_sweep();
     }
 
     /// Place ready work on the offers, record the launches, then accept or decline each.
+    /// The launch records of every offer of the event are sent together, so they share one
+    /// commit (one sync), and only then do the ACCEPTs go out.
     async fn on_offers(&mut self, offers: Vec<Offer>) {
         let placement = {
             let s = self.state.read();
@@ -358,8 +391,23 @@ impl Scheduler {
         for release in placement.releases {
             self.call(release);
         }
+        let mut launches = Vec::with_capacity(placement.offers.len());
+        let mut commands = Vec::new();
         for plan in placement.offers {
-            self.launch_on(plan, &placement.units).await;
+            launches.push(
+                self.render_offer(plan, &placement.units, &mut commands)
+                    .await,
+            );
+        }
+        let results =
+            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c))).await;
+        for result in results {
+            if let Err(e) = result {
+                tracing::info!("not launched: {e}");
+            }
+        }
+        for launch in launches {
+            self.accept_or_decline(launch);
         }
         for (dispatch_id, note) in placement.notes {
             if let Err(e) = self.state.apply(Command::Note { dispatch_id, note }).await {
@@ -377,16 +425,20 @@ impl Scheduler {
         }
     }
 
-    /// Record and launch the units planned for one offer; decline it when nothing launches.
-    /// All launch records of the offer are sent together, so they share one commit.
-    async fn launch_on(&mut self, plan: OfferPlan, units: &[Unit]) {
+    /// Render the units planned for one offer; their launch records (or failures) go to
+    /// `commands`.
+    async fn render_offer(
+        &self,
+        plan: OfferPlan,
+        units: &[Unit],
+        commands: &mut Vec<Command>,
+    ) -> OfferLaunch {
         let OfferPlan {
             offer_ids,
             offer,
             units: chosen,
         } = plan;
         let mut rendered_units = Vec::new();
-        let mut commands = Vec::new();
         for unit in chosen.iter().filter_map(|i| units.get(*i)) {
             match self.render(unit, &offer).await {
                 Ok(rendered) => {
@@ -415,26 +467,33 @@ impl Scheduler {
                 }
             }
         }
-        let results =
-            futures_util::future::join_all(commands.into_iter().map(|c| self.state.apply(c))).await;
-        for result in results {
-            if let Err(e) = result {
-                tracing::info!("not launched: {e}");
-            }
+        OfferLaunch {
+            offer_ids,
+            offer,
+            rendered_units,
         }
+    }
+
+    /// Once the launch records are durable: ACCEPT the offer with the tasks the state
+    /// recorded (a stop may have raced the placement), or DECLINE it if none.
+    fn accept_or_decline(&self, launch: OfferLaunch) {
+        let OfferLaunch {
+            offer_ids,
+            offer,
+            rendered_units,
+        } = launch;
         let mut tasks: Vec<TaskInfo> = Vec::new();
-        for (id, rendered) in rendered_units {
-            // Launch only what the state recorded (a stop may have raced the placement).
-            let recorded = {
-                let s = self.state.read();
-                s.dispatch(&id).is_some_and(|d| {
+        {
+            let s = self.state.read();
+            for (id, rendered) in rendered_units {
+                let recorded = s.dispatch(&id).is_some_and(|d| {
                     rendered
                         .iter()
                         .all(|t| d.runs.iter().any(|r| *r.task_id == *t.task_id.value))
-                })
-            };
-            if recorded {
-                tasks.extend(rendered);
+                });
+                if recorded {
+                    tasks.extend(rendered);
+                }
             }
         }
         if tasks.is_empty() {
@@ -444,7 +503,7 @@ impl Scheduler {
                 refuse_seconds: DECLINE_SECONDS,
             });
         } else {
-            tracing::info!(
+            tracing::debug!(
                 offer = %offer.id,
                 agent = %offer.agent_id,
                 tasks = tasks.len(),
@@ -475,6 +534,13 @@ impl Scheduler {
         };
         placement::render_unit(self.core.caps(), unit, offer, payload.as_deref())
     }
+}
+
+/// One offer's rendered launches, waiting for their records to be durable.
+struct OfferLaunch {
+    offer_ids: Vec<crate::cluster::OfferId>,
+    offer: Offer,
+    rendered_units: Vec<(std::sync::Arc<str>, Vec<TaskInfo>)>,
 }
 
 /// Metrics of status updates, seen before they are applied: real transitions, the queue wait

@@ -78,10 +78,25 @@ pub fn fit(
     let mut taken = vec![false; units.len()];
     let mut started: HashSet<Arc<str>> = HashSet::new();
     let mut plans = Vec::with_capacity(offers.len());
+    // No unit needs less than this: an offer with less left is full (each offer's scan
+    // stops there, so many offers over a long queue cost offers + units, not their product).
+    let smallest = units
+        .iter()
+        .map(|u| u.demand)
+        .reduce(|a, b| a.min(&b))
+        .unwrap_or_default();
+    // Units before this index are all taken.
+    let mut first_free = 0;
     for (offer_ids, offer) in offers {
         let mut free = Demand::of(&offer.resources);
         let mut chosen = Vec::new();
-        for (i, unit) in units.iter().enumerate() {
+        while taken.get(first_free).is_some_and(|t| *t) {
+            first_free += 1;
+        }
+        for (i, unit) in units.iter().enumerate().skip(first_free) {
+            if !smallest.fits_in(&free) {
+                break;
+            }
             if taken[i] {
                 continue;
             }

@@ -9,9 +9,12 @@ use crate::model::plan::{self, SlotState};
 use crate::model::{Dispatch, DispatchStatus, Slot};
 use crate::state::State;
 
-/// Most queued dispatches looked at per placement round: the cost of a round is bounded
-/// however long the queue is.
+/// Queued dispatches looked at per placement round at least; more while the offers could
+/// still hold everything looked at so far (many offers at once), up to `SCAN_MAX`. The cost
+/// of a round is bounded however long the queue is.
 pub const SCAN_LIMIT: usize = 10_000;
+/// Most queued dispatches looked at per placement round.
+pub const SCAN_MAX: usize = 200_000;
 
 /// Tasks of one group instance of one dispatch that may launch together.
 #[derive(Debug, Clone)]
@@ -32,16 +35,24 @@ impl Unit {
 }
 
 /// Units ready at `now`, best first: priority, then age. Active dispatches (retries, next
-/// pipeline steps) come before never-started ones of the same priority.
-pub fn ready_units(state: &State, now: i64) -> Vec<Unit> {
+/// pipeline steps) come before never-started ones of the same priority. `offered` is what
+/// the offers at hand hold together: the queue is looked at while they could hold it all.
+pub fn ready_units(state: &State, now: i64, offered: &Demand) -> Vec<Unit> {
     let mut units = Vec::new();
     for d in state.active() {
         if d.status == DispatchStatus::Running {
             units.extend(units_of(d, now));
         }
     }
-    for d in state.queued().take(SCAN_LIMIT) {
-        units.extend(units_of(d, now));
+    let mut wanted = Demand::default();
+    for (i, d) in state.queued().take(SCAN_MAX).enumerate() {
+        if i >= SCAN_LIMIT && !wanted.fits_in(offered) {
+            break;
+        }
+        for unit in units_of(d, now) {
+            wanted = wanted.add(&unit.demand);
+            units.push(unit);
+        }
     }
     units.sort_by_key(|u| {
         (

@@ -6,7 +6,7 @@
 //! §6.1 and the captures `json/07`-`29` (launch, acknowledge, kill, reconcile, launch group).
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -64,7 +64,7 @@ impl St {
         let group = t.group;
         // A draining agent kills every task itself, each with the drain's reason.
         let draining = self.draining.contains_key(&t.agent_id);
-        self.pump();
+        self.pump_task(task_id);
         if let Some(g) =
             group.filter(|_| is_terminal(state) && state != "TASK_FINISHED" && !draining)
         {
@@ -130,7 +130,9 @@ impl St {
         }
     }
 
-    /// Forwards the head of every task's update queue (and re-sends stale ones).
+    /// Forwards the head of every task's update queue (and re-sends stale ones). Walks
+    /// every task: the ticker and (re)subscriptions call it; a change to one task's queue
+    /// calls `pump_task`.
     pub(crate) fn pump(&mut self) {
         if !self.connected() {
             return;
@@ -139,26 +141,33 @@ impl St {
         let now = Instant::now();
         let mut out = Vec::new();
         let mut release = Vec::new();
-        for (id, t) in self.tasks.iter_mut() {
-            let Some(head) = t.queue.front() else {
-                continue;
-            };
-            let due = match t.head_sent {
-                None => true,
-                Some(at) => now.duration_since(at) >= resend,
-            };
-            if due {
-                t.head_sent = Some(now);
-                let state = head["state"].as_str().unwrap_or_default().to_string();
-                if is_terminal(&state) && !t.released {
-                    t.released = true;
-                    release.push((t.agent_id.clone(), t.resources.clone()));
-                }
-                t.state = state;
-                out.push((id.clone(), head.clone()));
+        for t in self.tasks.values_mut() {
+            if let Some(head) = forward_head(t, now, resend, &mut release) {
+                out.push(head);
             }
         }
-        for (_, s) in out {
+        self.forward(out, release);
+    }
+
+    /// Forwards the head of one task's update queue if it is not in flight (an update was
+    /// queued or acknowledged).
+    pub(crate) fn pump_task(&mut self, task_id: &str) {
+        if !self.connected() {
+            return;
+        }
+        let resend = self.cfg.resend_interval;
+        let mut release = Vec::new();
+        let Some(t) = self.tasks.get_mut(task_id) else {
+            return;
+        };
+        let out: Vec<Value> = forward_head(t, Instant::now(), resend, &mut release)
+            .into_iter()
+            .collect();
+        self.forward(out, release);
+    }
+
+    fn forward(&mut self, out: Vec<Value>, release: Vec<(String, Pool)>) {
+        for s in out {
             self.send_update_event(s);
         }
         for (agent, pool) in release {
@@ -166,6 +175,32 @@ impl St {
             self.allocate(&agent);
         }
     }
+}
+
+/// The task's head update if it is due (never sent, or unacknowledged for `resend`),
+/// marked sent; a terminal head releases the task's resources (pushed to `release`).
+fn forward_head(
+    t: &mut Task,
+    now: Instant,
+    resend: Duration,
+    release: &mut Vec<(String, Pool)>,
+) -> Option<Value> {
+    let head = t.queue.front()?;
+    let due = match t.head_sent {
+        None => true,
+        Some(at) => now.duration_since(at) >= resend,
+    };
+    if !due {
+        return None;
+    }
+    t.head_sent = Some(now);
+    let state = head["state"].as_str().unwrap_or_default().to_string();
+    if is_terminal(&state) && !t.released {
+        t.released = true;
+        release.push((t.agent_id.clone(), t.resources.clone()));
+    }
+    t.state = state;
+    Some(head.clone())
 }
 
 pub(crate) fn task_id_of(t: &Value) -> String {
@@ -430,8 +465,8 @@ pub(crate) fn acknowledge(s: &mut St, ack: &Value) {
             "ACKNOWLEDGE of {task_id} uuid {uuid} matches no outstanding update"
         ));
     }
+    s.pump_task(&task_id);
     if duplicate {
-        s.pump();
         return;
     }
     s.acks.push(Ack {
@@ -440,7 +475,6 @@ pub(crate) fn acknowledge(s: &mut St, ack: &Value) {
         uuid,
         matched,
     });
-    s.pump();
 }
 
 pub(crate) fn reconcile_one(s: &mut St, task_id: &str, agent: Option<&str>) {

@@ -16,21 +16,53 @@ use crate::state::{Decline, Offer, St};
 use crate::validate::{strip_allocation, Pool};
 
 impl St {
-    /// Runs the allocator for one agent: offers its free resources to the framework's
+    /// Runs the allocator for one agent: offers its free resources (`offers_of`) at once,
+    /// or with an `allocation_interval` at the next allocation cycle (then `None`).
+    pub(crate) fn allocate(&mut self, agent: &str) -> Option<String> {
+        if !self.cfg.allocation_interval.is_zero() {
+            self.to_allocate.insert(agent.to_string());
+            return None;
+        }
+        let offers = self.offers_of(agent);
+        let first_id = offers
+            .first()
+            .map(|o| o["id"]["value"].as_str().unwrap_or("").to_string());
+        if !offers.is_empty() {
+            self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
+        }
+        first_id
+    }
+
+    /// One allocation cycle (`allocation_interval`): every agent waiting for it, in one
+    /// OFFERS event.
+    pub(crate) fn allocation_cycle(&mut self) {
+        let agents = std::mem::take(&mut self.to_allocate);
+        let mut offers = Vec::new();
+        for agent in agents {
+            offers.extend(self.offers_of(&agent));
+        }
+        if !offers.is_empty() {
+            self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
+        }
+    }
+
+    /// The offers of one agent's free resources (recorded as outstanding): to the framework's
     /// roles (one offer per role, or `split_offers` of them), unless the framework is
     /// disconnected, the agent is withheld or draining, or the role is suppressed or
     /// filtered on that agent. Unreserved resources go to the first role that may have them;
     /// resources reserved for a role go only to that role (mesos-scheduler-api.md §4.1, §4.7;
     /// a MULTI_ROLE framework gets `allocation_info` on offers and resources). Offers from an
     /// agent scheduled for maintenance carry its `unavailability` (`maintenance`).
-    pub(crate) fn allocate(&mut self, agent: &str) -> Option<String> {
+    fn offers_of(&mut self, agent: &str) -> Vec<Value> {
         if !self.connected() || self.withheld.contains(agent) {
-            return None;
+            return Vec::new();
         }
         if self.draining.contains_key(agent) || self.gone.contains(agent) {
-            return None;
+            return Vec::new();
         }
-        let fw = self.framework.as_ref()?;
+        let Some(fw) = self.framework.as_ref() else {
+            return Vec::new();
+        };
         let multi_role = fw.has_cap("MULTI_ROLE");
         let fid = fw.id.clone();
         let now = Instant::now();
@@ -44,13 +76,14 @@ impl St {
                     .is_none_or(|until| *until <= now)
             })
             .collect();
-        let free = self.agents.get(agent)?.clone();
+        let Some(free) = self.agents.get(agent).cloned() else {
+            return Vec::new();
+        };
         if free.is_empty() {
-            return None;
+            return Vec::new();
         }
         let (mut unreserved, mut reserved) = free.split_by_reservation();
         let mut offers = Vec::new();
-        let mut first_id = None;
         for role in roles {
             let mut pool = reserved.remove(&role).unwrap_or_default();
             pool.add(&std::mem::take(&mut unreserved));
@@ -109,15 +142,36 @@ impl St {
                         pool,
                     },
                 );
-                first_id.get_or_insert(id);
                 offers.push(offer);
             }
         }
-        if offers.is_empty() {
-            return None;
+        offers
+    }
+
+    /// Adds cpus/mem/disk (and ports 31000-32000 for a new agent) to `agent`'s free
+    /// resources and runs the allocator for it (`MesosDouble::offer`, `POST /double/agents`).
+    pub(crate) fn add_resources(
+        &mut self,
+        agent: &str,
+        cpus: f64,
+        mem: f64,
+        disk: f64,
+    ) -> Option<String> {
+        let new = !self.agents.contains_key(agent);
+        let mut res = vec![
+            json!({"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}}),
+            json!({"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}),
+            json!({"name": "disk", "type": "SCALAR", "scalar": {"value": disk}}),
+        ];
+        if new {
+            res.insert(
+                0,
+                json!({"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}}),
+            );
         }
-        self.send(json!({"type": "OFFERS", "offers": {"offers": offers}}));
-        first_id
+        let p = Pool::parse(&res, None).expect("scalar resources parse");
+        self.agents.entry(agent.to_string()).or_default().add(&p);
+        self.allocate(agent)
     }
 
     pub(crate) fn allocate_all(&mut self) {

@@ -39,6 +39,11 @@ pub struct Config {
     /// a SUBSCRIBE whose `Accept` does not admit it gets 406. Lets a benchmark be sure the
     /// framework uses the encoding it was told to.
     pub only_encoding: Option<Encoding>,
+    /// How often the allocator offers freed resources (the master's `--allocation_interval`,
+    /// 1 s on a real master). Zero (the default) offers an agent's resources the moment they
+    /// are free, one OFFERS event per agent; otherwise every agent with free resources is
+    /// offered once per interval, all in one OFFERS event, as a real master batches them.
+    pub allocation_interval: Duration,
 }
 
 impl Default for Config {
@@ -54,6 +59,7 @@ impl Default for Config {
             credentials: None,
             slow_calls: Vec::new(),
             only_encoding: None,
+            allocation_interval: Duration::ZERO,
         }
     }
 }

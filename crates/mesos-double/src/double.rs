@@ -15,7 +15,6 @@ use crate::config::{Config, TaskBehavior};
 use crate::feedback::OperationAck;
 use crate::maintenance::{InverseResponse, Unavailability};
 use crate::state::{Ack, Decline, LaunchedTask, Leadership, RecordedCall, Shared, St};
-use crate::validate::Pool;
 use crate::zookeeper::Contender;
 
 /// An in-process strict Mesos master (scheduler API, JSON and protobuf
@@ -95,22 +94,7 @@ impl MesosDouble {
     /// free resources and runs the allocator for it. Returns the offer ID if an
     /// OFFERS event was sent (none while unsubscribed, suppressed or filtered).
     pub fn offer(&self, agent: &str, cpus: f64, mem: f64, disk: f64) -> Option<String> {
-        let mut s = self.st.lock();
-        let new = !s.agents.contains_key(agent);
-        let mut res = vec![
-            json!({"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}}),
-            json!({"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}),
-            json!({"name": "disk", "type": "SCALAR", "scalar": {"value": disk}}),
-        ];
-        if new {
-            res.insert(
-                0,
-                json!({"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}}),
-            );
-        }
-        let p = Pool::parse(&res, None).unwrap();
-        s.agents.entry(agent.to_string()).or_default().add(&p);
-        s.allocate(agent)
+        self.st.lock().add_resources(agent, cpus, mem, disk)
     }
 
     /// From now on, each agent's free resources are offered as `parts` offers in one OFFERS

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State as AxState;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use base64::Engine;
 use serde_json::Value;
@@ -408,5 +408,7 @@ pub(crate) fn router(st: Shared) -> Router {
         .route("/master/redirect", any(redirect))
         .route("/files/browse", get(files::browse))
         .route("/files/read", get(files::read))
+        .route("/double/agents", post(crate::control::add_agents))
+        .route("/double/counters", get(crate::control::counters))
         .with_state(st)
 }

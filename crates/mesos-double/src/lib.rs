@@ -31,6 +31,8 @@
 //! * `state` — everything behind the one lock, and the ticker that drives time;
 //! * `config` — behaviour knobs; `double` — the public handle (controls, inspection);
 //! * `zookeeper` — registering as a contending master in ZooKeeper (`json.info_` nodes).
+//! * `control` — the same over HTTP for a double in its own process (`/double/agents`,
+//!   `/double/counters`).
 //!
 //! Known gaps: one framework at a time (so no fairness between frameworks or roles: a
 //! MULTI_ROLE framework's unreserved resources go to its first unsuppressed role); no
@@ -39,8 +41,8 @@
 //! DOWN/UP (only schedules and DRAIN_AGENT), MESSAGE/REQUEST/SHUTDOWN effects, health
 //! checks, agent loss/partition (only manual `send_master_update`), TASK_UNREACHABLE timing;
 //! custom-executor LAUNCH executors are not listed in `executor_ids`; `/files/read` ignores
-//! the agent's authorization and `/files/download`; the allocator is immediate (no
-//! allocation interval).
+//! the agent's authorization and `/files/download`; the allocator offers at once
+//! unless `Config::allocation_interval` batches offers into cycles as a real master does.
 //!
 //! The `mesos-double` binary runs the double in its own process, e.g. for a benchmark whose
 //! framework should not share a process with its master:
@@ -61,6 +63,7 @@ mod agent;
 mod allocator;
 mod codec;
 mod config;
+mod control;
 mod double;
 mod feedback;
 mod files;

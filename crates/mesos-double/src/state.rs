@@ -204,9 +204,43 @@ pub(crate) struct St {
     pub(crate) withheld: HashSet<String>,
     /// When the ticker last ran (`MesosDouble::clock`).
     pub(crate) last_tick: Instant,
+    /// Events sent, counted as they go (`GET /double/counters` without walking `events`).
+    pub(crate) counts: EventCounts,
+    /// Agents with resources to offer at the next allocation cycle (`allocation_interval`).
+    pub(crate) to_allocate: BTreeSet<String>,
+    /// When the last allocation cycle ran.
+    pub(crate) last_allocation: Instant,
 }
 
 pub(crate) type Shared = Arc<Mutex<St>>;
+
+/// Events sent to the framework, by type; status updates by state (resends included);
+/// offers.
+#[derive(Default)]
+pub(crate) struct EventCounts {
+    pub(crate) events: BTreeMap<String, u64>,
+    pub(crate) updates: BTreeMap<String, u64>,
+    pub(crate) offers: u64,
+}
+
+impl EventCounts {
+    fn count(&mut self, event: &Value) {
+        let typ = event["type"].as_str().unwrap_or("?");
+        *self.events.entry(typ.to_string()).or_default() += 1;
+        match typ {
+            "OFFERS" => {
+                self.offers += event["offers"]["offers"]
+                    .as_array()
+                    .map_or(0, |o| o.len() as u64)
+            }
+            "UPDATE" => {
+                let state = event["update"]["status"]["state"].as_str().unwrap_or("?");
+                *self.updates.entry(state.to_string()).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+}
 
 impl St {
     pub(crate) fn new(cfg: Config, addr: SocketAddr) -> St {
@@ -254,6 +288,9 @@ impl St {
             volumes: BTreeMap::new(),
             rejected_operations: Vec::new(),
             last_tick: Instant::now(),
+            counts: EventCounts::default(),
+            to_allocate: BTreeSet::new(),
+            last_allocation: Instant::now(),
         }
     }
 }
@@ -305,6 +342,7 @@ impl St {
             return;
         };
         s.send(&event);
+        self.counts.count(&event);
         self.events.push(event);
     }
 
@@ -412,6 +450,10 @@ impl St {
         self.send_inverse_offers();
         if self.connected() {
             self.reap_executors();
+        }
+        if now.duration_since(self.last_allocation) >= self.cfg.allocation_interval {
+            self.last_allocation = now;
+            self.allocation_cycle();
         }
     }
 

@@ -37,6 +37,10 @@ struct Args {
     /// Seconds between HEARTBEAT events (a real master: 15).
     #[arg(long, default_value_t = 15.0)]
     heartbeat_secs: f64,
+    /// Seconds between allocation cycles (a real master's `--allocation_interval`: 1). 0
+    /// offers each agent's resources as soon as they are free, one OFFERS event per agent.
+    #[arg(long, default_value_t = 0.0)]
+    allocation_interval: f64,
     /// Speak only this encoding (`json` or `protobuf`): calls in the other are refused (415).
     /// Default: both, as a real master.
     #[arg(long, value_parser = ["json", "protobuf"])]
@@ -68,6 +72,13 @@ async fn run(args: Args) -> i32 {
         Duration::try_from_secs_f64(s)
             .map_err(|_| format!("--{flag} must be a number of seconds >= 0, got {s}"))
     };
+    let allocation_interval = match secs(args.allocation_interval, "allocation-interval") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mesos-double: {e}");
+            return 2;
+        }
+    };
     let (after, heartbeat) = match (
         secs(args.task_secs, "task-secs"),
         secs(args.heartbeat_secs, "heartbeat-secs"),
@@ -91,6 +102,7 @@ async fn run(args: Args) -> i32 {
         heartbeat_interval: heartbeat,
         default_behavior: TaskBehavior::Finish { after },
         only_encoding,
+        allocation_interval,
         ..Config::default()
     };
     let bind = SocketAddr::new(args.host, args.port);

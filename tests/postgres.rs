@@ -1284,3 +1284,70 @@ fn a_standby_forwards_with_the_certificates_a_reload_brought() {
         standby.log()
     );
 }
+
+/// A server started while its database is down listens at once and answers 503 with
+/// `Retry-After` (health: loading, writes refused), says where it is trying, and serves once
+/// the database is up.
+#[test]
+fn a_server_started_before_its_database_answers_503_until_the_database_is_up() {
+    let mut pg = Postgres::start();
+    let url = pg.database("late");
+    pg.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = dir.path().join("server.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(["server", "-bind", &addr, "-local-cpus", "0", "-store", &url])
+        .arg("-data-dir")
+        .arg(dir.path().join("data"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(child);
+    let head = |method: &str, path: &str| -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--max-time", "10", "-X", method])
+            .arg(format!("http://{addr}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut health = String::new();
+    wait_until(20, "the server to listen", || {
+        health = head("GET", "/v1/agent/health");
+        !health.is_empty()
+    });
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(
+        health.to_ascii_lowercase().contains("retry-after:"),
+        "{health}"
+    );
+    let write = head("PUT", "/v1/job/mark/dispatch");
+    assert!(write.starts_with("HTTP/1.1 503"), "{write}");
+    wait_until(20, "the server to say where it is trying", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("cannot reach postgres://")
+    });
+
+    pg.restart();
+    wait_until(60, "the server to serve once the database is up", || {
+        head("GET", "/v1/agent/health").starts_with("HTTP/1.1 200")
+    });
+    wait_until(30, "the server to lead", || {
+        head("GET", "/v1/agent/self").contains("\"Role\":\"leader\"")
+    });
+}

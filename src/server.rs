@@ -25,7 +25,7 @@ use crate::leadership::{self, Role};
 use crate::scheduler;
 use crate::state::Command;
 use crate::state::{Start, StateHandle};
-use crate::store::{Peer, PgLease, PgTarget, PostgresStore};
+use crate::store::{Lease, Peer, PgLease, PgTarget, PostgresStore};
 
 /// How the server is started (`dispatch server ...`).
 #[derive(Debug, Clone)]
@@ -208,7 +208,7 @@ pub async fn serve(
         "Dispatch API bound to {scheme}://{advertise}: answering 503 until the state is loaded"
     );
     let opened = open_state(&config, &clock, scheme, advertise, &node_name).await;
-    let (state, role) = match opened {
+    let (state, role, peer_secret) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             serving.abort();
@@ -330,7 +330,10 @@ pub async fn serve(
         node_name,
         cluster: slot,
         role,
-        http: forward_client(config.tls.as_ref())?,
+        forwarding: Arc::new(
+            api::Forwarding::new(config.tls.clone(), peer_secret)
+                .map_err(ServerError::ForwardClient)?,
+        ),
         security: Arc::new(security),
     };
     if let Some(listener) = fetch_listener {
@@ -380,7 +383,14 @@ async fn open_state(
     scheme: &str,
     advertise: SocketAddr,
     node_name: &str,
-) -> Result<(StateHandle, Option<tokio::sync::watch::Receiver<Role>>), ServerError> {
+) -> Result<
+    (
+        StateHandle,
+        Option<tokio::sync::watch::Receiver<Role>>,
+        Option<String>,
+    ),
+    ServerError,
+> {
     match &config.store {
         None => {
             let dir = config.data_dir.clone();
@@ -392,7 +402,7 @@ async fn open_state(
                 dir: config.data_dir.clone(),
                 source,
             })?;
-            Ok((state, None))
+            Ok((state, None, None))
         }
         Some(shared) => {
             let me = Peer {
@@ -403,8 +413,8 @@ async fn open_state(
                     .clone()
                     .unwrap_or_else(|| advertise_url(scheme, advertise, node_name)),
             };
-            let (state, role) = open_shared(shared, clock.clone(), me).await?;
-            Ok((state, Some(role)))
+            let (state, role, secret) = open_shared(shared, clock.clone(), me).await?;
+            Ok((state, Some(role), Some(secret)))
         }
     }
 }
@@ -428,41 +438,9 @@ pub async fn bootstrap_from_file(state: &StateHandle, secret: &str) -> Result<()
     Ok(())
 }
 
-/// The client a standby forwards writes to the leader with. With TLS on, servers reach each
-/// other over https: the leader's certificate is checked against the server's CA file
-/// (`tls.ca_file`) when there is one, else the system's roots; when servers verify client
-/// certificates, this server presents its own certificate and key.
-fn forward_client(tls: Option<&ServerTls>) -> Result<reqwest::Client, ServerError> {
-    let mut builder = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
-    if let Some(tls) = tls {
-        let files = tls.files();
-        let read = |path: &std::path::Path| {
-            std::fs::read(path)
-                .map_err(|e| ServerError::ForwardClient(format!("{}: {e}", path.display())))
-        };
-        if let Some(ca) = &files.ca_file {
-            let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
-                .map_err(|e| ServerError::ForwardClient(format!("{}: {e}", ca.display())))?;
-            builder = builder.tls_certs_only(certs);
-        }
-        if files.verify_clients {
-            let mut pem = read(&files.cert_file)?;
-            pem.push(b'\n');
-            pem.extend(read(&files.key_file)?);
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                ServerError::ForwardClient(format!(
-                    "{} and {}: {e}",
-                    files.cert_file.display(),
-                    files.key_file.display()
-                ))
-            })?;
-            builder = builder.identity(identity);
-        }
-    }
-    builder
-        .build()
-        .map_err(|e| ServerError::ForwardClient(e.to_string()))
-}
+/// Logged once the backend, the scheduler and garbage collection run (on a shared store:
+/// once this server leads).
+pub const BACKEND_RUNS: &str = "the backend runs: scheduling";
 
 /// What the leader starts: the backend, the scheduler and garbage collection.
 struct Backend {
@@ -512,26 +490,33 @@ impl Backend {
             self.clock.clone(),
         );
         self.slot.set(view);
+        tracing::info!("{BACKEND_RUNS}");
         Ok(())
     }
 }
 
 /// Connect to the shared store (retrying while it cannot be reached), load it, follow it,
-/// and start the leadership loop.
+/// and start the leadership loop; also answers the servers' shared secret.
 async fn open_shared(
     shared: &SharedStore,
     clock: Clock,
     me: Peer,
-) -> Result<(StateHandle, tokio::sync::watch::Receiver<Role>), ServerError> {
-    let target = shared.target.clone();
+) -> Result<(StateHandle, tokio::sync::watch::Receiver<Role>, String), ServerError> {
+    // each server's sessions show as `dispatch <address>` in pg_stat_activity
+    let target = shared.target.for_server(&me.address);
     let mut backoff = std::time::Duration::from_millis(250);
-    let store = loop {
+    let (store, lease, secret) = loop {
         let t = target.clone();
-        let opened = tokio::task::spawn_blocking(move || PostgresStore::open(t))
-            .await
-            .map_err(|e| ServerError::Store(e.to_string()))?;
+        let opened = tokio::task::spawn_blocking(move || {
+            let store = PostgresStore::open(t.clone())?;
+            let mut lease = PgLease::new(t);
+            let secret = lease.peer_secret()?;
+            Ok::<_, crate::store::StoreError>((store, lease, secret))
+        })
+        .await
+        .map_err(|e| ServerError::Store(e.to_string()))?;
         match opened {
-            Ok(store) => break store,
+            Ok(opened) => break opened,
             Err(e) if e.is_transient() => {
                 tracing::warn!(
                     "cannot reach {}: {e}; retrying in {backoff:?}",
@@ -553,19 +538,13 @@ async fn open_shared(
         )
         .map_err(|e| ServerError::Store(e.to_string()))?;
         tracing::info!(id = %me.id, url = %me.url, "standing by; joining the election");
-        let role = leadership::spawn(
-            Box::new(PgLease::new(target)),
-            state.clone(),
-            me,
-            lease_for,
-            fenced_rx,
-        )
-        .map_err(|e| ServerError::Store(e.to_string()))?;
+        let role = leadership::spawn(Box::new(lease), state.clone(), me, lease_for, fenced_rx)
+            .map_err(|e| ServerError::Store(e.to_string()))?;
         Ok::<_, ServerError>((state, role))
     })
     .await
     .map_err(|e| ServerError::Store(e.to_string()))??;
-    Ok((state, role))
+    Ok((state, role, secret))
 }
 
 /// Keep the queue gauges and the recorder's housekeeping current when nobody scrapes (for

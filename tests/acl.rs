@@ -1,9 +1,13 @@
 //! ACLs as a user meets them: the real server with `-acl-enabled`, the `dispatch acl ...`
 //! CLI, curl with `X-Nomad-Token` and `Authorization: Bearer`; a token that may dispatch
 //! one job and nothing else; policy and token errors; what survives a restart; the bootstrap
-//! token file and its reload; expiry on the server's clock.
+//! token file and its reload; expiry on the server's clock. The tests that go through the
+//! store run on SQLite and again on PostgreSQL (`on_postgres::`: a fresh database on a
+//! throwaway cluster this test binary shares).
 
 mod common;
+#[path = "common/postgres.rs"]
+mod pg;
 
 use std::process::{Command, Output};
 
@@ -668,10 +672,25 @@ fn tokens_and_policies_survive_a_restart_and_the_bootstrap_file_reloads() {
         200
     );
     ok(&cli(&server, &["acl", "token", "self"], Some(first)));
-    let store = std::fs::read(server.data_dir().join("dispatch.sqlite")).unwrap();
-    let wal = std::fs::read(server.data_dir().join("dispatch.sqlite-wal")).unwrap_or_default();
+    let stored: Vec<Vec<u8>> = match common::shared_store() {
+        None => vec![
+            std::fs::read(server.data_dir().join("dispatch.sqlite")).unwrap(),
+            std::fs::read(server.data_dir().join("dispatch.sqlite-wal")).unwrap_or_default(),
+        ],
+        Some(url) => {
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let tokens = db.query("SELECT json FROM acl_tokens", &[]).unwrap();
+            let log = db.query("SELECT changes FROM change_log", &[]).unwrap();
+            tokens
+                .iter()
+                .map(|r| r.get::<_, String>(0).into_bytes())
+                .chain(log.iter().map(|r| r.get::<_, Vec<u8>>(0)))
+                .collect()
+        }
+    };
+    assert!(!stored.is_empty());
     for secret in [first, scraper.as_str()] {
-        for bytes in [&store, &wal] {
+        for bytes in &stored {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "a secret is stored in clear"
@@ -788,4 +807,18 @@ async fn an_expired_token_is_refused_saying_it_expired() {
     assert_eq!(get(secret.into()).await, (403, "ACL token expired".into()));
     // the bootstrap token has no expiry
     assert_eq!(get(m.into()).await.0, 200);
+}
+
+/// The tests above that go through the store, each on its own PostgreSQL database.
+mod on_postgres {
+    #[test]
+    fn a_dispatch_only_token_dispatches_one_job_and_nothing_else() {
+        super::common::store_in(&super::pg::fresh_database());
+        super::a_dispatch_only_token_dispatches_one_job_and_nothing_else()
+    }
+    #[test]
+    fn tokens_and_policies_survive_a_restart_and_the_bootstrap_file_reloads() {
+        super::common::store_in(&super::pg::fresh_database());
+        super::tokens_and_policies_survive_a_restart_and_the_bootstrap_file_reloads()
+    }
 }

@@ -1,10 +1,58 @@
 //! The Nomad-compatible HTTP API as a client sees it: real server on loopback, real HTTP.
+//! The tests that go through the store run twice: on SQLite in the data dir (`sqlite::`)
+//! and on PostgreSQL (`postgres::`, a fresh database on a throwaway cluster this test binary
+//! shares).
+
+#[path = "common/postgres.rs"]
+mod pg;
 
 use std::time::Duration;
 
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+/// Where a test server keeps its state.
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    /// SQLite in its data dir.
+    Sqlite,
+    /// A fresh database on the shared PostgreSQL cluster.
+    Postgres,
+}
+
+/// Each test, once per store: `sqlite::<test>` and `postgres::<test>`.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    super::$test(super::Store::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    super::$test(super::Store::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    dispatch_creates_a_child_with_merged_meta_and_nomads_id_format,
+    payloads_follow_the_parameterized_rules_and_round_trip,
+    rejected_dispatches_say_why_and_store_nothing,
+    idempotency_tokens_give_exactly_one_child_even_under_concurrency,
+    stopping_a_parent_stops_its_queued_children_and_purge_removes_them,
+    register_checks_the_job,
+    blocking_queries_wait_for_a_change,
+    event_stream_filters_by_topic_and_resumes_by_index,
+);
 
 /// A server running in this process on a free loopback port, with its own data dir.
 struct Api {
@@ -14,8 +62,21 @@ struct Api {
 }
 
 impl Api {
-    async fn start() -> Api {
+    async fn start(store: Store) -> Api {
         let dir = tempfile::tempdir().unwrap();
+        let store = match store {
+            Store::Sqlite => None,
+            Store::Postgres => {
+                let url = tokio::task::spawn_blocking(pg::fresh_database)
+                    .await
+                    .unwrap();
+                Some(dispatch::server::SharedStore {
+                    target: dispatch::store::PgTarget::parse(&url, None).unwrap(),
+                    lease: dispatch::leadership::DEFAULT_LEASE,
+                })
+            }
+        };
+        let shared = store.is_some();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let data = dir.path().to_path_buf();
@@ -42,7 +103,7 @@ impl Api {
                 acl_bootstrap_reload: None,
                 clock: dispatch::clock::Clock::system(),
                 mesos_updates: None,
-                store: None,
+                store,
                 advertise: None,
                 ui: Default::default(),
             };
@@ -56,6 +117,32 @@ impl Api {
             _dir: dir,
         };
         api.wait_loaded().await;
+        if shared {
+            // alone on its database, it leads once it has taken the lease, and then starts
+            // its backend
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let agent = match api
+                    .http
+                    .get(format!("{}/v1/agent/self", api.url))
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.json::<Value>().await.ok(),
+                    Err(_) => None,
+                };
+                if agent.is_some_and(|a| {
+                    a["Role"] == "leader" && a["config"]["Dispatch"]["Capabilities"].is_object()
+                }) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the server did not lead its database within 20 s"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         api
     }
 
@@ -200,9 +287,8 @@ fn is_child_id(id: &str, parent: &str, prefix: Option<&str>) -> bool {
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dispatch_creates_a_child_with_merged_meta_and_nomads_id_format() {
-    let api = Api::start().await;
+async fn dispatch_creates_a_child_with_merged_meta_and_nomads_id_format(store: Store) {
+    let api = Api::start(store).await;
     let reg = api
         .ok("PUT", "/v1/jobs", Some(transcode_job("optional")))
         .await;
@@ -297,9 +383,8 @@ async fn dispatch_creates_a_child_with_merged_meta_and_nomads_id_format() {
     assert_eq!(children.as_array().unwrap().len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn payloads_follow_the_parameterized_rules_and_round_trip() {
-    let api = Api::start().await;
+async fn payloads_follow_the_parameterized_rules_and_round_trip(store: Store) {
+    let api = Api::start(store).await;
     api.register_transcode().await;
     let b64 = base64::engine::general_purpose::STANDARD;
     let reply = api
@@ -394,9 +479,8 @@ async fn payloads_follow_the_parameterized_rules_and_round_trip() {
     assert_eq!(msg, "Payload provided but forbidden by parameterized job");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rejected_dispatches_say_why_and_store_nothing() {
-    let api = Api::start().await;
+async fn rejected_dispatches_say_why_and_store_nothing(store: Store) {
+    let api = Api::start(store).await;
     api.register_transcode().await;
     api.ok("PUT", "/v1/jobs", Some(json!({"Job": {"ID": "plain", "Type": "batch",
         "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "exec", "Config": {"command": "true"}}]}]}}))).await;
@@ -540,9 +624,8 @@ async fn rejected_dispatches_say_why_and_store_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn idempotency_tokens_give_exactly_one_child_even_under_concurrency() {
-    let api = Api::start().await;
+async fn idempotency_tokens_give_exactly_one_child_even_under_concurrency(store: Store) {
+    let api = Api::start(store).await;
     api.register_transcode().await;
     let first = api
         .ok(
@@ -614,9 +697,8 @@ async fn idempotency_tokens_give_exactly_one_child_even_under_concurrency() {
     assert_eq!(api.children("transcode").await["Pending"], 3);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn stopping_a_parent_stops_its_queued_children_and_purge_removes_them() {
-    let api = Api::start().await;
+async fn stopping_a_parent_stops_its_queued_children_and_purge_removes_them(store: Store) {
+    let api = Api::start(store).await;
     api.register_transcode().await;
     for i in 0..3 {
         api.dispatch("transcode", json!({"Meta": {"input": format!("{i}")}}))
@@ -677,9 +759,8 @@ async fn stopping_a_parent_stops_its_queued_children_and_purge_removes_them() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn register_checks_the_job() {
-    let api = Api::start().await;
+async fn register_checks_the_job(store: Store) {
+    let api = Api::start(store).await;
     let msg = api
         .err("PUT", "/v1/jobs", Some(json!({})), StatusCode::BAD_REQUEST)
         .await;
@@ -755,9 +836,8 @@ async fn register_checks_the_job() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn blocking_queries_wait_for_a_change() {
-    let api = Api::start().await;
+async fn blocking_queries_wait_for_a_change(store: Store) {
+    let api = Api::start(store).await;
     api.register_transcode().await;
     let resp = api
         .http
@@ -833,7 +913,7 @@ async fn blocking_queries_wait_for_a_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_and_status_endpoints_answer_like_nomad() {
-    let api = Api::start().await;
+    let api = Api::start(Store::Sqlite).await;
     let leader = api.ok("GET", "/v1/status/leader", None).await;
     assert_eq!(format!("http://{}", leader.as_str().unwrap()), api.url);
     let agent = api.ok("GET", "/v1/agent/self", None).await;
@@ -858,7 +938,7 @@ async fn agent_and_status_endpoints_answer_like_nomad() {
 /// with no Warnings field); `HCLv1: true` forces HCL1; invalid files stay 400.
 #[tokio::test(flavor = "multi_thread")]
 async fn parse_accepts_hcl1_job_files_with_a_warning() {
-    let api = Api::start().await;
+    let api = Api::start(Store::Sqlite).await;
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nomad-jobs");
     let hcl1 = std::fs::read_to_string(
         corpus.join("hashicorp__nomad-dispatch-ffmpeg__nomad__transcode.nomad"),
@@ -1039,9 +1119,8 @@ async fn until_key(frames: &mut Frames, parent: &str, key: &str) -> Value {
 
 /// `GET /v1/event/stream`: a heartbeat first; `topic=Job:<id>` follows a parent and its
 /// children and nothing else; `index` resumes after what was seen; bad topics are refused.
-#[tokio::test(flavor = "multi_thread")]
-async fn event_stream_filters_by_topic_and_resumes_by_index() {
-    let api = Api::start().await;
+async fn event_stream_filters_by_topic_and_resumes_by_index(store: Store) {
+    let api = Api::start(store).await;
     let mut all = Frames::open(&api, "topic=Job:transcode").await;
     assert_eq!(all.next().await, json!({}), "a heartbeat at once");
     api.register_transcode().await;

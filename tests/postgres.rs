@@ -849,3 +849,508 @@ fn acl_tokens_made_through_any_server_work_against_every_server() {
         call(&late, "GET", "/v1/job/mark", a, None).0 == 403
     });
 }
+
+/// Every batch in the change log was committed by the server that led at the time: none of
+/// an earlier epoch comes after the current leader's first.
+fn no_commit_of_a_deposed_leader(pg: &Postgres, db: &str) {
+    let late: i64 = pg
+        .client(db)
+        .query_one(
+            "SELECT count(*) FROM change_log
+             WHERE epoch < (SELECT epoch FROM leader_lease)
+               AND seq > (SELECT min(seq) FROM change_log
+                          WHERE epoch = (SELECT epoch FROM leader_lease))",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(late, 0, "a deposed leader committed after the takeover");
+}
+
+/// The leader alone loses the database (its connections go through a proxy the test cuts;
+/// the database and the other server stay up): its writes are refused, the standby takes
+/// over, and when the leader reaches the database again it learns it was deposed and exits
+/// without having committed anything since; everything acknowledged exists and runs once.
+#[test]
+fn a_leader_cut_off_from_the_database_is_replaced_and_commits_nothing_more() {
+    let pg = Postgres::start();
+    let url = pg.database("cut");
+    let proxy = pg::Proxy::to(&pg);
+    let work = tempfile::tempdir().unwrap();
+    let marks_file = work.path().join("marks");
+    let mut first = TestServer::start_with(&[
+        "-store",
+        &proxy.url("cut"),
+        "-store-lease",
+        "2s",
+        "-local-cpus",
+        "0",
+    ]);
+    wait_until(20, "the first server to lead", || role(&first) == "leader");
+    let second = TestServer::start_with(&["-store", &url, "-store-lease", "2s"]);
+    wait_until(20, "the standby to name the leader", || {
+        leader_of(&second) == first.addr().to_string()
+    });
+    // each server's sessions carry its name (what an operator looks for in pg_stat_activity)
+    let names: Vec<String> = pg
+        .client("cut")
+        .query(
+            "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = 'cut'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for server in [&first, &second] {
+        let name = format!("dispatch {}", server.addr());
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    register(&first, &marks_file);
+    let mut acknowledged = BTreeMap::new();
+    for n in 0..10 {
+        let (status, body) = put_dispatch(first.addr(), n).expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        acknowledged.insert(n, child_of(&body));
+    }
+
+    proxy.cut();
+    let (status, body) = put_dispatch(first.addr(), 500).expect("an answer");
+    assert_eq!(
+        status, 503,
+        "a leader without its database acknowledges nothing: {body}"
+    );
+    wait_until(30, "the standby to take over", || role(&second) == "leader");
+    for n in 10..20 {
+        let (status, body) = put_dispatch(second.addr(), n).expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        acknowledged.insert(n, child_of(&body));
+    }
+    let answer = put_dispatch(first.addr(), 501);
+    assert!(
+        !matches!(answer, Some((200, _))),
+        "the cut-off leader acknowledged a write: {answer:?}"
+    );
+
+    proxy.heal();
+    let status = first.wait_exit(30);
+    assert_eq!(status.code(), Some(75), "{}", first.log());
+    assert!(first.log().contains("lost the lead"), "{}", first.log());
+    let rows: i64 = pg
+        .client("cut")
+        .query_one(
+            "SELECT count(*) FROM dispatches WHERE token IN ('tok-500', 'tok-501')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        rows, 0,
+        "nothing the cut-off leader was asked was committed"
+    );
+    no_commit_of_a_deposed_leader(&pg, "cut");
+    for child in acknowledged.values() {
+        assert_ne!(status_of(&second, child), "", "{child} was acknowledged");
+    }
+    wait_until(90, "every acknowledged dispatch to run", || {
+        marks(&marks_file).len() == acknowledged.len()
+    });
+    wait_until(30, "every run to end", || {
+        acknowledged
+            .values()
+            .all(|c| status_of(&second, c) == "dead")
+    });
+    let seen = marks(&marks_file);
+    assert!(
+        seen.keys().copied().eq(0..20) && seen.values().all(|&runs| runs == 1),
+        "each acknowledged dispatch ran once: {seen:?}"
+    );
+}
+
+/// Three servers reach one database by three different `-store` values (an IP, a host name,
+/// the Unix socket with its own application_name and a password
+/// file): one leads, all name it, and the Mesos framework stays one framework (its
+/// FrameworkID is in the database, not in any server's configuration) through two
+/// failovers.
+#[test]
+fn servers_with_different_store_urls_share_one_leader_and_one_framework() {
+    use mesos::{fast_config, master};
+    let pg = Postgres::start();
+    pg.database("multi");
+    let work = tempfile::tempdir().unwrap();
+    let password = work.path().join("pgpassword");
+    std::fs::write(&password, "unused-by-trust-auth\n").unwrap();
+    let by_ip = format!("postgres://{}@127.0.0.1:{}/multi", pg::USER, pg.port());
+    let by_name = format!("postgres://{}@localhost:{}/multi", pg::USER, pg.port());
+    let by_socket = format!(
+        "postgresql:///multi?host={}&port={}&user={}&application_name=ops-third",
+        pg.socket_dir().display(),
+        pg.port(),
+        pg::USER
+    );
+    let m = master(fast_config());
+    let master_url = m.url();
+    let args = |store: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-mesos-master",
+            master_url.as_str(),
+            "-mesos-content-type",
+            "json",
+            "-mesos-max-backoff",
+            "1s",
+            "-store-lease",
+            "2s",
+            "-store",
+            store,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let start = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        TestServer::start_with(&args)
+    };
+    let mut servers = vec![
+        start(args(&by_ip, &[])),
+        start(args(&by_name, &[])),
+        start(args(
+            &by_socket,
+            &["-store-password-file", password.to_str().unwrap()],
+        )),
+    ];
+    let leads = |servers: &[TestServer]| -> Vec<usize> {
+        (0..servers.len())
+            .filter(|&i| role(&servers[i]) == "leader")
+            .collect()
+    };
+    let mut leader = usize::MAX;
+    wait_until(30, "one server to lead", || {
+        let l = leads(&servers);
+        leader = l.first().copied().unwrap_or(usize::MAX);
+        !l.is_empty()
+    });
+    assert_eq!(leads(&servers), vec![leader], "exactly one leads");
+    for s in &servers {
+        wait_until(20, "every server to name the leader", || {
+            leader_of(s) == servers[leader].addr().to_string()
+        });
+    }
+    let names: Vec<String> = pg
+        .client("multi")
+        .query(
+            "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = 'multi'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(names.contains(&"ops-third".to_string()), "{names:?}");
+    wait_until(20, "SUBSCRIBED", || m.is_subscribed());
+    let framework_id = m.framework_id().unwrap();
+    let stored = || -> Vec<String> {
+        pg.client("multi")
+            .query(
+                "SELECT value FROM settings WHERE key = 'mesos.framework_id'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    wait_until(20, "the FrameworkID to be stored", || {
+        stored() == vec![framework_id.clone()]
+    });
+
+    // the leader goes, twice: each new leader fails the same framework over
+    for _ in 1..=2 {
+        // (under load the leader may have subscribed more than once already)
+        let before = m.accepted_calls("SUBSCRIBE").len();
+        servers.remove(leader).kill9();
+        wait_until(30, "another server to take over", || {
+            let l = leads(&servers);
+            leader = l.first().copied().unwrap_or(usize::MAX);
+            !l.is_empty()
+        });
+        assert_eq!(leads(&servers), vec![leader], "exactly one leads");
+        wait_until(30, "the new leader to subscribe", || {
+            m.accepted_calls("SUBSCRIBE").len() > before && m.is_subscribed()
+        });
+        for call in &m.accepted_calls("SUBSCRIBE")[before..] {
+            assert_eq!(call["framework_id"]["value"], framework_id, "{call}");
+        }
+    }
+    assert_eq!(m.framework_id().unwrap(), framework_id);
+    assert_eq!(stored(), vec![framework_id]);
+    assert!(m.violations().is_empty(), "{:?}", m.violations());
+}
+
+/// `PUT /v1/job/mark/dispatch` with curl from a given loopback source address, with extra
+/// headers; the status.
+fn dispatch_from(from: &str, server: &TestServer, n: u32, headers: &[&str]) -> u16 {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--interface",
+        from,
+    ]);
+    cmd.args(["-X", "PUT", "-d"])
+        .arg(format!(r#"{{"Meta":{{"n":"{n}"}}}}"#));
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
+        .arg(format!("{}/v1/job/mark/dispatch", server.url()))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+/// The leader's per-caller dispatch rate sees the clients behind a standby, not the
+/// standby: two clients through one standby are limited apart, a client counts the same
+/// whether it comes directly or through the standby, and the headers that carry the client's
+/// address are believed only from a server (a client sending them changes nothing).
+#[test]
+fn clients_forwarded_by_a_standby_are_limited_as_themselves() {
+    let pg = Postgres::start();
+    let url = pg.database("rates");
+    let work = tempfile::tempdir().unwrap();
+    let marks_file = work.path().join("marks");
+    // two dispatches at once per anonymous caller, then about one per 100 s
+    let args = [
+        "-store",
+        &url,
+        "-local-cpus",
+        "0",
+        "-dispatch-rate",
+        "0.01/2",
+    ];
+    let leader = TestServer::start_with(&args);
+    wait_until(20, "the first server to lead", || role(&leader) == "leader");
+    let standby = TestServer::start_with(&args);
+    wait_until(20, "the standby to name the leader", || {
+        leader_of(&standby) == leader.addr().to_string()
+    });
+    register(&leader, &marks_file);
+    let (a, b) = ("127.0.0.2", "127.0.0.3");
+    assert_eq!(dispatch_from(a, &standby, 1, &[]), 200);
+    assert_eq!(dispatch_from(a, &standby, 2, &[]), 200);
+    assert_eq!(
+        dispatch_from(a, &standby, 3, &[]),
+        429,
+        "a's burst is spent"
+    );
+    assert_eq!(
+        dispatch_from(b, &standby, 4, &[]),
+        200,
+        "b, through the same standby, has its own bucket"
+    );
+    assert_eq!(dispatch_from(b, &leader, 5, &[]), 200);
+    assert_eq!(
+        dispatch_from(b, &leader, 6, &[]),
+        429,
+        "b counts the same directly and through the standby"
+    );
+    // a client naming another address is not believed, on the leader or the standby
+    for server in [&leader, &standby] {
+        let spoofed = [
+            "X-Dispatch-Client: 127.0.0.9",
+            "X-Dispatch-Peer: not-the-secret",
+        ];
+        assert_eq!(dispatch_from(a, server, 7, &spoofed), 429);
+        assert_eq!(
+            dispatch_from(a, server, 8, &["X-Dispatch-Client: 127.0.0.9"]),
+            429
+        );
+    }
+    assert_eq!(dispatch_from("127.0.0.9", &standby, 9, &[]), 200);
+}
+
+/// `GET` with curl over https, trusting `ca`; (curl's exit code, body + errors).
+fn https_call(method: &str, url: &str, ca: &Path, body: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--fail-with-body",
+        "--max-time",
+        "20",
+        "-X",
+        method,
+        "--cacert",
+    ])
+    .arg(ca);
+    if let Some(b) = body {
+        cmd.args(["-d", b]);
+    }
+    let out = cmd.arg(url).output().expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Servers on TLS whose certificates are replaced by another CA's and reloaded (SIGHUP): the
+/// standby forwards with the new CA (the old one no longer vouches for the leader).
+#[test]
+fn a_standby_forwards_with_the_certificates_a_reload_brought() {
+    #[path = "common/certs.rs"]
+    mod certs;
+    let pg = Postgres::start();
+    let url = pg.database("tlsreload");
+    let dir = tempfile::tempdir().unwrap();
+    let first_ca = certs::Ca::new(dir.path(), "first");
+    let pair = first_ca.server("server");
+    // the files both servers are configured with; their content is replaced below
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server-key.pem");
+    let ca = dir.path().join("ca.pem");
+    std::fs::copy(&pair.cert, &cert).unwrap();
+    std::fs::copy(&pair.key, &key).unwrap();
+    std::fs::copy(&first_ca.cert, &ca).unwrap();
+    let config = dir.path().join("tls.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            "tls {{\n  http = true\n  cert_file = \"{}\"\n  key_file = \"{}\"\n  ca_file = \"{}\"\n}}\n",
+            cert.display(),
+            key.display(),
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let args = ["-store", &url, "-config", config.to_str().unwrap()];
+    let leader = TestServer::start_with(&args);
+    let role_of = |s: &TestServer, ca: &Path| {
+        let (code, body) = https_call("GET", &format!("{}/v1/agent/self", s.url()), ca, None);
+        assert_eq!(code, 0, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["Role"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    wait_until(20, "the first server to lead", || {
+        role_of(&leader, &first_ca.cert) == "leader"
+    });
+    let standby = TestServer::start_with(&args);
+    wait_until(20, "the standby to name the leader", || {
+        let (_, body) = https_call(
+            "GET",
+            &format!("{}/v1/status/leader", standby.url()),
+            &first_ca.cert,
+            None,
+        );
+        body.contains(&leader.addr().to_string())
+    });
+
+    // renewed by another CA, on both servers
+    let second_ca = certs::Ca::new(dir.path(), "second");
+    let renewed = second_ca.server("server");
+    std::fs::copy(&renewed.cert, &cert).unwrap();
+    std::fs::copy(&renewed.key, &key).unwrap();
+    std::fs::copy(&second_ca.cert, &ca).unwrap();
+    for s in [&leader, &standby] {
+        s.signal(nix::sys::signal::Signal::SIGHUP);
+        wait_until(20, "the reload", || {
+            s.log()
+                .contains("configuration reloaded: tls: certificates read again")
+        });
+    }
+    let job = r#"{"Job": {"ID": "hello", "Name": "hello", "Type": "batch", "ParameterizedJob": {}, "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec", "Config": {"command": "/bin/true"}, "Resources": {"CPU": 100, "MemoryMB": 16}}]}]}}"#;
+    let (code, body) = https_call(
+        "PUT",
+        &format!("{}/v1/jobs", standby.url()),
+        &second_ca.cert,
+        Some(job),
+    );
+    assert_eq!(code, 0, "the standby forwarded the write: {body}");
+    let (code, body) = https_call(
+        "PUT",
+        &format!("{}/v1/job/hello/dispatch", standby.url()),
+        &second_ca.cert,
+        Some("{}"),
+    );
+    assert_eq!(code, 0, "{body}");
+    assert!(body.contains("DispatchedJobID"), "{body}");
+    assert!(
+        standby
+            .log()
+            .contains("forwarding to the leader with the reloaded certificates"),
+        "{}",
+        standby.log()
+    );
+}
+
+/// A server started while its database is down listens at once and answers 503 with
+/// `Retry-After` (health: loading, writes refused), says where it is trying, and serves once
+/// the database is up.
+#[test]
+fn a_server_started_before_its_database_answers_503_until_the_database_is_up() {
+    let mut pg = Postgres::start();
+    let url = pg.database("late");
+    pg.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = dir.path().join("server.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_dispatch"))
+        .args(["server", "-bind", &addr, "-local-cpus", "0", "-store", &url])
+        .arg("-data-dir")
+        .arg(dir.path().join("data"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(child);
+    let head = |method: &str, path: &str| -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--max-time", "10", "-X", method])
+            .arg(format!("http://{addr}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut health = String::new();
+    wait_until(20, "the server to listen", || {
+        health = head("GET", "/v1/agent/health");
+        !health.is_empty()
+    });
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(
+        health.to_ascii_lowercase().contains("retry-after:"),
+        "{health}"
+    );
+    let write = head("PUT", "/v1/job/mark/dispatch");
+    assert!(write.starts_with("HTTP/1.1 503"), "{write}");
+    wait_until(20, "the server to say where it is trying", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("cannot reach postgres://")
+    });
+
+    pg.restart();
+    wait_until(60, "the server to serve once the database is up", || {
+        head("GET", "/v1/agent/health").starts_with("HTTP/1.1 200")
+    });
+    wait_until(30, "the server to lead", || {
+        head("GET", "/v1/agent/self").contains("\"Role\":\"leader\"")
+    });
+}

@@ -46,7 +46,7 @@ echo "postgres: $("$PGBIN/postgres" --version) (fsync on, synchronous_commit on)
 
 API=127.0.0.1:$((PORT + 1))
 "$B/dispatch" server -bind "$API" -data-dir "$WORK/d" -local-cpus 0 \
-    -store "postgres://dispatch@127.0.0.1:$PORT/bench" >"$WORK/server.log" 2>&1 &
+    -max-conns-per-client 0 -store "postgres://dispatch@127.0.0.1:$PORT/bench" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 200); do
     [ "$(curl -fsS "http://$API/v1/agent/self" 2>/dev/null | jq -r .Role 2>/dev/null)" = leader ] && break

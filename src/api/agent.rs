@@ -73,6 +73,9 @@ pub async fn agent_self(State(app): State<AppState>, RawQuery(raw): RawQuery) ->
 /// The backend's own description, and its capabilities.
 fn dispatch_block(app: &AppState) -> serde_json::Value {
     let Some(cluster) = app.cluster.get() else {
+        if app.leading() == Some(true) {
+            return json!({"Backend": "starting (this server was just elected)"});
+        }
         return json!({"Backend": "none (this server stands by; the leader runs the backend)"});
     };
     let mut block = cluster.status.describe();

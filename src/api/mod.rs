@@ -19,6 +19,7 @@ pub mod events;
 mod files;
 mod forward;
 pub use forward::to_leader as forward_to_leader;
+pub use forward::Forwarding;
 mod job;
 mod jobs;
 pub mod metrics;
@@ -61,8 +62,8 @@ pub struct AppState {
     /// On a store several servers share: who leads (standbys forward writes to it).
     /// `None`: this server is alone and always leads.
     pub role: Option<tokio::sync::watch::Receiver<crate::leadership::Role>>,
-    /// For forwarding to the leader.
-    pub http: reqwest::Client,
+    /// For forwarding to the leader, and believing what other servers forward.
+    pub forwarding: std::sync::Arc<Forwarding>,
     /// Who may do what, and the limits on it.
     pub security: std::sync::Arc<Security>,
 }
@@ -71,10 +72,12 @@ impl AppState {
     /// The backend, or 503 on a standby.
     pub fn cluster(&self) -> Result<crate::cluster::ClusterView, ApiError> {
         self.cluster.get().ok_or_else(|| {
-            ApiError::Unavailable(
+            ApiError::Unavailable(if self.leading() == Some(true) {
+                "this server was just elected and its backend is starting; retry in a moment".into()
+            } else {
                 "this server stands by and runs no backend; ask the leader (/v1/status/leader)"
-                    .into(),
-            )
+                    .into()
+            })
         })
     }
 

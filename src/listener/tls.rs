@@ -138,6 +138,11 @@ impl ServerTls {
         TlsAcceptor::from(self.current.read().clone())
     }
 
+    /// The configuration new connections get now (a reload replaces it with another).
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.current.read().clone()
+    }
+
     pub fn verifies_clients(&self) -> bool {
         self.files.read().verify_clients
     }

@@ -247,6 +247,9 @@ pub trait Lease: Send {
     fn leader(&mut self) -> Result<Option<LeaderRecord>, StoreError>;
     /// Say this server is alive; returns every server seen within `within`.
     fn heartbeat(&mut self, me: &Peer, within: Duration) -> Result<Vec<Peer>, StoreError>;
+    /// The secret every server sharing the store knows and clients do not (it authenticates
+    /// what one server tells another, e.g. a forwarded request's client address).
+    fn peer_secret(&mut self) -> Result<String, StoreError>;
 }
 
 /// Reads payload bytes of dispatches.

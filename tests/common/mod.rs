@@ -21,8 +21,32 @@ const LISTENING: &str = "Dispatch API listening on ";
 /// run shell commands with `raw_exec`, which a server allows only when told to.
 pub const TEST_DRIVERS: &str = "exec,raw_exec,docker,mesos_executor";
 
+thread_local! {
+    /// The shared store the servers this test thread starts keep their state in.
+    static STORE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// From now on, the servers this test (thread) starts keep their state in the shared store
+/// `url` (`-store url`) and are ready once they lead it and run their backend.
+pub fn store_in(url: &str) {
+    STORE.with(|s| *s.borrow_mut() = Some(url.to_string()));
+}
+
+/// The shared store `store_in` chose for this test, if any.
+pub fn shared_store() -> Option<String> {
+    STORE.with(|s| s.borrow().clone())
+}
+
+/// What the server logs once its backend runs (`dispatch::server::BACKEND_RUNS`).
+const BACKEND_RUNS: &str = "the backend runs: scheduling";
+
 /// A running `dispatch server`; killed on drop.
 pub struct TestServer {
+    /// The shared store `store_in` chose (`-store`): ready once it leads it and runs its
+    /// backend.
+    store: Option<String>,
+    /// How many times the process was started.
+    starts: usize,
     child: Option<Child>,
     /// The address the first run bound (port 0 → the port the system gave); later runs
     /// (`restart`) bind it again.
@@ -64,6 +88,8 @@ impl TestServer {
     fn start_inner(args: &[&str], test_drivers: bool) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temp dir");
         let mut server = TestServer {
+            store: STORE.with(|s| s.borrow().clone()),
+            starts: 0,
             child: None,
             addr: None,
             dir,
@@ -161,6 +187,7 @@ impl TestServer {
             match self.spawn_once(deadline) {
                 Started::Listening(addr) => {
                     self.addr = Some(addr);
+                    self.starts += 1;
                     break;
                 }
                 Started::PortInUse if Instant::now() < deadline => {
@@ -204,6 +231,7 @@ impl TestServer {
             .arg(&bind)
             .args(drivers)
             .args(&self.args)
+            .args(self.store.iter().flat_map(|url| ["-store", url.as_str()]))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log)
@@ -247,7 +275,9 @@ impl TestServer {
             return;
         }
         loop {
-            if http_get_status(self.addr(), "/v1/status/leader") == Some(200) {
+            if http_get_status(self.addr(), "/v1/status/leader") == Some(200)
+                && (self.store.is_none() || self.log().matches(BACKEND_RUNS).count() >= self.starts)
+            {
                 return;
             }
             if let Some(status) = self.exited() {

@@ -8,6 +8,8 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Where Debian puts the server binaries.
@@ -151,6 +153,16 @@ impl Postgres {
         format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The loopback TCP port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory of its Unix socket (`.s.PGSQL.<port>`).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Create a database and answer its URL.
     pub fn database(&self, name: &str) -> String {
         let mut c = self.client("postgres");
@@ -206,5 +218,109 @@ impl AsUser for Command {
             self.uid(uid).gid(gid).env("HOME", "/tmp");
         }
         self
+    }
+}
+
+/// A TCP proxy on loopback in front of the cluster, for one server's connections: `cut`
+/// closes every connection through it and refuses new ones (a network partition between
+/// that server and the database, the database and everyone else staying up); `heal` lets
+/// connections through again.
+pub struct Proxy {
+    port: u16,
+    /// Cut or not, and the connections through it (both ends); one lock, so a connection
+    /// accepted while the proxy is being cut is either closed by `cut` or refused.
+    state: std::sync::Arc<Mutex<(bool, Vec<std::net::TcpStream>)>>,
+}
+
+impl Proxy {
+    /// Forward `127.0.0.1:<new port>` to the cluster's port.
+    pub fn to(pg: &Postgres) -> Proxy {
+        let upstream = pg.port;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = std::sync::Arc::new(Mutex::new((false, Vec::new())));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if state.0 {
+                    continue; // cut: both ends close as they drop
+                }
+                for s in [&client, &server] {
+                    if let Ok(s) = s.try_clone() {
+                        state.1.push(s);
+                    }
+                }
+                drop(state);
+                pipe(&client, &server);
+                pipe(&server, &client);
+            }
+        });
+        Proxy { port, state }
+    }
+
+    /// `postgres://dispatch@127.0.0.1:<proxy port>/<db>`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Close every connection through the proxy and refuse new ones.
+    pub fn cut(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = true;
+        for s in state.1.drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Let connections through again.
+    pub fn heal(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 = false;
+    }
+}
+
+/// Copy `from` to `to` on a thread until either side closes.
+fn pipe(from: &std::net::TcpStream, to: &std::net::TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+        let _ = from.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+/// The cluster `fresh_database` shares among the tests of one test binary.
+static SHARED: OnceLock<Mutex<Option<Postgres>>> = OnceLock::new();
+
+/// A new, empty database on a cluster shared by every test of this test binary (started on
+/// first use, stopped and removed when the binary exits); its URL. Blocking (call it off
+/// the async threads).
+pub fn fresh_database() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let shared = SHARED.get_or_init(|| {
+        let pg = Postgres::start();
+        // SAFETY: registers a plain `extern "C" fn` that only takes the cluster out of
+        // its mutex and drops it (stops the server, removes its directory).
+        unsafe { nix::libc::atexit(stop_shared) };
+        Mutex::new(Some(pg))
+    });
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let cluster = shared.lock().unwrap_or_else(|e| e.into_inner());
+    cluster
+        .as_ref()
+        .expect("the shared cluster runs")
+        .database(&format!("test_{}_{n}", std::process::id()))
+}
+
+extern "C" fn stop_shared() {
+    if let Some(shared) = SHARED.get() {
+        let cluster = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(cluster);
     }
 }

@@ -142,6 +142,15 @@ impl Lease for PgLease {
         })
     }
 
+    fn peer_secret(&mut self) -> Result<String, StoreError> {
+        self.with(|c| {
+            Ok(
+                c.query_one("SELECT secret FROM peer_secret WHERE id = 1", &[])?
+                    .get(0),
+            )
+        })
+    }
+
     fn heartbeat(&mut self, me: &Peer, within: Duration) -> Result<Vec<Peer>, StoreError> {
         self.with(|c| {
             c.execute(

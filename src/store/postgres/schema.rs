@@ -15,6 +15,7 @@ use super::{classify, StoreError};
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial schema", INITIAL),
     (2, "ACL policies and tokens, dispatches.dispatched_by", ACL),
+    (3, "the servers' shared secret", PEER_SECRET),
 ];
 
 /// The newest schema this binary knows.
@@ -74,6 +75,15 @@ CREATE TABLE acl_policies (name text PRIMARY KEY, json text NOT NULL);
 CREATE TABLE acl_tokens (accessor text PRIMARY KEY, json text NOT NULL);
 -- The accessor ID of the ACL token that made the dispatch (never its secret).
 ALTER TABLE dispatches ADD COLUMN dispatched_by text;
+";
+
+const PEER_SECRET: &str = "
+-- A secret only the servers know (whoever can read this database is one of them): a
+-- standby proves with it that a forwarded request's client address is its own word.
+-- gen_random_uuid() draws from the server's strong random source (PostgreSQL 13+).
+CREATE TABLE peer_secret (id integer PRIMARY KEY CHECK (id = 1), secret text NOT NULL);
+INSERT INTO peer_secret (id, secret)
+    VALUES (1, replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
 ";
 
 /// Bring the schema up to `VERSION`, or refuse a newer one.

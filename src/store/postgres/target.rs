@@ -16,6 +16,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PgTarget {
     config: postgres::Config,
     shown: String,
+    /// The URL named an `application_name` (the operator's choice, kept).
+    named: bool,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -71,11 +73,29 @@ impl PgTarget {
         config.keepalives_idle(Duration::from_secs(10));
         config.keepalives_interval(Duration::from_secs(3));
         config.keepalives_retries(3);
-        if config.get_application_name().is_none() {
+        let named = config.get_application_name().is_some();
+        if !named {
             config.application_name("dispatch");
         }
         let shown = show(&config);
-        Ok(PgTarget { config, shown })
+        Ok(PgTarget {
+            config,
+            shown,
+            named,
+        })
+    }
+
+    /// This target with `application_name` = `dispatch <server>` (what `pg_stat_activity`
+    /// shows for each of this server's sessions, so an operator tells the servers apart),
+    /// unless the URL named one itself.
+    pub fn for_server(&self, server: &str) -> PgTarget {
+        let mut target = self.clone();
+        if !self.named {
+            // PostgreSQL keeps the first 63 bytes
+            let name: String = format!("dispatch {server}").chars().take(63).collect();
+            target.config.application_name(&name);
+        }
+        target
     }
 
     /// `raw` with any password replaced by `***` (for messages about a bad value).
@@ -203,6 +223,21 @@ mod tests {
         let e = PgTarget::parse("postgres://app:s3cret@db:x/d", None).unwrap_err();
         assert!(!e.contains("s3cret"), "{e}");
         assert!(e.contains("app:***@db:x/d"), "{e}");
+    }
+
+    #[test]
+    fn each_server_names_its_sessions_unless_the_url_does() {
+        let t = PgTarget::parse("postgres://app@db/dispatch", None).unwrap();
+        assert_eq!(t.config().get_application_name(), Some("dispatch"));
+        let t = t.for_server("10.0.0.5:4646");
+        assert_eq!(
+            t.config().get_application_name(),
+            Some("dispatch 10.0.0.5:4646")
+        );
+        let t = PgTarget::parse("postgres://app@db/dispatch?application_name=ops", None)
+            .unwrap()
+            .for_server("10.0.0.5:4646");
+        assert_eq!(t.config().get_application_name(), Some("ops"));
     }
 
     #[test]

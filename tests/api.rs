@@ -1209,7 +1209,7 @@ async fn event_stream_filters_by_topic_and_resumes_by_index(store: Store) {
 async fn a_stalled_event_stream_is_dropped_and_never_slows_dispatches() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let api = Api::start().await;
+    let api = Api::start(Store::Sqlite).await;
     api.register_transcode().await;
     let addr: std::net::SocketAddr = api.url.trim_start_matches("http://").parse().unwrap();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
